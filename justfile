@@ -1,0 +1,26 @@
+# mig-replay recipes. `just` is optional: every recipe is a plain cargo command (see README).
+
+default:
+    @just --list
+
+# The main job: replay a small shipped trace and print a summary.
+quickstart:
+    cargo run --release -- run --trace traces/quickstart.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 2 --policy homogeneous --slice 2g.20gb --sla-ms 60 --out reports/quickstart
+
+# The tests (what CI runs).
+test:
+    cargo test
+
+# fmt + clippy, as CI checks them.
+lint:
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
+
+# Event-loop benchmark (cargo bench) and the end-to-end `run` on 1M queries with peak memory.
+bench-core:
+    cargo bench --no-default-features --bench core
+    cargo build --release --no-default-features
+    mkdir -p reports/bench-core
+    ./target/release/mig-replay trace gen --rate 20000 --queries 1000000 --model resnet50 --batch-mu 1.5 --batch-sigma 0.8 --max-batch 64 --seed 1 --out reports/bench-core/trace-1m.parquet
+    /usr/bin/time -f "fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy fcfs --out reports/bench-core/fcfs
+    /usr/bin/time -f "homogeneous 1g: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy homogeneous --slice 1g.10gb --out reports/bench-core/homogeneous-1g

@@ -1,0 +1,357 @@
+//! Input/output helpers: opening Parquet files with clear errors, reading typed columns row by
+//! row with file/column/row in every error, hashing inputs, and atomic (temp + rename) writes.
+
+use crate::error::{Error, Result};
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// An opened Parquet input: its schema, a streaming batch reader and the file's sha256.
+pub struct ParquetInput {
+    pub path: PathBuf,
+    pub schema: SchemaRef,
+    pub rows: usize,
+    pub sha256: String,
+    reader: ParquetRecordBatchReader,
+    /// Rows already handed out, so errors can name the row in the whole file.
+    offset: usize,
+}
+
+/// Hex sha256 of a byte slice.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl ParquetInput {
+    /// Open a Parquet file. Errors name the file: missing, empty, not Parquet, no rows.
+    pub fn open(path: &Path) -> Result<Self> {
+        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if data.is_empty() {
+            return Err(Error::file(path, "file is empty; expected a Parquet file"));
+        }
+        if data.len() < 12 || &data[..4] != b"PAR1" || &data[data.len() - 4..] != b"PAR1" {
+            return Err(Error::file(
+                path,
+                "not a Parquet file (no PAR1 magic bytes); expected a Parquet file",
+            ));
+        }
+        let sha256 = sha256_hex(&data);
+        let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(data))
+            .map_err(|e| Error::file(path, format!("not a readable Parquet file: {e}")))?;
+        let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
+        let schema = builder.schema().clone();
+        let reader = builder
+            .with_batch_size(64 * 1024)
+            .build()
+            .map_err(|e| Error::file(path, format!("cannot read Parquet file: {e}")))?;
+        if rows == 0 {
+            return Err(Error::file(path, "file has no rows"));
+        }
+        Ok(ParquetInput {
+            path: path.to_path_buf(),
+            schema,
+            rows,
+            sha256,
+            reader,
+            offset: 0,
+        })
+    }
+
+    /// Fail with a clear message if a required column is absent.
+    pub fn require(&self, column: &str, expected: &str) -> Result<()> {
+        if self.schema.field_with_name(column).is_err() {
+            let found: Vec<_> = self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            return Err(Error::column(
+                &self.path,
+                column,
+                format!(
+                    "missing column; expected {expected} (found columns: {})",
+                    found.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the file has a column of this name.
+    pub fn has(&self, column: &str) -> bool {
+        self.schema.field_with_name(column).is_ok()
+    }
+
+    /// The next record batch and the file row of its first row.
+    pub fn next_batch(&mut self) -> Result<Option<(RecordBatch, usize)>> {
+        match self.reader.next() {
+            None => Ok(None),
+            Some(Err(e)) => Err(Error::file(
+                &self.path,
+                format!("cannot decode Parquet data: {e}"),
+            )),
+            Some(Ok(b)) => {
+                let off = self.offset;
+                self.offset += b.num_rows();
+                Ok(Some((b, off)))
+            }
+        }
+    }
+}
+
+/// Column `name` of a batch (the caller has checked it exists).
+pub fn col<'a>(batch: &'a RecordBatch, name: &str) -> &'a ArrayRef {
+    batch
+        .column_by_name(name)
+        .expect("column presence checked at open")
+}
+
+fn first_null(arr: &dyn Array) -> Option<usize> {
+    if arr.null_count() == 0 {
+        return None;
+    }
+    (0..arr.len()).find(|&i| arr.is_null(i))
+}
+
+/// Append an integer column (any signed or unsigned width) as i64.
+pub fn append_ints(
+    arr: &ArrayRef,
+    file: &Path,
+    column: &str,
+    row0: usize,
+    out: &mut Vec<i64>,
+) -> Result<()> {
+    if let Some(i) = first_null(arr.as_ref()) {
+        return Err(Error::cell(
+            file,
+            column,
+            row0 + i,
+            "null value; expected an integer",
+        ));
+    }
+    macro_rules! ext {
+        ($t:ty) => {{
+            out.extend(arr.as_primitive::<$t>().values().iter().map(|&v| v as i64));
+        }};
+    }
+    use arrow::datatypes::*;
+    match arr.data_type() {
+        DataType::Int64 => out.extend_from_slice(arr.as_primitive::<Int64Type>().values()),
+        DataType::Int32 => ext!(Int32Type),
+        DataType::Int16 => ext!(Int16Type),
+        DataType::Int8 => ext!(Int8Type),
+        DataType::UInt32 => ext!(UInt32Type),
+        DataType::UInt16 => ext!(UInt16Type),
+        DataType::UInt8 => ext!(UInt8Type),
+        DataType::UInt64 => {
+            for (i, &v) in arr.as_primitive::<UInt64Type>().values().iter().enumerate() {
+                if v > i64::MAX as u64 {
+                    return Err(Error::cell(
+                        file,
+                        column,
+                        row0 + i,
+                        format!("value {v} is too large"),
+                    ));
+                }
+                out.push(v as i64);
+            }
+        }
+        other => {
+            return Err(Error::column(
+                file,
+                column,
+                format!("wrong type {other}; expected an integer column (int64, int32, ...)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Append a floating-point column (float64, float32 or integer) as f64.
+pub fn append_floats(
+    arr: &ArrayRef,
+    file: &Path,
+    column: &str,
+    row0: usize,
+    out: &mut Vec<f64>,
+) -> Result<()> {
+    if let Some(i) = first_null(arr.as_ref()) {
+        return Err(Error::cell(
+            file,
+            column,
+            row0 + i,
+            "null value; expected a number",
+        ));
+    }
+    use arrow::datatypes::*;
+    match arr.data_type() {
+        DataType::Float64 => out.extend_from_slice(arr.as_primitive::<Float64Type>().values()),
+        DataType::Float32 => out.extend(
+            arr.as_primitive::<Float32Type>()
+                .values()
+                .iter()
+                .map(|&v| v as f64),
+        ),
+        t if t.is_integer() => {
+            let mut tmp = Vec::with_capacity(arr.len());
+            append_ints(arr, file, column, row0, &mut tmp)?;
+            out.extend(tmp.into_iter().map(|v| v as f64));
+        }
+        other => {
+            return Err(Error::column(
+                file,
+                column,
+                format!("wrong type {other}; expected a float64 column"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Interns strings to dense ids in order of first appearance.
+#[derive(Debug, Default, Clone)]
+pub struct Interner {
+    pub names: Vec<String>,
+    map: HashMap<String, u32>,
+}
+
+impl Interner {
+    /// The id of `s`, adding it if new.
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.map.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.to_string());
+        self.map.insert(s.to_string(), i);
+        i
+    }
+
+    /// The id of `s`, if known.
+    pub fn get(&self, s: &str) -> Option<u32> {
+        self.map.get(s).copied()
+    }
+}
+
+/// Append a string column (utf8, large utf8, utf8 view or dictionary of those) as interned ids.
+pub fn append_strings(
+    arr: &ArrayRef,
+    file: &Path,
+    column: &str,
+    row0: usize,
+    interner: &mut Interner,
+    out: &mut Vec<u32>,
+) -> Result<()> {
+    if let Some(i) = first_null(arr.as_ref()) {
+        return Err(Error::cell(
+            file,
+            column,
+            row0 + i,
+            "null value; expected a string",
+        ));
+    }
+    let wrong = |t: &DataType| {
+        Error::column(
+            file,
+            column,
+            format!("wrong type {t}; expected a string column"),
+        )
+    };
+    match arr.data_type() {
+        DataType::Dictionary(_, v) => {
+            if !matches!(
+                **v,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) {
+                return Err(wrong(arr.data_type()));
+            }
+            let dict = arr.as_any_dictionary();
+            let values = arrow::compute::cast(dict.values(), &DataType::Utf8)
+                .map_err(|e| Error::column(file, column, e.to_string()))?;
+            let values = values.as_string::<i32>();
+            let ids: Vec<u32> = (0..values.len())
+                .map(|i| {
+                    if values.is_null(i) {
+                        u32::MAX
+                    } else {
+                        interner.intern(values.value(i))
+                    }
+                })
+                .collect();
+            let keys = arrow::compute::cast(dict.keys(), &DataType::Int64)
+                .map_err(|e| Error::column(file, column, e.to_string()))?;
+            for (i, &k) in keys.as_primitive::<Int64Type>().values().iter().enumerate() {
+                let id = ids[k as usize];
+                if id == u32::MAX {
+                    return Err(Error::cell(
+                        file,
+                        column,
+                        row0 + i,
+                        "null value; expected a string",
+                    ));
+                }
+                out.push(id);
+            }
+        }
+        DataType::Utf8 => out.extend(
+            arr.as_string::<i32>()
+                .iter()
+                .map(|s| interner.intern(s.unwrap_or(""))),
+        ),
+        DataType::LargeUtf8 => out.extend(
+            arr.as_string::<i64>()
+                .iter()
+                .map(|s| interner.intern(s.unwrap_or(""))),
+        ),
+        DataType::Utf8View => out.extend(
+            arr.as_string_view()
+                .iter()
+                .map(|s| interner.intern(s.unwrap_or(""))),
+        ),
+        other => return Err(wrong(other)),
+    }
+    Ok(())
+}
+
+/// Write `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |f| {
+        use std::io::Write;
+        f.write_all(bytes)
+    })
+}
+
+/// Write to `path` atomically through a closure that fills a temporary file.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        fill(&mut f)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Metrics of a replay: latency (finish - arrival) and queueing delay (start - arrival)
+//! distributions, SLA violations, throughput and GPC-weighted utilization.
+//!
+//! Percentiles come from an HdrHistogram with 3 significant digits (each reported percentile is
+//! within 0.1% of the exact order statistic); the mean and the maximum are exact.
+//! The replay window runs from the first arrival to the last completion; `duration_s`,
+//! `throughput_qps`, the utilization and the per-instance busy fractions all use that window.
+
+use crate::engine::Records;
+use crate::server::Server;
+use crate::trace::Trace;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Distribution figures in milliseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Dist {
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Accumulates a distribution of nanosecond values.
+pub struct DistBuilder {
+    h: Histogram<u64>,
+    sum: u128,
+    max: u64,
+    n: u64,
+}
+
+impl Default for DistBuilder {
+    fn default() -> Self {
+        DistBuilder {
+            h: Histogram::new(3).expect("3 significant digits"),
+            sum: 0,
+            max: 0,
+            n: 0,
+        }
+    }
+}
+
+impl DistBuilder {
+    #[inline]
+    pub fn record(&mut self, v: u64) {
+        self.h.saturating_record(v);
+        self.sum += v as u128;
+        self.max = self.max.max(v);
+        self.n += 1;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+
+    pub fn finish(&self) -> Dist {
+        let ms = |v: u64| v as f64 / 1e6;
+        let q = |p: f64| {
+            if self.n == 0 {
+                0.0
+            } else {
+                ms(self.h.value_at_quantile(p).min(self.max))
+            }
+        };
+        Dist {
+            mean_ms: if self.n == 0 {
+                0.0
+            } else {
+                self.sum as f64 / self.n as f64 / 1e6
+            },
+            p50_ms: q(0.50),
+            p90_ms: q(0.90),
+            p95_ms: q(0.95),
+            p99_ms: q(0.99),
+            p999_ms: q(0.999),
+            max_ms: ms(self.max),
+        }
+    }
+}
+
+/// Per-model figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelStats {
+    pub queries: u64,
+    #[serde(flatten)]
+    pub latency: Dist,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_violation_rate: Option<f64>,
+}
+
+/// One instance's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceStats {
+    pub gpu: u32,
+    pub slice: String,
+    pub start: u8,
+    pub queries: u64,
+    pub busy_fraction: f64,
+}
+
+/// Everything the metrics step computes.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub queries: u64,
+    pub duration_s: f64,
+    pub throughput_qps: f64,
+    pub latency: Dist,
+    pub queue: Dist,
+    pub sla_ms: Option<f64>,
+    pub sla_violation_rate: Option<f64>,
+    pub utilization: f64,
+    pub instances: Vec<InstanceStats>,
+    pub per_model: BTreeMap<String, ModelStats>,
+    pub extrapolated: u64,
+}
+
+/// Compute the metrics of a finished replay.
+pub fn compute(trace: &Trace, server: &Server, rec: &Records, sla_ms: Option<f64>) -> Metrics {
+    let n = trace.len();
+    let t0 = trace.arrival_ns.first().copied().unwrap_or(0);
+    let t1 = rec.finish_ns.iter().copied().max().unwrap_or(t0);
+    let window = (t1 - t0).max(1);
+    let sla_ns = sla_ms.map(|s| (s * 1e6).round() as u64);
+    let mut lat = DistBuilder::default();
+    let mut queue = DistBuilder::default();
+    let mut per_model: Vec<DistBuilder> = trace
+        .models
+        .iter()
+        .map(|_| DistBuilder::default())
+        .collect();
+    let mut model_viol = vec![0u64; trace.models.len()];
+    let mut viol = 0u64;
+    let mut inst_q = vec![0u64; server.instances.len()];
+    for q in 0..n {
+        let a = trace.arrival_ns[q];
+        let l = rec.finish_ns[q] - a;
+        lat.record(l);
+        queue.record(rec.start_ns[q] - a);
+        let m = trace.model[q] as usize;
+        per_model[m].record(l);
+        if let Some(s) = sla_ns
+            && l > s
+        {
+            viol += 1;
+            model_viol[m] += 1;
+        }
+        inst_q[rec.instance[q] as usize] += 1;
+    }
+    let busy_gpc: u128 = server
+        .instances
+        .iter()
+        .zip(&rec.busy_ns)
+        .map(|(i, &b)| b as u128 * i.gpcs as u128)
+        .sum();
+    let instances = server
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(k, i)| InstanceStats {
+            gpu: i.gpu,
+            slice: server.gpu.profiles[i.slice].name.to_string(),
+            start: i.start,
+            queries: inst_q[k],
+            busy_fraction: rec.busy_ns[k] as f64 / window as f64,
+        })
+        .collect();
+    let per_model = trace
+        .models
+        .iter()
+        .enumerate()
+        .filter(|(m, _)| per_model[*m].count() > 0)
+        .map(|(m, name)| {
+            let c = per_model[m].count();
+            (
+                name.clone(),
+                ModelStats {
+                    queries: c,
+                    latency: per_model[m].finish(),
+                    sla_violation_rate: sla_ns.map(|_| model_viol[m] as f64 / c as f64),
+                },
+            )
+        })
+        .collect();
+    Metrics {
+        queries: n as u64,
+        duration_s: window as f64 / 1e9,
+        throughput_qps: n as f64 / (window as f64 / 1e9),
+        latency: lat.finish(),
+        queue: queue.finish(),
+        sla_ms,
+        sla_violation_rate: sla_ns.map(|_| if n == 0 { 0.0 } else { viol as f64 / n as f64 }),
+        utilization: busy_gpc as f64 / (server.total_gpcs() as u128 * window as u128) as f64,
+        instances,
+        per_model,
+        extrapolated: rec.extrapolated,
+    }
+}

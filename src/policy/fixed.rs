@@ -1,0 +1,30 @@
+//! `fixed --layout L`: a user-given layout on every GPU (or one per GPU, comma-separated), with
+//! the FIFO scheduler. Useful for ablations such as "a heterogeneous layout without ELSA".
+
+use super::{PartitionContext, Partitioner};
+use crate::error::{Error, Result};
+use crate::gpu::Layout;
+
+/// A layout string, or a comma-separated list of one per GPU.
+#[derive(Debug, Clone)]
+pub struct FixedLayout {
+    pub layout: String,
+}
+
+impl Partitioner for FixedLayout {
+    fn partition(&self, ctx: &PartitionContext) -> Result<Vec<Layout>> {
+        let parts: Vec<&str> = self.layout.split(',').map(str::trim).collect();
+        let layouts = parts
+            .iter()
+            .map(|p| ctx.gpu.parse_layout(p))
+            .collect::<Result<Vec<_>>>()?;
+        match layouts.len() {
+            1 => Ok(vec![layouts[0].clone(); ctx.gpus]),
+            n if n == ctx.gpus => Ok(layouts),
+            n => Err(Error::Usage(format!(
+                "--layout lists {n} layouts but the server has {} GPUs (give one, or one per GPU)",
+                ctx.gpus
+            ))),
+        }
+    }
+}

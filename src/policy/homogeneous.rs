@@ -1,0 +1,19 @@
+//! `homogeneous --slice S`: every GPU cut into the largest number of S instances that fits
+//! legally (A100: 7x1g, 3x2g, 2x3g, 1x4g, 1x7g), with the FIFO scheduler.
+
+use super::{PartitionContext, Partitioner};
+use crate::error::Result;
+use crate::gpu::Layout;
+
+/// The same slice everywhere, as many as fit.
+#[derive(Debug, Clone)]
+pub struct Homogeneous {
+    pub slice: String,
+}
+
+impl Partitioner for Homogeneous {
+    fn partition(&self, ctx: &PartitionContext) -> Result<Vec<Layout>> {
+        let s = ctx.gpu.slice_by_name(&self.slice)?;
+        Ok(vec![ctx.gpu.max_homogeneous(s); ctx.gpus])
+    }
+}

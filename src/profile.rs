@@ -1,0 +1,448 @@
+//! Per-slice model profiles: the service time of one query of a given batch on one instance of a
+//! given MIG slice, and the service-time table the replay uses.
+//!
+//! Parquet schema (the contract), one row per (gpu, slice, model, batch):
+//! `gpu` string (a catalog name such as `A100-40GB`), `slice` string (a MIG profile of that GPU such
+//! as `3g.20gb`), `model` string, `batch` integer >= 1, `latency_ms` float64 > 0; optional `source`
+//! string (`measured`, `interpolated`, `modeled`) and `memory_mb` float64.
+//!
+//! Batches between profiled ones are linearly interpolated within their (gpu, slice, model) series.
+//! Above the largest profiled batch the latency is extrapolated linearly from the last two points
+//! (slope clamped at >= 0; with a single point, latency grows in proportion to the batch). Below
+//! the smallest profiled batch the smallest batch's latency is used (a conservative clamp). Both
+//! cases count as extrapolated and the run reports how many queries needed it.
+
+use crate::error::{Error, Result};
+use crate::gpu::{GpuSpec, SliceId};
+use crate::io::{Interner, ParquetInput, append_floats, append_ints, append_strings, col};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where a profile number comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// A number from a named measurement file.
+    Measured,
+    /// Interpolated between measured batches of the same series.
+    Interpolated,
+    /// Filled from another slice or model by a stated rule.
+    Modeled,
+    /// The file has no `source` column.
+    Unspecified,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Measured => "measured",
+            Source::Interpolated => "interpolated",
+            Source::Modeled => "modeled",
+            Source::Unspecified => "unspecified",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Source> {
+        match s {
+            "measured" => Some(Source::Measured),
+            "interpolated" => Some(Source::Interpolated),
+            "modeled" => Some(Source::Modeled),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The profiled points of one (gpu, slice, model), sorted by batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    pub batches: Vec<u32>,
+    pub latency_ms: Vec<f64>,
+    pub source: Vec<Source>,
+    pub memory_mb: Vec<Option<f64>>,
+}
+
+impl Series {
+    /// Latency of a batch in ms, and whether it had to be extrapolated.
+    pub fn latency_ms(&self, b: u32) -> (f64, bool) {
+        let bs = &self.batches;
+        let ls = &self.latency_ms;
+        match bs.binary_search(&b) {
+            Ok(i) => (ls[i], false),
+            Err(0) => (ls[0], true),
+            Err(i) if i == bs.len() => {
+                let n = bs.len();
+                if n == 1 {
+                    (ls[0] * b as f64 / bs[0] as f64, true)
+                } else {
+                    let slope = ((ls[n - 1] - ls[n - 2]) / (bs[n - 1] - bs[n - 2]) as f64).max(0.0);
+                    (ls[n - 1] + slope * (b - bs[n - 1]) as f64, true)
+                }
+            }
+            Err(i) => {
+                let (b0, b1) = (bs[i - 1] as f64, bs[i] as f64);
+                let w = (b as f64 - b0) / (b1 - b0);
+                (ls[i - 1] + w * (ls[i] - ls[i - 1]), false)
+            }
+        }
+    }
+
+    /// Throughput (items/s) at a profiled point.
+    pub fn throughput(&self, i: usize) -> f64 {
+        self.batches[i] as f64 * 1000.0 / self.latency_ms[i]
+    }
+}
+
+/// Key of a series: canonical GPU name, model, canonical slice name.
+pub type SeriesKey = (String, String, String);
+
+/// A loaded profile file.
+#[derive(Debug, Clone, Default)]
+pub struct Profiles {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub series: BTreeMap<SeriesKey, Series>,
+}
+
+impl Profiles {
+    /// Load and validate a profile Parquet file.
+    pub fn load(path: &Path) -> Result<Profiles> {
+        let mut input = ParquetInput::open(path)?;
+        input.require("gpu", "a string column with the GPU name, e.g. A100-40GB")?;
+        input.require(
+            "slice",
+            "a string column with the MIG profile name, e.g. 3g.20gb",
+        )?;
+        input.require("model", "a string column with the model name")?;
+        input.require("batch", "an integer column with the batch size (>= 1)")?;
+        input.require(
+            "latency_ms",
+            "a float64 column with the latency in ms (> 0)",
+        )?;
+        let (has_src, has_mem) = (input.has("source"), input.has("memory_mb"));
+        let (mut gpu, mut slice, mut model, mut src) = (vec![], vec![], vec![], vec![]);
+        let (mut gpus, mut slices, mut models, mut srcs) = (
+            Interner::default(),
+            Interner::default(),
+            Interner::default(),
+            Interner::default(),
+        );
+        let (mut batch, mut lat, mut mem) = (vec![], vec![], vec![]);
+        while let Some((b, r0)) = input.next_batch()? {
+            append_strings(col(&b, "gpu"), path, "gpu", r0, &mut gpus, &mut gpu)?;
+            append_strings(col(&b, "slice"), path, "slice", r0, &mut slices, &mut slice)?;
+            append_strings(col(&b, "model"), path, "model", r0, &mut models, &mut model)?;
+            append_ints(col(&b, "batch"), path, "batch", r0, &mut batch)?;
+            append_floats(col(&b, "latency_ms"), path, "latency_ms", r0, &mut lat)?;
+            if has_src {
+                append_strings(col(&b, "source"), path, "source", r0, &mut srcs, &mut src)?;
+            }
+            if has_mem {
+                let a = col(&b, "memory_mb");
+                let arr = arrow::compute::cast(a, &arrow::datatypes::DataType::Float64).map_err(
+                    |_| {
+                        Error::column(
+                            path,
+                            "memory_mb",
+                            format!("wrong type {}; expected float64", a.data_type()),
+                        )
+                    },
+                )?;
+                let arr = arr
+                    .as_any()
+                    .downcast_ref::<arrow::array::Float64Array>()
+                    .expect("cast");
+                mem.extend(arr.iter());
+            }
+        }
+        // Resolve GPU and slice names once per distinct value.
+        let specs: Vec<Option<GpuSpec>> = gpus.names.iter().map(|g| GpuSpec::find(g)).collect();
+        let mut series: BTreeMap<SeriesKey, Series> = BTreeMap::new();
+        let mut seen: BTreeMap<(u32, u32, u32, u32), usize> = BTreeMap::new();
+        for i in 0..batch.len() {
+            let Some(spec) = &specs[gpu[i] as usize] else {
+                let known: Vec<_> = crate::gpu::catalog().iter().map(|g| g.name).collect();
+                return Err(Error::cell(
+                    path,
+                    "gpu",
+                    i,
+                    format!(
+                        "unknown GPU '{}'; expected one of {}",
+                        gpus.names[gpu[i] as usize],
+                        known.join(", ")
+                    ),
+                ));
+            };
+            let sname = &slices.names[slice[i] as usize];
+            let Some(sid) = spec
+                .slice_id(sname)
+                .filter(|&s| spec.profiles[s].name == sname.trim())
+            else {
+                return Err(Error::cell(path, "slice", i, spec.unknown_slice(sname)));
+            };
+            let m = &models.names[model[i] as usize];
+            if m.trim().is_empty() {
+                return Err(Error::cell(
+                    path,
+                    "model",
+                    i,
+                    "empty model name; expected a model name",
+                ));
+            }
+            if batch[i] < 1 || batch[i] > u32::MAX as i64 {
+                return Err(Error::cell(
+                    path,
+                    "batch",
+                    i,
+                    format!("value {}; expected an integer >= 1", batch[i]),
+                ));
+            }
+            let l = lat[i];
+            if !(l.is_finite() && l > 0.0) {
+                return Err(Error::cell(
+                    path,
+                    "latency_ms",
+                    i,
+                    format!("value {l}; expected a finite number > 0"),
+                ));
+            }
+            let source = if has_src {
+                let s = &srcs.names[src[i] as usize];
+                Source::parse(s).ok_or_else(|| {
+                    Error::cell(
+                        path,
+                        "source",
+                        i,
+                        format!("value '{s}'; expected one of measured, interpolated, modeled"),
+                    )
+                })?
+            } else {
+                Source::Unspecified
+            };
+            let memory = if has_mem { mem[i] } else { None };
+            if let Some(v) = memory.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(Error::cell(
+                    path,
+                    "memory_mb",
+                    i,
+                    format!("value {v}; expected a number >= 0"),
+                ));
+            }
+            if let Some(prev) = seen.insert((gpu[i], slice[i], model[i], batch[i] as u32), i) {
+                return Err(Error::cell(
+                    path,
+                    "batch",
+                    i,
+                    format!(
+                        "duplicate row for ({}, {}, {}, batch {}), first at row {prev}; expected one row per (gpu, slice, model, batch)",
+                        spec.name, spec.profiles[sid].name, m, batch[i]
+                    ),
+                ));
+            }
+            let s = series
+                .entry((
+                    spec.name.to_string(),
+                    m.clone(),
+                    spec.profiles[sid].name.to_string(),
+                ))
+                .or_default();
+            s.batches.push(batch[i] as u32);
+            s.latency_ms.push(l);
+            s.source.push(source);
+            s.memory_mb.push(memory);
+        }
+        for s in series.values_mut() {
+            s.sort();
+        }
+        Ok(Profiles {
+            path: path.to_path_buf(),
+            sha256: input.sha256,
+            series,
+        })
+    }
+
+    /// The series of one (gpu, model, slice), if profiled.
+    pub fn get(&self, gpu: &str, model: &str, slice: &str) -> Option<&Series> {
+        self.series
+            .get(&(gpu.to_string(), model.to_string(), slice.to_string()))
+    }
+
+    /// GPUs present in the file.
+    pub fn gpus(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.series.keys().map(|k| k.0.clone()).collect();
+        v.dedup();
+        v
+    }
+
+    /// Models profiled on a GPU.
+    pub fn models(&self, gpu: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .series
+            .keys()
+            .filter(|k| k.0 == gpu)
+            .map(|k| k.1.clone())
+            .collect();
+        v.dedup();
+        v
+    }
+
+    /// Insert a series (for building profiles in memory, e.g. in tests).
+    pub fn insert(&mut self, gpu: &str, model: &str, slice: &str, points: &[(u32, f64)]) {
+        let s = Series {
+            batches: points.iter().map(|p| p.0).collect(),
+            latency_ms: points.iter().map(|p| p.1).collect(),
+            source: vec![Source::Unspecified; points.len()],
+            memory_mb: vec![None; points.len()],
+        };
+        let mut s = s;
+        s.sort();
+        self.series
+            .insert((gpu.to_string(), model.to_string(), slice.to_string()), s);
+    }
+}
+
+impl Series {
+    fn sort(&mut self) {
+        if self.batches.is_sorted() {
+            return;
+        }
+        let mut idx: Vec<usize> = (0..self.batches.len()).collect();
+        idx.sort_by_key(|&i| self.batches[i]);
+        self.batches = idx.iter().map(|&i| self.batches[i]).collect();
+        self.latency_ms = idx.iter().map(|&i| self.latency_ms[i]).collect();
+        self.source = idx.iter().map(|&i| self.source[i]).collect();
+        self.memory_mb = idx.iter().map(|&i| self.memory_mb[i]).collect();
+    }
+}
+
+/// Batches up to this are precomputed densely; larger ones are computed per query.
+const DENSE_BATCHES: u32 = 4096;
+
+/// Service times in integer nanoseconds for every (trace model, GPU slice, batch) the replay can
+/// meet. Built once before the replay; the event loop only indexes into it.
+#[derive(Debug, Clone)]
+pub struct ServiceTable {
+    n_slices: usize,
+    dense_max: u32,
+    /// `[(model * n_slices + slice) * dense_max + (batch - 1)]` = ns, top bit = extrapolated.
+    dense: Vec<u64>,
+    series: Vec<Option<Series>>,
+}
+
+const EXTRAP_BIT: u64 = 1 << 63;
+
+fn to_ns(ms: f64) -> u64 {
+    ((ms * 1e6).round() as u64).max(1)
+}
+
+impl ServiceTable {
+    /// Build the table for the given trace models on the given slices of `gpu`. Every model must
+    /// be profiled on every slice in `needed`; otherwise a clear error names the first gap.
+    pub fn build(
+        profiles: &Profiles,
+        gpu: &GpuSpec,
+        models: &[String],
+        needed: &[SliceId],
+        max_batch: u32,
+        first_row: impl Fn(u32) -> Option<usize>,
+    ) -> Result<ServiceTable> {
+        let n_slices = gpu.profiles.len();
+        let dense_max = max_batch.clamp(1, DENSE_BATCHES);
+        let mut dense = vec![0u64; models.len() * n_slices * dense_max as usize];
+        let mut series = vec![None; models.len() * n_slices];
+        for (m, name) in models.iter().enumerate() {
+            for s in 0..n_slices {
+                let slice = gpu.profiles[s].name;
+                let Some(ser) = profiles.get(gpu.name, name, slice) else {
+                    if needed.contains(&s) {
+                        let on_gpu = profiles.models(gpu.name);
+                        let row = first_row(m as u32)
+                            .map(|r| format!(" (first used at sorted trace row {r})"))
+                            .unwrap_or_default();
+                        return Err(Error::file(
+                            &profiles.path,
+                            format!(
+                                "no profile for model '{name}' on slice {slice} of {}{row}; profiled models on {}: {}",
+                                gpu.name,
+                                gpu.name,
+                                if on_gpu.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    on_gpu.join(", ")
+                                }
+                            ),
+                        ));
+                    }
+                    continue;
+                };
+                let base = (m * n_slices + s) * dense_max as usize;
+                for b in 1..=dense_max {
+                    let (ms, ex) = ser.latency_ms(b);
+                    dense[base + b as usize - 1] = to_ns(ms) | if ex { EXTRAP_BIT } else { 0 };
+                }
+                series[m * n_slices + s] = Some(ser.clone());
+            }
+        }
+        Ok(ServiceTable {
+            n_slices,
+            dense_max,
+            dense,
+            series,
+        })
+    }
+
+    /// Service time (ns) of `batch` of `model` on `slice`, and whether it was extrapolated.
+    /// Panics if the pair was not profiled: [`ServiceTable::has`] tells.
+    #[inline]
+    pub fn get(&self, model: u32, slice: SliceId, batch: u32) -> (u64, bool) {
+        let k = model as usize * self.n_slices + slice;
+        if batch <= self.dense_max {
+            let v = self.dense[k * self.dense_max as usize + batch as usize - 1];
+            debug_assert!(v != 0, "service time of an unprofiled (model, slice)");
+            (v & !EXTRAP_BIT, v & EXTRAP_BIT != 0)
+        } else {
+            let (ms, ex) = self.series[k]
+                .as_ref()
+                .expect("profiled (model, slice)")
+                .latency_ms(batch);
+            (to_ns(ms), ex)
+        }
+    }
+
+    /// Whether `model` is profiled on `slice`.
+    pub fn has(&self, model: u32, slice: SliceId) -> bool {
+        self.series[model as usize * self.n_slices + slice].is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ser(points: &[(u32, f64)]) -> Series {
+        let mut p = Profiles::default();
+        p.insert("g", "m", "s", points);
+        p.series.into_values().next().unwrap()
+    }
+
+    #[test]
+    fn interpolation_and_extrapolation() {
+        let s = ser(&[(8, 4.0), (1, 1.0), (4, 2.0)]);
+        assert_eq!(s.latency_ms(1), (1.0, false));
+        assert_eq!(s.latency_ms(2), (1.0 + 1.0 / 3.0, false));
+        assert_eq!(s.latency_ms(6), (3.0, false));
+        // Above: slope of the last two points (2 ms per 4 batches).
+        assert_eq!(s.latency_ms(16), (8.0, true));
+        // Single point: proportional.
+        assert_eq!(ser(&[(4, 2.0)]).latency_ms(8), (4.0, true));
+        // Below the smallest: clamped.
+        assert_eq!(ser(&[(4, 2.0), (8, 3.0)]).latency_ms(1), (2.0, true));
+        // A decreasing tail never extrapolates downwards.
+        assert_eq!(ser(&[(4, 3.0), (8, 2.5)]).latency_ms(16), (2.5, true));
+    }
+}

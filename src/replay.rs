@@ -1,0 +1,87 @@
+//! One replay from validated inputs to metrics: partition, build the server and the service
+//! table, run the event loop, check invariants, compute metrics.
+
+use crate::engine::{self, Invariants, Records};
+use crate::error::{Error, Result};
+use crate::gpu::GpuSpec;
+use crate::metrics::{self, Metrics};
+use crate::policy::{PartitionContext, Policy};
+use crate::profile::{Profiles, ServiceTable};
+use crate::server::Server;
+use crate::trace::Trace;
+
+/// The outcome of a replay.
+pub struct Replay {
+    pub policy: String,
+    pub server: Server,
+    pub records: Records,
+    pub metrics: Metrics,
+    pub invariants: Invariants,
+}
+
+/// Replay `trace` with `policy` on `gpus` GPUs of kind `gpu`.
+pub fn replay(
+    trace: &Trace,
+    profiles: &Profiles,
+    gpu: &GpuSpec,
+    gpus: usize,
+    policy: &mut Policy,
+    sla_ms: Option<f64>,
+) -> Result<Replay> {
+    if gpus == 0 {
+        return Err(Error::Usage("--gpus must be at least 1".into()));
+    }
+    if let Some(s) = sla_ms
+        && !(s.is_finite() && s > 0.0)
+    {
+        return Err(Error::Usage(format!(
+            "--sla-ms must be a positive number, got {s}"
+        )));
+    }
+    if trace.is_empty() {
+        return Err(Error::file(&trace.path, "trace has no queries"));
+    }
+    if !profiles.gpus().iter().any(|g| g == gpu.name) {
+        return Err(Error::file(
+            &profiles.path,
+            format!(
+                "no rows for GPU {}; the file profiles: {}",
+                gpu.name,
+                profiles.gpus().join(", ")
+            ),
+        ));
+    }
+    let ctx = PartitionContext {
+        gpu,
+        gpus,
+        profiles,
+        trace,
+    };
+    let layouts = policy.partitioner.partition(&ctx)?;
+    if layouts.len() != gpus {
+        return Err(Error::Other(format!(
+            "partitioner of '{}' returned {} layouts for {gpus} GPUs",
+            policy.name,
+            layouts.len()
+        )));
+    }
+    let server = Server::new(gpu.clone(), layouts)?;
+    let service = ServiceTable::build(
+        profiles,
+        gpu,
+        &trace.models,
+        &server.slices_used(),
+        trace.max_batch(),
+        |m| trace.first_row_of_model(m),
+    )?;
+    let records = engine::simulate(trace, &server, &service, policy.scheduler.as_mut())?;
+    let invariants = engine::check_invariants(trace, &server, &records);
+    let metrics = metrics::compute(trace, &server, &records, sla_ms);
+    Ok(Replay {
+        policy: policy.name.clone(),
+        server,
+        records,
+        metrics,
+        invariants,
+    })
+}

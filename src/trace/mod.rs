@@ -1,0 +1,222 @@
+//! Arrival traces: one row per query with its arrival time, model and (client-side) batch size.
+//!
+//! Parquet schema (the contract):
+//! - `arrival_us`: integer (int64, int32 or unsigned), microseconds from the trace start, >= 0.
+//!   Rows need not be sorted: loading sorts them stably by arrival.
+//! - `model`: string (plain, large, view or dictionary-encoded).
+//! - `batch`: integer of any width, >= 1.
+//! - `id` (optional): int64; when absent the row index is the id.
+
+pub mod synth;
+
+use crate::error::{Error, Result};
+use crate::io::{Interner, ParquetInput, append_ints, append_strings, col};
+use arrow::array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, StringArray};
+use arrow::datatypes::Int32Type;
+use arrow::record_batch::RecordBatch;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// An in-memory trace, sorted by arrival, in structure-of-arrays form.
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    /// Where it came from (for reports); empty for traces built in memory.
+    pub path: PathBuf,
+    /// sha256 of the file, when loaded from one.
+    pub sha256: String,
+    /// Model names; `model[i]` indexes into this.
+    pub models: Vec<String>,
+    /// Arrival time in nanoseconds from the trace start, non-decreasing.
+    pub arrival_ns: Vec<u64>,
+    pub model: Vec<u32>,
+    pub batch: Vec<u32>,
+    pub id: Vec<i64>,
+}
+
+impl Trace {
+    /// Number of queries.
+    pub fn len(&self) -> usize {
+        self.arrival_ns.len()
+    }
+
+    /// Whether the trace has no queries.
+    pub fn is_empty(&self) -> bool {
+        self.arrival_ns.is_empty()
+    }
+
+    /// Build a trace from rows `(arrival_ns, model, batch)`; ids are row indices. Sorts stably.
+    pub fn from_rows<'a>(rows: impl IntoIterator<Item = (u64, &'a str, u32)>) -> Trace {
+        let mut t = Trace::default();
+        let mut names = Interner::default();
+        for (i, (a, m, b)) in rows.into_iter().enumerate() {
+            t.arrival_ns.push(a);
+            t.model.push(names.intern(m));
+            t.batch.push(b);
+            t.id.push(i as i64);
+        }
+        t.models = names.names;
+        t.sort_stable();
+        t
+    }
+
+    /// Load and validate a Parquet trace.
+    pub fn load(path: &Path) -> Result<Trace> {
+        let mut input = ParquetInput::open(path)?;
+        input.require(
+            "arrival_us",
+            "an integer column of microseconds from the trace start",
+        )?;
+        input.require("model", "a string column with the model name")?;
+        input.require("batch", "an integer column with the batch size (>= 1)")?;
+        let has_id = input.has("id");
+        let n = input.rows;
+        let mut arrival_us = Vec::with_capacity(n);
+        let mut batch = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(if has_id { n } else { 0 });
+        let mut model = Vec::with_capacity(n);
+        let mut names = Interner::default();
+        while let Some((b, row0)) = input.next_batch()? {
+            append_ints(
+                col(&b, "arrival_us"),
+                path,
+                "arrival_us",
+                row0,
+                &mut arrival_us,
+            )?;
+            append_ints(col(&b, "batch"), path, "batch", row0, &mut batch)?;
+            append_strings(
+                col(&b, "model"),
+                path,
+                "model",
+                row0,
+                &mut names,
+                &mut model,
+            )?;
+            if has_id {
+                append_ints(col(&b, "id"), path, "id", row0, &mut ids)?;
+            }
+        }
+        let mut arrival_ns = Vec::with_capacity(n);
+        for (i, &a) in arrival_us.iter().enumerate() {
+            if a < 0 {
+                return Err(Error::cell(
+                    path,
+                    "arrival_us",
+                    i,
+                    format!("negative value {a}; expected >= 0"),
+                ));
+            }
+            let ns = (a as u64).checked_mul(1000).ok_or_else(|| {
+                Error::cell(path, "arrival_us", i, format!("value {a} is too large"))
+            })?;
+            arrival_ns.push(ns);
+        }
+        let mut batch32 = Vec::with_capacity(n);
+        for (i, &b) in batch.iter().enumerate() {
+            if b < 1 || b > u32::MAX as i64 {
+                return Err(Error::cell(
+                    path,
+                    "batch",
+                    i,
+                    format!("value {b}; expected an integer >= 1"),
+                ));
+            }
+            batch32.push(b as u32);
+        }
+        for (i, m) in names.names.iter().enumerate() {
+            if m.trim().is_empty() {
+                let row = model.iter().position(|&x| x as usize == i).unwrap_or(0);
+                return Err(Error::cell(
+                    path,
+                    "model",
+                    row,
+                    "empty model name; expected a model name",
+                ));
+            }
+        }
+        if !has_id {
+            ids = (0..n as i64).collect();
+        }
+        let mut t = Trace {
+            path: path.to_path_buf(),
+            sha256: input.sha256,
+            models: names.names,
+            arrival_ns,
+            model,
+            batch: batch32,
+            id: ids,
+        };
+        t.sort_stable();
+        Ok(t)
+    }
+
+    /// Sort stably by arrival (no-op when already sorted).
+    pub fn sort_stable(&mut self) {
+        if self.arrival_ns.is_sorted() {
+            return;
+        }
+        let mut idx: Vec<u32> = (0..self.len() as u32).collect();
+        idx.sort_by_key(|&i| self.arrival_ns[i as usize]);
+        fn perm<T: Copy>(v: &[T], idx: &[u32]) -> Vec<T> {
+            idx.iter().map(|&i| v[i as usize]).collect()
+        }
+        self.arrival_ns = perm(&self.arrival_ns, &idx);
+        self.model = perm(&self.model, &idx);
+        self.batch = perm(&self.batch, &idx);
+        self.id = perm(&self.id, &idx);
+    }
+
+    /// Divide every inter-arrival time by `k` (k = 2 doubles the offered load). Arrivals are
+    /// times from the trace start, so each becomes `round(arrival / k)` nanoseconds.
+    pub fn scale_rate(&mut self, k: f64) -> Result<()> {
+        if !(k.is_finite() && k > 0.0) {
+            return Err(Error::Usage(format!(
+                "--rate-scale must be a positive number, got {k}"
+            )));
+        }
+        if k != 1.0 {
+            for a in &mut self.arrival_ns {
+                *a = (*a as f64 / k).round() as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the trace as Parquet in the schema above (`arrival_us` int64, rounded down to whole
+    /// microseconds; `model` dictionary-encoded string; `batch` int32; `id` int64), atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let model = DictionaryArray::<Int32Type>::try_new(
+            Int32Array::from_iter_values(self.model.iter().map(|&m| m as i32)),
+            Arc::new(StringArray::from_iter_values(self.models.iter())),
+        )
+        .map_err(|e| Error::Other(e.to_string()))?;
+        let cols: Vec<(&str, ArrayRef)> = vec![
+            ("id", Arc::new(Int64Array::from(self.id.clone()))),
+            (
+                "arrival_us",
+                Arc::new(Int64Array::from_iter_values(
+                    self.arrival_ns.iter().map(|&a| (a / 1000) as i64),
+                )),
+            ),
+            ("model", Arc::new(model)),
+            (
+                "batch",
+                Arc::new(Int32Array::from_iter_values(
+                    self.batch.iter().map(|&b| b.min(i32::MAX as u32) as i32),
+                )),
+            ),
+        ];
+        let batch = RecordBatch::try_from_iter(cols).map_err(|e| Error::Other(e.to_string()))?;
+        crate::report::write_parquet(path, &batch)
+    }
+
+    /// The largest batch in the trace.
+    pub fn max_batch(&self) -> u32 {
+        self.batch.iter().copied().max().unwrap_or(1)
+    }
+
+    /// The first row (in sorted order) that uses model `m`.
+    pub fn first_row_of_model(&self, m: u32) -> Option<usize> {
+        self.model.iter().position(|&x| x == m)
+    }
+}

@@ -1,0 +1,91 @@
+//! Helpers shared by the integration tests: write small Parquet fixtures, run the binary.
+#![allow(dead_code)]
+
+use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray};
+use arrow::record_batch::RecordBatch;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+pub fn write_batch(path: &Path, cols: Vec<(&str, ArrayRef)>) {
+    let batch = RecordBatch::try_from_iter(cols).unwrap();
+    mig_replay::report::write_parquet(path, &batch).unwrap();
+}
+
+pub fn strs(v: &[&str]) -> ArrayRef {
+    Arc::new(StringArray::from(v.to_vec()))
+}
+pub fn i64s(v: &[i64]) -> ArrayRef {
+    Arc::new(Int64Array::from(v.to_vec()))
+}
+pub fn i32s(v: &[i32]) -> ArrayRef {
+    Arc::new(Int32Array::from(v.to_vec()))
+}
+pub fn f64s(v: &[f64]) -> ArrayRef {
+    Arc::new(Float64Array::from(v.to_vec()))
+}
+
+/// A valid small trace: 4 queries of model `m`.
+pub fn good_trace(dir: &Path) -> PathBuf {
+    let p = dir.join("trace.parquet");
+    write_batch(
+        &p,
+        vec![
+            ("arrival_us", i64s(&[0, 5000, 5000, 40000])),
+            ("model", strs(&["m", "m", "m", "m"])),
+            ("batch", i32s(&[1, 2, 1, 1])),
+        ],
+    );
+    p
+}
+
+/// A valid profile of model `m` on every A100-40GB slice, batches 1 and 2.
+pub fn good_profile(dir: &Path) -> PathBuf {
+    let p = dir.join("profile.parquet");
+    let slices = ["1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"];
+    let mut gpu = vec![];
+    let mut slice = vec![];
+    let mut batch = vec![];
+    let mut lat = vec![];
+    for (k, s) in slices.iter().enumerate() {
+        for b in [1, 2] {
+            gpu.push("A100-40GB");
+            slice.push(*s);
+            batch.push(b);
+            lat.push(if b == 1 { 10.0 } else { 15.0 } * [4.0, 2.0, 1.5, 1.2, 1.0][k]);
+        }
+    }
+    write_batch(
+        &p,
+        vec![
+            ("gpu", strs(&gpu)),
+            ("slice", strs(&slice)),
+            ("model", strs(&vec!["m"; gpu.len()])),
+            ("batch", i32s(&batch)),
+            ("latency_ms", f64s(&lat)),
+        ],
+    );
+    p
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(args: &[&str]) -> Out {
+    let o = Command::new(env!("CARGO_BIN_EXE_mig-replay"))
+        .args(args)
+        .output()
+        .unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
