@@ -47,7 +47,11 @@ impl Default for DistBuilder {
 impl DistBuilder {
     #[inline]
     pub fn record(&mut self, v: u64) {
-        self.h.saturating_record(v);
+        // `record` grows the (auto-resizing) histogram; `saturating_record` would clamp to its
+        // initial range instead.
+        if self.h.record(v).is_err() {
+            self.h.saturating_record(v);
+        }
         self.sum += v as u128;
         self.max = self.max.max(v);
         self.n += 1;

@@ -291,6 +291,26 @@ fn conservation_causality_no_overlap_on_a_busy_run() {
             .map(|q| rec.finish_ns[q] - rec.start_ns[q])
             .sum();
         assert_eq!(total, rec.busy_ns.iter().sum::<u64>());
+        // Percentiles from HdrHistogram are within 0.1% (3 significant digits) of the exact ones.
+        let mut lat: Vec<u64> = (0..t.len())
+            .map(|q| rec.finish_ns[q] - t.arrival_ns[q])
+            .collect();
+        lat.sort_unstable();
+        let m = &r.metrics.latency;
+        for (p, got) in [
+            (0.5, m.p50_ms),
+            (0.9, m.p90_ms),
+            (0.95, m.p95_ms),
+            (0.99, m.p99_ms),
+            (0.999, m.p999_ms),
+        ] {
+            let exact = lat[((p * lat.len() as f64).ceil() as usize).max(1) - 1] as f64 / 1e6;
+            assert!(
+                (got - exact).abs() <= 1e-3 * exact + 1e-6,
+                "{policy}: p{p} {got} vs exact {exact}"
+            );
+        }
+        assert_eq!(m.max_ms, *lat.last().unwrap() as f64 / 1e6);
         // FIFO: starts are in arrival order.
         assert!(rec.start_ns.is_sorted(), "{policy}: FIFO order");
         // Work conservation: nobody waits while an instance is idle (waits end at a completion).
