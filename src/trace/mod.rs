@@ -7,6 +7,9 @@
 //! - `batch`: integer of any width, >= 1.
 //! - `id` (optional): int64; when absent the row index is the id.
 
+#[cfg(feature = "polars")]
+pub mod import;
+pub mod stats;
 pub mod synth;
 
 use crate::error::{Error, Result};

@@ -12,6 +12,10 @@
 //! the smallest profiled batch the smallest batch's latency is used (a conservative clamp). Both
 //! cases count as extrapolated and the run reports how many queries needed it.
 
+#[cfg(feature = "polars")]
+pub mod build;
+pub mod inspect;
+
 use crate::error::{Error, Result};
 use crate::gpu::{GpuSpec, SliceId};
 use crate::io::{Interner, ParquetInput, append_floats, append_ints, append_strings, col};
