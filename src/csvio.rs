@@ -123,6 +123,15 @@ impl CsvTable {
             .collect()
     }
 
+    /// A text column whose empty cells are `None`.
+    pub fn optional_strings(&self, name: &str) -> Result<Vec<Option<String>>> {
+        Ok(self
+            .text(name)?
+            .iter()
+            .map(|v| v.map(str::trim).filter(|s| !s.is_empty()).map(String::from))
+            .collect())
+    }
+
     /// A numeric column whose empty cells are `None`; unparsable cells are errors.
     pub fn optional_floats(&self, name: &str) -> Result<Vec<Option<f64>>> {
         self.text(name)?

@@ -9,7 +9,7 @@
 //!   requests within one second share an arrival time); batch = `num_images_per_prompt` (empty
 //!   cells count as 1, the Stable Diffusion default; counted in the notes); the K most requested
 //!   `checkpoint_model_version_id`s map, in order of popularity, onto the K `--models`; the other
-//!   ids are either spread over the same models by popularity rank (`--others spread`, default,
+//!   ids (an empty id counts as one id, `(empty)`) are either spread over the same models by popularity rank (`--others spread`, default,
 //!   keeps every arrival) or dropped (`--others drop`).
 //!
 //! Time starts at the first request. `--rate R` rescales time so that the mean rate is R
@@ -120,9 +120,9 @@ pub fn azure(
     let models = vec![model.to_string(); c.len()];
     let mut notes = ImportNotes::default();
     notes.lines.push(format!(
-        "{} requests; batch = ceil({} tokens / {tokens_per_item}) clamped to [1, {max_batch}]; {clamped} clamped at {max_batch}",
+        "{} requests; batch = ceil({} / {tokens_per_item}) clamped to [1, {max_batch}]; {clamped} clamped at {max_batch}",
         c.len(),
-        if rule == TokenRule::Context { "ContextTokens" } else { "ContextTokens + GeneratedTokens" }
+        if rule == TokenRule::Context { "ContextTokens" } else { "(ContextTokens + GeneratedTokens)" }
     ));
     Ok((to_trace(&ts, &models, &batch), notes))
 }
@@ -145,7 +145,9 @@ pub fn alibaba(path: &Path, models: &[String], others: Others) -> Result<(Trace,
     }
     let c = CsvTable::read(path)?;
     let ts = c.timestamps_us("gmt_create")?;
-    let ids = c.strings("checkpoint_model_version_id")?;
+    let raw_ids = c.optional_strings("checkpoint_model_version_id")?;
+    let empty_ids = raw_ids.iter().filter(|i| i.is_none()).count();
+    let ids: Vec<String> = raw_ids.into_iter().map(|i| i.unwrap_or_else(|| "(empty)".into())).collect();
     let raw = c.optional_floats("num_images_per_prompt")?;
     // Popularity rank of each id: by request count, ties by id.
     let mut count: HashMap<&str, usize> = HashMap::new();
@@ -212,8 +214,9 @@ pub fn alibaba(path: &Path, models: &[String], others: Others) -> Result<(Trace,
         Others::Spread => format!("the other {} ids spread over the models by popularity rank (rank r -> model r mod {k})", ranked.len().saturating_sub(k)),
         Others::Drop => format!("{dropped} requests of the other ids dropped"),
     });
+    notes.lines.push(format!("batch = num_images_per_prompt; {missing} empty cells counted as 1"));
     notes.lines.push(format!(
-        "batch = num_images_per_prompt; {missing} empty cells counted as 1"
+        "{empty_ids} requests with an empty checkpoint_model_version_id ranked as one id, '(empty)'"
     ));
     Ok((to_trace(&t_us, &ms, &bs), notes))
 }
