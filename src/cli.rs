@@ -279,7 +279,7 @@ fn gpu_list() -> String {
             g.aliases.join(", ")
         );
         s += &format!(
-            "  {:<10} {:>4} {:>9} {:>8}  {}\n",
+            "  {:<10} {:>4} {:>10} {:>8}  {}\n",
             "profile", "GPCs", "mem-slices", "memory", "start slots"
         );
         for p in &g.profiles {

@@ -5,12 +5,12 @@ mod common;
 
 use mig_replay::gpu::GpuSpec;
 use mig_replay::policy::{PolicyParams, Registry};
-use mig_replay::profile::build::{batch_grid, build, build_table, check, BuildConfig};
+use mig_replay::profile::build::{BuildConfig, batch_grid, build, build_table, check};
 use mig_replay::profile::{Profiles, Source};
 use mig_replay::replay::replay;
-use mig_replay::trace::stats::stats;
-use mig_replay::trace::synth::{generate, Arrivals, BatchSpec, GenConfig};
 use mig_replay::trace::Trace;
+use mig_replay::trace::stats::stats;
+use mig_replay::trace::synth::{Arrivals, BatchSpec, GenConfig, generate};
 use std::path::Path;
 
 const MAIN_MODELS: [&str; 3] = ["bert-base", "resnet50", "mobilenet-v2"];
@@ -20,12 +20,25 @@ const SLICES_80: [&str; 5] = ["1g.10gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80
 fn profile_build_is_reproducible_and_matches_the_shipped_files() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     for d in &dirs {
-        build(&BuildConfig { sources: "profiles/sources".into(), out_dir: d.path().into(), tolerance: 0.05 }).unwrap();
+        build(&BuildConfig {
+            sources: "profiles/sources".into(),
+            out_dir: d.path().into(),
+            tolerance: 0.05,
+        })
+        .unwrap();
     }
     for f in ["a100-80gb.parquet", "a100-40gb.parquet", "build-report.md"] {
         let a = std::fs::read(dirs[0].path().join(f)).unwrap();
-        assert_eq!(a, std::fs::read(dirs[1].path().join(f)).unwrap(), "{f}: two builds differ");
-        assert_eq!(a, std::fs::read(Path::new("profiles").join(f)).unwrap(), "{f}: shipped file is stale; run `mig-replay profile build`");
+        assert_eq!(
+            a,
+            std::fs::read(dirs[1].path().join(f)).unwrap(),
+            "{f}: two builds differ"
+        );
+        assert_eq!(
+            a,
+            std::fs::read(Path::new("profiles").join(f)).unwrap(),
+            "{f}: shipped file is stale; run `mig-replay profile build`"
+        );
     }
 }
 
@@ -34,7 +47,9 @@ fn main_models_cover_all_five_slices_and_the_batch_grid() {
     let p = Profiles::load(Path::new("profiles/a100-80gb.parquet")).unwrap();
     for m in MAIN_MODELS {
         for s in SLICES_80 {
-            let ser = p.get("A100-80GB", m, s).unwrap_or_else(|| panic!("{m} on {s} missing"));
+            let ser = p
+                .get("A100-80GB", m, s)
+                .unwrap_or_else(|| panic!("{m} on {s} missing"));
             assert_eq!(ser.batches, batch_grid(), "{m} {s}");
             assert!(ser.source.iter().all(|&x| x != Source::Unspecified));
         }
@@ -43,7 +58,14 @@ fn main_models_cover_all_five_slices_and_the_batch_grid() {
     for m in MAIN_MODELS {
         let measured: usize = SLICES_80
             .iter()
-            .map(|s| p.get("A100-80GB", m, s).unwrap().source.iter().filter(|&&x| x == Source::Measured).count())
+            .map(|s| {
+                p.get("A100-80GB", m, s)
+                    .unwrap()
+                    .source
+                    .iter()
+                    .filter(|&&x| x == Source::Measured)
+                    .count()
+            })
             .sum();
         assert!(measured >= 20, "{m}: {measured} measured rows");
     }
@@ -64,11 +86,25 @@ fn monotonicity_holds_except_for_reported_source_violations() {
     }
     // The checker does find a planted violation.
     let mut bad = t.clone();
-    let key = ("A100-80GB".to_string(), "resnet50".to_string(), "7g.80gb".to_string());
+    let key = (
+        "A100-80GB".to_string(),
+        "resnet50".to_string(),
+        "7g.80gb".to_string(),
+    );
     bad.get_mut(&key).unwrap().get_mut(&64).unwrap().latency_ms = 1.0;
     let found = check(&bad, 0.05);
-    assert!(found.iter().any(|x| x.contains("resnet50 7g.80gb: latency falls with batch")), "{found:#?}");
-    assert!(found.iter().any(|x| x.contains("resnet50 batch 64: larger slice slower")) || found.len() > v.len());
+    assert!(
+        found
+            .iter()
+            .any(|x| x.contains("resnet50 7g.80gb: latency falls with batch")),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|x| x.contains("resnet50 batch 64: larger slice slower"))
+            || found.len() > v.len()
+    );
 }
 
 #[test]
@@ -80,7 +116,9 @@ fn every_shipped_trace_loads_and_replays_under_fcfs() {
         let path = e.unwrap().path();
         if path.extension().is_some_and(|x| x == "parquet") {
             let t = Trace::load(&path).unwrap();
-            let mut p = Registry::builtin().build("fcfs", &PolicyParams::default()).unwrap();
+            let mut p = Registry::builtin()
+                .build("fcfs", &PolicyParams::default())
+                .unwrap();
             let r = replay(&t, &prof, &gpu, 8, &mut p, None).unwrap();
             assert!(r.invariants.all_ok(), "{}", path.display());
             assert_eq!(r.metrics.queries as usize, t.len());
@@ -91,33 +129,84 @@ fn every_shipped_trace_loads_and_replays_under_fcfs() {
 }
 
 fn synth_trace(rate: f64, arrivals: Arrivals, batch: BatchSpec, n: u64, seed: u64) -> Trace {
-    generate(&GenConfig { rate, queries: Some(n), duration_s: None, models: vec![("m".into(), 1.0)], arrivals, batch, seed }).unwrap()
+    generate(&GenConfig {
+        rate,
+        queries: Some(n),
+        duration_s: None,
+        models: vec![("m".into(), 1.0)],
+        arrivals,
+        batch,
+        seed,
+    })
+    .unwrap()
 }
 
 #[test]
 fn generator_rate_and_batch_mean_within_2_percent() {
-    let ln = BatchSpec::LogNormal { mu: 2.0, sigma: 1.0, max: 128 };
+    let ln = BatchSpec::LogNormal {
+        mu: 2.0,
+        sigma: 1.0,
+        max: 128,
+    };
     let want_batch = ln.mean().unwrap();
     for (arr, name) in [
         (Arrivals::Poisson, "poisson"),
         (Arrivals::Gamma { cv: 3.0 }, "gamma cv 3"),
-        (Arrivals::Mmpp { ratio: 4.0, dwell_s: 0.5 }, "mmpp"),
+        (
+            Arrivals::Mmpp {
+                ratio: 4.0,
+                dwell_s: 0.5,
+            },
+            "mmpp",
+        ),
     ] {
         let t = synth_trace(2000.0, arr.clone(), ln.clone(), 400_000, 5);
         let s = stats(&t);
-        assert!((s.mean_rate_qps / 2000.0 - 1.0).abs() < 0.02, "{name}: rate {}", s.mean_rate_qps);
-        assert!((s.batch_mean / want_batch - 1.0).abs() < 0.02, "{name}: batch mean {} vs {want_batch}", s.batch_mean);
+        assert!(
+            (s.mean_rate_qps / 2000.0 - 1.0).abs() < 0.02,
+            "{name}: rate {}",
+            s.mean_rate_qps
+        );
+        assert!(
+            (s.batch_mean / want_batch - 1.0).abs() < 0.02,
+            "{name}: batch mean {} vs {want_batch}",
+            s.batch_mean
+        );
         match arr {
-            Arrivals::Poisson => assert!((s.interarrival_cv - 1.0).abs() < 0.02, "{}", s.interarrival_cv),
-            Arrivals::Gamma { cv } => assert!((s.interarrival_cv / cv - 1.0).abs() < 0.05, "{}", s.interarrival_cv),
-            Arrivals::Mmpp { .. } => assert!(s.interarrival_cv > 1.1, "MMPP is burstier than Poisson: {}", s.interarrival_cv),
+            Arrivals::Poisson => assert!(
+                (s.interarrival_cv - 1.0).abs() < 0.02,
+                "{}",
+                s.interarrival_cv
+            ),
+            Arrivals::Gamma { cv } => assert!(
+                (s.interarrival_cv / cv - 1.0).abs() < 0.05,
+                "{}",
+                s.interarrival_cv
+            ),
+            Arrivals::Mmpp { .. } => assert!(
+                s.interarrival_cv > 1.1,
+                "MMPP is burstier than Poisson: {}",
+                s.interarrival_cv
+            ),
         }
     }
     // An explicit histogram is realized too.
     let h = BatchSpec::parse_histogram("1:0.5,8:0.3,32:0.2").unwrap();
-    let s = stats(&synth_trace(100.0, Arrivals::Poisson, h.clone(), 200_000, 6));
+    let s = stats(&synth_trace(
+        100.0,
+        Arrivals::Poisson,
+        h.clone(),
+        200_000,
+        6,
+    ));
     assert!((s.batch_mean / h.mean().unwrap() - 1.0).abs() < 0.02);
-    assert_eq!(s.batch_histogram.iter().map(|b| b.0.as_str()).collect::<Vec<_>>(), ["1", "8", "32"]);
+    assert_eq!(
+        s.batch_histogram
+            .iter()
+            .map(|b| b.0.as_str())
+            .collect::<Vec<_>>(),
+        ["1", "8", "32"]
+    );
 }
 
 #[test]
@@ -125,14 +214,31 @@ fn cli_trace_gen_is_deterministic_per_seed() {
     let d = tempfile::tempdir().unwrap();
     let out = |k: &str| d.path().join(k);
     for (name, seed) in [("a", "4"), ("b", "4"), ("c", "5")] {
-        let o = common::run(&["trace", "gen", "--rate", "1000", "--queries", "5000", "--model", "resnet50", "--seed", seed, "--out", common::path_str(&out(name))]);
+        let o = common::run(&[
+            "trace",
+            "gen",
+            "--rate",
+            "1000",
+            "--queries",
+            "5000",
+            "--model",
+            "resnet50",
+            "--seed",
+            seed,
+            "--out",
+            common::path_str(&out(name)),
+        ]);
         assert_eq!(o.code, 0, "{}", o.stderr);
     }
     let r = |k| std::fs::read(out(k)).unwrap();
     assert_eq!(r("a"), r("b"));
     assert_ne!(r("a"), r("c"));
     let o = common::run(&["trace", "inspect", common::path_str(&out("a"))]);
-    assert!(o.stdout.contains("queries           5000") && o.stdout.contains("inter-arrival CV"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("queries           5000") && o.stdout.contains("inter-arrival CV"),
+        "{}",
+        o.stdout
+    );
 }
 
 #[test]
@@ -142,18 +248,47 @@ fn malformed_csv_imports_give_clear_errors() {
     let out = d.path().join("t.parquet");
     let import = |body: &str, kind: &str| {
         std::fs::write(&csv, body).unwrap();
-        common::run(&["trace", "import", kind, "--csv", common::path_str(&csv), "--out", common::path_str(&out)])
+        common::run(&[
+            "trace",
+            "import",
+            kind,
+            "--csv",
+            common::path_str(&csv),
+            "--out",
+            common::path_str(&out),
+        ])
     };
     let cases: [(&str, &str, &[&str]); 5] = [
-        ("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.97,10,1\nnot-a-date,5,1\n", "azure",
-            &["bad.csv", "column 'TIMESTAMP'", "line 3", "'not-a-date' is not a timestamp"]),
-        ("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.97,ten,1\n", "azure",
-            &["column 'ContextTokens'", "line 2", "'ten' is not a number"]),
-        ("TIMESTAMP,GeneratedTokens\n2023-11-16 18:17:03.97,1\n", "azure",
-            &["column 'ContextTokens'", "missing column"]),
+        (
+            "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.97,10,1\nnot-a-date,5,1\n",
+            "azure",
+            &[
+                "bad.csv",
+                "column 'TIMESTAMP'",
+                "line 3",
+                "'not-a-date' is not a timestamp",
+            ],
+        ),
+        (
+            "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.97,ten,1\n",
+            "azure",
+            &["column 'ContextTokens'", "line 2", "'ten' is not a number"],
+        ),
+        (
+            "TIMESTAMP,GeneratedTokens\n2023-11-16 18:17:03.97,1\n",
+            "azure",
+            &["column 'ContextTokens'", "missing column"],
+        ),
         ("", "azure", &["bad.csv", "file is empty"]),
-        ("gmt_create,num_images_per_prompt,checkpoint_model_version_id\n2024-11-15 16:57:50,2.5,M1\n", "alibaba",
-            &["column 'num_images_per_prompt'", "line 2", "expected an integer >= 1"]),
+        (
+            "gmt_create,num_images_per_prompt,checkpoint_model_version_id\n2024-11-15 16:57:50,2.5,M1\n",
+            "alibaba",
+            &[
+                "column 'num_images_per_prompt'",
+                "line 2",
+                "expected an integer >= 1",
+            ],
+        ),
     ];
     for (body, kind, parts) in cases {
         let o = import(body, kind);
@@ -165,7 +300,10 @@ fn malformed_csv_imports_give_clear_errors() {
         assert!(!out.exists(), "no output is written on error");
     }
     // A ragged CSV is a parse error, not a panic.
-    let o = import("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03,1,2,3,4\n", "azure");
+    let o = import(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03,1,2,3,4\n",
+        "azure",
+    );
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("bad.csv"), "{}", o.stderr);
 }
@@ -178,7 +316,25 @@ fn measure_script_output_loads_as_a_profile() {
     assert_eq!(s.batches, [1, 2, 4, 8, 16]);
     assert!(s.memory_mb.iter().all(|m| m.is_some()));
     assert!(p.get("A100-80GB", "resnet50", "7g.80gb").is_some());
-    let cols = mig_replay::io::ParquetInput::open(Path::new("profiles/measure/fixture.parquet")).unwrap();
-    let names: Vec<_> = cols.schema.fields().iter().map(|f| f.name().clone()).collect();
-    assert_eq!(names, ["gpu", "slice", "model", "batch", "latency_ms", "source", "memory_mb", "origin"]);
+    let cols =
+        mig_replay::io::ParquetInput::open(Path::new("profiles/measure/fixture.parquet")).unwrap();
+    let names: Vec<_> = cols
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "gpu",
+            "slice",
+            "model",
+            "batch",
+            "latency_ms",
+            "source",
+            "memory_mb",
+            "origin"
+        ]
+    );
 }

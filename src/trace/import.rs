@@ -147,7 +147,10 @@ pub fn alibaba(path: &Path, models: &[String], others: Others) -> Result<(Trace,
     let ts = c.timestamps_us("gmt_create")?;
     let raw_ids = c.optional_strings("checkpoint_model_version_id")?;
     let empty_ids = raw_ids.iter().filter(|i| i.is_none()).count();
-    let ids: Vec<String> = raw_ids.into_iter().map(|i| i.unwrap_or_else(|| "(empty)".into())).collect();
+    let ids: Vec<String> = raw_ids
+        .into_iter()
+        .map(|i| i.unwrap_or_else(|| "(empty)".into()))
+        .collect();
     let raw = c.optional_floats("num_images_per_prompt")?;
     // Popularity rank of each id: by request count, ties by id.
     let mut count: HashMap<&str, usize> = HashMap::new();
@@ -214,7 +217,9 @@ pub fn alibaba(path: &Path, models: &[String], others: Others) -> Result<(Trace,
         Others::Spread => format!("the other {} ids spread over the models by popularity rank (rank r -> model r mod {k})", ranked.len().saturating_sub(k)),
         Others::Drop => format!("{dropped} requests of the other ids dropped"),
     });
-    notes.lines.push(format!("batch = num_images_per_prompt; {missing} empty cells counted as 1"));
+    notes.lines.push(format!(
+        "batch = num_images_per_prompt; {missing} empty cells counted as 1"
+    ));
     notes.lines.push(format!(
         "{empty_ids} requests with an empty checkpoint_model_version_id ranked as one id, '(empty)'"
     ));
