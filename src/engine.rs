@@ -134,8 +134,8 @@ pub fn simulate(
                     )));
                 }
                 start!(q, i, now);
-                let s = rec.finish_ns[q as usize] - now;
-                backlog_end[i] = backlog_end[i].max(now + s).max(now);
+                // A query from the local queue is already in the backlog; a held one is not.
+                backlog_end[i] = backlog_end[i].max(rec.finish_ns[q as usize]);
             }
         } else {
             now = t_arr;

@@ -35,8 +35,7 @@ impl Server {
         }
         let mut instances = Vec::new();
         for (g, l) in layouts.iter().enumerate() {
-            let slices: Vec<SliceId> = l.placements.iter().map(|p| p.slice).collect();
-            if slices.is_empty() || gpu.place(&slices).is_none() || !Self::legal(&gpu, l) {
+            if l.placements.is_empty() || !Self::legal(&gpu, l) {
                 return Err(Error::Usage(format!(
                     "GPU {g}: layout '{}' is not a legal MIG placement on {}",
                     l.placement_string(&gpu),

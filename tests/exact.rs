@@ -399,7 +399,9 @@ fn cli_outputs_are_byte_identical_across_runs() {
 
 #[test]
 fn trace_loader_accepts_other_integer_widths_and_string_encodings() {
-    use arrow::array::{ArrayRef, DictionaryArray, Int8Array, LargeStringArray, StringViewArray, UInt32Array};
+    use arrow::array::{
+        ArrayRef, DictionaryArray, Int8Array, LargeStringArray, StringViewArray, UInt32Array,
+    };
     use arrow::datatypes::Int16Type;
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
@@ -412,13 +414,24 @@ fn trace_loader_accepts_other_integer_widths_and_string_encodings() {
     ];
     for (k, model) in models.into_iter().enumerate() {
         let p = dir.path().join(format!("t{k}.parquet"));
-        common::write_batch(&p, vec![("arrival_us", arrival.clone()), ("model", model), ("batch", batch.clone())]);
+        common::write_batch(
+            &p,
+            vec![
+                ("arrival_us", arrival.clone()),
+                ("model", model),
+                ("batch", batch.clone()),
+            ],
+        );
         let t = Trace::load(&p).unwrap();
         // Sorted stably by arrival; ids are the original row indices.
         assert_eq!(t.arrival_ns, vec![0, 5000, 10_000], "encoding {k}");
         assert_eq!(t.id, vec![1, 2, 0]);
         assert_eq!(t.batch, vec![1, 1, 2]);
-        let names: Vec<&str> = t.model.iter().map(|&m| t.models[m as usize].as_str()).collect();
+        let names: Vec<&str> = t
+            .model
+            .iter()
+            .map(|&m| t.models[m as usize].as_str())
+            .collect();
         assert_eq!(names, ["m", "n", "m"]);
     }
 }

@@ -337,6 +337,25 @@ fn fill(series: &mut BTreeMap<u32, Point>, grid: &[u32]) {
     }
 }
 
+/// The slices of each (gpu, model) in the table, from the fewest GPCs to the most.
+fn slice_groups(t: &Table) -> BTreeMap<(String, String), Vec<(u8, String)>> {
+    let mut groups: BTreeMap<(String, String), Vec<(u8, String)>> = BTreeMap::new();
+    for (g, m, s) in t.keys() {
+        if let Some(spec) = GpuSpec::find(g)
+            && let Some(id) = spec.slice_id(s)
+        {
+            groups
+                .entry((g.clone(), m.clone()))
+                .or_default()
+                .push((spec.profiles[id].gpcs, s.clone()));
+        }
+    }
+    for v in groups.values_mut() {
+        v.sort();
+    }
+    groups
+}
+
 /// Monotonicity checks over a finished table.
 pub fn check(t: &Table, tol: f64) -> Vec<String> {
     let mut v = Vec::new();
@@ -356,19 +375,7 @@ pub fn check(t: &Table, tol: f64) -> Vec<String> {
         }
     }
     // Slices of one (gpu, model), from the fewest GPCs to the most.
-    let mut groups: BTreeMap<(String, String), Vec<(u8, String)>> = BTreeMap::new();
-    for (g, m, s) in t.keys() {
-        if let Some(spec) = GpuSpec::find(g)
-            && let Some(id) = spec.slice_id(s)
-        {
-            groups
-                .entry((g.clone(), m.clone()))
-                .or_default()
-                .push((spec.profiles[id].gpcs, s.clone()));
-        }
-    }
-    for ((g, m), mut slices) in groups {
-        slices.sort();
+    for ((g, m), slices) in slice_groups(t) {
         for i in 0..slices.len() {
             for j in i + 1..slices.len() {
                 let (small, large) = (
@@ -507,19 +514,7 @@ pub fn build_table(sources: &Path) -> Result<Table> {
 /// is above it. Measured and interpolated points are never changed, so violations in the source
 /// data stay visible to [`check`].
 fn bound_by_slices(t: &mut Table) {
-    let mut groups: BTreeMap<(String, String), Vec<(u8, String)>> = BTreeMap::new();
-    for (g, m, s) in t.keys() {
-        if let Some(spec) = GpuSpec::find(g)
-            && let Some(id) = spec.slice_id(s)
-        {
-            groups
-                .entry((g.clone(), m.clone()))
-                .or_default()
-                .push((spec.profiles[id].gpcs, s.clone()));
-        }
-    }
-    for ((g, m), mut slices) in groups {
-        slices.sort();
+    for ((g, m), slices) in slice_groups(t) {
         let key = |s: &str| (g.clone(), m.clone(), s.to_string());
         let mut adjust = |from: &str, to: &str, raise: bool| {
             let other = t[&key(to)].clone();
