@@ -108,19 +108,30 @@ impl CsvTable {
             .enumerate()
             .map(|(r, v)| {
                 let s = v.map(str::trim).unwrap_or("");
-                s.parse::<f64>()
-                    .ok()
-                    .filter(|x| x.is_finite())
-                    .ok_or_else(|| {
-                        cell_err(
-                            &self.path,
-                            name,
-                            r,
-                            format!("'{s}' is not a number; expected a finite number"),
-                        )
-                    })
+                number(s).ok_or_else(|| {
+                    cell_err(
+                        &self.path,
+                        name,
+                        r,
+                        format!("'{s}' is not a number; expected a finite number"),
+                    )
+                })
             })
             .collect()
+    }
+
+    /// A numeric column whose values must all be > 0.
+    pub fn positive_floats(&self, name: &str) -> Result<Vec<f64>> {
+        let v = self.floats(name)?;
+        match v.iter().position(|&x| x <= 0.0) {
+            Some(r) => Err(cell_err(
+                &self.path,
+                name,
+                r,
+                format!("value {}; expected a number > 0", v[r]),
+            )),
+            None => Ok(v),
+        }
     }
 
     /// A text column whose empty cells are `None`.
@@ -139,21 +150,14 @@ impl CsvTable {
             .enumerate()
             .map(|(r, v)| match v.map(str::trim) {
                 None | Some("") => Ok(None),
-                Some(s) => s
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|x| x.is_finite())
-                    .map(Some)
-                    .ok_or_else(|| {
-                        cell_err(
-                            &self.path,
-                            name,
-                            r,
-                            format!(
-                                "'{s}' is not a number; expected a finite number or an empty cell"
-                            ),
-                        )
-                    }),
+                Some(s) => number(s).map(Some).ok_or_else(|| {
+                    cell_err(
+                        &self.path,
+                        name,
+                        r,
+                        format!("'{s}' is not a number; expected a finite number or an empty cell"),
+                    )
+                }),
             })
             .collect()
     }
@@ -174,6 +178,38 @@ impl CsvTable {
                         format!("{x} is not an integer; expected an integer"),
                     ))
                 }
+            })
+            .collect()
+    }
+
+    /// An integer column whose values must all be >= `min`.
+    pub fn ints_at_least(&self, name: &str, min: i64) -> Result<Vec<i64>> {
+        let v = self.ints(name)?;
+        match v.iter().position(|&x| x < min) {
+            Some(r) => Err(cell_err(
+                &self.path,
+                name,
+                r,
+                format!("value {}; expected an integer >= {min}", v[r]),
+            )),
+            None => Ok(v),
+        }
+    }
+
+    /// A batch-size column: integers in [1, 2^32 - 1].
+    pub fn batches(&self, name: &str) -> Result<Vec<u32>> {
+        let v = self.ints_at_least(name, 1)?;
+        v.iter()
+            .enumerate()
+            .map(|(r, &x)| {
+                u32::try_from(x).map_err(|_| {
+                    cell_err(
+                        &self.path,
+                        name,
+                        r,
+                        format!("value {x} is too large for a batch"),
+                    )
+                })
             })
             .collect()
     }
@@ -199,6 +235,11 @@ impl CsvTable {
             })
             .collect()
     }
+}
+
+/// A finite number, or `None`.
+fn number(s: &str) -> Option<f64> {
+    s.parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
 /// Parse `YYYY-MM-DD HH:MM:SS[.fraction]` (or with a `T`) to microseconds since the Unix epoch.

@@ -347,3 +347,79 @@ fn measure_script_output_loads_as_a_profile() {
         ]
     );
 }
+
+#[cfg(feature = "polars")]
+#[test]
+fn profile_build_rejects_bad_source_numbers() {
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    // (file, text to replace once, replacement, expected error parts)
+    let cases: [(&str, &str, &str, &[&str]); 3] = [
+        (
+            "sustech-mig-schedule/latency_QUOTED.csv",
+            "A100-80GB,1g.10gb,mobilenet_v2,4,5.67",
+            "A100-80GB,1g.10gb,mobilenet_v2,0,5.67",
+            &[
+                "latency_QUOTED.csv",
+                "column 'batch_size'",
+                "line 2",
+                "value 0; expected an integer >= 1",
+            ],
+        ),
+        (
+            "sustech-mig-schedule/latency_QUOTED.csv",
+            "A100-80GB,1g.10gb,mobilenet_v2,4,5.67",
+            "A100-80GB,1g.10gb,mobilenet_v2,4,-5.67",
+            &[
+                "column 'avg_latency_ms'",
+                "line 2",
+                "value -5.67; expected a number > 0",
+            ],
+        ),
+        (
+            "migprofiler/A100-80GB/infer_cv_integrated_result.csv",
+            "vision_transformer,1,5.38,",
+            "vision_transformer,1,0,",
+            &[
+                "infer_cv_integrated_result.csv",
+                "column 'latency'",
+                "line 2",
+                "expected a number > 0",
+            ],
+        ),
+    ];
+    for (file, from, to, parts) in cases {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("sources");
+        copy_dir(Path::new("profiles/sources"), &src);
+        let text = std::fs::read_to_string(src.join(file)).unwrap();
+        assert!(text.contains(from), "{file}: fixture text not found");
+        std::fs::write(src.join(file), text.replacen(from, to, 1)).unwrap();
+        let out = d.path().join("out");
+        let o = common::run(&[
+            "profile",
+            "build",
+            "--sources",
+            common::path_str(&src),
+            "--out-dir",
+            common::path_str(&out),
+        ]);
+        assert_eq!(o.code, 2, "{file}: {}", o.stderr);
+        for p in parts {
+            assert!(o.stderr.contains(p), "expected {p:?} in {}", o.stderr);
+        }
+        assert!(
+            !out.join("a100-80gb.parquet").exists(),
+            "nothing is written on error"
+        );
+    }
+}

@@ -42,6 +42,28 @@ pub struct Point {
     pub origin: String,
 }
 
+impl Point {
+    /// A number read from a source file.
+    fn measured(latency_ms: f64, memory_mb: Option<f64>, origin: String) -> Point {
+        Point {
+            latency_ms,
+            source: Source::Measured,
+            memory_mb,
+            origin,
+        }
+    }
+
+    /// A number made by a rule (`Interpolated` or `Modeled`); no memory figure.
+    fn derived(latency_ms: f64, source: Source, origin: String) -> Point {
+        Point {
+            latency_ms,
+            source,
+            memory_mb: None,
+            origin,
+        }
+    }
+}
+
 /// (gpu, model, slice) -> batch -> point.
 pub type Table = BTreeMap<(String, String, String), BTreeMap<u32, Point>>;
 
@@ -101,8 +123,8 @@ fn read_migp_80(t: &mut Table, root: &Path, file: &str, models: &[(&str, &str)])
     let c = CsvTable::read(&path)?;
     let (names, bs, lat, slices, mem) = (
         c.strings("model_name")?,
-        c.ints("batch_size")?,
-        c.floats("latency")?,
+        c.batches("batch_size")?,
+        c.positive_floats("latency")?,
         c.strings("mig_profile")?,
         c.floats("fb_used_mean")?,
     );
@@ -118,16 +140,11 @@ fn read_migp_80(t: &mut Table, root: &Path, file: &str, models: &[(&str, &str)])
                 format!("line {}: {}", r + 2, gpu.unknown_slice(&slices[r])),
             )
         })?;
-        let p = Point {
-            latency_ms: lat[r],
-            source: Source::Measured,
-            memory_mb: Some(mem[r]),
-            origin: rel(&path, root),
-        };
+        let p = Point::measured(lat[r], Some(mem[r]), rel(&path, root));
         insert(
             t,
             ("A100-80GB", model, gpu.profiles[sid].name),
-            bs[r] as u32,
+            bs[r],
             p,
             &path,
         )?;
@@ -145,8 +162,8 @@ fn read_migp_40(t: &mut Table, root: &Path) -> Result<()> {
         let c = CsvTable::read(&path)?;
         let (names, bs, lat, memgb, mem) = (
             c.strings("model_name")?,
-            c.ints("batch_size")?,
-            c.floats("latency")?,
+            c.batches("batch_size")?,
+            c.positive_floats("latency")?,
             c.ints("instance_memory")?,
             c.floats("fb_used_mean")?,
         );
@@ -164,13 +181,8 @@ fn read_migp_40(t: &mut Table, root: &Path) -> Result<()> {
                     ));
                 }
             };
-            let p = Point {
-                latency_ms: lat[r],
-                source: Source::Measured,
-                memory_mb: Some(mem[r]),
-                origin: rel(&path, root),
-            };
-            insert(t, ("A100-40GB", &names[r], slice), bs[r] as u32, p, &path)?;
+            let p = Point::measured(lat[r], Some(mem[r]), rel(&path, root));
+            insert(t, ("A100-40GB", &names[r], slice), bs[r], p, &path)?;
         }
     }
     Ok(())
@@ -183,14 +195,14 @@ fn read_sustech(root: &Path) -> Result<BTreeMap<(String, String), BTreeMap<u32, 
     let (slices, models, bs, lat) = (
         c.strings("slice")?,
         c.strings("model")?,
-        c.ints("batch_size")?,
-        c.floats("avg_latency_ms")?,
+        c.batches("batch_size")?,
+        c.positive_floats("avg_latency_ms")?,
     );
     let mut out: BTreeMap<(String, String), BTreeMap<u32, f64>> = BTreeMap::new();
     for r in 0..c.len() {
         out.entry((models[r].clone(), slices[r].clone()))
             .or_default()
-            .insert(bs[r] as u32, lat[r]);
+            .insert(bs[r], lat[r]);
     }
     Ok(out)
 }
@@ -202,15 +214,15 @@ fn miso_ratio(root: &Path, model: &str) -> Result<(f64, Vec<u32>)> {
     let (slices, models, bs, step) = (
         c.strings("slice")?,
         c.strings("model")?,
-        c.ints("batch_size")?,
-        c.floats("median_step_s")?,
+        c.batches("batch_size")?,
+        c.positive_floats("median_step_s")?,
     );
     let mut by: BTreeMap<u32, (Option<f64>, Option<f64>)> = BTreeMap::new();
     for r in 0..c.len() {
         if models[r] != model {
             continue;
         }
-        let e = by.entry(bs[r] as u32).or_default();
+        let e = by.entry(bs[r]).or_default();
         match slices[r].as_str() {
             "3g.20gb" => e.0 = Some(step[r]),
             "4g.20gb" => e.1 = Some(step[r]),
@@ -269,12 +281,11 @@ fn model_slice(
     let dst = t.entry((gpu.into(), model.into(), to.into())).or_default();
     for (b, p) in src {
         let r = ratio(b);
-        dst.entry(b).or_insert(Point {
-            latency_ms: p.latency_ms * r,
-            source: Source::Modeled,
-            memory_mb: None,
-            origin: format!("{to} = {from} x {r:.4} ({rule})"),
-        });
+        dst.entry(b).or_insert(Point::derived(
+            p.latency_ms * r,
+            Source::Modeled,
+            format!("{to} = {from} x {r:.4} ({rule})"),
+        ));
     }
 }
 
@@ -294,44 +305,41 @@ fn fill(series: &mut BTreeMap<u32, Point>, grid: &[u32]) {
             let ((b0, p0), (b1, p1)) = (&known[k - 1], &known[k]);
             let w = (b - b0) as f64 / (b1 - b0) as f64;
             let both = p0.source == Source::Measured && p1.source == Source::Measured;
-            Point {
-                latency_ms: p0.latency_ms + w * (p1.latency_ms - p0.latency_ms),
-                source: if both {
-                    Source::Interpolated
-                } else {
-                    Source::Modeled
-                },
-                memory_mb: None,
-                origin: format!("linear between batches {b0} and {b1}"),
-            }
+            let source = if both {
+                Source::Interpolated
+            } else {
+                Source::Modeled
+            };
+            Point::derived(
+                p0.latency_ms + w * (p1.latency_ms - p0.latency_ms),
+                source,
+                format!("linear between batches {b0} and {b1}"),
+            )
         } else if n == 1 {
             let (b0, p0) = &known[0];
-            Point {
-                latency_ms: p0.latency_ms * b as f64 / *b0 as f64,
-                source: Source::Modeled,
-                memory_mb: None,
-                origin: format!("constant throughput from batch {b0}"),
-            }
+            Point::derived(
+                p0.latency_ms * b as f64 / *b0 as f64,
+                Source::Modeled,
+                format!("constant throughput from batch {b0}"),
+            )
         } else if k == 0 {
             let ((b0, p0), (b1, p1)) = (&known[0], &known[1]);
             let slope = ((p1.latency_ms - p0.latency_ms) / (b1 - b0) as f64).max(0.0);
             let floor = p0.latency_ms * b as f64 / *b0 as f64;
-            Point {
-                latency_ms: (p0.latency_ms - slope * (b0 - b) as f64).max(floor),
-                source: Source::Modeled,
-                memory_mb: None,
-                origin: format!("linear extrapolation down from batches {b0}, {b1}"),
-            }
+            Point::derived(
+                (p0.latency_ms - slope * (b0 - b) as f64).max(floor),
+                Source::Modeled,
+                format!("linear extrapolation down from batches {b0}, {b1}"),
+            )
         } else {
             let ((b0, p0), (b1, p1)) = (&known[n - 2], &known[n - 1]);
             let slope = ((p1.latency_ms - p0.latency_ms) / (b1 - b0) as f64)
                 .clamp(0.0, p1.latency_ms / *b1 as f64);
-            Point {
-                latency_ms: p1.latency_ms + slope * (b - b1) as f64,
-                source: Source::Modeled,
-                memory_mb: None,
-                origin: format!("linear extrapolation up from batches {b0}, {b1}"),
-            }
+            Point::derived(
+                p1.latency_ms + slope * (b - b1) as f64,
+                Source::Modeled,
+                format!("linear extrapolation up from batches {b0}, {b1}"),
+            )
         };
         series.insert(b, point);
     }
@@ -423,12 +431,7 @@ pub fn build_table(sources: &Path) -> Result<Table> {
     for ((model, slice), pts) in &sus {
         if model == "mobilenet_v2" && slice != "no-mig" {
             for (&b, &l) in pts {
-                let p = Point {
-                    latency_ms: l,
-                    source: Source::Measured,
-                    memory_mb: None,
-                    origin: SUSTECH.into(),
-                };
+                let p = Point::measured(l, None, SUSTECH.into());
                 insert(
                     &mut t,
                     ("A100-80GB", "mobilenet-v2", slice),

@@ -90,23 +90,11 @@ pub fn azure(
     }
     let c = CsvTable::read(path)?;
     let ts = c.timestamps_us("TIMESTAMP")?;
-    let ctx = c.ints("ContextTokens")?;
-    let gen_tokens = c.ints("GeneratedTokens")?;
+    let ctx = c.ints_at_least("ContextTokens", 0)?;
+    let gen_tokens = c.ints_at_least("GeneratedTokens", 0)?;
     let mut clamped = 0;
     let mut batch = Vec::with_capacity(c.len());
     for r in 0..c.len() {
-        for (name, v) in [
-            ("ContextTokens", ctx[r]),
-            ("GeneratedTokens", gen_tokens[r]),
-        ] {
-            if v < 0 {
-                return Err(Error::column(
-                    path,
-                    name,
-                    format!("line {}: negative value {v}; expected >= 0", r + 2),
-                ));
-            }
-        }
         let tokens = match rule {
             TokenRule::Context => ctx[r],
             TokenRule::Total => ctx[r] + gen_tokens[r],
