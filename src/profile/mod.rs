@@ -312,15 +312,13 @@ impl Profiles {
 
 impl Series {
     fn sort(&mut self) {
-        if self.batches.is_sorted() {
+        let Some(order) = crate::io::sort_order(&self.batches) else {
             return;
-        }
-        let mut idx: Vec<usize> = (0..self.batches.len()).collect();
-        idx.sort_by_key(|&i| self.batches[i]);
-        self.batches = idx.iter().map(|&i| self.batches[i]).collect();
-        self.latency_ms = idx.iter().map(|&i| self.latency_ms[i]).collect();
-        self.source = idx.iter().map(|&i| self.source[i]).collect();
-        self.memory_mb = idx.iter().map(|&i| self.memory_mb[i]).collect();
+        };
+        self.batches = crate::io::permuted(&self.batches, &order);
+        self.latency_ms = crate::io::permuted(&self.latency_ms, &order);
+        self.source = crate::io::permuted(&self.source, &order);
+        self.memory_mb = crate::io::permuted(&self.memory_mb, &order);
     }
 }
 

@@ -155,18 +155,13 @@ impl Trace {
 
     /// Sort stably by arrival (no-op when already sorted).
     pub fn sort_stable(&mut self) {
-        if self.arrival_ns.is_sorted() {
+        let Some(order) = crate::io::sort_order(&self.arrival_ns) else {
             return;
-        }
-        let mut idx: Vec<u32> = (0..self.len() as u32).collect();
-        idx.sort_by_key(|&i| self.arrival_ns[i as usize]);
-        fn perm<T: Copy>(v: &[T], idx: &[u32]) -> Vec<T> {
-            idx.iter().map(|&i| v[i as usize]).collect()
-        }
-        self.arrival_ns = perm(&self.arrival_ns, &idx);
-        self.model = perm(&self.model, &idx);
-        self.batch = perm(&self.batch, &idx);
-        self.id = perm(&self.id, &idx);
+        };
+        self.arrival_ns = crate::io::permuted(&self.arrival_ns, &order);
+        self.model = crate::io::permuted(&self.model, &order);
+        self.batch = crate::io::permuted(&self.batch, &order);
+        self.id = crate::io::permuted(&self.id, &order);
     }
 
     /// Divide every inter-arrival time by `k` (k = 2 doubles the offered load). Arrivals are
