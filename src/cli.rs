@@ -364,6 +364,17 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string_pretty(v).map_err(|e| Error::Other(e.to_string()))
 }
 
+/// Write a made trace, then print the notes on how it was made and its statistics.
+fn write_trace(t: &crate::trace::Trace, out: &std::path::Path, notes: &[String]) -> Result<i32> {
+    t.write(out)?;
+    for l in notes {
+        println!("{l}");
+    }
+    println!("wrote {} ({} queries)", out.display(), t.len());
+    print!("{}", crate::trace::stats::stats(t).text());
+    Ok(0)
+}
+
 fn trace_cmd(c: TraceCommand) -> Result<i32> {
     use crate::trace::{stats, synth};
     match c {
@@ -398,11 +409,7 @@ fn trace_cmd(c: TraceCommand) -> Result<i32> {
                 batch,
                 seed: a.seed,
             };
-            let t = synth::generate(&cfg)?;
-            t.write(&a.out)?;
-            println!("wrote {} ({} queries)", a.out.display(), t.len());
-            print!("{}", stats::stats(&t).text());
-            Ok(0)
+            write_trace(&synth::generate(&cfg)?, &a.out, &[])
         }
         #[cfg(feature = "polars")]
         TraceCommand::Import(i) => {
@@ -434,13 +441,7 @@ fn trace_cmd(c: TraceCommand) -> Result<i32> {
             if let Some(r) = rate {
                 import::rescale_to_rate(&mut t, r, &mut notes)?;
             }
-            t.write(&out)?;
-            for l in &notes.lines {
-                println!("{l}");
-            }
-            println!("wrote {} ({} queries)", out.display(), t.len());
-            print!("{}", stats::stats(&t).text());
-            Ok(0)
+            write_trace(&t, &out, &notes.lines)
         }
         TraceCommand::Inspect {
             file,

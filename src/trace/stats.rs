@@ -49,18 +49,22 @@ pub fn stats(t: &Trace) -> TraceStats {
     };
     let mut values: Vec<u32> = t.batch.clone();
     values.sort_unstable();
-    let mut distinct = values.clone();
-    distinct.dedup();
-    let batch_histogram = if distinct.len() <= 12 {
-        distinct
-            .iter()
-            .map(|&b| (b.to_string(), values.iter().filter(|&&x| x == b).count()))
-            .collect()
+    // (batch, queries) for each distinct batch, in one pass over the sorted values.
+    let counts: Vec<(u32, usize)> = values
+        .chunk_by(|a, b| a == b)
+        .map(|c| (c[0], c.len()))
+        .collect();
+    let batch_histogram = if counts.len() <= 12 {
+        counts.iter().map(|&(b, c)| (b.to_string(), c)).collect()
     } else {
         let mut bins: Vec<(String, usize)> = Vec::new();
         let (mut lo, mut hi) = (1u32, 1u32);
-        while lo <= *values.last().unwrap_or(&1) {
-            let c = values.iter().filter(|&&x| x >= lo && x <= hi).count();
+        while lo <= counts.last().map_or(1, |c| c.0) {
+            let c = counts
+                .iter()
+                .filter(|x| x.0 >= lo && x.0 <= hi)
+                .map(|x| x.1)
+                .sum();
             let label = if lo == hi {
                 lo.to_string()
             } else {
