@@ -43,7 +43,6 @@ pub enum TraceCommand {
     /// Generate a synthetic trace (Poisson, gamma or MMPP arrivals; log-normal or histogram batches).
     Gen(GenArgs),
     /// Convert a public production trace (Azure LLM 2023, Alibaba GenAI 2026) to the trace schema.
-    #[cfg(feature = "polars")]
     #[command(subcommand)]
     Import(ImportCommand),
     /// Print the statistics of a trace: queries, models, rate, burstiness, batch histogram.
@@ -106,7 +105,6 @@ pub struct GenArgs {
     pub out: PathBuf,
 }
 
-#[cfg(feature = "polars")]
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
     /// Azure LLM inference trace 2023 (TIMESTAMP, ContextTokens, GeneratedTokens).
@@ -154,8 +152,7 @@ pub enum ImportCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
-    /// Build profiles/*.parquet from the source CSVs in profiles/sources (polars).
-    #[cfg(feature = "polars")]
+    /// Build profiles/*.parquet from the source CSVs in profiles/sources (arrow CSV reader).
     Build {
         #[arg(long, default_value = "profiles/sources")]
         sources: PathBuf,
@@ -236,6 +233,9 @@ pub struct RunArgs {
     /// Output folder (created if missing).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write only summary.json, not the per-query queries.parquet (for sweeps and huge traces).
+    #[arg(long)]
+    pub no_queries: bool,
     /// Print nothing on success.
     #[arg(long)]
     pub quiet: bool,
@@ -340,15 +340,24 @@ fn run(a: RunArgs) -> Result<i32> {
     );
     let summary = Summary::new(&r, inputs, a.rate_scale);
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    crate::report::write_queries(&a.out.join("queries.parquet"), &trace, &r)?;
+    let t_write = Instant::now();
+    if !a.no_queries {
+        crate::report::write_queries(&a.out.join("queries.parquet"), &trace, &r)?;
+    }
     summary.write(&a.out.join("summary.json"))?;
     if !a.quiet {
         print!("{}", summary.text());
         println!(
-            "wrote {}/summary.json and queries.parquet (load {:.0} ms, replay {:.0} ms, total {:.0} ms)",
+            "wrote {}/summary.json{} (load {:.0} ms, replay {:.0} ms, write {:.0} ms, total {:.0} ms)",
             a.out.display(),
+            if a.no_queries {
+                ""
+            } else {
+                " and queries.parquet"
+            },
             t_load.as_secs_f64() * 1e3,
             t_sim.as_secs_f64() * 1e3,
+            t_write.elapsed().as_secs_f64() * 1e3,
             t0.elapsed().as_secs_f64() * 1e3
         );
     }
@@ -411,7 +420,6 @@ fn trace_cmd(c: TraceCommand) -> Result<i32> {
             };
             write_trace(&synth::generate(&cfg)?, &a.out, &[])
         }
-        #[cfg(feature = "polars")]
         TraceCommand::Import(i) => {
             use crate::trace::import;
             let (mut t, mut notes, rate, out) = match i {
@@ -462,7 +470,6 @@ fn trace_cmd(c: TraceCommand) -> Result<i32> {
 
 fn profile_cmd(c: ProfileCommand) -> Result<i32> {
     match c {
-        #[cfg(feature = "polars")]
         ProfileCommand::Build {
             sources,
             out_dir,

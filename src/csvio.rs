@@ -1,15 +1,23 @@
-//! CSV input through polars, with the same error discipline as the Parquet loaders: every error
-//! names the file, the column and the line. Columns are read as text and parsed here, so a bad
-//! cell is reported precisely instead of turning into a silent null.
+//! CSV input through arrow's CSV reader, with the same error discipline as the Parquet loaders:
+//! every error names the file, the column and the line. Every column is read as text and parsed
+//! here, so a bad cell is reported precisely instead of turning into a silent null. Empty cells
+//! read as missing.
 
 use crate::error::{Error, Result};
-use polars::prelude::*;
+use arrow::array::{Array, StringArray};
+use arrow::csv::ReaderBuilder;
+use arrow::csv::reader::Format;
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// A CSV file read into a polars DataFrame of text columns.
+/// A CSV file read into memory as text columns.
 pub struct CsvTable {
     pub path: PathBuf,
-    pub df: DataFrame,
+    names: Vec<String>,
+    columns: Vec<StringArray>,
+    rows: usize,
 }
 
 /// The CSV line of 0-based data row `r` (line 1 is the header).
@@ -36,52 +44,74 @@ impl CsvTable {
                 "file is empty; expected a CSV file with a header row",
             ));
         }
-        let df = CsvReadOptions::default()
-            .with_has_header(true)
-            .with_infer_schema_length(Some(0))
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish())
-            .map_err(|e| Error::file(path, format!("cannot parse CSV: {e}")))?;
-        if df.height() == 0 {
+        let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
+        let bad = |e: arrow::error::ArrowError| Error::file(path, format!("cannot parse CSV: {e}"));
+        // The header gives the column names; every column is then read as text.
+        let (header, _) = Format::default()
+            .with_header(true)
+            .infer_schema(open()?, Some(0))
+            .map_err(bad)?;
+        let names: Vec<String> = header.fields().iter().map(|f| f.name().clone()).collect();
+        let schema = Arc::new(Schema::new(
+            names
+                .iter()
+                .map(|n| Field::new(n, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        let reader = ReaderBuilder::new(schema.clone())
+            .with_header(true)
+            .with_batch_size(64 * 1024)
+            .build(std::io::BufReader::new(open()?))
+            .map_err(bad)?;
+        let batches = reader
+            .collect::<std::result::Result<Vec<RecordBatch>, _>>()
+            .map_err(bad)?;
+        let all = arrow::compute::concat_batches(&schema, &batches).map_err(bad)?;
+        if all.num_rows() == 0 {
             return Err(Error::file(path, "CSV has a header but no rows"));
         }
+        let columns = all
+            .columns()
+            .iter()
+            .map(|c| {
+                c.as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("every column is read as Utf8")
+                    .clone()
+            })
+            .collect();
         Ok(CsvTable {
             path: path.to_path_buf(),
-            df,
+            names,
+            columns,
+            rows: all.num_rows(),
         })
     }
 
     /// Number of data rows.
     pub fn len(&self) -> usize {
-        self.df.height()
+        self.rows
     }
 
     /// Whether the table has no rows (never true after [`CsvTable::read`]).
     pub fn is_empty(&self) -> bool {
-        self.df.height() == 0
+        self.rows == 0
     }
 
     /// Whether the CSV has this column.
     pub fn has(&self, name: &str) -> bool {
-        self.df.column(name).is_ok()
+        self.names.iter().any(|n| n == name)
     }
 
-    fn text(&self, name: &str) -> Result<&StringChunked> {
-        let c = self.df.column(name).map_err(|_| {
-            let found: Vec<String> = self
-                .df
-                .get_column_names()
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            Error::column(
+    fn text(&self, name: &str) -> Result<&StringArray> {
+        match self.names.iter().position(|n| n == name) {
+            Some(k) => Ok(&self.columns[k]),
+            None => Err(Error::column(
                 &self.path,
                 name,
-                format!("missing column (found columns: {})", found.join(", ")),
-            )
-        })?;
-        c.str()
-            .map_err(|e| Error::column(&self.path, name, e.to_string()))
+                format!("missing column (found columns: {})", self.names.join(", ")),
+            )),
+        }
     }
 
     /// A text column; empty cells are errors.

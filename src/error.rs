@@ -11,7 +11,7 @@ pub enum Error {
     Input {
         file: PathBuf,
         column: Option<String>,
-        /// 0-based data row, as pandas/polars/pyarrow number them.
+        /// 0-based data row, as pandas, polars and pyarrow number them.
         row: Option<usize>,
         message: String,
     },

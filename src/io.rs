@@ -5,8 +5,13 @@ use crate::error::{Error, Result};
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::basic::{Compression, Encoding};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,25 +29,49 @@ pub struct ParquetInput {
 
 /// Hex sha256 of a byte slice.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let d = Sha256::digest(bytes);
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl ParquetInput {
-    /// Open a Parquet file. Errors name the file: missing, empty, not Parquet, no rows.
+    /// Open a Parquet file. Errors name the file: missing, empty, not Parquet, no rows. The
+    /// file is hashed in one streaming pass and then decoded batch by batch, never held whole.
     pub fn open(path: &Path) -> Result<Self> {
-        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        if data.is_empty() {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len == 0 {
             return Err(Error::file(path, "file is empty; expected a Parquet file"));
         }
-        if data.len() < 12 || &data[..4] != b"PAR1" || &data[data.len() - 4..] != b"PAR1" {
+        let mut head = [0u8; 4];
+        let mut tail = [0u8; 4];
+        let magic_ok = len >= 12
+            && f.read_exact(&mut head).is_ok()
+            && f.seek(SeekFrom::End(-4)).is_ok()
+            && f.read_exact(&mut tail).is_ok()
+            && &head == b"PAR1"
+            && &tail == b"PAR1";
+        if !magic_ok {
             return Err(Error::file(
                 path,
                 "not a Parquet file (no PAR1 magic bytes); expected a Parquet file",
             ));
         }
-        let sha256 = sha256_hex(&data);
-        let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(data))
+        f.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let k = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+            if k == 0 {
+                break;
+            }
+            hasher.update(&buf[..k]);
+        }
+        let sha256 = hex(&hasher.finalize());
+        let builder = ParquetRecordBatchReaderBuilder::try_new(f)
             .map_err(|e| Error::file(path, format!("not a readable Parquet file: {e}")))?;
         let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
         let schema = builder.schema().clone();
@@ -336,6 +365,67 @@ pub fn append_strings(
     Ok(())
 }
 
+/// A file written under a temporary name in its destination folder and renamed into place by
+/// [`AtomicFile::commit`]; dropped uncommitted, the temporary file is removed. Readers never see
+/// a half-written output.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl AtomicFile {
+    /// Create the temporary file next to `path` (creating the folder if needed).
+    pub fn create(path: &Path) -> Result<AtomicFile> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let file = std::fs::File::create(&tmp).map_err(|e| Error::io(path, e))?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(file),
+        })
+    }
+
+    /// The open temporary file.
+    pub fn file(&mut self) -> &mut std::fs::File {
+        self.file.as_mut().expect("open until commit")
+    }
+
+    /// A second handle to the temporary file (for writers that take ownership).
+    pub fn try_clone(&self) -> Result<std::fs::File> {
+        self.file
+            .as_ref()
+            .expect("open until commit")
+            .try_clone()
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Flush to disk and rename into place.
+    pub fn commit(mut self) -> Result<()> {
+        let f = self.file.take().expect("open until commit");
+        f.sync_all().map_err(|e| Error::io(&self.path, e))?;
+        drop(f);
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// Write `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |f| {
@@ -349,25 +439,135 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        fill(&mut f)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
+    let mut a = AtomicFile::create(path)?;
+    fill(a.file()).map_err(|e| Error::io(path, e))?;
+    a.commit()
+}
+
+/// Write one record batch as a Parquet file (snappy, the parquet crate's default encodings),
+/// atomically. Used for the small files whose bytes are part of the product (the shipped
+/// profiles and traces rebuild byte-identical through it); large outputs go through
+/// [`ParquetSink`].
+pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_created_by(created_by())
+        .build();
+    write_atomic_with(path, |f| {
+        let mut w =
+            ArrowWriter::try_new(f, batch.schema(), Some(props)).map_err(std::io::Error::other)?;
+        w.write(batch).map_err(std::io::Error::other)?;
+        w.close().map_err(std::io::Error::other)?;
+        Ok(())
+    })
+}
+
+fn created_by() -> String {
+    format!("mig-replay {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// How [`ParquetSink`] encodes a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnEncoding {
+    /// Dictionary + RLE: for dictionary-typed string columns with few distinct values.
+    Dictionary,
+    /// DELTA_BINARY_PACKED: for integer columns (ids, batches, instance numbers).
+    Delta,
+    /// PLAIN: for float columns, where a dictionary would only be tried and abandoned.
+    Plain,
+}
+
+/// A streaming Parquet writer for large outputs: one row group per [`ParquetSink::write`]
+/// call, its columns encoded in parallel (rayon), the encodings chosen per column, written to
+/// a temporary file and renamed into place by [`ParquetSink::finish`]. Memory is bounded by
+/// one row group.
+pub struct ParquetSink {
+    file: AtomicFile,
+    writer: SerializedFileWriter<std::io::BufWriter<std::fs::File>>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    row_groups: usize,
+}
+
+impl ParquetSink {
+    /// Open `path` for writing `schema`, with one encoding per column (in schema order) and
+    /// `compression` for every column.
+    pub fn create(
+        path: &Path,
+        schema: SchemaRef,
+        encodings: &[ColumnEncoding],
+        compression: Compression,
+    ) -> Result<ParquetSink> {
+        assert_eq!(encodings.len(), schema.fields().len());
+        let mut b = WriterProperties::builder()
+            .set_compression(compression)
+            .set_created_by(created_by())
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::Chunk);
+        for (f, e) in schema.fields().iter().zip(encodings) {
+            let c = ColumnPath::from(f.name().as_str());
+            b = match e {
+                ColumnEncoding::Dictionary => b.set_column_dictionary_enabled(c, true),
+                ColumnEncoding::Delta => b.set_column_encoding(c, Encoding::DELTA_BINARY_PACKED),
+                ColumnEncoding::Plain => b.set_column_encoding(c, Encoding::PLAIN),
+            };
+        }
+        let file = AtomicFile::create(path)?;
+        let w = std::io::BufWriter::with_capacity(1 << 20, file.try_clone()?);
+        let bad = |e: parquet::errors::ParquetError| Error::file(path, e.to_string());
+        // ArrowWriter embeds the Arrow schema (so readers get the dictionary types back); its
+        // lower-level halves then let the columns of a row group be encoded in parallel.
+        let (writer, factory) = ArrowWriter::try_new(w, schema.clone(), Some(b.build()))
+            .and_then(|aw| aw.into_serialized_writer())
+            .map_err(bad)?;
+        Ok(ParquetSink {
+            file,
+            writer,
+            factory,
+            schema,
+            row_groups: 0,
+        })
     }
-    Ok(())
+
+    /// Encode `batch` as one row group, its columns in parallel, and append it to the file.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        use rayon::prelude::*;
+        let bad = |e: parquet::errors::ParquetError| Error::Other(format!("Parquet: {e}"));
+        let writers = self
+            .factory
+            .create_column_writers(self.row_groups)
+            .map_err(bad)?;
+        // Flat (non-nested) schemas only: one leaf per field.
+        let chunks = writers
+            .into_par_iter()
+            .zip(self.schema.fields().par_iter())
+            .zip(batch.columns().par_iter())
+            .map(|((mut w, field), arr)| {
+                for leaf in compute_leaves(field, arr)? {
+                    w.write(&leaf)?;
+                }
+                w.close()
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(bad)?;
+        let mut rg = self.writer.next_row_group().map_err(bad)?;
+        for c in chunks {
+            c.append_to_row_group(&mut rg).map_err(bad)?;
+        }
+        rg.close().map_err(bad)?;
+        self.row_groups += 1;
+        Ok(())
+    }
+
+    /// Write the footer and rename the file into place.
+    pub fn finish(self) -> Result<()> {
+        let ParquetSink { file, writer, .. } = self;
+        let mut inner = writer
+            .into_inner()
+            .map_err(|e| Error::Other(format!("Parquet: {e}")))?;
+        use std::io::Write;
+        inner.flush().map_err(|e| Error::io(&file.path, e))?;
+        drop(inner);
+        file.commit()
+    }
 }

@@ -7,7 +7,6 @@
 //! is the command line over it.
 
 pub mod cli;
-#[cfg(feature = "polars")]
 pub mod csvio;
 pub mod engine;
 pub mod error;

@@ -2,18 +2,16 @@
 //! query, exact), both written atomically, plus the short terminal summary.
 
 use crate::error::{Error, Result};
-use crate::io::write_atomic;
+use crate::io::{ColumnEncoding, ParquetSink, write_atomic};
 use crate::metrics::{Dist, InstanceStats, ModelStats};
 use crate::replay::Replay;
 use crate::trace::Trace;
 use arrow::array::{
     ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, StringArray, UInt32Array,
 };
-use arrow::datatypes::Int32Type;
+use arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -168,71 +166,102 @@ fn ok(b: bool) -> &'static str {
     if b { "ok" } else { "VIOLATED" }
 }
 
+/// Rows per row group of `queries.parquet`: the writer holds one row group in memory at a time.
+pub const QUERIES_ROW_GROUP: usize = 1 << 20;
+
 /// Write `queries.parquet`: `id`, `model`, `batch`, `arrival_us`, `start_us`, `finish_us`
 /// (float64 microseconds, exact to the nanosecond below 2^53 ns), `gpu`, `instance` (global
 /// instance index, as in `summary.json`), `slice`.
+///
+/// Streamed in row groups of [`QUERIES_ROW_GROUP`] rows with the columns of each row group
+/// encoded in parallel. Encodings are chosen per column: dictionary for `model` and `slice`
+/// (a handful of distinct strings), DELTA_BINARY_PACKED for the integer columns (sorted ids
+/// and small instance numbers pack to a few bits), PLAIN for the float times (a dictionary
+/// would be tried and abandoned); LZ4 compression throughout.
 pub fn write_queries(path: &Path, trace: &Trace, r: &Replay) -> Result<()> {
-    let n = trace.len();
+    write_queries_in_groups(path, trace, r, QUERIES_ROW_GROUP)
+}
+
+/// [`write_queries`] with `rows_per_group` rows per row group.
+pub fn write_queries_in_groups(
+    path: &Path,
+    trace: &Trace,
+    r: &Replay,
+    rows_per_group: usize,
+) -> Result<()> {
+    let rows_per_group = rows_per_group.max(1);
+    let dict = || DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("model", dict(), false),
+        Field::new("batch", DataType::Int32, false),
+        Field::new("arrival_us", DataType::Float64, false),
+        Field::new("start_us", DataType::Float64, false),
+        Field::new("finish_us", DataType::Float64, false),
+        Field::new("gpu", DataType::Int32, false),
+        Field::new("instance", DataType::UInt32, false),
+        Field::new("slice", dict(), false),
+    ]));
+    use ColumnEncoding::*;
+    let mut sink = ParquetSink::create(
+        path,
+        schema.clone(),
+        &[
+            Delta, Dictionary, Delta, Plain, Plain, Plain, Delta, Delta, Dictionary,
+        ],
+        Compression::LZ4_RAW,
+    )?;
+    let server = &r.server;
+    let rec = &r.records;
+    let models: ArrayRef = Arc::new(StringArray::from_iter_values(trace.models.iter()));
+    let slices: ArrayRef = Arc::new(StringArray::from_iter_values(
+        server.gpu.profiles.iter().map(|p| p.name),
+    ));
     let us = |v: &[u64]| -> ArrayRef {
         Arc::new(Float64Array::from_iter_values(
             v.iter().map(|&x| x as f64 / 1e3),
         ))
     };
-    let inst = &r.records.instance;
-    let server = &r.server;
-    let model = DictionaryArray::<Int32Type>::try_new(
-        Int32Array::from_iter_values(trace.model.iter().map(|&m| m as i32)),
-        Arc::new(StringArray::from_iter_values(trace.models.iter())),
-    )
-    .map_err(|e| Error::Other(e.to_string()))?;
-    let slice = DictionaryArray::<Int32Type>::try_new(
-        Int32Array::from_iter_values(
-            inst.iter()
-                .map(|&i| server.instances[i as usize].slice as i32),
-        ),
-        Arc::new(StringArray::from_iter_values(
-            server.gpu.profiles.iter().map(|p| p.name),
-        )),
-    )
-    .map_err(|e| Error::Other(e.to_string()))?;
-    let cols: Vec<(&str, ArrayRef)> = vec![
-        ("id", Arc::new(Int64Array::from(trace.id.clone()))),
-        ("model", Arc::new(model)),
-        (
-            "batch",
-            Arc::new(Int32Array::from_iter_values(
-                trace.batch.iter().map(|&b| b as i32),
+    let n = trace.len();
+    let mut lo = 0;
+    while lo < n {
+        let hi = (lo + rows_per_group).min(n);
+        let inst = &rec.instance[lo..hi];
+        let model = DictionaryArray::<Int32Type>::try_new(
+            Int32Array::from_iter_values(trace.model[lo..hi].iter().map(|&m| m as i32)),
+            models.clone(),
+        )
+        .map_err(|e| Error::Other(e.to_string()))?;
+        let slice = DictionaryArray::<Int32Type>::try_new(
+            Int32Array::from_iter_values(
+                inst.iter()
+                    .map(|&i| server.instances[i as usize].slice as i32),
+            ),
+            slices.clone(),
+        )
+        .map_err(|e| Error::Other(e.to_string()))?;
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(
+                (lo..hi).map(|q| trace.id_of(q)),
             )),
-        ),
-        ("arrival_us", us(&trace.arrival_ns)),
-        ("start_us", us(&r.records.start_ns)),
-        ("finish_us", us(&r.records.finish_ns)),
-        (
-            "gpu",
+            Arc::new(model),
+            Arc::new(Int32Array::from_iter_values(
+                trace.batch[lo..hi].iter().map(|&b| b as i32),
+            )),
+            us(&trace.arrival_ns[lo..hi]),
+            us(&rec.start_ns[lo..hi]),
+            us(&rec.finish_ns[lo..hi]),
             Arc::new(Int32Array::from_iter_values(
                 inst.iter()
                     .map(|&i| server.instances[i as usize].gpu as i32),
             )),
-        ),
-        ("instance", Arc::new(UInt32Array::from(inst.clone()))),
-        ("slice", Arc::new(slice)),
-    ];
-    debug_assert!(cols.iter().all(|c| c.1.len() == n));
-    let batch = RecordBatch::try_from_iter(cols).map_err(|e| Error::Other(e.to_string()))?;
-    write_parquet(path, &batch)
-}
-
-/// Write one record batch as a Parquet file (snappy), atomically.
-pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_created_by(format!("mig-replay {}", env!("CARGO_PKG_VERSION")))
-        .build();
-    crate::io::write_atomic_with(path, |f| {
-        let mut w =
-            ArrowWriter::try_new(f, batch.schema(), Some(props)).map_err(std::io::Error::other)?;
-        w.write(batch).map_err(std::io::Error::other)?;
-        w.close().map_err(std::io::Error::other)?;
-        Ok(())
-    })
+            Arc::new(UInt32Array::from_iter_values(inst.iter().copied())),
+            Arc::new(slice),
+        ];
+        let batch =
+            RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Other(e.to_string()))?;
+        sink.write(&batch)?;
+        lo = hi;
+    }
+    sink.finish()
 }

@@ -6,9 +6,7 @@ mod common;
 use mig_replay::gpu::GpuSpec;
 use mig_replay::policy::{PolicyParams, Registry};
 use mig_replay::profile::Profiles;
-#[cfg(feature = "polars")]
 use mig_replay::profile::Source;
-#[cfg(feature = "polars")]
 use mig_replay::profile::build::{BuildConfig, batch_grid, build, build_table, check};
 use mig_replay::replay::replay;
 use mig_replay::trace::Trace;
@@ -16,12 +14,9 @@ use mig_replay::trace::stats::stats;
 use mig_replay::trace::synth::{Arrivals, BatchSpec, GenConfig, generate};
 use std::path::Path;
 
-#[cfg(feature = "polars")]
 const MAIN_MODELS: [&str; 3] = ["bert-base", "resnet50", "mobilenet-v2"];
-#[cfg(feature = "polars")]
 const SLICES_80: [&str; 5] = ["1g.10gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"];
 
-#[cfg(feature = "polars")]
 #[test]
 fn profile_build_is_reproducible_and_matches_the_shipped_files() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
@@ -48,7 +43,6 @@ fn profile_build_is_reproducible_and_matches_the_shipped_files() {
     }
 }
 
-#[cfg(feature = "polars")]
 #[test]
 fn main_models_cover_all_five_slices_and_the_batch_grid() {
     let p = Profiles::load(Path::new("profiles/a100-80gb.parquet")).unwrap();
@@ -78,7 +72,6 @@ fn main_models_cover_all_five_slices_and_the_batch_grid() {
     }
 }
 
-#[cfg(feature = "polars")]
 #[test]
 fn monotonicity_holds_except_for_reported_source_violations() {
     let t = build_table(Path::new("profiles/sources")).unwrap();
@@ -249,7 +242,6 @@ fn cli_trace_gen_is_deterministic_per_seed() {
     );
 }
 
-#[cfg(feature = "polars")]
 #[test]
 fn malformed_csv_imports_give_clear_errors() {
     let d = tempfile::tempdir().unwrap();
@@ -348,7 +340,6 @@ fn measure_script_output_loads_as_a_profile() {
     );
 }
 
-#[cfg(feature = "polars")]
 #[test]
 fn profile_build_rejects_bad_source_numbers() {
     fn copy_dir(from: &Path, to: &Path) {

@@ -586,7 +586,7 @@ pub fn write_gpu(t: &Table, gpu: &str, path: &Path) -> Result<usize> {
         ("origin", Arc::new(StringArray::from(or))),
     ];
     let batch = RecordBatch::try_from_iter(cols).map_err(|e| Error::Other(e.to_string()))?;
-    crate::report::write_parquet(path, &batch)?;
+    crate::io::write_parquet(path, &batch)?;
     Ok(n)
 }
 

@@ -12,7 +12,6 @@
 //! the smallest profiled batch the smallest batch's latency is used (a conservative clamp). Both
 //! cases count as extrapolated and the run reports how many queries needed it.
 
-#[cfg(feature = "polars")]
 pub mod build;
 pub mod inspect;
 

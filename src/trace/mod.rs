@@ -7,7 +7,6 @@
 //! - `batch`: integer of any width, >= 1.
 //! - `id` (optional): int64; when absent the row index is the id.
 
-#[cfg(feature = "polars")]
 pub mod import;
 pub mod stats;
 pub mod synth;
@@ -33,6 +32,8 @@ pub struct Trace {
     pub arrival_ns: Vec<u64>,
     pub model: Vec<u32>,
     pub batch: Vec<u32>,
+    /// Query ids in sorted order; empty when every id equals its sorted position (the common
+    /// case, stored implicitly to save 8 bytes per query): read them with [`Trace::id_of`].
     pub id: Vec<i64>,
 }
 
@@ -51,18 +52,19 @@ impl Trace {
     pub fn from_rows<'a>(rows: impl IntoIterator<Item = (u64, &'a str, u32)>) -> Trace {
         let mut t = Trace::default();
         let mut names = Interner::default();
-        for (i, (a, m, b)) in rows.into_iter().enumerate() {
+        for (a, m, b) in rows {
             t.arrival_ns.push(a);
             t.model.push(names.intern(m));
             t.batch.push(b);
-            t.id.push(i as i64);
         }
         t.models = names.names;
         t.sort_stable();
+        t.compact_ids();
         t
     }
 
-    /// Load and validate a Parquet trace.
+    /// Load and validate a Parquet trace, streaming it batch by batch (memory: the trace
+    /// itself, 16 bytes per query, plus 8 when it carries ids that are not its row order).
     pub fn load(path: &Path) -> Result<Trace> {
         let mut input = ParquetInput::open(path)?;
         input.require(
@@ -73,20 +75,47 @@ impl Trace {
         input.require("batch", "an integer column with the batch size (>= 1)")?;
         let has_id = input.has("id");
         let n = input.rows;
-        let mut arrival_us = Vec::with_capacity(n);
+        let mut arrival_ns = Vec::with_capacity(n);
         let mut batch = Vec::with_capacity(n);
         let mut ids = Vec::with_capacity(if has_id { n } else { 0 });
         let mut model = Vec::with_capacity(n);
         let mut names = Interner::default();
+        let mut tmp = Vec::new();
         while let Some((b, row0)) = input.next_batch()? {
-            append_ints(
-                col(&b, "arrival_us"),
-                path,
-                "arrival_us",
-                row0,
-                &mut arrival_us,
-            )?;
-            append_ints(col(&b, "batch"), path, "batch", row0, &mut batch)?;
+            tmp.clear();
+            append_ints(col(&b, "arrival_us"), path, "arrival_us", row0, &mut tmp)?;
+            for (i, &a) in tmp.iter().enumerate() {
+                if a < 0 {
+                    return Err(Error::cell(
+                        path,
+                        "arrival_us",
+                        row0 + i,
+                        format!("negative value {a}; expected >= 0"),
+                    ));
+                }
+                let ns = (a as u64).checked_mul(1000).ok_or_else(|| {
+                    Error::cell(
+                        path,
+                        "arrival_us",
+                        row0 + i,
+                        format!("value {a} is too large"),
+                    )
+                })?;
+                arrival_ns.push(ns);
+            }
+            tmp.clear();
+            append_ints(col(&b, "batch"), path, "batch", row0, &mut tmp)?;
+            for (i, &v) in tmp.iter().enumerate() {
+                if v < 1 || v > u32::MAX as i64 {
+                    return Err(Error::cell(
+                        path,
+                        "batch",
+                        row0 + i,
+                        format!("value {v}; expected an integer >= 1"),
+                    ));
+                }
+                batch.push(v as u32);
+            }
             append_strings(
                 col(&b, "model"),
                 path,
@@ -99,33 +128,6 @@ impl Trace {
                 append_ints(col(&b, "id"), path, "id", row0, &mut ids)?;
             }
         }
-        let mut arrival_ns = Vec::with_capacity(n);
-        for (i, &a) in arrival_us.iter().enumerate() {
-            if a < 0 {
-                return Err(Error::cell(
-                    path,
-                    "arrival_us",
-                    i,
-                    format!("negative value {a}; expected >= 0"),
-                ));
-            }
-            let ns = (a as u64).checked_mul(1000).ok_or_else(|| {
-                Error::cell(path, "arrival_us", i, format!("value {a} is too large"))
-            })?;
-            arrival_ns.push(ns);
-        }
-        let mut batch32 = Vec::with_capacity(n);
-        for (i, &b) in batch.iter().enumerate() {
-            if b < 1 || b > u32::MAX as i64 {
-                return Err(Error::cell(
-                    path,
-                    "batch",
-                    i,
-                    format!("value {b}; expected an integer >= 1"),
-                ));
-            }
-            batch32.push(b as u32);
-        }
         for (i, m) in names.names.iter().enumerate() {
             if m.trim().is_empty() {
                 let row = model.iter().position(|&x| x as usize == i).unwrap_or(0);
@@ -137,20 +139,35 @@ impl Trace {
                 ));
             }
         }
-        if !has_id {
-            ids = (0..n as i64).collect();
-        }
         let mut t = Trace {
             path: path.to_path_buf(),
             sha256: input.sha256,
             models: names.names,
             arrival_ns,
             model,
-            batch: batch32,
+            batch,
             id: ids,
         };
         t.sort_stable();
+        t.compact_ids();
         Ok(t)
+    }
+
+    /// The id of sorted query `q`.
+    #[inline]
+    pub fn id_of(&self, q: usize) -> i64 {
+        if self.id.is_empty() {
+            q as i64
+        } else {
+            self.id[q]
+        }
+    }
+
+    /// Drop the id column when every id equals its sorted position.
+    fn compact_ids(&mut self) {
+        if !self.id.is_empty() && self.id.iter().enumerate().all(|(q, &v)| v == q as i64) {
+            self.id = Vec::new();
+        }
     }
 
     /// Sort stably by arrival (no-op when already sorted).
@@ -161,7 +178,12 @@ impl Trace {
         self.arrival_ns = crate::io::permuted(&self.arrival_ns, &order);
         self.model = crate::io::permuted(&self.model, &order);
         self.batch = crate::io::permuted(&self.batch, &order);
-        self.id = crate::io::permuted(&self.id, &order);
+        if self.id.is_empty() {
+            // Implicit ids are row positions: the sort order itself.
+            self.id = order.iter().map(|&i| i as i64).collect();
+        } else {
+            self.id = crate::io::permuted(&self.id, &order);
+        }
     }
 
     /// Divide every inter-arrival time by `k` (k = 2 doubles the offered load). Arrivals are
@@ -189,7 +211,12 @@ impl Trace {
         )
         .map_err(|e| Error::Other(e.to_string()))?;
         let cols: Vec<(&str, ArrayRef)> = vec![
-            ("id", Arc::new(Int64Array::from(self.id.clone()))),
+            (
+                "id",
+                Arc::new(Int64Array::from_iter_values(
+                    (0..self.len()).map(|q| self.id_of(q)),
+                )),
+            ),
             (
                 "arrival_us",
                 Arc::new(Int64Array::from_iter_values(
@@ -205,7 +232,7 @@ impl Trace {
             ),
         ];
         let batch = RecordBatch::try_from_iter(cols).map_err(|e| Error::Other(e.to_string()))?;
-        crate::report::write_parquet(path, &batch)
+        crate::io::write_parquet(path, &batch)
     }
 
     /// The largest batch in the trace.

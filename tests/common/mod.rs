@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 pub fn write_batch(path: &Path, cols: Vec<(&str, ArrayRef)>) {
     let batch = RecordBatch::try_from_iter(cols).unwrap();
-    mig_replay::report::write_parquet(path, &batch).unwrap();
+    mig_replay::io::write_parquet(path, &batch).unwrap();
 }
 
 pub fn strs(v: &[&str]) -> ArrayRef {
