@@ -1,11 +1,13 @@
-//! `cargo bench --bench core`: replays 1,000,000 queries through `fcfs` and
-//! `homogeneous --slice 1g.5gb` on 8 A100-40GB and reports queries/s of the event loop alone and
-//! of the whole replay (partition + service table + event loop + invariants + metrics).
-//! The end-to-end CLI run (Parquet in, summary out) is timed by `just bench-core`.
+//! `cargo bench --bench core`: replays 1,000,000 resnet50 queries (the shipped A100-80GB
+//! profile) on 8 A100-80GB at 70% of the fcfs capacity through `fcfs`,
+//! `homogeneous --slice 1g.10gb` and `paris+elsa` (a mixed layout), and reports queries/s of
+//! the event loop alone and of the whole replay (partition + service table + event loop +
+//! invariants + metrics). `BENCH_QUERIES` changes the size. The end-to-end CLI run (Parquet in,
+//! outputs out) is timed by `just bench-core`.
 
 use mig_replay::engine;
 use mig_replay::gpu::GpuSpec;
-use mig_replay::policy::{PartitionContext, PolicyParams, Registry};
+use mig_replay::policy::{PartitionContext, PolicyParams, Registry, SchedContext};
 use mig_replay::profile::{Profiles, ServiceTable};
 use mig_replay::server::Server;
 use mig_replay::trace::synth::{Arrivals, BatchSpec, GenConfig, generate};
@@ -16,43 +18,41 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
-    let mut prof = Profiles::default();
-    // ResNet-50-like scaling: latency ~ (0.8 + 0.2 b) ms on 7g, ~ 7/gpcs times slower on smaller slices.
-    for p in &gpu.profiles {
-        let k = 7.0 / p.gpcs as f64;
-        let pts: Vec<(u32, f64)> = [1u32, 2, 4, 8, 16, 32, 64]
-            .iter()
-            .map(|&b| (b, k * (0.8 + 0.2 * b as f64)))
-            .collect();
-        prof.insert(gpu.name, "resnet50", p.name, &pts);
-    }
+    let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+    let prof = Profiles::load("profiles/a100-80gb.parquet".as_ref()).unwrap();
     let batch = BatchSpec::LogNormal {
         mu: 1.5,
         sigma: 0.8,
         max: 64,
     };
-    let es_7g = batch.mean().unwrap() * 0.2 + 0.8; // ms, mean service on one 7g
-    for (policy, slice) in [("fcfs", None), ("homogeneous", Some("1g.5gb"))] {
-        // Offered load 70% of the 8-GPU server's capacity.
-        let rate = 0.7 * 8.0 / (es_7g / 1e3);
-        let t = generate(&GenConfig {
-            rate,
-            queries: Some(n),
-            duration_s: None,
-            models: vec![("resnet50".into(), 1.0)],
-            arrivals: Arrivals::Poisson,
-            batch: batch.clone(),
-            seed: 1,
-        })
-        .unwrap();
-        let params = PolicyParams {
-            slice: slice.map(String::from),
-            ..Default::default()
-        };
+    // Mean service time on one whole GPU, from the profile and the batch law.
+    let ser = prof.get(gpu.name, "resnet50", "7g.80gb").unwrap();
+    let pmf = batch.pmf().unwrap();
+    let es_ms: f64 = pmf.iter().map(|&(b, p)| p * ser.latency_ms(b).0).sum();
+    let rate = 0.7 * 8.0 / (es_ms / 1e3);
+    let t = generate(&GenConfig {
+        rate,
+        queries: Some(n),
+        duration_s: None,
+        models: vec![("resnet50".into(), 1.0)],
+        arrivals: Arrivals::Poisson,
+        batch,
+        seed: 1,
+    })
+    .unwrap();
+    for (policy, slice) in [
+        ("fcfs", None),
+        ("homogeneous", Some("1g.10gb")),
+        ("paris+elsa", None),
+    ] {
+        let mut params = PolicyParams::default();
+        if let Some(s) = slice {
+            params.set("slice", s);
+        }
         let mut best_loop = f64::INFINITY;
         let mut best_all = f64::INFINITY;
         let mut p99 = 0.0;
+        let mut layout = String::new();
         for _ in 0..5 {
             let mut pol = Registry::builtin().build(policy, &params).unwrap();
             let t0 = Instant::now();
@@ -61,9 +61,10 @@ fn main() {
                 gpus: 8,
                 profiles: &prof,
                 trace: &t,
+                sla_ms: None,
             };
-            let server =
-                Server::new(gpu.clone(), pol.partitioner.partition(&ctx).unwrap()).unwrap();
+            let layouts = pol.partitioner.partition(&ctx).unwrap().layouts;
+            let server = Server::new(gpu.clone(), layouts).unwrap();
             let st = ServiceTable::build(
                 &prof,
                 &gpu,
@@ -73,8 +74,17 @@ fn main() {
                 |_| None,
             )
             .unwrap();
+            let mut sched = (pol.scheduler)(&SchedContext {
+                gpu: &gpu,
+                server: &server,
+                service: &st,
+                profiles: &prof,
+                trace: &t,
+                sla_ms: None,
+            })
+            .unwrap();
             let t1 = Instant::now();
-            let rec = engine::simulate(&t, &server, &st, pol.scheduler.as_mut()).unwrap();
+            let rec = engine::simulate(&t, &server, &st, sched.as_mut()).unwrap();
             let t2 = Instant::now();
             let inv = engine::check_invariants(&t, &server, &rec);
             let m = mig_replay::metrics::compute(&t, &server, &rec, None);
@@ -83,13 +93,14 @@ fn main() {
             best_loop = best_loop.min((t2 - t1).as_secs_f64());
             best_all = best_all.min((t3 - t0).as_secs_f64());
             p99 = m.latency.p99_ms;
+            layout = server.layout_names()[0].clone();
         }
         let name = match slice {
             Some(s) => format!("{policy} --slice {s}"),
             None => policy.to_string(),
         };
         println!(
-            "{name:<28} {n} queries: event loop {:.1} ms = {:.2} M queries/s; replay+metrics {:.1} ms = {:.2} M queries/s (p99 {p99:.2} ms)",
+            "{name:<28} {n} queries: event loop {:.1} ms = {:.2} M queries/s; replay+metrics {:.1} ms = {:.2} M queries/s (p99 {p99:.2} ms; GPU 0: {layout})",
             best_loop * 1e3,
             n as f64 / best_loop / 1e6,
             best_all * 1e3,

@@ -1,30 +1,38 @@
-//! A scheduler written outside the crate: "earliest estimated finish". Each query goes to the
-//! instance whose estimated completion of it (backlog from the profile + its own profiled
-//! service time on that slice) is earliest; ties go to the lower index.
+//! A scheduler written outside the crate: "join the shortest queue". Each query goes to the
+//! instance with the fewest queries waiting in its local queue (an idle instance counts as
+//! -1, so it wins), ties to the lower index. It is registered under the name `jsq`, so every
+//! partitioner can be paired with it (`fixed+jsq`, `paris+jsq`, ...), and compared with the
+//! built-in schedulers on the same heterogeneous layout.
 //!
 //! Run: `cargo run --release --example custom_scheduler -- traces/quickstart.parquet`
 
 use mig_replay::gpu::GpuSpec;
 use mig_replay::policy::{
-    Dispatch, FixedLayout, Policy, PolicyEntry, QueryInfo, Registry, Scheduler, ServerView,
+    Dispatch, PolicyParams, QueryInfo, Registry, Scheduler, SchedulerEntry, ServerView,
 };
 use mig_replay::profile::Profiles;
 use mig_replay::replay::replay;
 use mig_replay::trace::Trace;
 
-/// Earliest estimated finish, from the profile-based view only (no oracle).
+/// Join the shortest local queue, from the view only (no oracle).
 #[derive(Default)]
-struct EarliestFinish;
+struct ShortestQueue;
 
-impl Scheduler for EarliestFinish {
+impl Scheduler for ShortestQueue {
     fn on_arrival(&mut self, q: &QueryInfo, view: &ServerView) -> Dispatch {
-        let best = (0..view.instances.len())
-            .filter_map(|i| {
-                let s = view.estimated_service_ns(q.model, view.instances[i].slice, q.batch)?;
-                Some((view.estimated_free_at(i) + s, i))
+        let best = (0..view.len())
+            .filter(|&i| {
+                view.estimated_service_ns(q.model, view.instances[i].slice, q.batch)
+                    .is_some()
             })
-            .min()
-            .map(|(_, i)| i)
+            .min_by_key(|&i| {
+                let load = if view.is_idle(i) {
+                    -1
+                } else {
+                    view.queue_len(i) as i64
+                };
+                (load, i)
+            })
             .expect("some instance serves the model");
         Dispatch::To(best)
     }
@@ -38,34 +46,26 @@ fn main() -> mig_replay::Result<()> {
     let profiles = Profiles::load("profiles/a100-80gb.parquet".as_ref())?;
     let gpu = GpuSpec::by_name("A100-80GB")?;
 
-    // Register the plugin next to the built-ins, then compare them on the same server.
+    // Register the plugin next to the built-ins: it pairs with every partitioner.
     let mut registry = Registry::builtin();
-    registry.register(PolicyEntry {
-        name: "earliest-finish",
-        help: "4g+2g+1g on every GPU, earliest estimated finish",
-        build: |_| {
-            Ok(Policy::new(
-                "earliest-finish",
-                FixedLayout {
-                    layout: "4g.40gb+2g.20gb+1g.10gb".into(),
-                },
-                EarliestFinish,
-            ))
-        },
+    registry.register_scheduler(SchedulerEntry {
+        name: "jsq",
+        help: "join the shortest local queue",
+        params: &[],
+        build: |_, _| Ok(Box::new(ShortestQueue)),
     });
-    let fifo_params = mig_replay::policy::PolicyParams {
-        layout: Some("4g.40gb+2g.20gb+1g.10gb".into()),
-        ..Default::default()
-    };
-    for (name, params) in [
-        ("fixed", fifo_params),
-        ("earliest-finish", Default::default()),
+    let params = PolicyParams::from_pairs(&[("layout", "4g.40gb+2g.20gb+1g.10gb")]);
+    for name in [
+        "fixed+fifo",
+        "fixed+jsq",
+        "fixed+least-loaded",
+        "fixed+elsa",
     ] {
         let mut policy = registry.build(name, &params)?;
         let r = replay(&trace, &profiles, &gpu, 2, &mut policy, Some(60.0))?;
         let m = &r.metrics;
         println!(
-            "{name:<16} p50 {:>7.2} ms  p99 {:>7.2} ms  SLA(60 ms) violations {:>6.2}%  utilization {:>5.1}%",
+            "{name:<20} p50 {:>7.2} ms  p99 {:>7.2} ms  SLA(60 ms) violations {:>6.2}%  utilization {:>5.1}%",
             m.latency.p50_ms,
             m.latency.p99_ms,
             100.0 * m.sla_violation_rate.unwrap_or(0.0),

@@ -234,6 +234,38 @@ impl GpuSpec {
         out
     }
 
+    /// Every legal layout (maximal or not), one per distinct multiset of profiles, ordered by
+    /// that multiset (largest profiles first, then more instances first).
+    pub fn legal_layouts(&self) -> Vec<Layout> {
+        fn go(
+            g: &GpuSpec,
+            cands: &[Placement],
+            from: usize,
+            cur: &mut Vec<Placement>,
+            out: &mut std::collections::BTreeMap<Vec<std::cmp::Reverse<SliceId>>, Layout>,
+        ) {
+            if !cur.is_empty() {
+                let mut key: Vec<_> = cur.iter().map(|p| std::cmp::Reverse(p.slice)).collect();
+                key.sort();
+                out.entry(key).or_insert_with(|| {
+                    let mut ps = cur.clone();
+                    ps.sort_by_key(|p| p.start);
+                    Layout { placements: ps }
+                });
+            }
+            for k in from..cands.len() {
+                if g.fits(cur, cands[k]) {
+                    cur.push(cands[k]);
+                    go(g, cands, k + 1, cur, out);
+                    cur.pop();
+                }
+            }
+        }
+        let mut out = std::collections::BTreeMap::new();
+        go(self, &self.candidates(), 0, &mut Vec::new(), &mut out);
+        out.into_values().collect()
+    }
+
     fn candidates(&self) -> Vec<Placement> {
         let mut c: Vec<Placement> = self
             .profiles

@@ -13,6 +13,7 @@ pub mod error;
 pub mod gpu;
 pub mod io;
 pub mod metrics;
+pub mod peak;
 pub mod policy;
 pub mod profile;
 pub mod replay;

@@ -5,14 +5,23 @@ use crate::engine::{self, Invariants, Records};
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
 use crate::metrics::{self, Metrics};
-use crate::policy::{PartitionContext, Policy};
+use crate::policy::{Partition, PartitionContext, Policy, SchedContext};
 use crate::profile::{Profiles, ServiceTable};
 use crate::server::Server;
 use crate::trace::Trace;
 
 /// The outcome of a replay.
 pub struct Replay {
+    /// The policy name as given, and its halves.
     pub policy: String,
+    pub partitioner: String,
+    pub scheduler: String,
+    /// Every policy parameter with its value.
+    pub params: std::collections::BTreeMap<String, String>,
+    /// What the partitioner reported about its choice (PARIS: knees, map, shares, deviation).
+    pub partition: Option<serde_json::Value>,
+    /// What the scheduler decided before the replay (ELSA: the SLA per model).
+    pub scheduler_details: Option<serde_json::Value>,
     pub server: Server,
     pub records: Records,
     pub metrics: Metrics,
@@ -56,8 +65,9 @@ pub fn replay(
         gpus,
         profiles,
         trace,
+        sla_ms,
     };
-    let layouts = policy.partitioner.partition(&ctx)?;
+    let Partition { layouts, details } = policy.partitioner.partition(&ctx)?;
     if layouts.len() != gpus {
         return Err(Error::Other(format!(
             "partitioner of '{}' returned {} layouts for {gpus} GPUs",
@@ -74,11 +84,24 @@ pub fn replay(
         trace.max_batch(),
         |m| trace.first_row_of_model(m),
     )?;
-    let records = engine::simulate(trace, &server, &service, policy.scheduler.as_mut())?;
+    let mut scheduler = (policy.scheduler)(&SchedContext {
+        gpu,
+        server: &server,
+        service: &service,
+        profiles,
+        trace,
+        sla_ms,
+    })?;
+    let records = engine::simulate(trace, &server, &service, scheduler.as_mut())?;
     let invariants = engine::check_invariants(trace, &server, &records);
     let metrics = metrics::compute(trace, &server, &records, sla_ms);
     Ok(Replay {
         policy: policy.name.clone(),
+        partitioner: policy.partitioner_name.clone(),
+        scheduler: policy.scheduler_name.clone(),
+        params: policy.params.clone(),
+        partition: details,
+        scheduler_details: scheduler.details(),
         server,
         records,
         metrics,

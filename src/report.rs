@@ -54,6 +54,9 @@ pub struct InputFile {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub policy: String,
+    pub partitioner: String,
+    pub scheduler: String,
+    pub params: BTreeMap<String, String>,
     pub gpu: String,
     pub gpus: usize,
     pub layout: Vec<String>,
@@ -74,6 +77,12 @@ pub struct Summary {
     pub extrapolated: u64,
     pub rate_scale: f64,
     pub invariants: crate::engine::Invariants,
+    /// What the partitioner reported (PARIS: knees, batch -> slice map, shares, deviation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<serde_json::Value>,
+    /// What the scheduler decided before the replay (ELSA: the SLA per model and its source).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler_details: Option<serde_json::Value>,
     pub inputs: BTreeMap<String, InputFile>,
     pub mig_replay_version: String,
 }
@@ -84,6 +93,11 @@ impl Summary {
         let m = &r.metrics;
         Summary {
             policy: r.policy.clone(),
+            partitioner: r.partitioner.clone(),
+            scheduler: r.scheduler.clone(),
+            params: r.params.clone(),
+            partition: r.partition.clone(),
+            scheduler_details: r.scheduler_details.clone(),
             gpu: r.server.gpu.name.to_string(),
             gpus: r.server.gpus(),
             layout: r.server.layout_names(),
@@ -122,9 +136,24 @@ impl Summary {
             self.layout.join(" | ")
         };
         s += &format!(
-            "policy {} on {} x {}: {}\n",
-            self.policy, self.gpus, self.gpu, layout
+            "policy {} ({}+{}) on {} x {}: {}\n",
+            self.policy, self.partitioner, self.scheduler, self.gpus, self.gpu, layout
         );
+        if let Some(slas) = self
+            .scheduler_details
+            .as_ref()
+            .and_then(|d| d.get("sla"))
+            .and_then(|v| v.as_array())
+        {
+            for x in slas {
+                s += &format!(
+                    "scheduler SLA {}: {:.3} ms ({})\n",
+                    x["model"].as_str().unwrap_or("?"),
+                    x["sla_ms"].as_f64().unwrap_or(0.0),
+                    x["source"].as_str().unwrap_or("?")
+                );
+            }
+        }
         s += &format!(
             "{} queries in {:.3} s simulated: {:.1} queries/s, utilization {:.1}%\n",
             self.queries,

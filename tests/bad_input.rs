@@ -368,11 +368,15 @@ fn usage_errors() {
         "--out",
         "x",
     ]);
-    assert_eq!(o.code, 2);
-    assert!(
-        o.stderr.contains("invalid value 'lottery'") && o.stderr.contains("fcfs"),
-        "{}",
-        o.stderr
+    expect_err(
+        &o,
+        &[
+            "unknown policy 'lottery'",
+            "PART+SCHED",
+            "paris",
+            "elsa",
+            "alias: fcfs",
+        ],
     );
     let o = run(&[
         "run",

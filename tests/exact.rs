@@ -20,10 +20,10 @@ fn run_policy(
     slice: Option<&str>,
 ) -> Replay {
     let gpu = GpuSpec::by_name("A100-40GB").unwrap();
-    let params = PolicyParams {
-        slice: slice.map(String::from),
-        ..Default::default()
-    };
+    let mut params = PolicyParams::default();
+    if let Some(s) = slice {
+        params.set("slice", s);
+    }
     let mut p = Registry::builtin().build(policy, &params).unwrap();
     let r = replay(trace, prof, &gpu, gpus, &mut p, None).unwrap();
     assert!(r.invariants.all_ok(), "{:?}", r.invariants);

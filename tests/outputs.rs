@@ -30,10 +30,7 @@ fn queries_parquet_round_trips_every_column_across_row_groups() {
         seed: 7,
     })
     .unwrap();
-    let params = PolicyParams {
-        layout: Some("4g.40gb+2g.20gb+1g.10gb".into()),
-        ..Default::default()
-    };
+    let params = PolicyParams::from_pairs(&[("layout", "4g.40gb+2g.20gb+1g.10gb")]);
     let mut p = Registry::builtin().build("fixed", &params).unwrap();
     let r = replay(&trace, &prof, &gpu, 2, &mut p, None).unwrap();
     let dir = tempfile::tempdir().unwrap();

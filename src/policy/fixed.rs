@@ -1,9 +1,8 @@
-//! `fixed --layout L`: a user-given layout on every GPU (or one per GPU, comma-separated), with
-//! the FIFO scheduler. Useful for ablations such as "a heterogeneous layout without ELSA".
+//! Partitioner `fixed` (parameter `layout`): a user-given layout on every GPU, or one per GPU
+//! separated by commas. Useful for ablations such as "a heterogeneous layout without ELSA".
 
-use super::{PartitionContext, Partitioner};
+use super::{Partition, PartitionContext, Partitioner};
 use crate::error::{Error, Result};
-use crate::gpu::Layout;
 
 /// A layout string, or a comma-separated list of one per GPU.
 #[derive(Debug, Clone)]
@@ -12,15 +11,15 @@ pub struct FixedLayout {
 }
 
 impl Partitioner for FixedLayout {
-    fn partition(&self, ctx: &PartitionContext) -> Result<Vec<Layout>> {
+    fn partition(&self, ctx: &PartitionContext) -> Result<Partition> {
         let parts: Vec<&str> = self.layout.split(',').map(str::trim).collect();
         let layouts = parts
             .iter()
             .map(|p| ctx.gpu.parse_layout(p))
             .collect::<Result<Vec<_>>>()?;
         match layouts.len() {
-            1 => Ok(vec![layouts[0].clone(); ctx.gpus]),
-            n if n == ctx.gpus => Ok(layouts),
+            1 => Ok(vec![layouts[0].clone(); ctx.gpus].into()),
+            n if n == ctx.gpus => Ok(layouts.into()),
             n => Err(Error::Usage(format!(
                 "--layout lists {n} layouts but the server has {} GPUs (give one, or one per GPU)",
                 ctx.gpus

@@ -1,9 +1,8 @@
-//! `homogeneous --slice S`: every GPU cut into the largest number of S instances that fits
-//! legally (A100: 7x1g, 3x2g, 2x3g, 1x4g, 1x7g), with the FIFO scheduler.
+//! Partitioner `homogeneous` (parameter `slice`): every GPU cut into the largest number of
+//! instances of one slice that fits legally (A100: 7x1g, 3x2g, 2x3g, 1x4g, 1x7g).
 
-use super::{PartitionContext, Partitioner};
+use super::{Partition, PartitionContext, Partitioner};
 use crate::error::Result;
-use crate::gpu::Layout;
 
 /// The same slice everywhere, as many as fit.
 #[derive(Debug, Clone)]
@@ -12,8 +11,8 @@ pub struct Homogeneous {
 }
 
 impl Partitioner for Homogeneous {
-    fn partition(&self, ctx: &PartitionContext) -> Result<Vec<Layout>> {
+    fn partition(&self, ctx: &PartitionContext) -> Result<Partition> {
         let s = ctx.gpu.slice_by_name(&self.slice)?;
-        Ok(vec![ctx.gpu.max_homogeneous(s); ctx.gpus])
+        Ok(vec![ctx.gpu.max_homogeneous(s); ctx.gpus].into())
     }
 }

@@ -1,57 +1,92 @@
 //! The policy boundary: a [`Partitioner`] decides the MIG layout of every GPU before the replay,
-//! and a [`Scheduler`] decides, during the replay, which instance serves each query.
+//! and a [`Scheduler`] decides, during the replay, which instance serves each query. A policy is
+//! any pair of them, named `PART+SCHED` (`paris+elsa`, `homogeneous+fifo`, ...); the
+//! [`Registry`] maps names to constructors and declared parameters.
 //!
 //! Schedulers see the server through a [`ServerView`]: which instances are idle, their local
 //! queues, and *estimated* backlogs computed from the profile. They never see the true service
 //! times of queries in flight (the oracle boundary). In this simulator the service time of a
-//! query is its profiled latency, so the estimates are exact; a future service-time noise model
-//! would make them differ.
+//! query is its profiled latency, so the estimates are exact; a service-time noise model would
+//! make them differ.
 //!
-//! Adding a policy: one new file in `src/policy/` with a partitioner and/or scheduler, and one
-//! line in [`Registry::builtin`]. Code outside the crate can build its own [`Registry`] (see
-//! `examples/custom_scheduler.rs`).
+//! Adding a policy half: one new file in `src/policy/` and one entry in
+//! [`Registry::builtin`]. Code outside the crate registers its own halves on a [`Registry`]
+//! (see `examples/custom_scheduler.rs`, `examples/custom_partitioner.rs` and `docs/PLUGINS.md`).
 
-mod fcfs;
+mod elsa;
 mod fifo;
 mod fixed;
 mod homogeneous;
+mod least_loaded;
+pub mod params;
+pub mod paris;
+mod random;
+mod registry;
+pub mod sla;
+mod whole;
 
-pub use fcfs::WholeGpu;
+pub use elsa::Elsa;
 pub use fifo::FifoScheduler;
 pub use fixed::FixedLayout;
 pub use homogeneous::Homogeneous;
+pub use least_loaded::LeastLoaded;
+pub use params::{ParamKind, ParamSpec, Params, PolicyParams};
+pub use paris::Paris;
+pub use random::RandomLayout;
+pub use registry::{Alias, PartitionerEntry, Policy, Registry, SchedulerEntry};
+pub use whole::WholeGpu;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::{GpuSpec, Layout, SliceId};
 use crate::profile::{Profiles, ServiceTable};
-use crate::server::Instance;
+use crate::server::{Instance, Server};
 use crate::trace::Trace;
-use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-
-/// Options a policy may use. Each policy reads the ones it needs and rejects missing required ones.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PolicyParams {
-    /// MIG slice for `homogeneous`, e.g. `1g.5gb`.
-    pub slice: Option<String>,
-    /// Layout(s) for `fixed`: one layout string for every GPU, or one per GPU separated by commas.
-    pub layout: Option<String>,
-    /// Latency SLA in ms, for SLA-aware schedulers.
-    pub sla_ms: Option<f64>,
-}
 
 /// What a partitioner may look at.
 pub struct PartitionContext<'a> {
     pub gpu: &'a GpuSpec,
     pub gpus: usize,
     pub profiles: &'a Profiles,
+    /// The trace as it will be replayed (at the rate scale being run).
     pub trace: &'a Trace,
+    /// `--sla-ms`, when given.
+    pub sla_ms: Option<f64>,
+}
+
+/// A partitioner's answer: one layout per GPU, and optionally how it was reached (recorded in
+/// `summary.json` under `partition`).
+#[derive(Debug, Clone)]
+pub struct Partition {
+    pub layouts: Vec<Layout>,
+    pub details: Option<serde_json::Value>,
+}
+
+impl From<Vec<Layout>> for Partition {
+    fn from(layouts: Vec<Layout>) -> Self {
+        Partition {
+            layouts,
+            details: None,
+        }
+    }
 }
 
 /// Chooses the MIG layout of each GPU, once, before the replay.
 pub trait Partitioner {
     /// One layout per GPU (`ctx.gpus` of them).
-    fn partition(&self, ctx: &PartitionContext) -> Result<Vec<Layout>>;
+    fn partition(&self, ctx: &PartitionContext) -> Result<Partition>;
+}
+
+/// What a scheduler may look at when it is built, after partitioning: the server, the
+/// profile-based service-time estimates, the trace's models and batch sizes, and the SLA.
+pub struct SchedContext<'a> {
+    pub gpu: &'a GpuSpec,
+    pub server: &'a Server,
+    pub service: &'a ServiceTable,
+    pub profiles: &'a Profiles,
+    pub trace: &'a Trace,
+    /// `--sla-ms`, when given.
+    pub sla_ms: Option<f64>,
 }
 
 /// The facts a scheduler gets about an arriving query.
@@ -85,6 +120,12 @@ pub trait Scheduler {
     /// start on it now, if any.
     fn next_for(&mut self, instance: usize, view: &ServerView) -> Option<u32> {
         let _ = (instance, view);
+        None
+    }
+
+    /// What the scheduler decided before the replay (for example the SLA it uses per
+    /// model), recorded in `summary.json` under `scheduler_details`.
+    fn details(&self) -> Option<serde_json::Value> {
         None
     }
 }
@@ -177,117 +218,18 @@ impl ServerView<'_> {
     pub fn estimated_free_at(&self, i: usize) -> u64 {
         self.backlog_end[i].max(self.now_ns)
     }
+    /// Number of instances.
+    pub fn len(&self) -> usize {
+        self.instances.len()
+    }
+    /// Whether the server has no instances (never true for a built server).
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
+    }
     /// Profiled service time (ns) of `batch` of `model` on `slice`; `None` if not profiled.
     pub fn estimated_service_ns(&self, model: u32, slice: SliceId, batch: u32) -> Option<u64> {
         self.service
             .has(model, slice)
             .then(|| self.service.get(model, slice, batch).0)
-    }
-}
-
-/// A built policy: a partitioner and a scheduler.
-pub struct Policy {
-    pub name: String,
-    pub partitioner: Box<dyn Partitioner>,
-    pub scheduler: Box<dyn Scheduler>,
-}
-
-/// How to build a named policy.
-#[derive(Clone)]
-pub struct PolicyEntry {
-    pub name: &'static str,
-    pub help: &'static str,
-    pub build: fn(&PolicyParams) -> Result<Policy>,
-}
-
-/// Policy names mapped to constructors.
-#[derive(Clone)]
-pub struct Registry {
-    entries: Vec<PolicyEntry>,
-}
-
-impl Registry {
-    /// The built-in policies.
-    pub fn builtin() -> Registry {
-        Registry {
-            entries: vec![
-                PolicyEntry {
-                    name: "fcfs",
-                    help: "every GPU unpartitioned (one 7g instance), one global FIFO queue",
-                    build: |_| Ok(Policy::new("fcfs", WholeGpu, FifoScheduler::default())),
-                },
-                PolicyEntry {
-                    name: "homogeneous",
-                    help: "every GPU cut into the most instances of --slice S, one global FIFO queue",
-                    build: |p| {
-                        let s = p.slice.clone().ok_or_else(|| {
-                            Error::Usage(
-                                "policy 'homogeneous' needs --slice (e.g. --slice 1g.5gb)".into(),
-                            )
-                        })?;
-                        Ok(Policy::new(
-                            "homogeneous",
-                            Homogeneous { slice: s },
-                            FifoScheduler::default(),
-                        ))
-                    },
-                },
-                PolicyEntry {
-                    name: "fixed",
-                    help: "the layout given by --layout on every GPU (or one per GPU, comma-separated), one global FIFO queue",
-                    build: |p| {
-                        let l = p.layout.clone().ok_or_else(|| {
-                            Error::Usage("policy 'fixed' needs --layout (e.g. --layout 4g.20gb+2g.10gb+1g.5gb)".into())
-                        })?;
-                        Ok(Policy::new(
-                            "fixed",
-                            FixedLayout { layout: l },
-                            FifoScheduler::default(),
-                        ))
-                    },
-                },
-            ],
-        }
-    }
-
-    /// Add (or replace) a policy.
-    pub fn register(&mut self, entry: PolicyEntry) {
-        self.entries.retain(|e| e.name != entry.name);
-        self.entries.push(entry);
-    }
-
-    /// All entries, in registration order.
-    pub fn entries(&self) -> &[PolicyEntry] {
-        &self.entries
-    }
-
-    /// Build a policy by name; unknown names are rejected with the list of valid ones.
-    pub fn build(&self, name: &str, params: &PolicyParams) -> Result<Policy> {
-        match self.entries.iter().find(|e| e.name == name) {
-            Some(e) => (e.build)(params),
-            None => Err(Error::Usage(format!(
-                "unknown policy '{name}': expected one of {}",
-                self.entries
-                    .iter()
-                    .map(|e| e.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        }
-    }
-}
-
-impl Policy {
-    /// Pair a partitioner with a scheduler.
-    pub fn new(
-        name: &str,
-        partitioner: impl Partitioner + 'static,
-        scheduler: impl Scheduler + 'static,
-    ) -> Policy {
-        Policy {
-            name: name.to_string(),
-            partitioner: Box::new(partitioner),
-            scheduler: Box::new(scheduler),
-        }
     }
 }

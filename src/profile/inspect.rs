@@ -2,7 +2,7 @@
 //! few batches, the peak throughput, the batch where throughput first reaches 80% of that peak
 //! (PARIS's "knee" with theta = 0.8) and the source mix.
 
-use super::{Profiles, Series, Source};
+use super::{Profiles, Source};
 use crate::gpu::GpuSpec;
 
 /// One line of the inspection.
@@ -26,28 +26,13 @@ pub struct SeriesStats {
     pub unspecified: usize,
 }
 
-/// Smallest profiled batch whose throughput reaches `theta` times the series' peak.
-pub fn knee(s: &Series, theta: f64) -> (u32, f64, u32) {
-    let (mut peak, mut peak_b) = (0.0, s.batches[0]);
-    for i in 0..s.batches.len() {
-        if s.throughput(i) > peak {
-            peak = s.throughput(i);
-            peak_b = s.batches[i];
-        }
-    }
-    let k = (0..s.batches.len())
-        .find(|&i| s.throughput(i) >= theta * peak)
-        .map_or(peak_b, |i| s.batches[i]);
-    (k, peak, peak_b)
-}
-
 /// Statistics of every series, ordered by gpu, model and slice size.
 pub fn inspect(p: &Profiles, theta: f64) -> Vec<SeriesStats> {
     let mut out: Vec<SeriesStats> = p
         .series
         .iter()
         .map(|((g, m, sl), s)| {
-            let (knee_batch, peak, peak_batch) = knee(s, theta);
+            let (knee_batch, peak, peak_batch) = s.knee(theta);
             let bmax = *s.batches.last().expect("non-empty series");
             let mut at: Vec<u32> = vec![1, 8, 32, bmax];
             at.dedup();

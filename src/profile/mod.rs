@@ -95,6 +95,23 @@ impl Series {
         }
     }
 
+    /// The knee: the smallest profiled batch whose throughput (batch / latency) reaches
+    /// `theta` times the series' peak throughput. Returns (knee batch, peak items/s, batch of
+    /// the peak).
+    pub fn knee(&self, theta: f64) -> (u32, f64, u32) {
+        let (mut peak, mut peak_b) = (0.0, self.batches[0]);
+        for i in 0..self.batches.len() {
+            if self.throughput(i) > peak {
+                peak = self.throughput(i);
+                peak_b = self.batches[i];
+            }
+        }
+        let k = (0..self.batches.len())
+            .find(|&i| self.throughput(i) >= theta * peak)
+            .map_or(peak_b, |i| self.batches[i]);
+        (k, peak, peak_b)
+    }
+
     /// Throughput (items/s) at a profiled point.
     pub fn throughput(&self, i: usize) -> f64 {
         self.batches[i] as f64 * 1000.0 / self.latency_ms[i]

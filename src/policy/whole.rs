@@ -1,6 +1,7 @@
-//! `fcfs`: every GPU unpartitioned (one instance of the largest profile), with the FIFO scheduler.
+//! Partitioner `whole`: every GPU unpartitioned, one instance of its largest profile (the
+//! `fcfs` baseline is `whole+fifo`).
 
-use super::{PartitionContext, Partitioner};
+use super::{Partition, PartitionContext, Partitioner};
 use crate::error::Result;
 use crate::gpu::{Layout, Placement};
 
@@ -9,13 +10,13 @@ use crate::gpu::{Layout, Placement};
 pub struct WholeGpu;
 
 impl Partitioner for WholeGpu {
-    fn partition(&self, ctx: &PartitionContext) -> Result<Vec<Layout>> {
+    fn partition(&self, ctx: &PartitionContext) -> Result<Partition> {
         let full = Layout {
             placements: vec![Placement {
                 slice: ctx.gpu.full_slice(),
                 start: 0,
             }],
         };
-        Ok(vec![full; ctx.gpus])
+        Ok(vec![full; ctx.gpus].into())
     }
 }

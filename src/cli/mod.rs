@@ -1,0 +1,109 @@
+//! The command line: one file per command, each a thin shell over library functions.
+//! `run` (one replay), `peak` (latency-bounded throughput), `partition` (what a partitioner
+//! chooses), `policy list`, `gpu list|layouts`, `trace gen|import|inspect`,
+//! `profile build|inspect`.
+
+mod gpu;
+mod partition;
+mod peak;
+mod policy;
+mod profile;
+mod run;
+mod trace;
+
+pub use gpu::GpuCommand;
+pub use partition::PartitionArgs;
+pub use peak::PeakArgs;
+pub use policy::PolicyCommand;
+pub use profile::ProfileCommand;
+pub use run::RunArgs;
+pub use trace::{ArrivalKind, GenArgs, ImportCommand, TraceCommand};
+
+use crate::error::{Error, Result};
+use crate::policy::PolicyParams;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Trace-driven replay benchmark harness for reconfigurable (MIG) multi-GPU inference servers.
+#[derive(Debug, Parser)]
+#[command(name = "mig-replay", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay a trace through a policy on a modeled server and write summary.json + queries.parquet.
+    Run(RunArgs),
+    /// Latency-bounded throughput: the largest rate scale at which a latency percentile meets the SLA.
+    Peak(PeakArgs),
+    /// Show what a partitioner chooses (PARIS: knees, batch -> slice map, shares, layouts).
+    Partition(PartitionArgs),
+    /// The GPU catalog and MIG geometry.
+    #[command(subcommand)]
+    Gpu(GpuCommand),
+    /// The registered partitioners, schedulers, aliases and their parameters.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Make and inspect arrival traces.
+    #[command(subcommand)]
+    Trace(TraceCommand),
+    /// Build and inspect per-slice model profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+/// Policy parameters, shared by `run`, `peak` and `partition`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ParamArgs {
+    /// Policy parameter key=value (repeatable), e.g. --param theta=0.7 --param sla.resnet50=40.
+    #[arg(long = "param")]
+    pub param: Vec<String>,
+    /// TOML file of policy parameters (key = value; `[sla]` resnet50 = 40 is sla.resnet50).
+    #[arg(long)]
+    pub policy_config: Option<PathBuf>,
+    /// Shortcut for --param slice=S (homogeneous), e.g. 1g.10gb or just 1g.
+    #[arg(long)]
+    pub slice: Option<String>,
+    /// Shortcut for --param layout=L (fixed), e.g. 4g.40gb+2g.20gb+1g.10gb; or one per GPU, comma-separated.
+    #[arg(long)]
+    pub layout: Option<String>,
+}
+
+impl ParamArgs {
+    /// The parameters: the TOML file, then each --param, then the shortcuts (later wins).
+    pub fn params(&self) -> Result<PolicyParams> {
+        let mut p = match &self.policy_config {
+            Some(f) => PolicyParams::load_toml(f)?,
+            None => PolicyParams::default(),
+        };
+        for a in &self.param {
+            p.parse_assignment(a)?;
+        }
+        if let Some(s) = &self.slice {
+            p.set("slice", s.clone());
+        }
+        if let Some(l) = &self.layout {
+            p.set("layout", l.clone());
+        }
+        Ok(p)
+    }
+}
+
+/// Run the CLI; returns the process exit code.
+pub fn main_with(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Peak(a) => peak::peak(a),
+        Command::Partition(a) => partition::partition(a),
+        Command::Gpu(c) => gpu::gpu_cmd(c),
+        Command::Trace(c) => trace::trace_cmd(c),
+        Command::Profile(c) => profile::profile_cmd(c),
+        Command::Policy(c) => policy::policy_cmd(c),
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string_pretty(v).map_err(|e| Error::Other(e.to_string()))
+}

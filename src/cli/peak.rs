@@ -1,0 +1,93 @@
+//! `mig-replay peak`: latency-bounded throughput of one or more policies.
+
+use super::{ParamArgs, json};
+use crate::error::Result;
+use crate::gpu::GpuSpec;
+use crate::peak::{PeakConfig, find_peak};
+use crate::policy::Registry;
+use crate::profile::Profiles;
+use crate::trace::Trace;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct PeakArgs {
+    #[arg(long)]
+    pub trace: PathBuf,
+    #[arg(long)]
+    pub profiles: PathBuf,
+    #[arg(long)]
+    pub gpu: String,
+    #[arg(long, default_value_t = 8)]
+    pub gpus: usize,
+    /// Policy to search (repeatable): PART+SCHED or an alias. The parameters apply to each.
+    #[arg(long = "policy", required = true)]
+    pub policies: Vec<String>,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// The SLA the percentile must meet, ms (SLA-aware policies use it too).
+    #[arg(long, allow_negative_numbers = true)]
+    pub sla_ms: f64,
+    /// Latency percentile that must stay within the SLA.
+    #[arg(long, default_value_t = 99.0, allow_negative_numbers = true)]
+    pub percentile: f64,
+    /// Relative width at which the bisection stops.
+    #[arg(long, default_value_t = 0.01)]
+    pub tolerance: f64,
+    /// One JSON object per policy, one per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn peak(a: PeakArgs) -> Result<i32> {
+    let gpu = GpuSpec::by_name(&a.gpu)?;
+    let registry = Registry::builtin();
+    let params = a.params.params()?;
+    // Validate every policy name and parameter before the first replay.
+    for p in &a.policies {
+        registry.build(p, &params)?;
+    }
+    let trace = Trace::load(&a.trace)?;
+    let profiles = Profiles::load(&a.profiles)?;
+    let cfg = PeakConfig {
+        percentile: a.percentile,
+        sla_ms: a.sla_ms,
+        tolerance: a.tolerance,
+    };
+    if !a.json {
+        println!(
+            "{:<28} {:>10} {:>12} {:>10} {:>12} {:>6}",
+            "policy",
+            "rate-scale",
+            "queries/s",
+            format!("p{} ms", a.percentile),
+            "utilization",
+            "tries"
+        );
+    }
+    for p in &a.policies {
+        let r = find_peak(
+            &trace,
+            &profiles,
+            &gpu,
+            a.gpus,
+            p,
+            &|| registry.build(p, &params),
+            &cfg,
+        )?;
+        if a.json {
+            println!("{}", json(&r)?.replace('\n', "").replace("  ", ""));
+        } else {
+            println!(
+                "{:<28} {:>10.4} {:>12.1} {:>10.3} {:>11.1}% {:>6}",
+                r.policy,
+                r.rate_scale,
+                r.rate_qps,
+                r.latency_ms_at_peak,
+                100.0 * r.utilization_at_peak,
+                r.tries
+            );
+        }
+    }
+    Ok(0)
+}

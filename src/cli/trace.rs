@@ -1,0 +1,213 @@
+//! `mig-replay trace gen | import | inspect`.
+
+use super::json;
+use crate::error::Result;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum TraceCommand {
+    /// Generate a synthetic trace (Poisson, gamma or MMPP arrivals; log-normal or histogram batches).
+    Gen(GenArgs),
+    /// Convert a public production trace (Azure LLM 2023, Alibaba GenAI 2026) to the trace schema.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Print the statistics of a trace: queries, models, rate, burstiness, batch histogram.
+    Inspect {
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArrivalKind {
+    Poisson,
+    Gamma,
+    Mmpp,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Mean arrival rate, queries/s.
+    #[arg(long)]
+    pub rate: f64,
+    /// Number of queries (give this and/or --duration).
+    #[arg(long)]
+    pub queries: Option<u64>,
+    /// Trace length in seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Model, optionally with a weight: `--model resnet50:3 --model bert-base:1`.
+    #[arg(long = "model", required = true)]
+    pub models: Vec<String>,
+    /// Arrival process.
+    #[arg(long, value_enum, default_value_t = ArrivalKind::Poisson)]
+    pub arrivals: ArrivalKind,
+    /// Coefficient of variation of gamma inter-arrivals.
+    #[arg(long, default_value_t = 2.0)]
+    pub cv: f64,
+    /// MMPP: rate of the high state over the low state.
+    #[arg(long, default_value_t = 5.0)]
+    pub burst_ratio: f64,
+    /// MMPP: mean time in each state, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub burst_dwell: f64,
+    /// Log-normal batches: mean of ln(batch).
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+    pub batch_mu: f64,
+    /// Log-normal batches: standard deviation of ln(batch).
+    #[arg(long, default_value_t = 1.0)]
+    pub batch_sigma: f64,
+    /// Log-normal batches are clamped to [1, max-batch].
+    #[arg(long, default_value_t = 128)]
+    pub max_batch: u32,
+    /// Explicit batch histogram instead of log-normal: `1:0.5,4:0.3,16:0.2`.
+    #[arg(long)]
+    pub batch_hist: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Azure LLM inference trace 2023 (TIMESTAMP, ContextTokens, GeneratedTokens).
+    Azure {
+        #[arg(long)]
+        csv: PathBuf,
+        /// Model every request becomes.
+        #[arg(long, default_value = "bert-base")]
+        model: String,
+        /// Tokens per batch item: batch = ceil(tokens / this).
+        #[arg(long, default_value_t = 64)]
+        tokens_per_item: u32,
+        #[arg(long, default_value_t = 256)]
+        max_batch: u32,
+        /// Which tokens count.
+        #[arg(long, value_enum, default_value_t = crate::trace::import::TokenRule::Context)]
+        tokens: crate::trace::import::TokenRule,
+        /// Rescale time to this mean rate (queries/s); default: real time.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Alibaba GenAI 2026 LoRA request trace (gmt_create, num_images_per_prompt, checkpoint_model_version_id).
+    Alibaba {
+        #[arg(long)]
+        csv: PathBuf,
+        /// Our models, in the order the most requested model ids map onto them.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "resnet50,mobilenet-v2,bert-base"
+        )]
+        models: Vec<String>,
+        /// The less popular ids: spread over the models, or drop.
+        #[arg(long, value_enum, default_value_t = crate::trace::import::Others::Spread)]
+        others: crate::trace::import::Others,
+        /// Rescale time to this mean rate (queries/s); default: real time.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Write a made trace, then print the notes on how it was made and its statistics.
+fn write_trace(t: &crate::trace::Trace, out: &std::path::Path, notes: &[String]) -> Result<i32> {
+    t.write(out)?;
+    for l in notes {
+        println!("{l}");
+    }
+    println!("wrote {} ({} queries)", out.display(), t.len());
+    print!("{}", crate::trace::stats::stats(t).text());
+    Ok(0)
+}
+
+pub fn trace_cmd(c: TraceCommand) -> Result<i32> {
+    use crate::trace::{stats, synth};
+    match c {
+        TraceCommand::Gen(a) => {
+            let models = a
+                .models
+                .iter()
+                .map(|m| synth::parse_model_weight(m))
+                .collect::<Result<Vec<_>>>()?;
+            let batch = match &a.batch_hist {
+                Some(h) => synth::BatchSpec::parse_histogram(h)?,
+                None => synth::BatchSpec::LogNormal {
+                    mu: a.batch_mu,
+                    sigma: a.batch_sigma,
+                    max: a.max_batch,
+                },
+            };
+            let arrivals = match a.arrivals {
+                ArrivalKind::Poisson => synth::Arrivals::Poisson,
+                ArrivalKind::Gamma => synth::Arrivals::Gamma { cv: a.cv },
+                ArrivalKind::Mmpp => synth::Arrivals::Mmpp {
+                    ratio: a.burst_ratio,
+                    dwell_s: a.burst_dwell,
+                },
+            };
+            let cfg = synth::GenConfig {
+                rate: a.rate,
+                queries: a.queries,
+                duration_s: a.duration,
+                models,
+                arrivals,
+                batch,
+                seed: a.seed,
+            };
+            write_trace(&synth::generate(&cfg)?, &a.out, &[])
+        }
+        TraceCommand::Import(i) => {
+            use crate::trace::import;
+            let (mut t, mut notes, rate, out) = match i {
+                ImportCommand::Azure {
+                    csv,
+                    model,
+                    tokens_per_item,
+                    max_batch,
+                    tokens,
+                    rate,
+                    out,
+                } => {
+                    let (t, n) = import::azure(&csv, &model, tokens_per_item, max_batch, tokens)?;
+                    (t, n, rate, out)
+                }
+                ImportCommand::Alibaba {
+                    csv,
+                    models,
+                    others,
+                    rate,
+                    out,
+                } => {
+                    let (t, n) = import::alibaba(&csv, &models, others)?;
+                    (t, n, rate, out)
+                }
+            };
+            if let Some(r) = rate {
+                import::rescale_to_rate(&mut t, r, &mut notes)?;
+            }
+            write_trace(&t, &out, &notes.lines)
+        }
+        TraceCommand::Inspect {
+            file,
+            json: as_json,
+        } => {
+            let t = crate::trace::Trace::load(&file)?;
+            let s = stats::stats(&t);
+            if as_json {
+                println!("{}", json(&s)?);
+            } else {
+                println!("{}", file.display());
+                print!("{}", s.text());
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Latency-bounded throughput: the largest load a policy sustains while a latency percentile
+//! stays within the SLA, the paper's main metric.
+//!
+//! The load is varied with the trace's rate scale k (every inter-arrival time divided by k).
+//! A scale is *feasible* when the exact `percentile`-th latency (nearest rank over every query)
+//! is at most the SLA. The search brackets by doubling (or halving) from k = 1, then bisects
+//! until the bracket is within `tolerance` (relative) and reports the largest feasible k found.
+//! It assumes the percentile grows with the load, as it does for work-conserving schedulers on
+//! a fixed layout; a partitioner that reads the trace sees it at the scale being tried.
+
+use crate::error::{Error, Result};
+use crate::gpu::GpuSpec;
+use crate::policy::Policy;
+use crate::profile::Profiles;
+use crate::replay::replay;
+use crate::trace::Trace;
+use serde::Serialize;
+
+/// What to search for.
+#[derive(Debug, Clone, Copy)]
+pub struct PeakConfig {
+    /// Latency percentile in (0, 100].
+    pub percentile: f64,
+    pub sla_ms: f64,
+    /// Relative width of the final bracket (0.01 = 1 %).
+    pub tolerance: f64,
+}
+
+/// The peak of one policy.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PeakResult {
+    pub policy: String,
+    /// Largest feasible rate scale found; 0 when even a tiny load misses the SLA.
+    pub rate_scale: f64,
+    /// Mean offered arrival rate at that scale: (queries - 1) / arrival span.
+    pub rate_qps: f64,
+    pub percentile: f64,
+    pub sla_ms: f64,
+    /// The percentile's latency at the peak.
+    pub latency_ms_at_peak: f64,
+    pub utilization_at_peak: f64,
+    pub throughput_qps_at_peak: f64,
+    /// Replays run.
+    pub tries: u32,
+    /// The layout per GPU at the peak.
+    pub layout: Vec<String>,
+}
+
+/// The exact `p`-th percentile (nearest rank) of `v`, reordering it.
+pub fn percentile_ns(v: &mut [u64], p: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    *v.select_nth_unstable(rank - 1).1
+}
+
+struct Try {
+    feasible: bool,
+    latency_ms: f64,
+    utilization: f64,
+    throughput_qps: f64,
+    rate_qps: f64,
+    layout: Vec<String>,
+}
+
+/// Find the peak of the policy that `make_policy` builds (a fresh one per try).
+pub fn find_peak(
+    trace: &Trace,
+    profiles: &Profiles,
+    gpu: &GpuSpec,
+    gpus: usize,
+    name: &str,
+    make_policy: &dyn Fn() -> Result<Policy>,
+    cfg: &PeakConfig,
+) -> Result<PeakResult> {
+    if !(cfg.percentile > 0.0 && cfg.percentile <= 100.0) {
+        return Err(Error::Usage(format!(
+            "--percentile must be in (0, 100], got {}",
+            cfg.percentile
+        )));
+    }
+    if !(cfg.sla_ms.is_finite() && cfg.sla_ms > 0.0) {
+        return Err(Error::Usage(format!(
+            "--sla-ms must be a positive number, got {}",
+            cfg.sla_ms
+        )));
+    }
+    if trace.len() < 2 {
+        return Err(Error::file(
+            &trace.path,
+            "a peak search needs a trace with at least two queries",
+        ));
+    }
+    let tries = std::cell::Cell::new(0u32);
+    let mut lat = Vec::with_capacity(trace.len());
+    let mut run = |k: f64| -> Result<Try> {
+        tries.set(tries.get() + 1);
+        let mut t = trace.clone();
+        t.scale_rate(k)?;
+        let mut policy = make_policy()?;
+        let r = replay(&t, profiles, gpu, gpus, &mut policy, Some(cfg.sla_ms))?;
+        if !r.invariants.all_ok() {
+            return Err(Error::Other(format!(
+                "simulator invariants violated for '{name}' at rate scale {k}"
+            )));
+        }
+        lat.clear();
+        lat.extend(
+            r.records
+                .finish_ns
+                .iter()
+                .zip(&t.arrival_ns)
+                .map(|(f, a)| f - a),
+        );
+        let p = percentile_ns(&mut lat, cfg.percentile) as f64 / 1e6;
+        let span = (t.arrival_ns[t.len() - 1] - t.arrival_ns[0]).max(1) as f64 / 1e9;
+        Ok(Try {
+            feasible: p <= cfg.sla_ms,
+            latency_ms: p,
+            utilization: r.metrics.utilization,
+            throughput_qps: r.metrics.throughput_qps,
+            rate_qps: (t.len() - 1) as f64 / span,
+            layout: r.server.layout_names(),
+        })
+    };
+    // Bracket [lo, hi] with lo feasible and hi not.
+    let first = run(1.0)?;
+    let (mut lo, mut hi, mut best);
+    if first.feasible {
+        lo = 1.0;
+        best = first;
+        hi = 2.0;
+        loop {
+            let t = run(hi)?;
+            if !t.feasible {
+                break;
+            }
+            lo = hi;
+            best = t;
+            hi *= 2.0;
+            if hi > 1e9 {
+                return Err(Error::Usage(format!(
+                    "'{name}' meets the SLA at every rate scale up to 1e9: the SLA does not bind"
+                )));
+            }
+        }
+    } else {
+        hi = 1.0;
+        lo = 0.5;
+        loop {
+            let t = run(lo)?;
+            if t.feasible {
+                best = t;
+                break;
+            }
+            hi = lo;
+            lo /= 2.0;
+            if lo < 1e-6 {
+                // Not even an almost idle server meets the SLA.
+                return Ok(PeakResult {
+                    policy: name.to_string(),
+                    rate_scale: 0.0,
+                    rate_qps: 0.0,
+                    percentile: cfg.percentile,
+                    sla_ms: cfg.sla_ms,
+                    latency_ms_at_peak: t.latency_ms,
+                    utilization_at_peak: 0.0,
+                    throughput_qps_at_peak: 0.0,
+                    tries: tries.get(),
+                    layout: t.layout,
+                });
+            }
+        }
+    }
+    while (hi - lo) / lo > cfg.tolerance {
+        let mid = 0.5 * (lo + hi);
+        let t = run(mid)?;
+        if t.feasible {
+            lo = mid;
+            best = t;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(PeakResult {
+        policy: name.to_string(),
+        rate_scale: lo,
+        rate_qps: best.rate_qps,
+        percentile: cfg.percentile,
+        sla_ms: cfg.sla_ms,
+        latency_ms_at_peak: best.latency_ms,
+        utilization_at_peak: best.utilization,
+        throughput_qps_at_peak: best.throughput_qps,
+        tries: tries.get(),
+        layout: best.layout,
+    })
+}

@@ -1,0 +1,322 @@
+//! Declared policy parameters: every partitioner and scheduler lists the keys it accepts with a
+//! type, a default and a one-line meaning; values arrive as text (`--param key=value`, a policy
+//! TOML file, or the `--slice`/`--layout` shortcuts) and are validated against those
+//! declarations before anything runs, so a typo is an error naming the key and what is valid.
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The type of a parameter's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamKind {
+    /// A finite number in `[min, max]`.
+    Float { min: f64, max: f64 },
+    /// A finite number > 0.
+    Positive,
+    /// A non-negative integer.
+    UInt,
+    /// A MIG slice name of the server's GPU (`1g.10gb`, or just `1g`); checked when the policy
+    /// meets the GPU.
+    Slice,
+    /// A MIG layout (`4g.40gb+2g.20gb+1g.10gb`), or one per GPU separated by commas; checked
+    /// when the policy meets the GPU.
+    Layout,
+}
+
+impl ParamKind {
+    /// How the type is written in `policy list`.
+    pub fn describe(&self) -> String {
+        match self {
+            ParamKind::Float { min, max } => format!("number in [{min}, {max}]"),
+            ParamKind::Positive => "number > 0".into(),
+            ParamKind::UInt => "integer >= 0".into(),
+            ParamKind::Slice => "MIG slice".into(),
+            ParamKind::Layout => "MIG layout".into(),
+        }
+    }
+
+    fn check(&self, v: &str) -> std::result::Result<(), String> {
+        let num = || {
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| format!("'{v}' is not a number"))
+        };
+        match *self {
+            ParamKind::Float { min, max } => {
+                let x = num()?;
+                if !(min..=max).contains(&x) {
+                    return Err(format!(
+                        "{x} is out of range; expected a number in [{min}, {max}]"
+                    ));
+                }
+            }
+            ParamKind::Positive => {
+                if num()? <= 0.0 {
+                    return Err(format!("'{v}' is not > 0; expected a number > 0"));
+                }
+            }
+            ParamKind::UInt => {
+                v.parse::<u64>()
+                    .map_err(|_| format!("'{v}' is not an integer >= 0"))?;
+            }
+            ParamKind::Slice | ParamKind::Layout => {
+                if v.trim().is_empty() {
+                    return Err("empty value".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One declared parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    /// The key. A key ending in `.<model>` declares a family: `sla.<model>` accepts
+    /// `sla.resnet50`, `sla.bert-base`, ...
+    pub name: &'static str,
+    pub kind: ParamKind,
+    /// The default as text; `None` when the parameter is required, `Some("")` when it is
+    /// optional with no default.
+    pub default: Option<&'static str>,
+    pub help: &'static str,
+}
+
+impl ParamSpec {
+    /// Whether `key` is this parameter (or a member of its family).
+    pub fn matches(&self, key: &str) -> bool {
+        match self.name.strip_suffix("<model>") {
+            Some(prefix) => key.len() > prefix.len() && key.starts_with(prefix),
+            None => key == self.name,
+        }
+    }
+
+    fn is_family(&self) -> bool {
+        self.name.ends_with("<model>")
+    }
+}
+
+/// Raw parameters as given by the user, before validation: key -> text value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyParams {
+    pub values: BTreeMap<String, String>,
+}
+
+impl PolicyParams {
+    /// Parameters from `(key, value)` pairs.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> PolicyParams {
+        PolicyParams {
+            values: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// Set one parameter (a later value replaces an earlier one).
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.values.insert(key.to_string(), value.into());
+    }
+
+    /// Parse `key=value` (from `--param`).
+    pub fn parse_assignment(&mut self, s: &str) -> Result<()> {
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "--param '{s}': expected key=value (e.g. theta=0.8)"
+            ))
+        })?;
+        let (k, v) = (k.trim(), v.trim());
+        if k.is_empty() || v.is_empty() {
+            return Err(Error::Usage(format!(
+                "--param '{s}': expected key=value with a non-empty key and value"
+            )));
+        }
+        self.set(k, v);
+        Ok(())
+    }
+
+    /// Read a policy TOML file: `key = value` pairs, where nested tables flatten to dotted
+    /// keys (`[sla]` with `resnet50 = 40`, or `sla.resnet50 = 40`, is the key `sla.resnet50`).
+    /// Values may be numbers, strings or booleans.
+    pub fn load_toml(path: &Path) -> Result<PolicyParams> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::file(path, format!("not valid TOML: {e}")))?;
+        let mut p = PolicyParams::default();
+        flatten(path, "", &table, &mut p)?;
+        Ok(p)
+    }
+
+    /// `self` with `other`'s values added on top (other wins).
+    pub fn merged(mut self, other: &PolicyParams) -> PolicyParams {
+        for (k, v) in &other.values {
+            self.values.insert(k.clone(), v.clone());
+        }
+        self
+    }
+}
+
+fn flatten(path: &Path, prefix: &str, t: &toml::Table, out: &mut PolicyParams) -> Result<()> {
+    for (k, v) in t {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        let s = match v {
+            toml::Value::Table(inner) => {
+                flatten(path, &key, inner, out)?;
+                continue;
+            }
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "key '{key}': a {} is not a parameter value; expected a number or a string",
+                        other.type_str()
+                    ),
+                ));
+            }
+        };
+        out.set(&key, s);
+    }
+    Ok(())
+}
+
+/// Validated parameters of one half of a policy: every declared key with its value (given or
+/// default), ready for typed reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params {
+    values: BTreeMap<String, String>,
+}
+
+impl Params {
+    /// Validate `given` against `specs` for `owner` (a partitioner or scheduler name). Keys
+    /// not declared here are left for the other half; the caller checks that every key was
+    /// taken by one of them.
+    pub fn resolve(owner: &str, specs: &[ParamSpec], given: &PolicyParams) -> Result<Params> {
+        let mut values = BTreeMap::new();
+        for spec in specs {
+            let mut found = false;
+            for (k, v) in given.values.iter().filter(|(k, _)| spec.matches(k)) {
+                spec.kind
+                    .check(v)
+                    .map_err(|e| Error::Usage(format!("parameter '{k}' of '{owner}': {e}")))?;
+                values.insert(k.clone(), v.clone());
+                found = true;
+            }
+            if !found && !spec.is_family() {
+                match spec.default {
+                    None => {
+                        let hint = match spec.name {
+                            "slice" => " --slice (e.g. --slice 1g.10gb) or",
+                            "layout" => " --layout (e.g. --layout 4g.40gb+2g.20gb+1g.10gb) or",
+                            _ => "",
+                        };
+                        return Err(Error::Usage(format!(
+                            "policy '{owner}' needs{hint} --param {}=<{}>",
+                            spec.name,
+                            spec.kind.describe()
+                        )));
+                    }
+                    Some("") => {}
+                    Some(d) => {
+                        values.insert(spec.name.to_string(), d.to_string());
+                    }
+                }
+            }
+        }
+        Ok(Params { values })
+    }
+
+    /// The text value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// A number (validated at resolve time).
+    pub fn f64(&self, key: &str) -> Option<f64> {
+        self.get(key).and_then(|v| v.parse().ok())
+    }
+
+    /// An integer (validated at resolve time).
+    pub fn u64(&self, key: &str) -> Option<u64> {
+        self.get(key).and_then(|v| v.parse().ok())
+    }
+
+    /// Every `prefix<model>` key as model -> number (e.g. `sla.` -> per-model SLAs).
+    pub fn family_f64(&self, prefix: &str) -> BTreeMap<String, f64> {
+        self.values
+            .iter()
+            .filter_map(|(k, v)| {
+                let m = k.strip_prefix(prefix)?;
+                Some((m.to_string(), v.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// All values, for reports.
+    pub fn values(&self) -> &BTreeMap<String, String> {
+        &self.values
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPECS: &[ParamSpec] = &[
+        ParamSpec {
+            name: "theta",
+            kind: ParamKind::Float {
+                min: 0.01,
+                max: 1.0,
+            },
+            default: Some("0.8"),
+            help: "",
+        },
+        ParamSpec {
+            name: "sla.<model>",
+            kind: ParamKind::Positive,
+            default: Some(""),
+            help: "",
+        },
+        ParamSpec {
+            name: "slice",
+            kind: ParamKind::Slice,
+            default: None,
+            help: "",
+        },
+    ];
+
+    #[test]
+    fn defaults_families_and_errors() {
+        let p = Params::resolve(
+            "x",
+            SPECS,
+            &PolicyParams::from_pairs(&[("slice", "1g"), ("sla.resnet50", "40")]),
+        )
+        .unwrap();
+        assert_eq!(p.f64("theta"), Some(0.8));
+        assert_eq!(p.family_f64("sla.").get("resnet50"), Some(&40.0));
+        let e = Params::resolve("x", SPECS, &PolicyParams::from_pairs(&[("theta", "2")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("parameter 'theta' of 'x'") && e.contains("[0.01, 1]"),
+            "{e}"
+        );
+        let e = Params::resolve("x", SPECS, &PolicyParams::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs --slice"), "{e}");
+        assert!(SPECS[1].matches("sla.bert-base") && !SPECS[1].matches("sla."));
+    }
+}
