@@ -117,3 +117,104 @@ impl Scheduler for Elsa {
         Some(serde_json::json!({ "sla": self.slas }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::GpuSpec;
+    use crate::policy::IdleSet;
+    use crate::profile::{Profiles, ServiceTable};
+    use crate::server::Server;
+    use std::collections::VecDeque;
+
+    const MS: u64 = 1_000_000;
+
+    /// ELSA's choice for one batch-1 query of model 0 at t = 0 on `layout`, with the given
+    /// estimated backlogs (ms) and SLA (ms).
+    fn choose(layout: &str, backlog_ms: &[u64], sla_ms: f64) -> usize {
+        let gpu = GpuSpec::by_name("A100-40GB").unwrap();
+        let mut prof = Profiles::default();
+        for (s, l) in [("1g.5gb", 10.0), ("2g.10gb", 6.0), ("4g.20gb", 4.0)] {
+            prof.insert("A100-40GB", "m", s, &[(1, l)]);
+        }
+        let server = Server::new(gpu.clone(), vec![gpu.parse_layout(layout).unwrap()]).unwrap();
+        let st = ServiceTable::build(
+            &prof,
+            &gpu,
+            &["m".to_string()],
+            &server.slices_used(),
+            1,
+            |_| None,
+        )
+        .unwrap();
+        let n = server.instances.len();
+        let mut idle = IdleSet::all(n);
+        let backlog: Vec<u64> = backlog_ms.iter().map(|b| b * MS).collect();
+        for (i, &b) in backlog.iter().enumerate() {
+            if b > 0 {
+                idle.remove(i);
+            }
+        }
+        let queues = vec![VecDeque::new(); n];
+        let view = ServerView {
+            now_ns: 0,
+            gpu: &gpu,
+            instances: &server.instances,
+            idle: &idle,
+            queues: &queues,
+            backlog_end: &backlog,
+            service: &st,
+        };
+        let mut e = Elsa::with_slas(
+            vec![ModelSla {
+                model: "m".into(),
+                sla_ms,
+                source: "test".into(),
+            }],
+            server.instances.iter().map(|i| (i.slice, i.gpcs)).collect(),
+            gpu.profiles.len(),
+        );
+        let q = QueryInfo {
+            idx: 0,
+            model: 0,
+            batch: 1,
+            arrival_ns: 0,
+        };
+        e.choose(&q, &view).unwrap()
+    }
+
+    #[test]
+    fn smallest_feasible_slice_then_fallback_to_earliest() {
+        // Instances: 4g@0 (0), 2g@4 (1), 1g@6 (2). Latencies 4, 6, 10 ms; SLA 12 ms.
+        let l = "4g.20gb+2g.10gb+1g.5gb";
+        assert_eq!(choose(l, &[0, 0, 0], 12.0), 2, "all feasible: the 1g");
+        assert_eq!(
+            choose(l, &[0, 0, 5], 12.0),
+            1,
+            "1g would finish at 15: the 2g"
+        );
+        assert_eq!(choose(l, &[0, 7, 5], 12.0), 0, "only the 4g meets it");
+        // None feasible (14, 16, 20 ms > 12): the earliest estimated completion, the 4g.
+        assert_eq!(choose(l, &[10, 10, 10], 12.0), 0);
+    }
+
+    #[test]
+    fn ties_break_by_completion_then_index() {
+        // Instances: 2g@0 (0), 2g@2 (1), 2g@4 (2), 1g@6 (3). SLA 8 ms: the 1g (10 ms) never meets it.
+        let l = "3x2g.10gb+1g.5gb";
+        assert_eq!(
+            choose(l, &[0, 0, 0, 0], 8.0),
+            0,
+            "equal GPCs and completion: lowest index"
+        );
+        assert_eq!(
+            choose(l, &[1, 0, 0, 0], 8.0),
+            1,
+            "equal GPCs: earliest completion"
+        );
+        // SLA 1 ms: nothing feasible; the earliest completion (6 ms on 1 and 2), then the lowest index.
+        assert_eq!(choose(l, &[1, 0, 0, 0], 1.0), 1);
+        // Earliest completion first, even when it is the larger slice: 1g idle (10 ms) vs 2g (6 ms + backlog 3).
+        assert_eq!(choose(l, &[3, 3, 3, 0], 1.0), 0);
+    }
+}

@@ -142,9 +142,22 @@ impl PolicyParams {
     /// Values may be numbers, strings or booleans.
     pub fn load_toml(path: &Path) -> Result<PolicyParams> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| Error::file(path, format!("not valid TOML: {e}")))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            // One line: the position and the parser's message.
+            let at = e
+                .span()
+                .map(|r| {
+                    let before = &text[..r.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    format!(" at line {line}, column {col}")
+                })
+                .unwrap_or_default();
+            Error::file(
+                path,
+                format!("not valid TOML{at}: {}", e.message().replace('\n', " ")),
+            )
+        })?;
         let mut p = PolicyParams::default();
         flatten(path, "", &table, &mut p)?;
         Ok(p)

@@ -12,8 +12,9 @@
 //!    P(m, b) x latency(m, s, b) x GPCs(s), P being the trace's joint frequency of (model,
 //!    batch): several models share one layout sized on their mix. The ideal GPCs of s are
 //!    W(s) / sum W x (GPUs x GPCs per GPU); the ideal instance count is that / GPCs(s).
-//! 4. **Packing.** Each GPU gets one of the catalog's legal layouts (maximal or not, one per
-//!    distinct multiset of slices, using only slices every trace model is profiled on). The
+//! 4. **Packing.** Each GPU gets one of the catalog's legal layouts that use only slices every
+//!    trace model is profiled on and have no room for another such instance (one per multiset
+//!    of slices; a layout with room for one more instance would only leave GPCs idle). The
 //!    chosen multiset of N layouts minimizes the deviation
 //!    D = sum over s of GPCs(s) x |n(s) - n*(s)| (GPC-weighted L1 distance between the
 //!    instance counts n and the ideal n*: GPCs placed in the wrong class). The search is a
@@ -151,6 +152,7 @@ impl Paris {
             let largest = *slices.last().expect("non-empty");
             let (s, rule) = match slices.iter().find(|&&s| b <= knee[m][s] && meets(s)) {
                 Some(&s) => (s, "knee"),
+                None if slas[m].is_none() => (largest, "largest"),
                 None => match slices.iter().rev().find(|&&s| meets(s)) {
                     Some(&s) => (s, "largest meeting the SLA"),
                     None => (largest, "largest"),
@@ -174,12 +176,7 @@ impl Paris {
             .map(|s| work[s] / total_work * server_gpcs / gpu.profiles[s].gpcs as f64)
             .collect();
         // 4. Packing.
-        let types: Vec<Layout> = gpu
-            .legal_layouts()
-            .into_iter()
-            .filter(|l| l.placements.iter().all(|p| slices.contains(&p.slice)))
-            .collect();
-        let counts: Vec<Vec<u32>> = types.iter().map(|l| slice_counts(gpu, l)).collect();
+        let (types, counts) = layout_types(gpu, &slices);
         let weights: Vec<f64> = gpu.profiles.iter().map(|p| p.gpcs as f64).collect();
         let chosen = pack(&counts, &weights, &ideal, ctx.gpus);
         let mut total = vec![0u32; gpu.profiles.len()];
@@ -223,6 +220,31 @@ impl Partitioner for Paris {
             details: Some(serde_json::to_value(&plan).expect("plain data")),
         })
     }
+}
+
+/// The layouts PARIS packs from: the catalog's legal layouts that use only `slices` and to
+/// which no instance of those slices can be added (a layout with room for one more instance
+/// only wastes GPCs), one per multiset of slices; with their per-slice instance counts.
+pub fn layout_types(gpu: &GpuSpec, slices: &[SliceId]) -> (Vec<Layout>, Vec<Vec<u32>>) {
+    let usable: Vec<(Layout, Vec<u32>)> = gpu
+        .legal_layouts()
+        .into_iter()
+        .filter(|l| l.placements.iter().all(|p| slices.contains(&p.slice)))
+        .map(|l| {
+            let c = slice_counts(gpu, &l);
+            (l, c)
+        })
+        .collect();
+    let dominated = |c: &[u32]| {
+        usable
+            .iter()
+            .any(|(_, d)| d != c && d.iter().zip(c).all(|(x, y)| x >= y))
+    };
+    usable
+        .iter()
+        .filter(|(_, c)| !dominated(c))
+        .cloned()
+        .unzip()
 }
 
 /// Instances of each slice in a layout.

@@ -1,0 +1,486 @@
+//! Policies: PARIS and `random` emit legal layouts; PARIS's knees, map, shares and packing on a
+//! hand-made profile equal hand-computed values; the packing matches exhaustive search on small
+//! servers; a tiny ELSA trace with hand-computed latencies; `peak` on a case with a closed-form
+//! answer; bad policy names, parameters and TOML files are exit 2.
+
+mod common;
+
+use mig_replay::gpu::GpuSpec;
+use mig_replay::peak::{PeakConfig, find_peak};
+use mig_replay::policy::paris::{deviation, layout_types, pack};
+use mig_replay::policy::{PartitionContext, PolicyParams, Registry};
+use mig_replay::profile::Profiles;
+use mig_replay::replay::replay;
+use mig_replay::server::Server;
+use mig_replay::trace::Trace;
+
+const MS: u64 = 1_000_000;
+
+fn partition(
+    policy: &str,
+    params: &PolicyParams,
+    trace: &Trace,
+    prof: &Profiles,
+    gpu: &GpuSpec,
+    gpus: usize,
+) -> mig_replay::policy::Partition {
+    let p = Registry::builtin().build(policy, params).unwrap();
+    p.partitioner
+        .partition(&PartitionContext {
+            gpu,
+            gpus,
+            profiles: prof,
+            trace,
+            sla_ms: None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn paris_and_random_layouts_are_legal_and_within_the_gpcs() {
+    let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+    let prof = Profiles::load("profiles/a100-80gb.parquet".as_ref()).unwrap();
+    for t in [
+        "paper-resnet50",
+        "paper-bert-base",
+        "paper-mobilenet-v2",
+        "azure-conv",
+        "quickstart",
+    ] {
+        let trace = Trace::load(format!("traces/{t}.parquet").as_ref()).unwrap();
+        for gpus in [1, 2, 3, 8, 64] {
+            for (policy, params) in [
+                ("paris+elsa", PolicyParams::default()),
+                ("paris+elsa", PolicyParams::from_pairs(&[("theta", "0.5")])),
+                ("random+elsa", PolicyParams::from_pairs(&[("seed", "3")])),
+            ] {
+                let part = partition(policy, &params, &trace, &prof, &gpu, gpus);
+                assert_eq!(part.layouts.len(), gpus);
+                for l in &part.layouts {
+                    assert!(l.gpcs(&gpu) <= 7, "{t} {policy}: {}", l.name(&gpu));
+                }
+                Server::new(gpu.clone(), part.layouts).expect("legal placement");
+            }
+        }
+    }
+    // Different seeds draw different layouts; the same seed the same.
+    let trace = Trace::load("traces/quickstart.parquet".as_ref()).unwrap();
+    let draw = |seed: &str| {
+        partition(
+            "random+fifo",
+            &PolicyParams::from_pairs(&[("seed", seed)]),
+            &trace,
+            &prof,
+            &gpu,
+            8,
+        )
+        .layouts
+    };
+    assert_eq!(draw("1"), draw("1"));
+    assert_ne!(draw("1"), draw("2"));
+}
+
+/// Model `m` on A100-40GB, profiled on 1g and 7g only:
+/// 1g: 2, 3, 5, 10 ms at batches 1, 2, 4, 8 (throughput 0.5, 0.67, 0.8, 0.8 per ms: knee 2);
+/// 7g: 1, 1, 1.2, 2 ms (throughput 1, 2, 3.33, 4: knee 4 at theta 0.8).
+fn hand_profile() -> Profiles {
+    let mut p = Profiles::default();
+    p.insert(
+        "A100-40GB",
+        "m",
+        "1g.5gb",
+        &[(1, 2.0), (2, 3.0), (4, 5.0), (8, 10.0)],
+    );
+    p.insert(
+        "A100-40GB",
+        "m",
+        "7g.40gb",
+        &[(1, 1.0), (2, 1.0), (4, 1.2), (8, 2.0)],
+    );
+    p
+}
+
+/// Batches 1 x5, 2 x2, 4 x2, 8 x1.
+fn hand_trace() -> Trace {
+    let b = [1, 1, 1, 1, 1, 2, 2, 4, 4, 8];
+    Trace::from_rows(b.iter().enumerate().map(|(i, &b)| (i as u64 * MS, "m", b)))
+}
+
+#[test]
+fn paris_knees_map_shares_and_packing_by_hand() {
+    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
+    let prof = hand_profile();
+    let trace = hand_trace();
+    let part = partition("paris+fifo", &PolicyParams::default(), &trace, &prof, &gpu, 2);
+    let d = part.details.unwrap();
+    let knees: Vec<(String, u64)> = d["knees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["slice"].as_str().unwrap().to_string(),
+                k["knee_batch"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        knees,
+        [("1g.5gb".to_string(), 2), ("7g.40gb".to_string(), 4)]
+    );
+    let map: Vec<(u64, String, String)> = d["mapping"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["batch"].as_u64().unwrap(),
+                m["slice"].as_str().unwrap().to_string(),
+                m["rule"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let e = |b, s: &str, r: &str| (b, s.to_string(), r.to_string());
+    assert_eq!(
+        map,
+        [
+            e(1, "1g.5gb", "knee"),
+            e(2, "1g.5gb", "knee"),
+            e(4, "7g.40gb", "knee"),
+            e(8, "7g.40gb", "largest")
+        ]
+    );
+    // Work: 1g = 0.5 x 2 x 1 + 0.2 x 3 x 1 = 1.6; 7g = 0.2 x 1.2 x 7 + 0.1 x 2 x 7 = 3.08.
+    let shares = d["shares"].as_array().unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    assert!(close(shares[0]["work"].as_f64().unwrap(), 1.6));
+    assert!(close(shares[1]["work"].as_f64().unwrap(), 3.08));
+    // Ideal on 14 GPCs: 1g 1.6/4.68 x 14 = 4.786 instances; 7g 3.08/4.68 x 14 / 7 = 1.316.
+    let i1 = 1.6 / 4.68 * 14.0;
+    let i7 = 3.08 / 4.68 * 2.0;
+    assert!(close(shares[0]["ideal_instances"].as_f64().unwrap(), i1));
+    assert!(close(shares[1]["ideal_instances"].as_f64().unwrap(), i7));
+    // Candidates: 7g, or 7 x 1g. {7g, 7x1g} deviates |7 - 4.786| + 7 |1 - 1.316| = 4.427;
+    // {7g, 7g} 9.573 and {7x1g, 7x1g} 18.43.
+    let names: Vec<String> = part.layouts.iter().map(|l| l.name(&gpu)).collect();
+    assert_eq!(
+        names,
+        [
+            "7g.40gb",
+            "1g.5gb+1g.5gb+1g.5gb+1g.5gb+1g.5gb+1g.5gb+1g.5gb"
+        ]
+    );
+    assert!(close(
+        d["deviation"].as_f64().unwrap(),
+        (7.0 - i1) + 7.0 * (i7 - 1.0)
+    ));
+
+    // With an SLA of 4 ms, batch 4 (1g: 5 ms) and 2 (1g: 3 ms) keep their knee slices only
+    // where they meet it; batch 8 goes to the largest slice meeting it (7g, 2 ms).
+    let part = partition(
+        "paris+fifo",
+        &PolicyParams::from_pairs(&[("sla.m", "2.5")]),
+        &trace,
+        &prof,
+        &gpu,
+        2,
+    );
+    let d = part.details.unwrap();
+    let rules: Vec<(u64, String, String)> = d["mapping"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["batch"].as_u64().unwrap(),
+                m["slice"].as_str().unwrap().to_string(),
+                m["rule"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            e(1, "1g.5gb", "knee"),
+            e(2, "7g.40gb", "knee"),
+            e(4, "7g.40gb", "knee"),
+            e(8, "7g.40gb", "largest meeting the SLA")
+        ]
+    );
+}
+
+#[test]
+fn packing_matches_exhaustive_search_on_small_servers() {
+    let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+    let (types, counts) = layout_types(&gpu, &[0, 1, 2, 3, 4]);
+    // Fewer than the 19 placements: placements of one multiset count once.
+    assert!(types.len() >= 12, "{}", types.len());
+    let w: Vec<f64> = gpu.profiles.iter().map(|p| p.gpcs as f64).collect();
+    // Deterministic pseudo-random targets (an LCG), scaled to the server's GPCs.
+    let mut x: u64 = 12345;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) as f64 / (1u64 << 31) as f64
+    };
+    for gpus in 1..=3usize {
+        for _ in 0..40 {
+            let raw: Vec<f64> = (0..5).map(|_| next()).collect();
+            let sum: f64 = raw.iter().zip(&w).map(|(r, w)| r * w).sum();
+            let target: Vec<f64> = raw.iter().map(|r| r / sum * 7.0 * gpus as f64).collect();
+            let chosen = pack(&counts, &w, &target, gpus);
+            let total = |c: &[usize]| {
+                let mut t = vec![0u32; 5];
+                for &k in c {
+                    for d in 0..5 {
+                        t[d] += counts[k][d];
+                    }
+                }
+                t
+            };
+            let got = deviation(&total(&chosen), &w, &target);
+            // Exhaustive: every multiset of `gpus` layout types.
+            let mut best = f64::INFINITY;
+            let k = types.len();
+            let mut idx = vec![0usize; gpus];
+            loop {
+                best = best.min(deviation(&total(&idx), &w, &target));
+                let mut p = gpus;
+                while p > 0 && idx[p - 1] == k - 1 {
+                    p -= 1;
+                }
+                if p == 0 {
+                    break;
+                }
+                idx[p - 1] += 1;
+                for q in p..gpus {
+                    idx[q] = idx[p - 1];
+                }
+            }
+            assert!(
+                (got - best).abs() < 1e-9,
+                "gpus {gpus}: {got} vs optimum {best}"
+            );
+        }
+    }
+}
+
+#[test]
+fn elsa_tiny_trace_by_hand() {
+    // One A100-40GB as 4g (instance 0) + 2g (1) + 1g (2). Batch 1: 4, 6, 10 ms; batch 2: 6,
+    // 10, 18 ms. SLA 12 ms.
+    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
+    let mut prof = Profiles::default();
+    for (s, l1, l2) in [
+        ("1g.5gb", 10.0, 18.0),
+        ("2g.10gb", 6.0, 10.0),
+        ("4g.20gb", 4.0, 6.0),
+    ] {
+        prof.insert("A100-40GB", "m", s, &[(1, l1), (2, l2)]);
+    }
+    let trace = Trace::from_rows([
+        (0, "m", 1),
+        (MS, "m", 1),
+        (2 * MS, "m", 2),
+        (3 * MS, "m", 1),
+        (4 * MS, "m", 2),
+    ]);
+    let mut p = Registry::builtin()
+        .build(
+            "fixed+elsa",
+            &PolicyParams::from_pairs(&[("layout", "4g.20gb+2g.10gb+1g.5gb")]),
+        )
+        .unwrap();
+    let r = replay(&trace, &prof, &gpu, 1, &mut p, Some(12.0)).unwrap();
+    assert!(r.invariants.all_ok());
+    // q0 -> 1g (all feasible, smallest); q1 -> 2g (1g would end at 20); q2 -> 4g (only
+    // feasible: 2 + 6 = 8); q3 -> 2g queued behind q1 (7 + 6 = 13, 10 ms after arrival);
+    // q4 -> 4g queued behind q2 (8 + 6 = 14).
+    assert_eq!(r.records.instance, [2, 1, 0, 1, 0]);
+    let ms = |v: &[u64]| v.iter().map(|x| x / MS).collect::<Vec<_>>();
+    assert_eq!(ms(&r.records.start_ns), [0, 1, 2, 7, 8]);
+    assert_eq!(ms(&r.records.finish_ns), [10, 7, 8, 13, 14]);
+    let sla = &r.scheduler_details.unwrap()["sla"][0];
+    assert_eq!(sla["sla_ms"], 12.0);
+    assert_eq!(sla["source"], "--sla-ms");
+}
+
+#[test]
+fn peak_matches_the_closed_form_of_a_deterministic_queue() {
+    // One whole GPU, constant 4 ms service, arrivals every 10 ms (1000 queries), p99 <= 6 ms.
+    // At scale k the gap is 10/k ms; below 4 ms the queue grows and query j (0-based) waits
+    // j (4 - 10/k). The nearest-rank p99 is query 989: feasible iff 4 + 989 (4 - 10/k) <= 6,
+    // so k* = 10 / (4 - 2/989).
+    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
+    let mut prof = Profiles::default();
+    prof.insert("A100-40GB", "m", "7g.40gb", &[(1, 4.0)]);
+    let trace = Trace::from_rows((0..1000u64).map(|j| (j * 10 * MS, "m", 1)));
+    let reg = Registry::builtin();
+    let r = find_peak(
+        &trace,
+        &prof,
+        &gpu,
+        1,
+        "fcfs",
+        &|| reg.build("fcfs", &PolicyParams::default()),
+        &PeakConfig {
+            percentile: 99.0,
+            sla_ms: 6.0,
+            tolerance: 0.01,
+        },
+    )
+    .unwrap();
+    let k_star = 10.0 / (4.0 - 2.0 / 989.0);
+    assert!(
+        r.rate_scale <= k_star && r.rate_scale >= k_star / 1.01,
+        "{} vs {k_star}",
+        r.rate_scale
+    );
+    assert!(r.latency_ms_at_peak <= 6.0);
+    assert!((r.rate_qps - 100.0 * r.rate_scale).abs() < 0.01 * r.rate_qps);
+}
+
+#[test]
+fn bad_policy_names_params_and_toml_are_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = common::good_trace(dir.path());
+    let p = common::good_profile(dir.path());
+    let run = |extra: &[&str]| {
+        let out = dir.path().join("out");
+        let mut a = vec![
+            "run",
+            "--trace",
+            common::path_str(&t),
+            "--profiles",
+            common::path_str(&p),
+            "--gpu",
+            "A100-40GB",
+            "--gpus",
+            "1",
+            "--out",
+            common::path_str(&out),
+        ];
+        a.extend_from_slice(extra);
+        common::run(&a)
+    };
+    let expect = |o: common::Out, parts: &[&str]| {
+        assert_eq!(o.code, 2, "{}", o.stderr);
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
+        for x in parts {
+            assert!(o.stderr.contains(x), "{x:?} in {}", o.stderr);
+        }
+    };
+    expect(
+        run(&["--policy", "paris+magic"]),
+        &["unknown scheduler 'magic'", "elsa, least-loaded"],
+    );
+    expect(
+        run(&["--policy", "cake+elsa"]),
+        &["unknown partitioner 'cake'", "whole, homogeneous"],
+    );
+    expect(
+        run(&["--policy", "paris+elsa", "--param", "thetta=0.5"]),
+        &[
+            "unknown parameter 'thetta'",
+            "paris+elsa",
+            "theta",
+            "sla_multiple",
+        ],
+    );
+    expect(
+        run(&["--policy", "paris+elsa", "--param", "theta=1.5"]),
+        &["parameter 'theta'", "[0.01, 1]"],
+    );
+    expect(
+        run(&["--policy", "paris+elsa", "--param", "theta"]),
+        &["expected key=value"],
+    );
+    expect(
+        run(&["--policy", "fcfs", "--slice", "1g"]),
+        &["unknown parameter 'slice'", "takes no parameters"],
+    );
+    expect(
+        run(&["--policy", "random+elsa", "--param", "seed=-1"]),
+        &["parameter 'seed'", "not an integer"],
+    );
+    expect(
+        run(&[
+            "--policy",
+            "fixed+elsa",
+            "--param",
+            "sla.gpt=10",
+            "--layout",
+            "7g",
+        ]),
+        &["sla.gpt", "the trace has no model 'gpt'"],
+    );
+    let toml = dir.path().join("p.toml");
+    std::fs::write(&toml, "bogus = 1\ntheta = 0.7\n[sla]\nm = 30\n").unwrap();
+    expect(
+        run(&[
+            "--policy",
+            "paris+fifo",
+            "--policy-config",
+            common::path_str(&toml),
+        ]),
+        &["unknown parameter 'bogus'"],
+    );
+    std::fs::write(&toml, "theta = [1, 2]\n").unwrap();
+    expect(
+        run(&[
+            "--policy",
+            "paris+fifo",
+            "--policy-config",
+            common::path_str(&toml),
+        ]),
+        &["p.toml", "key 'theta'", "expected a number or a string"],
+    );
+    std::fs::write(&toml, "theta = \n").unwrap();
+    expect(
+        run(&[
+            "--policy",
+            "paris+fifo",
+            "--policy-config",
+            common::path_str(&toml),
+        ]),
+        &["p.toml", "not valid TOML"],
+    );
+    // A good TOML file works, and its values reach the summary.
+    std::fs::write(&toml, "theta = 0.7\nsla.m = 30\nsla_multiple = 3\n").unwrap();
+    let o = run(&[
+        "--policy",
+        "paris+elsa",
+        "--policy-config",
+        common::path_str(&toml),
+        "--quiet",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let s: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out").join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s["partitioner"], "paris");
+    assert_eq!(s["scheduler"], "elsa");
+    assert_eq!(s["params"]["theta"], "0.7");
+    assert_eq!(s["params"]["sla.m"], "30");
+    assert_eq!(s["scheduler_details"]["sla"][0]["sla_ms"], 30.0);
+    assert!(s["partition"]["knees"].is_array());
+}
+
+#[test]
+fn the_examples_run() {
+    for ex in ["custom_scheduler", "custom_partitioner"] {
+        let o = std::process::Command::new(env!("CARGO"))
+            .args(["run", "--quiet", "--example", ex])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{ex}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("p99"), "{ex}: {out}");
+    }
+}
