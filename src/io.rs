@@ -15,16 +15,55 @@ use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-/// An opened Parquet input: its schema, a streaming batch reader and the file's sha256.
+/// An opened Parquet input: its schema, a streaming batch reader and the file's sha256 (hashed
+/// on a second thread while the batches are decoded; [`ParquetInput::sha256`] waits for it).
 pub struct ParquetInput {
     pub path: PathBuf,
     pub schema: SchemaRef,
     pub rows: usize,
-    pub sha256: String,
+    hash: std::thread::JoinHandle<std::io::Result<String>>,
     reader: ParquetRecordBatchReader,
     /// Rows already handed out, so errors can name the row in the whole file.
     offset: usize,
+}
+
+/// The sha256 of an input file, computed on a background thread and waited for on first
+/// read. Clones share the result.
+#[derive(Debug, Clone, Default)]
+pub struct FileHash {
+    path: PathBuf,
+    state: Arc<Mutex<HashState>>,
+}
+
+#[derive(Debug, Default)]
+enum HashState {
+    #[default]
+    None,
+    Running(std::thread::JoinHandle<std::io::Result<String>>),
+    Done(String),
+}
+
+impl FileHash {
+    /// The hex sha256 (empty for data that did not come from a file).
+    pub fn get(&self) -> Result<String> {
+        let mut st = self.state.lock().expect("not poisoned");
+        if let HashState::Running(_) = &*st {
+            let HashState::Running(h) = std::mem::take(&mut *st) else {
+                unreachable!()
+            };
+            let hex = h
+                .join()
+                .map_err(|_| Error::Other("the hashing thread panicked".into()))?
+                .map_err(|e| Error::io(&self.path, e))?;
+            *st = HashState::Done(hex);
+        }
+        Ok(match &*st {
+            HashState::Done(h) => h.clone(),
+            _ => String::new(),
+        })
+    }
 }
 
 /// Hex sha256 of a byte slice.
@@ -60,17 +99,20 @@ impl ParquetInput {
                 "not a Parquet file (no PAR1 magic bytes); expected a Parquet file",
             ));
         }
-        f.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let k = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-            if k == 0 {
-                break;
-            }
-            hasher.update(&buf[..k]);
-        }
-        let sha256 = hex(&hasher.finalize());
+        let hash = {
+            let mut h = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+            std::thread::spawn(move || {
+                let mut hasher = Sha256::new();
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let k = h.read(&mut buf)?;
+                    if k == 0 {
+                        return Ok(hex(&hasher.finalize()));
+                    }
+                    hasher.update(&buf[..k]);
+                }
+            })
+        };
         let builder = ParquetRecordBatchReaderBuilder::try_new(f)
             .map_err(|e| Error::file(path, format!("not a readable Parquet file: {e}")))?;
         let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
@@ -86,10 +128,19 @@ impl ParquetInput {
             path: path.to_path_buf(),
             schema,
             rows,
-            sha256,
+            hash,
             reader,
             offset: 0,
         })
+    }
+
+    /// The file's sha256, still being computed on its own thread: read it with
+    /// [`FileHash::get`] when it is needed (for the report), so hashing overlaps the replay.
+    pub fn sha256(self) -> FileHash {
+        FileHash {
+            path: self.path,
+            state: Arc::new(Mutex::new(HashState::Running(self.hash))),
+        }
     }
 
     /// Fail with a clear message if a required column is absent.
@@ -477,6 +528,13 @@ pub enum ColumnEncoding {
     Plain,
 }
 
+/// How [`ParquetSink`] compresses a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compress {
+    None,
+    Lz4,
+}
+
 /// A streaming Parquet writer for large outputs: one row group per [`ParquetSink::write`]
 /// call, its columns encoded in parallel (rayon), the encodings chosen per column, written to
 /// a temporary file and renamed into place by [`ParquetSink::finish`]. Memory is bounded by
@@ -490,22 +548,29 @@ pub struct ParquetSink {
 }
 
 impl ParquetSink {
-    /// Open `path` for writing `schema`, with one encoding per column (in schema order) and
-    /// `compression` for every column.
+    /// Open `path` for writing `schema`, with one encoding and one compression per column (in
+    /// schema order).
     pub fn create(
         path: &Path,
         schema: SchemaRef,
         encodings: &[ColumnEncoding],
-        compression: Compression,
+        compression: &[Compress],
     ) -> Result<ParquetSink> {
         assert_eq!(encodings.len(), schema.fields().len());
+        assert_eq!(compression.len(), schema.fields().len());
         let mut b = WriterProperties::builder()
-            .set_compression(compression)
             .set_created_by(created_by())
             .set_dictionary_enabled(false)
             .set_statistics_enabled(EnabledStatistics::Chunk);
-        for (f, e) in schema.fields().iter().zip(encodings) {
+        for ((f, e), z) in schema.fields().iter().zip(encodings).zip(compression) {
             let c = ColumnPath::from(f.name().as_str());
+            b = b.set_column_compression(
+                c.clone(),
+                match z {
+                    Compress::None => Compression::UNCOMPRESSED,
+                    Compress::Lz4 => Compression::LZ4_RAW,
+                },
+            );
             b = match e {
                 ColumnEncoding::Dictionary => b.set_column_dictionary_enabled(c, true),
                 ColumnEncoding::Delta => b.set_column_encoding(c, Encoding::DELTA_BINARY_PACKED),

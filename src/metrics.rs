@@ -131,9 +131,12 @@ pub fn compute(trace: &Trace, server: &Server, rec: &Records, sla_ms: Option<f64
     let sla_ns = sla_ms.map(|s| (s * 1e6).round() as u64);
     let mut lat = DistBuilder::default();
     let mut queue = DistBuilder::default();
+    // With one model, its distribution is the overall one: not recorded twice.
+    let single = trace.models.len() == 1;
     let mut per_model: Vec<DistBuilder> = trace
         .models
         .iter()
+        .take(if single { 0 } else { trace.models.len() })
         .map(|_| DistBuilder::default())
         .collect();
     let mut model_viol = vec![0u64; trace.models.len()];
@@ -145,7 +148,9 @@ pub fn compute(trace: &Trace, server: &Server, rec: &Records, sla_ms: Option<f64
         lat.record(l);
         queue.record(rec.start_ns[q] - a);
         let m = trace.model[q] as usize;
-        per_model[m].record(l);
+        if !single {
+            per_model[m].record(l);
+        }
         if let Some(s) = sla_ns
             && l > s
         {
@@ -176,14 +181,15 @@ pub fn compute(trace: &Trace, server: &Server, rec: &Records, sla_ms: Option<f64
         .models
         .iter()
         .enumerate()
-        .filter(|(m, _)| per_model[*m].count() > 0)
+        .filter(|(m, _)| single || per_model[*m].count() > 0)
         .map(|(m, name)| {
-            let c = per_model[m].count();
+            let d = if single { &lat } else { &per_model[m] };
+            let c = d.count();
             (
                 name.clone(),
                 ModelStats {
                     queries: c,
-                    latency: per_model[m].finish(),
+                    latency: d.finish(),
                     sla_violation_rate: sla_ns.map(|_| model_viol[m] as f64 / c as f64),
                 },
             )

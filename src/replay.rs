@@ -93,8 +93,11 @@ pub fn replay(
         sla_ms,
     })?;
     let records = engine::simulate(trace, &server, &service, scheduler.as_mut())?;
-    let invariants = engine::check_invariants(trace, &server, &records);
-    let metrics = metrics::compute(trace, &server, &records, sla_ms);
+    // Two independent read-only passes over the records: run them side by side.
+    let (invariants, metrics) = rayon::join(
+        || engine::check_invariants(trace, &server, &records),
+        || metrics::compute(trace, &server, &records, sla_ms),
+    );
     Ok(Replay {
         policy: policy.name.clone(),
         partitioner: policy.partitioner_name.clone(),

@@ -2,7 +2,7 @@
 //! query, exact), both written atomically, plus the short terminal summary.
 
 use crate::error::{Error, Result};
-use crate::io::{ColumnEncoding, ParquetSink, write_atomic};
+use crate::io::{ColumnEncoding, Compress, ParquetSink, write_atomic};
 use crate::metrics::{Dist, InstanceStats, ModelStats};
 use crate::replay::Replay;
 use crate::trace::Trace;
@@ -11,7 +11,6 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use arrow::record_batch::RecordBatch;
-use parquet::basic::Compression;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -206,7 +205,7 @@ pub const QUERIES_ROW_GROUP: usize = 1 << 20;
 /// encoded in parallel. Encodings are chosen per column: dictionary for `model` and `slice`
 /// (a handful of distinct strings), DELTA_BINARY_PACKED for the integer columns (sorted ids
 /// and small instance numbers pack to a few bits), PLAIN for the float times (a dictionary
-/// would be tried and abandoned); LZ4 compression throughout.
+/// would be tried and abandoned); LZ4 for all but the float times, which it barely shrinks.
 pub fn write_queries(path: &Path, trace: &Trace, r: &Replay) -> Result<()> {
     write_queries_in_groups(path, trace, r, QUERIES_ROW_GROUP)
 }
@@ -232,13 +231,14 @@ pub fn write_queries_in_groups(
         Field::new("slice", dict(), false),
     ]));
     use ColumnEncoding::*;
+    use Compress::*;
     let mut sink = ParquetSink::create(
         path,
         schema.clone(),
         &[
             Delta, Dictionary, Delta, Plain, Plain, Plain, Delta, Delta, Dictionary,
         ],
-        Compression::LZ4_RAW,
+        &[Lz4, Lz4, Lz4, None, None, None, Lz4, Lz4, Lz4],
     )?;
     let server = &r.server;
     let rec = &r.records;

@@ -111,7 +111,14 @@ fn paris_knees_map_shares_and_packing_by_hand() {
     let gpu = GpuSpec::by_name("A100-40GB").unwrap();
     let prof = hand_profile();
     let trace = hand_trace();
-    let part = partition("paris+fifo", &PolicyParams::default(), &trace, &prof, &gpu, 2);
+    let part = partition(
+        "paris+fifo",
+        &PolicyParams::default(),
+        &trace,
+        &prof,
+        &gpu,
+        2,
+    );
     let d = part.details.unwrap();
     let knees: Vec<(String, u64)> = d["knees"]
         .as_array()

@@ -49,23 +49,23 @@ pub struct RunArgs {
 }
 
 /// The inputs of a run, with their hashes, as `summary.json` records them.
-pub fn inputs(trace: &Trace, profiles: &Profiles) -> BTreeMap<String, InputFile> {
+pub fn inputs(trace: &Trace, profiles: &Profiles) -> Result<BTreeMap<String, InputFile>> {
     let mut m = BTreeMap::new();
     m.insert(
         "trace".into(),
         InputFile {
             path: trace.path.display().to_string(),
-            sha256: trace.sha256.clone(),
+            sha256: trace.sha256.get()?,
         },
     );
     m.insert(
         "profiles".into(),
         InputFile {
             path: profiles.path.display().to_string(),
-            sha256: profiles.sha256.clone(),
+            sha256: profiles.sha256.get()?,
         },
     );
-    m
+    Ok(m)
 }
 
 pub fn run(a: RunArgs) -> Result<i32> {
@@ -78,7 +78,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
     let t_load = t0.elapsed();
     let r = crate::replay::replay(&trace, &profiles, &gpu, a.gpus, &mut policy, a.sla_ms)?;
     let t_sim = t0.elapsed() - t_load;
-    let summary = Summary::new(&r, inputs(&trace, &profiles), a.rate_scale);
+    let summary = Summary::new(&r, inputs(&trace, &profiles)?, a.rate_scale);
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     let t_write = Instant::now();
     if !a.no_queries {

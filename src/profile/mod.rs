@@ -125,7 +125,7 @@ pub type SeriesKey = (String, String, String);
 #[derive(Debug, Clone, Default)]
 pub struct Profiles {
     pub path: PathBuf,
-    pub sha256: String,
+    pub sha256: crate::io::FileHash,
     pub series: BTreeMap<SeriesKey, Series>,
 }
 
@@ -281,7 +281,7 @@ impl Profiles {
         }
         Ok(Profiles {
             path: path.to_path_buf(),
-            sha256: input.sha256,
+            sha256: input.sha256(),
             series,
         })
     }

@@ -25,7 +25,7 @@ pub struct Trace {
     /// Where it came from (for reports); empty for traces built in memory.
     pub path: PathBuf,
     /// sha256 of the file, when loaded from one.
-    pub sha256: String,
+    pub sha256: crate::io::FileHash,
     /// Model names; `model[i]` indexes into this.
     pub models: Vec<String>,
     /// Arrival time in nanoseconds from the trace start, non-decreasing.
@@ -141,7 +141,7 @@ impl Trace {
         }
         let mut t = Trace {
             path: path.to_path_buf(),
-            sha256: input.sha256,
+            sha256: input.sha256(),
             models: names.names,
             arrival_ns,
             model,
