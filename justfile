@@ -16,12 +16,25 @@ lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
 
-# Event-loop benchmark (cargo bench) and the end-to-end `run` on 1M queries with peak memory.
+# Event-loop benchmark (cargo bench) and the end-to-end `run` on 1M and 100M queries with peak memory.
 bench-core:
-    cargo bench --no-default-features --bench core
-    cargo build --release --no-default-features
-    # 1M resnet50 queries at 1000 q/s: about 76% load on 8 A100-80GB under fcfs.
+    cargo bench --bench core
+    cargo build --release
     mkdir -p reports/bench-core
+    # 1M resnet50 queries at 1000 q/s: about 76% load on 8 A100-80GB under fcfs.
     ./target/release/mig-replay trace gen --rate 1000 --queries 1000000 --model resnet50 --batch-mu 1.5 --batch-sigma 0.8 --max-batch 64 --seed 1 --out reports/bench-core/trace-1m.parquet
-    /usr/bin/time -f "fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy fcfs --out reports/bench-core/fcfs
-    /usr/bin/time -f "homogeneous 1g: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy homogeneous --slice 1g.10gb --out reports/bench-core/homogeneous-1g
+    rm -rf reports/bench-core/fcfs reports/bench-core/homogeneous-1g reports/bench-core/paris-elsa
+    /usr/bin/time -f "1M fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy fcfs --out reports/bench-core/fcfs
+    /usr/bin/time -f "1M homogeneous 1g: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy homogeneous --slice 1g.10gb --out reports/bench-core/homogeneous-1g
+    /usr/bin/time -f "1M paris+elsa: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy paris+elsa --out reports/bench-core/paris-elsa
+    # peak (latency-bounded throughput) of one policy on a 100k-query trace.
+    /usr/bin/time -f "peak paris+elsa on 100k queries: wall %e s" ./target/release/mig-replay peak --trace traces/paper-resnet50.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy paris+elsa --sla-ms 53.61
+
+# 100M queries (100,000 q/s on 800 A100-80GB under fcfs): about 5 GB of disk, a minute of wall time.
+bench-100m:
+    cargo build --release
+    mkdir -p reports/bench-core
+    ./target/release/mig-replay trace gen --rate 100000 --queries 100000000 --model resnet50 --batch-mu 1.5 --batch-sigma 0.8 --max-batch 64 --seed 1 --out reports/bench-core/trace-100m.parquet
+    rm -rf reports/bench-core/fcfs-100m
+    /usr/bin/time -f "100M fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-100m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 800 --policy fcfs --out reports/bench-core/fcfs-100m
+    rm -f reports/bench-core/trace-100m.parquet
