@@ -6,6 +6,7 @@
 //! [`engine::Records`] → [`metrics`] → [`report`]. [`replay::replay`] runs that chain; [`cli`]
 //! is the command line over it.
 
+pub mod aggregate;
 pub mod cli;
 pub mod csvio;
 pub mod engine;
@@ -14,11 +15,13 @@ pub mod gpu;
 pub mod io;
 pub mod metrics;
 pub mod peak;
+pub mod plot;
 pub mod policy;
 pub mod profile;
 pub mod replay;
 pub mod report;
 pub mod server;
+pub mod sweep;
 pub mod trace;
 
 pub use error::{Error, Result};

@@ -1,6 +1,7 @@
 //! The command line: one file per command, each a thin shell over library functions.
 //! `run` (one replay), `peak` (latency-bounded throughput), `partition` (what a partitioner
-//! chooses), `policy list`, `gpu list|layouts`, `trace gen|import|inspect`,
+//! chooses), `sweep` and `bench-all` (a comparison matrix and its report), `compare` (the
+//! regression gate), `policy list`, `gpu list|layouts`, `trace gen|import|inspect`,
 //! `profile build|inspect`.
 
 mod gpu;
@@ -9,6 +10,7 @@ mod peak;
 mod policy;
 mod profile;
 mod run;
+mod sweep;
 mod trace;
 
 pub use gpu::GpuCommand;
@@ -17,6 +19,7 @@ pub use peak::PeakArgs;
 pub use policy::PolicyCommand;
 pub use profile::ProfileCommand;
 pub use run::RunArgs;
+pub use sweep::{BenchAllArgs, SweepArgs};
 pub use trace::{ArrivalKind, GenArgs, ImportCommand, TraceCommand};
 
 use crate::error::{Error, Result};
@@ -38,6 +41,10 @@ pub enum Command {
     Run(RunArgs),
     /// Latency-bounded throughput: the largest rate scale at which a latency percentile meets the SLA.
     Peak(PeakArgs),
+    /// Run a comparison matrix described by a TOML file; write the report folder.
+    Sweep(SweepArgs),
+    /// The whole comparison: `sweep --config experiments/bench-all.toml --out reports/bench-all`.
+    BenchAll(BenchAllArgs),
     /// Show what a partitioner chooses (PARIS: knees, batch -> slice map, shares, layouts).
     Partition(PartitionArgs),
     /// The GPU catalog and MIG geometry.
@@ -97,6 +104,8 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Run(a) => run::run(a),
         Command::Peak(a) => peak::peak(a),
         Command::Partition(a) => partition::partition(a),
+        Command::Sweep(a) => sweep::sweep(a),
+        Command::BenchAll(a) => sweep::bench_all(a),
         Command::Gpu(c) => gpu::gpu_cmd(c),
         Command::Trace(c) => trace::trace_cmd(c),
         Command::Profile(c) => profile::profile_cmd(c),

@@ -1,5 +1,10 @@
-//! Outputs of a run: `summary.json` (machine-readable figures) and `queries.parquet` (one row per
-//! query, exact), both written atomically, plus the short terminal summary.
+//! Outputs. For one run: `summary.json` (machine-readable figures) and `queries.parquet` (one
+//! row per query, exact), both written atomically, plus the short terminal summary. For a
+//! sweep ([`bench`]): `results.parquet`, `peaks.parquet`, `summary.json` with the verdict,
+//! the plots and the self-contained `index.html` ([`html`]).
+
+pub mod bench;
+pub mod html;
 
 use crate::error::{Error, Result};
 use crate::io::{ColumnEncoding, Compress, ParquetSink, write_atomic};

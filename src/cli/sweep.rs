@@ -1,0 +1,90 @@
+//! `mig-replay sweep --config F` and `mig-replay bench-all` (the shipped full matrix).
+
+use crate::error::{Error, Result};
+use crate::report::bench;
+use crate::sweep::{self, Bar, Lines, Progress, config::SweepConfig};
+use clap::Args;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The sweep file (see experiments/bench-all.toml).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Report folder (default: reports/NAME from the config).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchAllArgs {
+    /// The sweep file.
+    #[arg(long, default_value = "experiments/bench-all.toml")]
+    pub config: PathBuf,
+    /// Report folder.
+    #[arg(long, default_value = "reports/bench-all")]
+    pub out: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+pub fn bench_all(a: BenchAllArgs) -> Result<i32> {
+    sweep(SweepArgs {
+        config: a.config,
+        out: Some(a.out),
+        jobs: a.jobs,
+    })
+}
+
+pub fn sweep(a: SweepArgs) -> Result<i32> {
+    let t0 = Instant::now();
+    let cfg = SweepConfig::load(&a.config)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&cfg.name));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| Error::Other(format!("thread pool: {e}")))?;
+    let threads = pool.current_num_threads();
+    println!(
+        "sweep '{}' from {}: {} workloads x {} policies x {} seeds, {} loads, on {threads} threads",
+        cfg.name,
+        a.config.display(),
+        cfg.workloads.len(),
+        cfg.policies.len(),
+        cfg.seeds.len(),
+        cfg.loads.len() + cfg.rate_scales.len()
+    );
+    let progress: Box<dyn Progress> = if std::io::stdout().is_terminal() {
+        Box::new(Bar::new(sweep::estimate_tasks(&cfg)))
+    } else {
+        Box::new(Lines::default())
+    };
+    let res = pool.install(|| sweep::run(&cfg, progress.as_ref()))?;
+    let t_report = Instant::now();
+    let summary = bench::write(&res, &out)?;
+    print!("{}", bench::verdict_text(&summary));
+    let bad = summary.validity.runs - summary.validity.runs_with_invariants_ok;
+    println!(
+        "{} runs and {} peak searches in {:.1} s (report {:.1} s); wrote {}/index.html, summary.json, results.parquet, peaks.parquet, plots/",
+        summary.validity.runs,
+        summary.validity.peak_searches,
+        t0.elapsed().as_secs_f64(),
+        t_report.elapsed().as_secs_f64(),
+        out.display()
+    );
+    if bad > 0 {
+        return Err(Error::Other(format!(
+            "{bad} runs violated the simulator invariants (see results.parquet)"
+        )));
+    }
+    Ok(0)
+}

@@ -1,0 +1,56 @@
+//! `index.html`: one self-contained file (inline SVG plots, inline CSS, no script, no external
+//! font or link), rendered from `templates/index.html` with minijinja.
+
+use super::bench::{BenchSummary, Plots};
+use crate::error::{Error, Result};
+use minijinja::{Environment, context};
+
+const INDEX: &str = include_str!("templates/index.html");
+
+/// Render the report page.
+pub fn index(summary: &BenchSummary, plots: &Plots) -> Result<String> {
+    let mut env = Environment::new();
+    env.add_template("index.html", INDEX)
+        .map_err(|e| Error::Other(format!("report template: {e}")))?;
+    let t = env
+        .get_template("index.html")
+        .map_err(|e| Error::Other(format!("report template: {e}")))?;
+    let provenance_total: usize = summary.provenance.values().sum();
+    let rows: Vec<minijinja::Value> = summary
+        .verdict
+        .iter()
+        .map(|v| {
+            context! {
+                workload => v.workload,
+                policy => v.policy,
+                sla_ms => v.sla_ms,
+                peak => v.peak_qps.fmt(1, ""),
+                peak_range => format!("{:.1} .. {:.1}", v.peak_qps.min, v.peak_qps.max),
+                ratio => v.peak_ratio.map(|r| r.fmt(2, "×")).unwrap_or_else(|| "-".into()),
+                latency => v.latency_ms_at_reference.map(|r| r.fmt(2, "")).unwrap_or_else(|| "-".into()),
+                within_sla => v.latency_ms_at_reference.is_some_and(|r| r.mean <= v.sla_ms),
+                utilization => v.utilization_at_reference.map(|r| format!("{:.1}%", 100.0 * r.mean)).unwrap_or_else(|| "-".into()),
+            }
+        })
+        .collect();
+    let provenance: Vec<minijinja::Value> = summary
+        .provenance
+        .iter()
+        .filter(|(_, c)| **c > 0)
+        .map(|(k, c)| {
+            context! {
+                source => k,
+                rows => c,
+                share => format!("{:.1}%", 100.0 * *c as f64 / provenance_total.max(1) as f64),
+            }
+        })
+        .collect();
+    t.render(context! {
+        s => summary,
+        rows => rows,
+        provenance => provenance,
+        plots => plots,
+        reference_pct => format!("{:.0}", 100.0 * summary.reference_load),
+    })
+    .map_err(|e| Error::Other(format!("report template: {e}")))
+}

@@ -1,0 +1,250 @@
+//! The sweep file: a TOML description of a comparison matrix. Every key is checked: an unknown
+//! key or a value of the wrong type is an error naming it (and its line) and what was expected.
+//! `experiments/bench-all.toml` and `experiments/ci.toml` document every key.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn default_seeds() -> Vec<u64> {
+    vec![1]
+}
+fn default_percentile() -> f64 {
+    99.0
+}
+fn default_tolerance() -> f64 {
+    0.01
+}
+fn default_reference() -> f64 {
+    0.6
+}
+
+/// A sweep.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    /// A name for the report.
+    pub name: String,
+    /// GPU kind (`mig-replay gpu list`).
+    pub gpu: String,
+    /// GPUs in the server.
+    pub gpus: usize,
+    /// Profile Parquet file.
+    pub profiles: PathBuf,
+    /// Seeds: each seeds the generated workloads and the `random` partitioner.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// The latency percentile that must meet the SLA (peaks) and that the verdict reports.
+    #[serde(default = "default_percentile")]
+    pub percentile: f64,
+    /// Relative width at which a peak bisection stops.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// Offered loads as fractions of the best policy's peak (per workload and seed).
+    #[serde(default)]
+    pub loads: Vec<f64>,
+    /// Offered loads as absolute rate scales (instead of, or besides, `loads`).
+    #[serde(default)]
+    pub rate_scales: Vec<f64>,
+    /// The load (a fraction of the best peak) at which the verdict reports the percentile and
+    /// the latency CDF and heat maps are drawn; added to `loads` if missing.
+    #[serde(default = "default_reference")]
+    pub reference_load: f64,
+    /// Workloads.
+    #[serde(rename = "workload")]
+    pub workloads: Vec<WorkloadSpec>,
+    /// Policies.
+    #[serde(rename = "policy")]
+    pub policies: Vec<PolicySpec>,
+}
+
+/// One workload: a trace file or a generator, and its SLA.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    pub name: String,
+    /// A trace Parquet file.
+    pub trace: Option<PathBuf>,
+    /// Rescale the trace file's time to this mean rate (queries/s).
+    pub rate: Option<f64>,
+    /// A generated trace (seeded by each sweep seed).
+    pub generate: Option<GenSpec>,
+    /// The SLA (ms) the percentile must meet; SLA-aware policies get it as `--sla-ms`.
+    pub sla_ms: f64,
+}
+
+/// `trace gen` as a table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenSpec {
+    /// Mean arrival rate, queries/s.
+    pub rate: f64,
+    pub queries: u64,
+    /// Models, optionally weighted: `["resnet50:3", "bert-base:1"]`.
+    pub models: Vec<String>,
+    #[serde(default = "two")]
+    pub batch_mu: f64,
+    #[serde(default = "one")]
+    pub batch_sigma: f64,
+    #[serde(default = "max_batch")]
+    pub max_batch: u32,
+    /// `poisson` (default) or `gamma` (with `cv`).
+    #[serde(default)]
+    pub arrivals: Option<String>,
+    #[serde(default)]
+    pub cv: Option<f64>,
+}
+
+fn two() -> f64 {
+    2.0
+}
+fn one() -> f64 {
+    1.0
+}
+fn max_batch() -> u32 {
+    128
+}
+
+/// One policy of the matrix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    /// `PART+SCHED` or an alias.
+    pub name: String,
+    /// How the report names it (default: the name and its parameters).
+    pub label: Option<String>,
+    /// Policy parameters (as `--param`).
+    #[serde(default)]
+    pub params: BTreeMap<String, toml::Value>,
+}
+
+impl PolicySpec {
+    /// The label: given, or `name` plus its parameters (`homogeneous[slice=1g]`).
+    pub fn label(&self) -> String {
+        if let Some(l) = &self.label {
+            return l.clone();
+        }
+        if self.params.is_empty() {
+            return self.name.clone();
+        }
+        let p: Vec<String> = self
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .collect();
+        format!("{}[{}]", self.name, p.join(","))
+    }
+}
+
+/// A TOML value as the text a `--param` would carry.
+pub fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl SweepConfig {
+    /// Read and check a sweep file.
+    pub fn load(path: &Path) -> Result<SweepConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let cfg: SweepConfig = toml::from_str(&text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|r| {
+                    let before = &text[..r.start.min(text.len())];
+                    format!(" at line {}", before.matches('\n').count() + 1)
+                })
+                .unwrap_or_default();
+            Error::file(
+                path,
+                format!("bad sweep config{at}: {}", e.message().replace('\n', " ")),
+            )
+        })?;
+        cfg.check(path)?;
+        Ok(cfg)
+    }
+
+    fn check(&self, path: &Path) -> Result<()> {
+        let bad = |key: &str, what: String| Err(Error::file(path, format!("key '{key}': {what}")));
+        if self.gpus == 0 {
+            return bad("gpus", "expected at least 1".into());
+        }
+        if self.seeds.is_empty() {
+            return bad("seeds", "expected at least one seed".into());
+        }
+        if !(self.percentile > 0.0 && self.percentile <= 100.0) {
+            return bad(
+                "percentile",
+                format!("{} is not in (0, 100]", self.percentile),
+            );
+        }
+        if !(self.tolerance > 0.0 && self.tolerance < 1.0) {
+            return bad("tolerance", format!("{} is not in (0, 1)", self.tolerance));
+        }
+        for (k, v) in [("loads", &self.loads), ("rate_scales", &self.rate_scales)] {
+            if let Some(x) = v.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+                return bad(k, format!("{x} is not a positive number"));
+            }
+        }
+        if self.loads.is_empty() && self.rate_scales.is_empty() {
+            return bad(
+                "loads",
+                "give `loads` (fractions of the best peak) or `rate_scales`".into(),
+            );
+        }
+        if !(self.reference_load.is_finite() && self.reference_load > 0.0) {
+            return bad(
+                "reference_load",
+                format!("{} is not a positive number", self.reference_load),
+            );
+        }
+        if self.workloads.is_empty() {
+            return bad("workload", "expected at least one [[workload]]".into());
+        }
+        if self.policies.is_empty() {
+            return bad("policy", "expected at least one [[policy]]".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for w in &self.workloads {
+            if !names.insert(&w.name) {
+                return bad("workload.name", format!("'{}' appears twice", w.name));
+            }
+            match (&w.trace, &w.generate) {
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => {
+                    return bad(
+                        "workload.trace",
+                        format!(
+                            "workload '{}': give exactly one of `trace` and `generate`",
+                            w.name
+                        ),
+                    );
+                }
+            }
+            if !(w.sla_ms.is_finite() && w.sla_ms > 0.0) {
+                return bad(
+                    "workload.sla_ms",
+                    format!(
+                        "workload '{}': {} is not a positive number",
+                        w.name, w.sla_ms
+                    ),
+                );
+            }
+        }
+        let mut labels = std::collections::BTreeSet::new();
+        for p in &self.policies {
+            if !labels.insert(p.label()) {
+                return bad(
+                    "policy.label",
+                    format!(
+                        "'{}' appears twice; give each a distinct `label`",
+                        p.label()
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}

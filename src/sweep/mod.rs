@@ -1,0 +1,660 @@
+//! Sweeps: a matrix of workloads x policies x seeds x offered loads, plus the latency-bounded
+//! peak of every policy, run on all cores (rayon) with the same results whatever the thread
+//! count (every run is independent and results are collected in matrix order).
+//!
+//! Stages: (1) load the profile and materialize every workload's trace per seed; (2) search the
+//! peak of every (workload, seed, policy); (3) replay every policy at every offered load, the
+//! fractional loads relative to the best peak of that workload and seed; (4) at the reference
+//! load, keep each policy's latency CDF (first seed) and, for one ELSA and one FIFO policy per
+//! workload (`paris+elsa` and `paris+fifo` when the matrix has them), the busy-fraction and
+//! batch-by-slice heat maps.
+
+pub mod config;
+
+use crate::error::{Error, Result};
+use crate::gpu::GpuSpec;
+use crate::peak::{PeakConfig, PeakResult, find_peak, percentile_ns};
+use crate::policy::{PolicyParams, Registry};
+use crate::profile::Profiles;
+use crate::replay::{Replay, replay};
+use crate::trace::Trace;
+use crate::trace::synth::{Arrivals, BatchSpec, GenConfig, generate, parse_model_weight};
+use config::{SweepConfig, WorkloadSpec, value_text};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One replay of the matrix: its coordinates and every figure of its `summary.json`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunRow {
+    pub workload: String,
+    pub policy: String,
+    pub policy_name: String,
+    pub params: String,
+    pub gpu: String,
+    pub gpus: u32,
+    pub sla_ms: f64,
+    pub seed: u64,
+    /// Offered load as a fraction of the best peak (absent for absolute rate scales).
+    pub load_fraction: Option<f64>,
+    pub rate_scale: f64,
+    /// Mean offered arrival rate, queries/s.
+    pub offered_qps: f64,
+    pub queries: u64,
+    pub duration_s: f64,
+    pub throughput_qps: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    pub queue_mean_ms: f64,
+    pub queue_p99_ms: f64,
+    pub sla_violation_rate: f64,
+    pub utilization: f64,
+    pub extrapolated: u64,
+    pub invariants_ok: bool,
+    pub layout: String,
+}
+
+/// One peak search.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PeakRow {
+    pub workload: String,
+    pub policy: String,
+    pub policy_name: String,
+    pub params: String,
+    pub seed: u64,
+    #[serde(flatten)]
+    pub peak: PeakResult,
+}
+
+/// The latency CDF of one policy at the reference load: (latency ms, cumulative fraction).
+#[derive(Debug, Clone, Serialize)]
+pub struct Cdf {
+    pub workload: String,
+    pub policy: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// What one replay looked like inside: busy fraction per instance per time bin, and the
+/// queries of each batch bucket per slice.
+#[derive(Debug, Clone, Serialize)]
+pub struct Heatmap {
+    pub workload: String,
+    pub policy: String,
+    /// Instance labels (`GPU 0 3g.40gb@4`), one row each.
+    pub instances: Vec<String>,
+    /// Width of a time bin, s.
+    pub bin_s: f64,
+    /// `busy[instance][bin]` in [0, 1].
+    pub busy: Vec<Vec<f64>>,
+    /// Batch buckets (`1`, `2`, `3-4`, ...), slices (small to large), and `count[slice][bucket]`.
+    pub buckets: Vec<String>,
+    pub slices: Vec<String>,
+    pub count: Vec<Vec<u64>>,
+}
+
+/// Everything a sweep produced.
+#[derive(Debug, Clone)]
+pub struct SweepResult {
+    pub config: SweepConfig,
+    /// Input files and their sha256: (role, path, sha256).
+    pub inputs: Vec<(String, String, String)>,
+    pub runs: Vec<RunRow>,
+    pub peaks: Vec<PeakRow>,
+    pub cdfs: Vec<Cdf>,
+    pub heatmaps: Vec<Heatmap>,
+    /// Seconds per stage.
+    pub stages: Vec<(String, f64)>,
+    /// Profile rows by source: measured, interpolated, modeled, unspecified.
+    pub provenance: [usize; 4],
+}
+
+/// Reports progress: an indicatif bar on a terminal, plain lines otherwise.
+pub trait Progress: Sync {
+    fn stage(&self, name: &str, tasks: u64);
+    fn tick(&self);
+    fn finish(&self);
+}
+
+/// Plain newline-terminated progress lines (CI logs).
+pub struct Lines {
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
+    t0: Instant,
+}
+
+impl Default for Lines {
+    fn default() -> Self {
+        Lines {
+            done: 0.into(),
+            total: 0.into(),
+            t0: Instant::now(),
+        }
+    }
+}
+
+impl Progress for Lines {
+    fn stage(&self, name: &str, tasks: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.done.store(0, Relaxed);
+        self.total.store(tasks, Relaxed);
+        println!(
+            "[{:>6.1} s] {name}: {tasks} tasks",
+            self.t0.elapsed().as_secs_f64()
+        );
+    }
+    fn tick(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let d = self.done.fetch_add(1, Relaxed) + 1;
+        let t = self.total.load(Relaxed);
+        // A line at every quarter.
+        if t >= 4 && d.is_multiple_of(t.div_ceil(4)) && d < t {
+            println!("[{:>6.1} s]   {d}/{t}", self.t0.elapsed().as_secs_f64());
+        }
+    }
+    fn finish(&self) {
+        println!("[{:>6.1} s] done", self.t0.elapsed().as_secs_f64());
+    }
+}
+
+/// An indicatif bar for the whole matrix, with a message per stage.
+pub struct Bar {
+    bar: indicatif::ProgressBar,
+}
+
+impl Bar {
+    pub fn new(total: u64) -> Bar {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} runs, ETA {eta} {msg}",
+            )
+            .expect("valid template"),
+        );
+        Bar { bar }
+    }
+}
+
+impl Progress for Bar {
+    fn stage(&self, name: &str, _tasks: u64) {
+        self.bar.println(format!("stage: {name}"));
+        self.bar.set_message(name.to_string());
+    }
+    fn tick(&self) {
+        self.bar.inc(1);
+    }
+    fn finish(&self) {
+        self.bar.finish_with_message("done");
+    }
+}
+
+/// A materialized workload for one seed.
+struct Work {
+    w: usize,
+    seed: u64,
+    trace: Arc<Trace>,
+}
+
+/// Roughly how many replays a sweep will run (for a progress bar's length).
+pub fn estimate_tasks(cfg: &SweepConfig) -> u64 {
+    let cells = (cfg.workloads.len() * cfg.seeds.len() * cfg.policies.len()) as u64;
+    let loads = (cfg.loads.len() + cfg.rate_scales.len() + 1) as u64;
+    cells + cells * loads + 2 * cfg.workloads.len() as u64
+}
+
+fn policy_params(p: &config::PolicySpec, seed: u64, registry: &Registry) -> Result<PolicyParams> {
+    let mut params = PolicyParams::default();
+    for (k, v) in &p.params {
+        params.set(k, value_text(v));
+    }
+    // The sweep's seed seeds a partitioner that takes one, unless the policy fixes it.
+    let (pe, _) = registry.lookup(&p.name)?;
+    if !params.values.contains_key("seed") && pe.params.iter().any(|s| s.name == "seed") {
+        params.set("seed", seed.to_string());
+    }
+    Ok(params)
+}
+
+fn materialize(w: &WorkloadSpec, seed: u64, file: Option<&Arc<Trace>>) -> Result<Arc<Trace>> {
+    if let Some(t) = file {
+        return Ok(t.clone());
+    }
+    let g = w.generate.as_ref().expect("checked: trace or generate");
+    let models = g
+        .models
+        .iter()
+        .map(|m| parse_model_weight(m))
+        .collect::<Result<Vec<_>>>()?;
+    let arrivals = match g.arrivals.as_deref() {
+        None | Some("poisson") => Arrivals::Poisson,
+        Some("gamma") => Arrivals::Gamma {
+            cv: g.cv.unwrap_or(2.0),
+        },
+        Some(other) => {
+            return Err(Error::Usage(format!(
+                "workload '{}': key 'generate.arrivals': '{other}'; expected poisson or gamma",
+                w.name
+            )));
+        }
+    };
+    let mut t = generate(&GenConfig {
+        rate: g.rate,
+        queries: Some(g.queries),
+        duration_s: None,
+        models,
+        arrivals,
+        batch: BatchSpec::LogNormal {
+            mu: g.batch_mu,
+            sigma: g.batch_sigma,
+            max: g.max_batch,
+        },
+        seed,
+    })?;
+    t.path = format!("generated:{}:seed{seed}", w.name).into();
+    Ok(Arc::new(t))
+}
+
+fn row(
+    work: &Work,
+    cfg: &SweepConfig,
+    p: &config::PolicySpec,
+    params: &PolicyParams,
+    (load_fraction, rate_scale): (Option<f64>, f64),
+    t: &Trace,
+    r: &Replay,
+) -> RunRow {
+    let m = &r.metrics;
+    let span = (t.arrival_ns[t.len() - 1] - t.arrival_ns[0]).max(1) as f64 / 1e9;
+    RunRow {
+        workload: cfg.workloads[work.w].name.clone(),
+        policy: p.label(),
+        policy_name: p.name.clone(),
+        params: params
+            .values
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        gpu: r.server.gpu.name.to_string(),
+        gpus: cfg.gpus as u32,
+        sla_ms: cfg.workloads[work.w].sla_ms,
+        seed: work.seed,
+        load_fraction,
+        rate_scale,
+        offered_qps: (t.len().max(2) - 1) as f64 / span,
+        queries: m.queries,
+        duration_s: m.duration_s,
+        throughput_qps: m.throughput_qps,
+        mean_ms: m.latency.mean_ms,
+        p50_ms: m.latency.p50_ms,
+        p90_ms: m.latency.p90_ms,
+        p95_ms: m.latency.p95_ms,
+        p99_ms: m.latency.p99_ms,
+        p999_ms: m.latency.p999_ms,
+        max_ms: m.latency.max_ms,
+        queue_mean_ms: m.queue.mean_ms,
+        queue_p99_ms: m.queue.p99_ms,
+        sla_violation_rate: m.sla_violation_rate.unwrap_or(0.0),
+        utilization: m.utilization,
+        extrapolated: m.extrapolated,
+        invariants_ok: r.invariants.all_ok(),
+        layout: r.server.layout_names().join(" | "),
+    }
+}
+
+/// Run a sweep.
+pub fn run(cfg: &SweepConfig, progress: &dyn Progress) -> Result<SweepResult> {
+    let registry = Registry::builtin();
+    let gpu = GpuSpec::by_name(&cfg.gpu)?;
+    let mut stages = Vec::new();
+    let t0 = Instant::now();
+    // Every policy name and parameter checked before anything runs.
+    for p in &cfg.policies {
+        let params = policy_params(p, cfg.seeds[0], &registry)?;
+        registry
+            .build(&p.name, &params)
+            .map_err(|e| Error::Usage(format!("policy '{}' in the sweep: {e}", p.label())))?;
+    }
+    let profiles = Profiles::load(&cfg.profiles)?;
+    let mut inputs = vec![(
+        "profiles".to_string(),
+        cfg.profiles.display().to_string(),
+        profiles.sha256.get()?,
+    )];
+    let mut files: Vec<Option<Arc<Trace>>> = Vec::new();
+    for w in &cfg.workloads {
+        match &w.trace {
+            Some(path) => {
+                let mut t = Trace::load(path)?;
+                if let Some(rate) = w.rate {
+                    let mut notes = crate::trace::import::ImportNotes::default();
+                    crate::trace::import::rescale_to_rate(&mut t, rate, &mut notes)?;
+                }
+                inputs.push((
+                    format!("workload {}", w.name),
+                    path.display().to_string(),
+                    t.sha256.get()?,
+                ));
+                files.push(Some(Arc::new(t)));
+            }
+            None => files.push(None),
+        }
+    }
+    let cells: Vec<(usize, u64)> = (0..cfg.workloads.len())
+        .flat_map(|w| cfg.seeds.iter().map(move |&s| (w, s)))
+        .collect();
+    let works: Vec<Work> = cells
+        .par_iter()
+        .map(|&(w, seed)| {
+            Ok(Work {
+                w,
+                seed,
+                trace: materialize(&cfg.workloads[w], seed, files[w].as_ref())?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    stages.push(("inputs".to_string(), t0.elapsed().as_secs_f64()));
+
+    // Peaks.
+    let t1 = Instant::now();
+    let peak_tasks: Vec<(usize, usize)> = (0..works.len())
+        .flat_map(|k| (0..cfg.policies.len()).map(move |p| (k, p)))
+        .collect();
+    progress.stage("peak search", peak_tasks.len() as u64);
+    let peaks: Vec<PeakRow> = peak_tasks
+        .par_iter()
+        .map(|&(k, p)| {
+            let work = &works[k];
+            let spec = &cfg.policies[p];
+            let params = policy_params(spec, work.seed, &registry)?;
+            let w = &cfg.workloads[work.w];
+            let r = find_peak(
+                &work.trace,
+                &profiles,
+                &gpu,
+                cfg.gpus,
+                &spec.label(),
+                &|| registry.build(&spec.name, &params),
+                &PeakConfig {
+                    percentile: cfg.percentile,
+                    sla_ms: w.sla_ms,
+                    tolerance: cfg.tolerance,
+                },
+            )?;
+            progress.tick();
+            Ok(PeakRow {
+                workload: w.name.clone(),
+                policy: spec.label(),
+                policy_name: spec.name.clone(),
+                params: params
+                    .values
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                seed: work.seed,
+                peak: r,
+            })
+        })
+        .collect::<Result<_>>()?;
+    stages.push(("peak search".to_string(), t1.elapsed().as_secs_f64()));
+    // Best peak per (workload, seed).
+    let best: Vec<f64> = (0..works.len())
+        .map(|k| {
+            (0..cfg.policies.len())
+                .map(|p| peaks[k * cfg.policies.len() + p].peak.rate_scale)
+                .fold(0.0, f64::max)
+        })
+        .collect();
+
+    // Loads.
+    let t2 = Instant::now();
+    let mut fractions = cfg.loads.clone();
+    if !fractions.is_empty()
+        && !fractions
+            .iter()
+            .any(|f| (f - cfg.reference_load).abs() < 1e-12)
+    {
+        fractions.push(cfg.reference_load);
+    }
+    fractions.sort_by(f64::total_cmp);
+    #[derive(Clone, Copy)]
+    enum Load {
+        Fraction(f64),
+        Scale(f64),
+    }
+    let loads: Vec<Load> = fractions
+        .iter()
+        .map(|&f| Load::Fraction(f))
+        .chain(cfg.rate_scales.iter().map(|&s| Load::Scale(s)))
+        .collect();
+    let n_loads = loads.len();
+    let run_tasks: Vec<(usize, usize, usize)> = (0..works.len())
+        .flat_map(|k| {
+            (0..cfg.policies.len()).flat_map(move |p| (0..n_loads).map(move |l| (k, p, l)))
+        })
+        .collect();
+    progress.stage("offered loads", run_tasks.len() as u64);
+    let first_seed = cfg.seeds[0];
+    let results: Vec<Option<(RunRow, Option<Cdf>)>> = run_tasks
+        .par_iter()
+        .map(|&(k, p, l)| {
+            let work = &works[k];
+            let (frac, scale) = match loads[l] {
+                Load::Fraction(f) => (Some(f), f * best[k]),
+                Load::Scale(s) => (None, s),
+            };
+            progress.tick();
+            if scale <= 0.0 {
+                // No policy met the SLA at any load: fractions of a zero peak are undefined.
+                return Ok(None);
+            }
+            let spec = &cfg.policies[p];
+            let params = policy_params(spec, work.seed, &registry)?;
+            let mut t = (*work.trace).clone();
+            t.scale_rate(scale)?;
+            let mut policy = registry.build(&spec.name, &params)?;
+            let w = &cfg.workloads[work.w];
+            let r = replay(&t, &profiles, &gpu, cfg.gpus, &mut policy, Some(w.sla_ms))?;
+            let reference = frac.is_some_and(|f| (f - cfg.reference_load).abs() < 1e-12);
+            let cdf = (reference && work.seed == first_seed).then(|| Cdf {
+                workload: w.name.clone(),
+                policy: spec.label(),
+                points: cdf_points(&t, &r),
+            });
+            Ok(Some((
+                row(work, cfg, spec, &params, frac, scale, &t, &r),
+                cdf,
+            )))
+        })
+        .collect::<Result<_>>()?;
+    let mut runs = Vec::new();
+    let mut cdfs = Vec::new();
+    for (r, c) in results.into_iter().flatten() {
+        runs.push(r);
+        cdfs.extend(c);
+    }
+    stages.push(("offered loads".to_string(), t2.elapsed().as_secs_f64()));
+
+    // Heat maps: per workload, the first ELSA and the first FIFO policy at the reference load.
+    let t3 = Instant::now();
+    // Prefer the PARIS layout for both, so the two maps differ by the scheduler alone.
+    let pick = |sched: &str| {
+        let is = |p: &config::PolicySpec, part: Option<&str>| {
+            registry
+                .lookup(&p.name)
+                .is_ok_and(|(pe, se)| se.name == sched && part.is_none_or(|x| pe.name == x))
+        };
+        cfg.policies
+            .iter()
+            .position(|p| is(p, Some("paris")))
+            .or_else(|| cfg.policies.iter().position(|p| is(p, None)))
+    };
+    let heat_policies: Vec<usize> = [pick("elsa"), pick("fifo")].into_iter().flatten().collect();
+    let heat_tasks: Vec<(usize, usize)> = (0..cfg.workloads.len())
+        .flat_map(|w| heat_policies.iter().map(move |&p| (w, p)))
+        .collect();
+    progress.stage("heat maps", heat_tasks.len() as u64);
+    let heatmaps: Vec<Heatmap> = heat_tasks
+        .par_iter()
+        .filter_map(|&(w, p)| {
+            let k = works
+                .iter()
+                .position(|x| x.w == w && x.seed == first_seed)?;
+            let scale = cfg.reference_load * best[k];
+            progress.tick();
+            if scale <= 0.0 {
+                return None;
+            }
+            let spec = &cfg.policies[p];
+            let res = (|| {
+                let params = policy_params(spec, first_seed, &registry)?;
+                let mut t = (*works[k].trace).clone();
+                t.scale_rate(scale)?;
+                let mut policy = registry.build(&spec.name, &params)?;
+                let r = replay(
+                    &t,
+                    &profiles,
+                    &gpu,
+                    cfg.gpus,
+                    &mut policy,
+                    Some(cfg.workloads[w].sla_ms),
+                )?;
+                Ok(heatmap(&cfg.workloads[w].name, &spec.label(), &t, &r))
+            })();
+            Some(res)
+        })
+        .collect::<Result<_>>()?;
+    stages.push(("heat maps".to_string(), t3.elapsed().as_secs_f64()));
+    progress.finish();
+    let mut provenance = [0usize; 4];
+    for s in profiles.series.values() {
+        for src in &s.source {
+            provenance[*src as usize] += 1;
+        }
+    }
+    Ok(SweepResult {
+        config: cfg.clone(),
+        inputs,
+        runs,
+        peaks,
+        cdfs,
+        heatmaps,
+        stages,
+        provenance,
+    })
+}
+
+/// The latency CDF of a replay at 200 quantiles (finer in the tail).
+fn cdf_points(t: &Trace, r: &Replay) -> Vec<(f64, f64)> {
+    let mut lat: Vec<u64> = r
+        .records
+        .finish_ns
+        .iter()
+        .zip(&t.arrival_ns)
+        .map(|(f, a)| f - a)
+        .collect();
+    lat.sort_unstable();
+    let mut qs: Vec<f64> = (1..=190).map(|i| i as f64 / 200.0).collect();
+    qs.extend((0..10).map(|i| 0.95 + 0.05 * (1.0 - 0.5f64.powi(i + 1))));
+    qs.push(1.0);
+    qs.iter()
+        .map(|&q| (percentile_ns(&mut lat, q * 100.0) as f64 / 1e6, q))
+        .collect()
+}
+
+/// Bucket of a batch: 1, 2, 3-4, 5-8, ...
+fn bucket(b: u32) -> usize {
+    if b <= 1 {
+        0
+    } else {
+        (32 - (b - 1).leading_zeros()) as usize
+    }
+}
+
+fn bucket_name(k: usize) -> String {
+    match k {
+        0 => "1".into(),
+        1 => "2".into(),
+        k => format!("{}-{}", (1u64 << (k - 1)) + 1, 1u64 << k),
+    }
+}
+
+fn heatmap(workload: &str, policy: &str, t: &Trace, r: &Replay) -> Heatmap {
+    const BINS: usize = 60;
+    let server = &r.server;
+    let rec = &r.records;
+    let t0 = t.arrival_ns[0];
+    let t1 = rec.finish_ns.iter().copied().max().unwrap_or(t0 + 1);
+    let bin = ((t1 - t0) as f64 / BINS as f64).max(1.0);
+    let ni = server.instances.len();
+    let mut busy = vec![vec![0.0f64; BINS]; ni];
+    for q in 0..t.len() {
+        let i = rec.instance[q] as usize;
+        // Spread the query's busy interval over the bins it covers.
+        let (s, f) = (
+            (rec.start_ns[q] - t0) as f64,
+            (rec.finish_ns[q] - t0) as f64,
+        );
+        let (b0, b1) = ((s / bin) as usize, ((f / bin) as usize).min(BINS - 1));
+        for (b, cell) in busy[i].iter_mut().enumerate().take(b1 + 1).skip(b0) {
+            let lo = s.max(b as f64 * bin);
+            let hi = f.min((b + 1) as f64 * bin);
+            if hi > lo {
+                *cell += (hi - lo) / bin;
+            }
+        }
+    }
+    let slices: Vec<usize> = server.slices_used();
+    let nb = t.batch.iter().map(|&b| bucket(b)).max().unwrap_or(0) + 1;
+    let mut count = vec![vec![0u64; nb]; slices.len()];
+    for q in 0..t.len() {
+        let s = server.instances[rec.instance[q] as usize].slice;
+        let row = slices.iter().position(|&x| x == s).expect("used slice");
+        count[row][bucket(t.batch[q])] += 1;
+    }
+    Heatmap {
+        workload: workload.to_string(),
+        policy: policy.to_string(),
+        instances: server
+            .instances
+            .iter()
+            .map(|i| {
+                format!(
+                    "GPU {} {}@{}",
+                    i.gpu, server.gpu.profiles[i.slice].name, i.start
+                )
+            })
+            .collect(),
+        bin_s: bin / 1e9,
+        busy,
+        buckets: (0..nb).map(bucket_name).collect(),
+        slices: slices
+            .iter()
+            .map(|&s| server.gpu.profiles[s].name.to_string())
+            .collect(),
+        count,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_buckets() {
+        let v: Vec<usize> = [1, 2, 3, 4, 5, 8, 9, 128]
+            .iter()
+            .map(|&b| bucket(b))
+            .collect();
+        assert_eq!(v, [0, 1, 2, 2, 3, 3, 4, 7]);
+        assert_eq!(bucket_name(0), "1");
+        assert_eq!(bucket_name(2), "3-4");
+        assert_eq!(bucket_name(7), "65-128");
+    }
+}
