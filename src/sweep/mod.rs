@@ -468,7 +468,7 @@ pub fn run(cfg: &SweepConfig, progress: &dyn Progress) -> Result<SweepResult> {
                 points: cdf_points(&t, &r),
             });
             Ok(Some((
-                row(work, cfg, spec, &params, frac, scale, &t, &r),
+                row(work, cfg, spec, &params, (frac, scale), &t, &r),
                 cdf,
             )))
         })
