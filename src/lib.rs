@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod cli;
+pub mod compare;
 pub mod csvio;
 pub mod engine;
 pub mod error;

@@ -4,6 +4,7 @@
 //! regression gate), `policy list`, `gpu list|layouts`, `trace gen|import|inspect`,
 //! `profile build|inspect`.
 
+mod compare;
 mod gpu;
 mod partition;
 mod peak;
@@ -13,6 +14,7 @@ mod run;
 mod sweep;
 mod trace;
 
+pub use compare::CompareArgs;
 pub use gpu::GpuCommand;
 pub use partition::PartitionArgs;
 pub use peak::PeakArgs;
@@ -45,6 +47,8 @@ pub enum Command {
     Sweep(SweepArgs),
     /// The whole comparison: `sweep --config experiments/bench-all.toml --out reports/bench-all`.
     BenchAll(BenchAllArgs),
+    /// Compare two sweep reports; exit 1 when a tracked figure got worse beyond the threshold.
+    Compare(CompareArgs),
     /// Show what a partitioner chooses (PARIS: knees, batch -> slice map, shares, layouts).
     Partition(PartitionArgs),
     /// The GPU catalog and MIG geometry.
@@ -105,6 +109,7 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Peak(a) => peak::peak(a),
         Command::Partition(a) => partition::partition(a),
         Command::Sweep(a) => sweep::sweep(a),
+        Command::Compare(a) => compare::compare(a),
         Command::BenchAll(a) => sweep::bench_all(a),
         Command::Gpu(c) => gpu::gpu_cmd(c),
         Command::Trace(c) => trace::trace_cmd(c),

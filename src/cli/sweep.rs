@@ -74,7 +74,7 @@ pub fn sweep(a: SweepArgs) -> Result<i32> {
     print!("{}", bench::verdict_text(&summary));
     let bad = summary.validity.runs - summary.validity.runs_with_invariants_ok;
     println!(
-        "{} runs and {} peak searches in {:.1} s (report {:.1} s); wrote {}/index.html, summary.json, results.parquet, peaks.parquet, plots/",
+        "{} runs and {} peak searches in {:.1} s (report {:.1} s); wrote {}/index.html, summary.json, results.parquet, peaks.parquet, timing.json, plots/",
         summary.validity.runs,
         summary.validity.peak_searches,
         t0.elapsed().as_secs_f64(),

@@ -1,7 +1,7 @@
 //! Latency-bounded throughput per policy: one panel per workload, a horizontal bar per policy
 //! at the mean across seeds, with a whisker from the minimum to the maximum seed.
 
-use super::{FONT, Plot, color, e};
+use super::{FONT, Plot, color, e, label};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -49,14 +49,7 @@ impl Plot for PeakBars {
                 .configure_mesh()
                 .disable_y_mesh()
                 .y_labels(n)
-                .y_label_formatter(&|y: &f64| {
-                    let k = y.round();
-                    if (y - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < names.len() {
-                        names[k as usize].clone()
-                    } else {
-                        String::new()
-                    }
-                })
+                .y_label_formatter(&|y: &f64| label(&names, *y))
                 .x_desc(&self.x_label)
                 .label_style((FONT, 12))
                 .axis_desc_style((FONT, 13))

@@ -1,7 +1,7 @@
 //! Heat maps of one replay: the busy fraction of every instance over time, and which slice
 //! served which batch sizes (the share of each batch bucket's queries per slice).
 
-use super::{FONT, Plot, e};
+use super::{FONT, Plot, e, label};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -13,26 +13,31 @@ fn shade(v: f64) -> RGBColor {
 }
 
 fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, label: &str) -> Result<(), String> {
-    let (w, _) = area.dim_in_pixel();
-    let x0 = w as i32 - 230;
+    // A colour bar in the bottom-right corner, clear of the title and the axes.
+    let (w, h) = area.dim_in_pixel();
+    let (x0, y0) = (w as i32 - 230, h as i32 - 19);
     for k in 0..100 {
         area.draw(&Rectangle::new(
-            [(x0 + k * 2, 8), (x0 + k * 2 + 2, 22)],
+            [(x0 + k * 2, y0), (x0 + k * 2 + 2, y0 + 14)],
             shade(k as f64 / 99.0).filled(),
         ))
         .map_err(e)?;
     }
     area.draw(&Rectangle::new(
-        [(x0, 8), (x0 + 200, 22)],
+        [(x0, y0), (x0 + 200, y0 + 14)],
         BLACK.stroke_width(1),
     ))
     .map_err(e)?;
-    area.draw(&Text::new("0", (x0 - 12, 9), (FONT, 12)))
-        .map_err(e)?;
-    area.draw(&Text::new("1", (x0 + 204, 9), (FONT, 12)))
-        .map_err(e)?;
-    area.draw(&Text::new(label.to_string(), (x0 - 150, 9), (FONT, 12)))
-        .map_err(e)?;
+    for (t, x) in [("0", x0 - 12), ("1", x0 + 204)] {
+        area.draw(&Text::new(t, (x, y0 + 1), (FONT, 12)))
+            .map_err(e)?;
+    }
+    area.draw(&Text::new(
+        label.to_string(),
+        (x0 - 150, y0 + 1),
+        (FONT, 12),
+    ))
+    .map_err(e)?;
     Ok(())
 }
 
@@ -47,35 +52,30 @@ pub struct BusyHeat {
 
 impl Plot for BusyHeat {
     fn size(&self) -> (u32, u32) {
-        (1000, (140 + self.instances.len() * 14).max(320) as u32)
+        (1000, (164 + self.instances.len() * 14).max(344) as u32)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(e)?;
-        legend(root, "busy fraction")?;
+        let (_, h) = root.dim_in_pixel();
+        let (root, bottom) = root.split_vertically(h as i32 - 24);
+        legend(&bottom, "busy fraction")?;
         let n = self.instances.len();
         let bins = self.busy.first().map_or(1, |r| r.len());
         let t1 = bins as f64 * self.bin_s;
         let names = &self.instances;
-        let mut chart = ChartBuilder::on(root)
+        let mut chart = ChartBuilder::on(&root)
             .caption(&self.title, (FONT, 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(150)
-            .build_cartesian_2d(0.0..t1, 0.0..n as f64)
+            .build_cartesian_2d(0.0..t1, -0.5..n as f64 - 0.5)
             .map_err(e)?;
         chart
             .configure_mesh()
             .disable_mesh()
             .y_labels(n.min(60))
-            .y_label_formatter(&|y: &f64| {
-                let k = (y - 0.5).round();
-                if (y - 0.5 - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < names.len() {
-                    names[k as usize].clone()
-                } else {
-                    String::new()
-                }
-            })
+            .y_label_formatter(&|y: &f64| label(names, *y))
             .x_desc("simulated time (s)")
             .y_desc("instance")
             .label_style((FONT, 11))
@@ -87,8 +87,8 @@ impl Plot for BusyHeat {
                 row.iter().enumerate().map(move |(b, &v)| {
                     Rectangle::new(
                         [
-                            (b as f64 * self.bin_s, i as f64),
-                            ((b + 1) as f64 * self.bin_s, i as f64 + 1.0),
+                            (b as f64 * self.bin_s, i as f64 - 0.5),
+                            ((b + 1) as f64 * self.bin_s, i as f64 + 0.5),
                         ],
                         shade(v).filled(),
                     )
@@ -110,45 +110,33 @@ pub struct BatchHeat {
 
 impl Plot for BatchHeat {
     fn size(&self) -> (u32, u32) {
-        (900, (160 + self.slices.len() * 50) as u32)
+        (900, (184 + self.slices.len() * 50) as u32)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(e)?;
-        legend(root, "share of the bucket")?;
+        let (_, h) = root.dim_in_pixel();
+        let (root, bottom) = root.split_vertically(h as i32 - 24);
+        legend(&bottom, "share of the bucket")?;
         let (nb, ns) = (self.buckets.len(), self.slices.len());
         let col_total: Vec<u64> = (0..nb)
             .map(|b| self.count.iter().map(|r| r[b]).sum())
             .collect();
         let (buckets, slices) = (&self.buckets, &self.slices);
-        let mut chart = ChartBuilder::on(root)
+        let mut chart = ChartBuilder::on(&root)
             .caption(&self.title, (FONT, 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(90)
-            .build_cartesian_2d(0.0..nb as f64, 0.0..ns as f64)
+            .build_cartesian_2d(-0.5..nb as f64 - 0.5, -0.5..ns as f64 - 0.5)
             .map_err(e)?;
         chart
             .configure_mesh()
             .disable_mesh()
             .x_labels(nb)
             .y_labels(ns)
-            .x_label_formatter(&|x: &f64| {
-                let k = (x - 0.5).round();
-                if (x - 0.5 - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < buckets.len() {
-                    buckets[k as usize].clone()
-                } else {
-                    String::new()
-                }
-            })
-            .y_label_formatter(&|y: &f64| {
-                let k = (y - 0.5).round();
-                if (y - 0.5 - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < slices.len() {
-                    slices[k as usize].clone()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x: &f64| label(buckets, *x))
+            .y_label_formatter(&|y: &f64| label(slices, *y))
             .x_desc("batch size")
             .y_desc("slice")
             .label_style((FONT, 12))
@@ -162,7 +150,7 @@ impl Plot for BatchHeat {
                 } else {
                     self.count[s][b] as f64 / total as f64
                 };
-                let (x, y) = (b as f64, s as f64);
+                let (x, y) = (b as f64 - 0.5, s as f64 - 0.5);
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
                         [(x, y), (x + 1.0, y + 1.0)],

@@ -97,6 +97,16 @@ pub fn save(plot: &impl Plot, dir: &Path, name: &str) -> Result<String> {
     Ok(svg)
 }
 
+/// The name of category `v` when `v` is (nearly) an integer index into `names`.
+pub(crate) fn label(names: &[String], v: f64) -> String {
+    let k = v.round();
+    if (v - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < names.len() {
+        names[k as usize].clone()
+    } else {
+        String::new()
+    }
+}
+
 /// Turn any displayable plotting error into text.
 pub(crate) fn e<T: std::fmt::Display>(x: T) -> String {
     x.to_string()

@@ -71,7 +71,6 @@ pub struct BenchSummary {
     pub inputs: Vec<Input>,
     /// Profile rows by source.
     pub provenance: BTreeMap<String, usize>,
-    pub stages_s: Vec<(String, f64)>,
     pub verdict: Vec<VerdictRow>,
     pub validity: Validity,
     pub mig_replay_version: String,
@@ -214,7 +213,6 @@ pub fn summarize(res: &SweepResult) -> BenchSummary {
             .zip(res.provenance)
             .map(|(n, c)| (n.to_string(), c))
             .collect(),
-        stages_s: res.stages.clone(),
         verdict,
         validity,
         mig_replay_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -478,8 +476,14 @@ pub fn write(res: &SweepResult, dir: &Path) -> Result<BenchSummary> {
     let mut s = serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?;
     s.push('\n');
     crate::io::write_atomic(&dir.join("summary.json"), s.as_bytes())?;
+    // Wall times vary from run to run: kept out of summary.json (which is byte-identical for the
+    // same inputs) in timing.json, and shown in the page.
+    let mut t = serde_json::to_string_pretty(&serde_json::json!({ "stages_s": res.stages }))
+        .map_err(|e| Error::Other(e.to_string()))?;
+    t.push('\n');
+    crate::io::write_atomic(&dir.join("timing.json"), t.as_bytes())?;
     let plots = plots(res, &summary, dir)?;
-    let html = super::html::index(&summary, &plots)?;
+    let html = super::html::index(&summary, &plots, &res.stages)?;
     crate::io::write_atomic(&dir.join("index.html"), html.as_bytes())?;
     Ok(summary)
 }

@@ -8,7 +8,7 @@ use minijinja::{Environment, context};
 const INDEX: &str = include_str!("templates/index.html");
 
 /// Render the report page.
-pub fn index(summary: &BenchSummary, plots: &Plots) -> Result<String> {
+pub fn index(summary: &BenchSummary, plots: &Plots, stages: &[(String, f64)]) -> Result<String> {
     let mut env = Environment::new();
     env.add_template("index.html", INDEX)
         .map_err(|e| Error::Other(format!("report template: {e}")))?;
@@ -50,6 +50,8 @@ pub fn index(summary: &BenchSummary, plots: &Plots) -> Result<String> {
         rows => rows,
         provenance => provenance,
         plots => plots,
+        stages => stages,
+        pct => format!("{}", summary.percentile),
         reference_pct => format!("{:.0}", 100.0 * summary.reference_load),
     })
     .map_err(|e| Error::Other(format!("report template: {e}")))

@@ -1,0 +1,156 @@
+//! The regression gate: compare two sweep reports (their `summary.json`) figure by figure.
+//! Tracked per (workload, policy): the latency-bounded throughput (mean across seeds; lower is
+//! worse) and the verdict percentile at the reference load (mean; higher is worse). A figure
+//! that got worse by more than the threshold is a regression.
+
+use crate::error::{Error, Result};
+use crate::report::bench::BenchSummary;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// One tracked figure, old and new.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    pub workload: String,
+    pub policy: String,
+    pub figure: String,
+    pub old: f64,
+    pub new: f64,
+    /// (new - old) / old; 0 when both are 0.
+    pub change: f64,
+    pub regression: bool,
+}
+
+/// Load a report's summary: a report folder or its `summary.json`.
+pub fn load(path: &Path) -> Result<(BenchSummary, PathBuf)> {
+    let file = if path.is_dir() {
+        path.join("summary.json")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+    let s: BenchSummary = serde_json::from_str(&text).map_err(|e| {
+        Error::file(
+            &file,
+            format!("not a sweep report summary ({e}); expected the summary.json of `sweep` or `bench-all`"),
+        )
+    })?;
+    Ok((s, file))
+}
+
+fn rel(old: f64, new: f64) -> f64 {
+    if old == 0.0 {
+        if new == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY * new.signum()
+        }
+    } else {
+        (new - old) / old.abs()
+    }
+}
+
+/// Compare `new` against `old`; `max_regression` is a fraction (0.05 = 5 %).
+pub fn compare(old: &BenchSummary, new: &BenchSummary, max_regression: f64) -> Result<Vec<Change>> {
+    let setup = |s: &BenchSummary| (s.gpu.clone(), s.gpus, s.percentile, s.reference_load);
+    if setup(old) != setup(new) {
+        return Err(Error::Usage(format!(
+            "mismatched reports: baseline is {} x {} at p{} (reference load {}), new is {} x {} at p{} (reference load {})",
+            old.gpus,
+            old.gpu,
+            old.percentile,
+            old.reference_load,
+            new.gpus,
+            new.gpu,
+            new.percentile,
+            new.reference_load
+        )));
+    }
+    let missing: Vec<String> = old
+        .verdict
+        .iter()
+        .filter(|o| {
+            !new.verdict
+                .iter()
+                .any(|n| n.workload == o.workload && n.policy == o.policy)
+        })
+        .map(|o| format!("{}/{}", o.workload, o.policy))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Usage(format!(
+            "mismatched reports: the new report lacks {} of the baseline's rows: {}",
+            missing.len(),
+            missing.join(", ")
+        )));
+    }
+    let mut out = Vec::new();
+    for o in &old.verdict {
+        let n = new
+            .verdict
+            .iter()
+            .find(|n| n.workload == o.workload && n.policy == o.policy)
+            .expect("checked above");
+        let c = rel(o.peak_qps.mean, n.peak_qps.mean);
+        out.push(Change {
+            workload: o.workload.clone(),
+            policy: o.policy.clone(),
+            figure: "peak_qps".into(),
+            old: o.peak_qps.mean,
+            new: n.peak_qps.mean,
+            change: c,
+            regression: c < -max_regression,
+        });
+        if let (Some(a), Some(b)) = (o.latency_ms_at_reference, n.latency_ms_at_reference) {
+            let c = rel(a.mean, b.mean);
+            out.push(Change {
+                workload: o.workload.clone(),
+                policy: o.policy.clone(),
+                figure: format!("p{}_ms_at_reference", old.percentile),
+                old: a.mean,
+                new: b.mean,
+                change: c,
+                regression: c > max_regression,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The comparison as a terminal table.
+pub fn text(changes: &[Change], max_regression: f64) -> String {
+    let mut s = format!(
+        "{:<22} {:<30} {:<22} {:>12} {:>12} {:>9}\n",
+        "workload", "policy", "figure", "baseline", "new", "change"
+    );
+    for c in changes {
+        s += &format!(
+            "{:<22} {:<30} {:<22} {:>12.3} {:>12.3} {:>8.2}%{}\n",
+            c.workload,
+            c.policy,
+            c.figure,
+            c.old,
+            c.new,
+            100.0 * c.change,
+            if c.regression { "  REGRESSION" } else { "" }
+        );
+    }
+    let n = changes.iter().filter(|c| c.regression).count();
+    s += &format!(
+        "{} figures compared; {n} worse by more than {:.1}%\n",
+        changes.len(),
+        100.0 * max_regression
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_change() {
+        assert_eq!(rel(100.0, 90.0), -0.1);
+        assert_eq!(rel(0.0, 0.0), 0.0);
+        assert_eq!(rel(0.0, 5.0), f64::INFINITY);
+    }
+}
