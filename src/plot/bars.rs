@@ -27,7 +27,10 @@ pub struct PeakBars {
 impl Plot for PeakBars {
     fn size(&self) -> (u32, u32) {
         let rows: usize = self.panels.iter().map(|p| p.1.len()).max().unwrap_or(1);
-        (1000, (60 + self.panels.len() * (70 + rows * 22)) as u32)
+        (
+            1000,
+            (60 + self.panels.len() * (70 + rows * 22)).max(280) as u32,
+        )
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {

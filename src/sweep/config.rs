@@ -150,11 +150,19 @@ impl SweepConfig {
     pub fn load(path: &Path) -> Result<SweepConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let cfg: SweepConfig = toml::from_str(&text).map_err(|e| {
+            // Name the line and, when it is `key = value`, the key.
             let at = e
                 .span()
                 .map(|r| {
-                    let before = &text[..r.start.min(text.len())];
-                    format!(" at line {}", before.matches('\n').count() + 1)
+                    let start = r.start.min(text.len());
+                    let line_no = text[..start].matches('\n').count() + 1;
+                    let line = text.lines().nth(line_no - 1).unwrap_or("");
+                    match line.split_once('=') {
+                        Some((k, _)) if !k.trim().is_empty() && !k.contains('{') => {
+                            format!(" at line {line_no} (key '{}')", k.trim())
+                        }
+                        _ => format!(" at line {line_no}"),
+                    }
                 })
                 .unwrap_or_default();
             Error::file(
