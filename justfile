@@ -3,9 +3,18 @@
 default:
     @just --list
 
-# The main job: replay a small shipped trace and print a summary.
+# The main job: the whole comparison, report in reports/bench-all/.
+bench-all:
+    cargo run --release -- bench-all
+
+# One replay of a small shipped trace, with its per-query output.
 quickstart:
-    cargo run --release -- run --trace traces/quickstart.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 2 --policy homogeneous --slice 2g.20gb --sla-ms 60 --out reports/quickstart
+    cargo run --release -- run --trace traces/quickstart.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 2 --policy paris+elsa --sla-ms 60 --out reports/quickstart
+
+# The CI matrix and the regression gate against the committed baseline.
+gate:
+    cargo run --release -- sweep --config experiments/ci.toml --out reports/ci
+    cargo run --release -- compare experiments/baselines/ci reports/ci
 
 # The tests (what CI runs).
 test:
