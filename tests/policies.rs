@@ -100,6 +100,22 @@ fn hand_profile() -> Profiles {
     p
 }
 
+/// PARIS's batch -> slice map as (batch, slice, rule).
+fn mapping(d: &serde_json::Value) -> Vec<(u64, String, String)> {
+    d["mapping"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["batch"].as_u64().unwrap(),
+                m["slice"].as_str().unwrap().to_string(),
+                m["rule"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// Batches 1 x5, 2 x2, 4 x2, 8 x1.
 fn hand_trace() -> Trace {
     let b = [1, 1, 1, 1, 1, 2, 2, 4, 4, 8];
@@ -135,18 +151,7 @@ fn paris_knees_map_shares_and_packing_by_hand() {
         knees,
         [("1g.5gb".to_string(), 2), ("7g.40gb".to_string(), 4)]
     );
-    let map: Vec<(u64, String, String)> = d["mapping"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["batch"].as_u64().unwrap(),
-                m["slice"].as_str().unwrap().to_string(),
-                m["rule"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let map = mapping(&d);
     let e = |b, s: &str, r: &str| (b, s.to_string(), r.to_string());
     assert_eq!(
         map,
@@ -193,18 +198,7 @@ fn paris_knees_map_shares_and_packing_by_hand() {
         2,
     );
     let d = part.details.unwrap();
-    let rules: Vec<(u64, String, String)> = d["mapping"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["batch"].as_u64().unwrap(),
-                m["slice"].as_str().unwrap().to_string(),
-                m["rule"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let rules = mapping(&d);
     assert_eq!(
         rules,
         [

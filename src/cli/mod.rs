@@ -65,6 +65,23 @@ pub enum Command {
     Profile(ProfileCommand),
 }
 
+/// The server and its inputs, shared by `run`, `peak` and `partition`.
+#[derive(Debug, Args, Clone)]
+pub struct ServerArgs {
+    /// Trace Parquet file (arrival_us, model, batch[, id]).
+    #[arg(long)]
+    pub trace: PathBuf,
+    /// Profile Parquet file (gpu, slice, model, batch, latency_ms[, source, memory_mb]).
+    #[arg(long)]
+    pub profiles: PathBuf,
+    /// GPU kind, e.g. A100-40GB (see `mig-replay gpu list`).
+    #[arg(long)]
+    pub gpu: String,
+    /// Number of GPUs in the server.
+    #[arg(long, default_value_t = 8)]
+    pub gpus: usize,
+}
+
 /// Policy parameters, shared by `run`, `peak` and `partition`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ParamArgs {

@@ -1,27 +1,20 @@
 //! `mig-replay partition`: what a partitioner chooses for a trace, without replaying it.
 
-use super::{ParamArgs, json};
+use super::{ParamArgs, ServerArgs, json};
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
 use crate::policy::{PartitionContext, Registry};
 use crate::profile::Profiles;
 use crate::trace::Trace;
 use clap::Args;
-use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct PartitionArgs {
     /// Policy or partitioner: `paris`, `random`, `paris+elsa`, ... (the scheduler half is ignored).
     #[arg(long)]
     pub policy: String,
-    #[arg(long)]
-    pub trace: PathBuf,
-    #[arg(long)]
-    pub profiles: PathBuf,
-    #[arg(long)]
-    pub gpu: String,
-    #[arg(long, default_value_t = 8)]
-    pub gpus: usize,
+    #[command(flatten)]
+    pub server: ServerArgs,
     #[command(flatten)]
     pub params: ParamArgs,
     #[arg(long, allow_negative_numbers = true)]
@@ -32,8 +25,8 @@ pub struct PartitionArgs {
 }
 
 pub fn partition(a: PartitionArgs) -> Result<i32> {
-    let gpu = GpuSpec::by_name(&a.gpu)?;
-    if a.gpus == 0 {
+    let gpu = GpuSpec::by_name(&a.server.gpu)?;
+    if a.server.gpus == 0 {
         return Err(Error::Usage("--gpus must be at least 1".into()));
     }
     // A bare partitioner name is paired with fifo (the scheduler plays no part here).
@@ -43,11 +36,11 @@ pub fn partition(a: PartitionArgs) -> Result<i32> {
         format!("{}+fifo", a.policy)
     };
     let policy = Registry::builtin().build(&name, &a.params.params()?)?;
-    let trace = Trace::load(&a.trace)?;
-    let profiles = Profiles::load(&a.profiles)?;
+    let trace = Trace::load(&a.server.trace)?;
+    let profiles = Profiles::load(&a.server.profiles)?;
     let ctx = PartitionContext {
         gpu: &gpu,
-        gpus: a.gpus,
+        gpus: a.server.gpus,
         profiles: &profiles,
         trace: &trace,
         sla_ms: a.sla_ms,
@@ -58,14 +51,14 @@ pub fn partition(a: PartitionArgs) -> Result<i32> {
         let v = serde_json::json!({
             "policy": name,
             "gpu": gpu.name,
-            "gpus": a.gpus,
+            "gpus": a.server.gpus,
             "layouts": names,
             "details": part.details,
         });
         println!("{}", json(&v)?);
         return Ok(0);
     }
-    println!("{} on {} x {}", name, a.gpus, gpu.name);
+    println!("{} on {} x {}", name, a.server.gpus, gpu.name);
     if let Some(d) = &part.details {
         print!("{}", describe_details(d));
     }

@@ -1,6 +1,6 @@
 //! `mig-replay peak`: latency-bounded throughput of one or more policies.
 
-use super::{ParamArgs, json};
+use super::{ParamArgs, ServerArgs, json};
 use crate::error::Result;
 use crate::gpu::GpuSpec;
 use crate::peak::{PeakConfig, find_peak};
@@ -8,18 +8,11 @@ use crate::policy::Registry;
 use crate::profile::Profiles;
 use crate::trace::Trace;
 use clap::Args;
-use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct PeakArgs {
-    #[arg(long)]
-    pub trace: PathBuf,
-    #[arg(long)]
-    pub profiles: PathBuf,
-    #[arg(long)]
-    pub gpu: String,
-    #[arg(long, default_value_t = 8)]
-    pub gpus: usize,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Policy to search (repeatable): PART+SCHED or an alias. The parameters apply to each.
     #[arg(long = "policy", required = true)]
     pub policies: Vec<String>,
@@ -40,15 +33,15 @@ pub struct PeakArgs {
 }
 
 pub fn peak(a: PeakArgs) -> Result<i32> {
-    let gpu = GpuSpec::by_name(&a.gpu)?;
+    let gpu = GpuSpec::by_name(&a.server.gpu)?;
     let registry = Registry::builtin();
     let params = a.params.params()?;
     // Validate every policy name and parameter before the first replay.
     for p in &a.policies {
         registry.build(p, &params)?;
     }
-    let trace = Trace::load(&a.trace)?;
-    let profiles = Profiles::load(&a.profiles)?;
+    let trace = Trace::load(&a.server.trace)?;
+    let profiles = Profiles::load(&a.server.profiles)?;
     let cfg = PeakConfig {
         percentile: a.percentile,
         sla_ms: a.sla_ms,
@@ -70,7 +63,7 @@ pub fn peak(a: PeakArgs) -> Result<i32> {
             &trace,
             &profiles,
             &gpu,
-            a.gpus,
+            a.server.gpus,
             p,
             &|| registry.build(p, &params),
             &cfg,

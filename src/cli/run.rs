@@ -1,6 +1,6 @@
 //! `mig-replay run`: one replay, `summary.json` and `queries.parquet`.
 
-use super::ParamArgs;
+use super::{ParamArgs, ServerArgs};
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
 use crate::policy::Registry;
@@ -14,18 +14,8 @@ use std::time::Instant;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Trace Parquet file (arrival_us, model, batch[, id]).
-    #[arg(long)]
-    pub trace: PathBuf,
-    /// Profile Parquet file (gpu, slice, model, batch, latency_ms[, source, memory_mb]).
-    #[arg(long)]
-    pub profiles: PathBuf,
-    /// GPU kind, e.g. A100-40GB (see `mig-replay gpu list`).
-    #[arg(long)]
-    pub gpu: String,
-    /// Number of GPUs in the server.
-    #[arg(long, default_value_t = 8)]
-    pub gpus: usize,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Policy: PART+SCHED (e.g. paris+elsa) or an alias (fcfs, homogeneous, fixed); see `mig-replay policy list`.
     #[arg(long)]
     pub policy: String,
@@ -70,13 +60,20 @@ pub fn inputs(trace: &Trace, profiles: &Profiles) -> Result<BTreeMap<String, Inp
 
 pub fn run(a: RunArgs) -> Result<i32> {
     let t0 = Instant::now();
-    let gpu = GpuSpec::by_name(&a.gpu)?;
+    let gpu = GpuSpec::by_name(&a.server.gpu)?;
     let mut policy = Registry::builtin().build(&a.policy, &a.params.params()?)?;
-    let mut trace = Trace::load(&a.trace)?;
+    let mut trace = Trace::load(&a.server.trace)?;
     trace.scale_rate(a.rate_scale)?;
-    let profiles = Profiles::load(&a.profiles)?;
+    let profiles = Profiles::load(&a.server.profiles)?;
     let t_load = t0.elapsed();
-    let r = crate::replay::replay(&trace, &profiles, &gpu, a.gpus, &mut policy, a.sla_ms)?;
+    let r = crate::replay::replay(
+        &trace,
+        &profiles,
+        &gpu,
+        a.server.gpus,
+        &mut policy,
+        a.sla_ms,
+    )?;
     let t_sim = t0.elapsed() - t_load;
     let summary = Summary::new(&r, inputs(&trace, &profiles)?, a.rate_scale);
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;

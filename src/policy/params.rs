@@ -163,6 +163,15 @@ impl PolicyParams {
         Ok(p)
     }
 
+    /// `k=v,k=v` in key order (how reports name a parameter set).
+    pub fn text(&self) -> String {
+        self.values
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// `self` with `other`'s values added on top (other wins).
     pub fn merged(mut self, other: &PolicyParams) -> PolicyParams {
         for (k, v) in &other.values {

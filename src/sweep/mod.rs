@@ -274,12 +274,7 @@ fn row(
         workload: cfg.workloads[work.w].name.clone(),
         policy: p.label(),
         policy_name: p.name.clone(),
-        params: params
-            .values
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(","),
+        params: params.text(),
         gpu: r.server.gpu.name.to_string(),
         gpus: cfg.gpus as u32,
         sla_ms: cfg.workloads[work.w].sla_ms,
@@ -391,12 +386,7 @@ pub fn run(cfg: &SweepConfig, progress: &dyn Progress) -> Result<SweepResult> {
                 workload: w.name.clone(),
                 policy: spec.label(),
                 policy_name: spec.name.clone(),
-                params: params
-                    .values
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
+                params: params.text(),
                 seed: work.seed,
                 peak: r,
             })
