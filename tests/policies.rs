@@ -187,8 +187,9 @@ fn paris_knees_map_shares_and_packing_by_hand() {
         (7.0 - i1) + 7.0 * (i7 - 1.0)
     ));
 
-    // With an SLA of 4 ms, batch 4 (1g: 5 ms) and 2 (1g: 3 ms) keep their knee slices only
-    // where they meet it; batch 8 goes to the largest slice meeting it (7g, 2 ms).
+    // With an SLA of 2.5 ms: batch 2 is within 1g's knee but takes 3 ms there, so it goes to
+    // the next slice whose knee covers it and meets the SLA (7g, 1 ms); batch 8 is beyond
+    // every knee and goes to the largest slice meeting the SLA (7g, 2 ms).
     let part = partition(
         "paris+fifo",
         &PolicyParams::from_pairs(&[("sla.m", "2.5")]),
