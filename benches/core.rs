@@ -81,12 +81,13 @@ fn main() {
                 profiles: &prof,
                 trace: &t,
                 sla_ms: None,
+                exact_estimates: true,
             })
             .unwrap();
             let t1 = Instant::now();
             let rec = engine::simulate(&t, &server, &st, sched.as_mut()).unwrap();
             let t2 = Instant::now();
-            let inv = engine::check_invariants(&t, &server, &rec);
+            let inv = engine::check_invariants(&t, &server, &rec, &[]);
             let m = mig_replay::metrics::compute(&t, &server, &rec, None);
             let t3 = Instant::now();
             assert!(inv.all_ok());

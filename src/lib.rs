@@ -22,6 +22,7 @@ pub mod profile;
 pub mod replay;
 pub mod report;
 pub mod server;
+pub mod service;
 pub mod sweep;
 pub mod trace;
 

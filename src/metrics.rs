@@ -120,6 +120,35 @@ pub struct Metrics {
     pub instances: Vec<InstanceStats>,
     pub per_model: BTreeMap<String, ModelStats>,
     pub extrapolated: u64,
+    /// When the run is not exact (noise or batching): how far the estimates were off.
+    pub estimates: Option<EstimateStats>,
+    /// With batching: how queries merged.
+    pub batches: Option<BatchStats>,
+}
+
+/// The error of the completion estimates the scheduler could make (see [`crate::engine`]):
+/// |true completion - estimated completion| over all queries.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EstimateStats {
+    pub abs_error_mean_ms: f64,
+    pub abs_error_p50_ms: f64,
+    pub abs_error_p99_ms: f64,
+    pub abs_error_max_ms: f64,
+    /// Fraction of queries that finished later than estimated.
+    pub late_fraction: f64,
+    /// Batches whose noise used the `profile:cv=X` fallback (no std in the profile).
+    pub noise_fallback_batches: u64,
+}
+
+/// Dynamic-batching figures.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BatchStats {
+    pub batches: u64,
+    /// Mean queries per batch.
+    pub mean_queries: f64,
+    /// Mean summed batch size per batch.
+    pub mean_size: f64,
+    pub max_size: u32,
 }
 
 /// Compute the metrics of a finished replay.
@@ -207,5 +236,31 @@ pub fn compute(trace: &Trace, server: &Server, rec: &Records, sla_ms: Option<f64
         instances,
         per_model,
         extrapolated: rec.extrapolated,
+        estimates: (!rec.est_done_ns.is_empty()).then(|| {
+            let mut err = DistBuilder::default();
+            let mut late = 0u64;
+            for (&f, &e) in rec.finish_ns.iter().zip(&rec.est_done_ns) {
+                err.record(f.abs_diff(e));
+                late += (f > e) as u64;
+            }
+            let d = err.finish();
+            EstimateStats {
+                abs_error_mean_ms: d.mean_ms,
+                abs_error_p50_ms: d.p50_ms,
+                abs_error_p99_ms: d.p99_ms,
+                abs_error_max_ms: d.max_ms,
+                late_fraction: late as f64 / n.max(1) as f64,
+                noise_fallback_batches: rec.noise_fallback,
+            }
+        }),
+        batches: (!rec.batch_id.is_empty()).then(|| {
+            let nb = rec.batch_size.len().max(1) as f64;
+            BatchStats {
+                batches: rec.batch_size.len() as u64,
+                mean_queries: n as f64 / nb,
+                mean_size: rec.batch_size.iter().map(|&b| b as f64).sum::<f64>() / nb,
+                max_size: rec.batch_size.iter().copied().max().unwrap_or(0),
+            }
+        }),
     }
 }

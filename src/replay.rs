@@ -8,6 +8,7 @@ use crate::metrics::{self, Metrics};
 use crate::policy::{Partition, PartitionContext, Policy, SchedContext};
 use crate::profile::{Profiles, ServiceTable};
 use crate::server::Server;
+use crate::service::{BatchRule, Noise, ServiceModel};
 use crate::trace::Trace;
 
 /// The outcome of a replay.
@@ -23,6 +24,10 @@ pub struct Replay {
     /// What the scheduler decided before the replay (ELSA: the SLA per model).
     pub scheduler_details: Option<serde_json::Value>,
     pub server: Server,
+    /// The service model (noise, batching) the replay ran with.
+    pub service: ServiceModel,
+    /// With batching: the rule of each trace model; empty otherwise.
+    pub batch_rules: Vec<BatchRule>,
     pub records: Records,
     pub metrics: Metrics,
     pub invariants: Invariants,
@@ -76,14 +81,35 @@ pub fn replay(
         )));
     }
     let server = Server::new(gpu.clone(), layouts)?;
+    let model = policy.service.clone();
+    let rules = match &model.batching {
+        Some(b) => b.resolve(&trace.models)?,
+        None => Vec::new(),
+    };
+    let largest = rules.iter().map(|r| r.max_batch).max().unwrap_or(1);
     let service = ServiceTable::build(
         profiles,
         gpu,
         &trace.models,
         &server.slices_used(),
-        trace.max_batch(),
+        trace.max_batch().max(largest),
         |m| trace.first_row_of_model(m),
     )?;
+    if let Noise::Profile { fallback_cv: None } = model.noise {
+        for (m, name) in trace.models.iter().enumerate() {
+            for &s in &server.slices_used() {
+                if !service.has_std(m as u32, s) {
+                    return Err(Error::file(
+                        &profiles.path,
+                        format!(
+                            "--service-noise profile: no latency_std_ms for model '{name}' on slice {} (every point needs one); use profile:cv=X to fill the gaps with a coefficient of variation X, or lognormal:cv=X",
+                            gpu.profiles[s].name
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     let mut scheduler = (policy.scheduler)(&SchedContext {
         gpu,
         server: &server,
@@ -91,11 +117,13 @@ pub fn replay(
         profiles,
         trace,
         sla_ms,
+        exact_estimates: model.is_exact(),
     })?;
-    let records = engine::simulate(trace, &server, &service, scheduler.as_mut())?;
+    let records =
+        engine::simulate_with(trace, &server, &service, &model, &rules, scheduler.as_mut())?;
     // Two independent read-only passes over the records: run them side by side.
     let (invariants, metrics) = rayon::join(
-        || engine::check_invariants(trace, &server, &records),
+        || engine::check_invariants(trace, &server, &records, &rules),
         || metrics::compute(trace, &server, &records, sla_ms),
     );
     Ok(Replay {
@@ -106,6 +134,8 @@ pub fn replay(
         partition: details,
         scheduler_details: scheduler.details(),
         server,
+        service: model,
+        batch_rules: rules,
         records,
         metrics,
         invariants,

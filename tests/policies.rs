@@ -403,6 +403,35 @@ fn bad_policy_names_params_and_toml_are_exit_2() {
         &["unknown parameter 'slice'", "takes no parameters"],
     );
     expect(
+        run(&["--policy", "fcfs", "--service-noise", "gauss"]),
+        &["service noise 'gauss'", "lognormal:cv=X"],
+    );
+    expect(
+        run(&["--policy", "fcfs", "--service-noise", "lognormal:cv=-0.5"]),
+        &["service noise", "cv must be a finite number >= 0"],
+    );
+    expect(
+        run(&["--policy", "fcfs", "--batching", "max_batch=0"]),
+        &["batching.max_batch", "an integer >= 1"],
+    );
+    expect(
+        run(&["--policy", "fcfs", "--batching", "size=4"]),
+        &["--batching 'size=4'", "unknown key 'size'"],
+    );
+    expect(
+        run(&[
+            "--policy",
+            "fcfs",
+            "--batching",
+            "max_batch=4,max_delay_us=-3",
+        ]),
+        &["batching.max_delay_us", "microseconds >= 0"],
+    );
+    expect(
+        run(&["--policy", "fcfs", "--param", "batching.gpt.max_batch=4"]),
+        &["batching.gpt", "the trace has no model 'gpt'"],
+    );
+    expect(
         run(&["--policy", "random+elsa", "--param", "seed=-1"]),
         &["parameter 'seed'", "not an integer"],
     );

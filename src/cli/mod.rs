@@ -97,6 +97,17 @@ pub struct ParamArgs {
     /// Shortcut for --param layout=L (fixed), e.g. 4g.40gb+2g.20gb+1g.10gb; or one per GPU, comma-separated.
     #[arg(long)]
     pub layout: Option<String>,
+    /// Service-time noise: none (default), lognormal:cv=X, profile (the profile's latency_std_ms)
+    /// or profile:cv=X (X where the profile has no std). Shortcut for --param service_noise=...
+    #[arg(long)]
+    pub service_noise: Option<String>,
+    /// Dynamic batching in front of every instance: max_batch=B[,max_delay_us=D], or none.
+    /// Shortcut for --param batching.max_batch=B --param batching.max_delay_us=D.
+    #[arg(long)]
+    pub batching: Option<String>,
+    /// Seed of the service-noise stream (and of `random`'s layout draw). Shortcut for --param seed=N.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 impl ParamArgs {
@@ -114,6 +125,18 @@ impl ParamArgs {
         }
         if let Some(l) = &self.layout {
             p.set("layout", l.clone());
+        }
+        if let Some(n) = &self.service_noise {
+            crate::service::Noise::parse(n)?;
+            p.set("service_noise", n.clone());
+        }
+        if let Some(b) = &self.batching {
+            for (k, v) in crate::service::batching_assignments(b)? {
+                p.set(&k, v);
+            }
+        }
+        if let Some(s) = self.seed {
+            p.set("seed", s.to_string());
         }
         Ok(p)
     }

@@ -75,7 +75,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
         a.sla_ms,
     )?;
     let t_sim = t0.elapsed() - t_load;
-    let summary = Summary::new(&r, inputs(&trace, &profiles)?, a.rate_scale);
+    let summary = Summary::new(&r, &trace.models, inputs(&trace, &profiles)?, a.rate_scale);
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     let t_write = Instant::now();
     if !a.no_queries {

@@ -10,6 +10,13 @@
 //! slices free for the batches only they can serve in time; when none is feasible, the least
 //! `(est_done, GPCs, index)`. The query joins that instance's queue.
 //!
+//! With service-time noise or dynamic batching ([`crate::service`]) the estimates are no longer
+//! the true times, and ELSA applies the same rule to the view's estimates directly:
+//! `est_done(i)` = [`ServerView::estimate_done`], which accounts for joining a forming batch
+//! (the batch starts at its deadline, or at once if the query fills it, and runs for the
+//! profiled latency of the new sum) and for the batcher's delay on an idle instance. That path
+//! scans every instance (O(instances) per query).
+//!
 //! SLA(m): see [`crate::policy::sla`] (`sla.<model>`, `--sla-ms`, or the default rule with
 //! `sla_multiple` and `sla_batch_percentile`).
 
@@ -39,6 +46,8 @@ pub struct Elsa {
     class_of: Vec<usize>,
     /// The estimated time each instance finishes what was sent to it (ns).
     free_at: Vec<u64>,
+    /// Decide from the view's estimates by scanning every instance (inexact service).
+    scan: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -87,14 +96,16 @@ impl Elsa {
         .into_iter()
         .map(|s| s.expect("the rule gives every model an SLA"))
         .collect();
-        Ok(Elsa::with_slas(
+        let mut e = Elsa::with_slas(
             slas,
             ctx.server
                 .instances
                 .iter()
                 .map(|i| (i.slice, i.gpcs))
                 .collect(),
-        ))
+        );
+        e.scan = !ctx.exact_estimates;
+        Ok(e)
     }
 
     /// Build from explicit SLAs (one per trace model) and instances `(slice, GPCs)`, all idle.
@@ -127,7 +138,31 @@ impl Elsa {
             classes,
             class_of,
             free_at: vec![0; n],
+            scan: false,
         }
+    }
+
+    /// ELSA's rule evaluated on the view's estimates, instance by instance.
+    pub fn choose_by_scan(&self, q: &QueryInfo, view: &ServerView) -> Option<usize> {
+        let t = view.now_ns;
+        let sla = self.sla_ns[q.model as usize];
+        // Feasible: least (GPCs, est_done, index); otherwise least (est_done, GPCs, index).
+        let mut feasible: Option<(u8, u64, usize)> = None;
+        let mut fallback: Option<(u64, u8, usize)> = None;
+        for i in 0..view.len() {
+            let Some(done) = view.estimate_done(i, q.model, q.batch) else {
+                continue;
+            };
+            let g = view.instances[i].gpcs;
+            if done - t <= sla {
+                if feasible.is_none_or(|f| (g, done, i) < f) {
+                    feasible = Some((g, done, i));
+                }
+            } else if fallback.is_none_or(|f| (done, g, i) < f) {
+                fallback = Some((done, g, i));
+            }
+        }
+        feasible.map(|f| f.2).or(fallback.map(|f| f.2))
     }
 
     /// The instance ELSA picks for `q` in state `view` and the query's profiled latency on
@@ -174,6 +209,12 @@ impl Elsa {
 
 impl Scheduler for Elsa {
     fn on_arrival(&mut self, q: &QueryInfo, view: &ServerView) -> Dispatch {
+        if self.scan {
+            return Dispatch::To(
+                self.choose_by_scan(q, view)
+                    .expect("some instance serves the model"),
+            );
+        }
         // The service table guarantees every trace model is profiled on every slice in use.
         let (i, l) = self
             .choose(q, view)
@@ -195,11 +236,10 @@ impl Scheduler for Elsa {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::EngineState;
     use crate::gpu::GpuSpec;
-    use crate::policy::IdleSet;
     use crate::profile::{Profiles, ServiceTable};
     use crate::server::Server;
-    use std::collections::VecDeque;
 
     const MS: u64 = 1_000_000;
 
@@ -222,21 +262,18 @@ mod tests {
         )
         .unwrap();
         let n = server.instances.len();
-        let mut idle = IdleSet::all(n);
+        let mut state = EngineState::new(n);
         let backlog: Vec<u64> = backlog_ms.iter().map(|b| b * MS).collect();
         for (i, &b) in backlog.iter().enumerate() {
             if b > 0 {
-                idle.remove(i);
+                state.set_busy_until(i, b);
             }
         }
-        let queues = vec![VecDeque::new(); n];
         let view = ServerView {
             now_ns: 0,
             gpu: &gpu,
             instances: &server.instances,
-            idle: &idle,
-            queues: &queues,
-            backlog_end: &backlog,
+            st: &state,
             service: &st,
         };
         let mut e = Elsa::with_slas(
@@ -326,6 +363,8 @@ mod tests {
                 }
             }
             let want = feasible.map(|f| f.2).or(any.map(|a| a.2)).unwrap();
+            // The scan used under inexact service agrees too.
+            assert_eq!(self.elsa.choose_by_scan(q, view), Some(want));
             let got = self.elsa.on_arrival(q, view);
             assert_eq!(got, Dispatch::To(want), "query {}", q.idx);
             self.decisions += 1;
@@ -391,7 +430,7 @@ mod tests {
         };
         let rec = crate::engine::simulate(&trace, &server, &st, &mut c).unwrap();
         assert_eq!(c.decisions, trace.len());
-        assert!(crate::engine::check_invariants(&trace, &server, &rec).all_ok());
+        assert!(crate::engine::check_invariants(&trace, &server, &rec, &[]).all_ok());
         // The run was busy: some queries could not meet their SLA anywhere.
         let late = (0..trace.len())
             .filter(|&q| rec.finish_ns[q] - trace.arrival_ns[q] > 40 * MS)

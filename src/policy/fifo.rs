@@ -3,6 +3,14 @@
 //! it waits, and the queue's head starts on the first instance to become idle (the lowest index
 //! among instances that become idle at the same instant, because the engine processes
 //! simultaneous completions in instance order).
+//!
+//! With dynamic batching, a query first joins the forming batch of its model that opened first
+//! and has room for it ([`ServerView::joinable`]): a Triton-style batcher fills a batch before
+//! opening another. When an instance opens a batch, held queries of its model join it oldest
+//! first while they fit ([`Scheduler::join_batch`]).
+//!
+//! The global queue is kept as one queue per model (arrival order within each); the global
+//! head is the oldest of the model heads.
 
 use super::{Dispatch, QueryInfo, Scheduler, ServerView};
 use std::collections::VecDeque;
@@ -10,23 +18,67 @@ use std::collections::VecDeque;
 /// One global FIFO queue, lowest-index idle instance first.
 #[derive(Debug, Default)]
 pub struct FifoScheduler {
-    queue: VecDeque<u32>,
+    /// Per model: (query, batch) in arrival order.
+    queues: Vec<VecDeque<(u32, u32)>>,
+    held: usize,
 }
 
 impl Scheduler for FifoScheduler {
     #[inline]
     fn on_arrival(&mut self, q: &QueryInfo, view: &ServerView) -> Dispatch {
-        if self.queue.is_empty()
+        if view.batching()
+            && let Some(i) = view.joinable(q.model, q.batch)
+        {
+            return Dispatch::To(i);
+        }
+        if self.held == 0
             && let Some(i) = view.lowest_idle()
         {
             return Dispatch::To(i);
         }
-        self.queue.push_back(q.idx);
+        let m = q.model as usize;
+        if self.queues.len() <= m {
+            self.queues.resize_with(m + 1, VecDeque::new);
+        }
+        self.queues[m].push_back((q.idx, q.batch));
+        self.held += 1;
         Dispatch::Hold
     }
 
     #[inline]
     fn next_for(&mut self, _instance: usize, _view: &ServerView) -> Option<u32> {
-        self.queue.pop_front()
+        if self.held == 0 {
+            return None;
+        }
+        // Query positions are arrival order: the oldest head is the smallest.
+        let m = (0..self.queues.len())
+            .filter_map(|m| self.queues[m].front().map(|h| (h.0, m)))
+            .min()?
+            .1;
+        self.held -= 1;
+        self.queues[m].pop_front().map(|h| h.0)
+    }
+
+    fn join_batch(
+        &mut self,
+        _instance: usize,
+        model: u32,
+        room: u32,
+        _view: &ServerView,
+        out: &mut Vec<u32>,
+    ) {
+        let Some(q) = self.queues.get_mut(model as usize) else {
+            return;
+        };
+        let mut room = room;
+        while let Some(&(idx, b)) = q.front() {
+            if b > room {
+                break;
+            }
+            room -= b;
+            out.push(idx);
+            q.pop_front();
+            self.held -= 1;
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Scheduler `least-loaded`: each query goes to the instance whose estimated completion of it
-//! (the view's estimated backlog + the query's profiled latency on that slice) is earliest;
+//! ([`ServerView::estimate_done`]: the view's estimated backlog + the query's profiled latency
+//! on that slice, or joining a forming batch under dynamic batching) is earliest;
 //! ties go to the lower index. Per-instance FIFO queues, no SLA: the "earliest estimated
 //! completion" baseline against which ELSA's slice-size preference can be judged.
 
@@ -12,19 +13,11 @@ pub struct LeastLoaded;
 impl Scheduler for LeastLoaded {
     fn on_arrival(&mut self, q: &QueryInfo, view: &ServerView) -> Dispatch {
         let mut best: Option<(u64, usize)> = None;
-        let mut lat = [None; 16];
         for i in 0..view.len() {
-            let s = view.instances[i].slice;
-            let l = if s < lat.len() {
-                *lat[s].get_or_insert_with(|| view.estimated_service_ns(q.model, s, q.batch))
-            } else {
-                view.estimated_service_ns(q.model, s, q.batch)
-            };
-            if let Some(l) = l {
-                let done = view.estimated_free_at(i) + l;
-                if best.is_none_or(|b| (done, i) < b) {
-                    best = Some((done, i));
-                }
+            if let Some(done) = view.estimate_done(i, q.model, q.batch)
+                && best.is_none_or(|b| (done, i) < b)
+            {
+                best = Some((done, i));
             }
         }
         Dispatch::To(best.expect("some instance serves the model").1)

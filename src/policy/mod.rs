@@ -5,9 +5,10 @@
 //!
 //! Schedulers see the server through a [`ServerView`]: which instances are idle, their local
 //! queues, and *estimated* backlogs computed from the profile. They never see the true service
-//! times of queries in flight (the oracle boundary). In this simulator the service time of a
-//! query is its profiled latency, so the estimates are exact; a service-time noise model would
-//! make them differ.
+//! times of queries in flight (the oracle boundary). By default the service time of a query is
+//! its profiled latency, so the estimates are exact; with service-time noise or dynamic
+//! batching ([`crate::service`]) they are estimates, and [`SchedContext::exact_estimates`]
+//! says which case a scheduler is in.
 //!
 //! Adding a policy half: one new file in `src/policy/` and one entry in
 //! [`Registry::builtin`]. Code outside the crate registers its own halves on a [`Registry`]
@@ -36,12 +37,13 @@ pub use random::RandomLayout;
 pub use registry::{Alias, PartitionerEntry, Policy, Registry, SchedulerEntry};
 pub use whole::WholeGpu;
 
+use crate::engine::{EngineState, NO_MODEL};
 use crate::error::Result;
 use crate::gpu::{GpuSpec, Layout, SliceId};
 use crate::profile::{Profiles, ServiceTable};
 use crate::server::{Instance, Server};
+use crate::service::BatchRule;
 use crate::trace::Trace;
-use std::collections::VecDeque;
 
 /// What a partitioner may look at.
 pub struct PartitionContext<'a> {
@@ -87,6 +89,9 @@ pub struct SchedContext<'a> {
     pub trace: &'a Trace,
     /// `--sla-ms`, when given.
     pub sla_ms: Option<f64>,
+    /// True when every query runs alone for exactly its profiled latency (no service-time
+    /// noise, no dynamic batching): the view's estimates are then the true times.
+    pub exact_estimates: bool,
 }
 
 /// The facts a scheduler gets about an arriving query.
@@ -121,6 +126,21 @@ pub trait Scheduler {
     fn next_for(&mut self, instance: usize, view: &ServerView) -> Option<u32> {
         let _ = (instance, view);
         None
+    }
+
+    /// Dynamic batching only: instance `instance` has opened a batch of `model` with `room`
+    /// batch size left. Push held queries of that model to join it onto `out`, oldest first,
+    /// their summed batch at most `room` (they leave the scheduler's queue). Schedulers that
+    /// never hold queries keep the default (none).
+    fn join_batch(
+        &mut self,
+        instance: usize,
+        model: u32,
+        room: u32,
+        view: &ServerView,
+        out: &mut Vec<u32>,
+    ) {
+        let _ = (instance, model, room, view, out);
     }
 
     /// What the scheduler decided before the replay (for example the SLA it uses per
@@ -188,9 +208,7 @@ pub struct ServerView<'a> {
     pub now_ns: u64,
     pub gpu: &'a GpuSpec,
     pub instances: &'a [Instance],
-    pub(crate) idle: &'a IdleSet,
-    pub(crate) queues: &'a [VecDeque<u32>],
-    pub(crate) backlog_end: &'a [u64],
+    pub(crate) st: &'a EngineState,
     pub(crate) service: &'a ServiceTable,
 }
 
@@ -198,25 +216,95 @@ impl ServerView<'_> {
     /// Whether instance `i` is idle (nothing running, nothing queued).
     #[inline]
     pub fn is_idle(&self, i: usize) -> bool {
-        self.idle.contains(i)
+        self.st.idle.contains(i)
     }
     /// The idle instance with the lowest index.
     #[inline]
     pub fn lowest_idle(&self) -> Option<usize> {
-        self.idle.lowest()
+        self.st.idle.lowest()
     }
     /// Idle instances in increasing index order.
     pub fn idle(&self) -> impl Iterator<Item = usize> + '_ {
-        self.idle.iter()
+        self.st.idle.iter()
     }
     /// Queries waiting in instance `i`'s local queue (not counting the running one).
     pub fn queue_len(&self, i: usize) -> usize {
-        self.queues[i].len()
+        self.st.queues[i].len()
     }
-    /// Estimated time (ns) at which instance `i` finishes everything sent to it so far: the
-    /// remaining time of the running query plus the profiled latencies of its queued queries.
+    /// Estimated time (ns) at which instance `i` finishes everything sent to it so far: now
+    /// if idle; else the estimated end of its running batch (its start + profiled latency; now
+    /// if it has overrun that) or of its forming batch (its deadline + profiled latency), plus
+    /// the profiled latencies of its queued queries, each counted alone.
+    #[inline]
     pub fn estimated_free_at(&self, i: usize) -> u64 {
-        self.backlog_end[i].max(self.now_ns)
+        let st = self.st;
+        if st.idle.contains(i) {
+            return self.now_ns;
+        }
+        let f = &st.forming[i];
+        let end = if f.model != NO_MODEL {
+            f.deadline.max(self.now_ns)
+                + self.service.get(f.model, self.instances[i].slice, f.sum).0
+        } else {
+            st.run_end[i].max(self.now_ns)
+        };
+        end + st.queued_est[i]
+    }
+    /// Estimated completion (ns) of a query of `model` and `batch` sent to instance `i` now;
+    /// `None` if the model is not profiled on its slice. Without batching:
+    /// [`Self::estimated_free_at`] + the profiled latency. With batching: if `i` has a forming
+    /// batch of the model with room for it, the query joins: the batch starts now if the query
+    /// fills it, else at its deadline, and runs for the profiled latency of the new sum; if `i`
+    /// is idle, the query opens a batch that starts after the model's max delay (at once if it
+    /// fills max_batch); otherwise it queues as without batching.
+    #[inline]
+    pub fn estimate_done(&self, i: usize, model: u32, batch: u32) -> Option<u64> {
+        let slice = self.instances[i].slice;
+        let l = self.estimated_service_ns(model, slice, batch)?;
+        if let Some(rule) = self.batch_rule(model) {
+            let f = &self.st.forming[i];
+            if f.model == model && f.sum + batch <= rule.max_batch {
+                let start = if f.sum + batch >= rule.max_batch {
+                    self.now_ns
+                } else {
+                    f.deadline.max(self.now_ns)
+                };
+                return Some(start + self.service.get(model, slice, f.sum + batch).0);
+            }
+            if self.is_idle(i) {
+                let wait = if batch >= rule.max_batch {
+                    0
+                } else {
+                    rule.max_delay_ns
+                };
+                return Some(self.now_ns + wait + l);
+            }
+        }
+        Some(self.estimated_free_at(i) + l)
+    }
+    /// Whether dynamic batching is on.
+    #[inline]
+    pub fn batching(&self) -> bool {
+        !self.st.rules.is_empty()
+    }
+    /// The batching rule of `model`, when batching is on.
+    #[inline]
+    pub fn batch_rule(&self, model: u32) -> Option<BatchRule> {
+        self.st.rules.get(model as usize).copied()
+    }
+    /// The forming batch of instance `i`: (model, summed batch, deadline ns).
+    pub fn forming(&self, i: usize) -> Option<(u32, u32, u64)> {
+        let f = &self.st.forming[i];
+        (f.model != NO_MODEL).then_some((f.model, f.sum, f.deadline))
+    }
+    /// The instance whose forming batch of `model` opened first among those with room for
+    /// `batch` more.
+    pub fn joinable(&self, model: u32, batch: u32) -> Option<usize> {
+        let rule = self.batch_rule(model)?;
+        self.st.open[model as usize]
+            .iter()
+            .map(|&i| i as usize)
+            .find(|&i| self.st.forming[i].sum + batch <= rule.max_batch)
     }
     /// Number of instances.
     pub fn len(&self) -> usize {

@@ -9,6 +9,7 @@ use super::{
     SchedContext, Scheduler, WholeGpu,
 };
 use crate::error::{Error, Result};
+use crate::service::{self, ServiceModel};
 use std::collections::BTreeMap;
 
 /// How to build a named partitioner.
@@ -51,6 +52,9 @@ pub struct Policy {
     pub params: BTreeMap<String, String>,
     pub partitioner: Box<dyn Partitioner>,
     pub scheduler: SchedulerFactory,
+    /// Service-time noise and dynamic batching (keys every policy takes; see
+    /// [`crate::service`]).
+    pub service: ServiceModel,
 }
 
 impl Policy {
@@ -69,6 +73,7 @@ impl Policy {
             scheduler_name: name.to_string(),
             params: BTreeMap::new(),
             partitioner: Box::new(partitioner),
+            service: ServiceModel::default(),
             scheduler: Box::new(move |_| {
                 slot.take().ok_or_else(|| {
                     Error::Usage(format!(
@@ -307,17 +312,22 @@ impl Registry {
     /// partitioner or the scheduler (a key both declare goes to both).
     pub fn build(&self, name: &str, given: &PolicyParams) -> Result<Policy> {
         let (pe, se) = self.lookup(name)?;
+        let service = ServiceModel::from_params(given)?;
         for k in given.values.keys() {
-            if !pe.params.iter().chain(se.params).any(|s| s.matches(k)) {
+            let declared = pe.params.iter().chain(se.params).any(|s| s.matches(k));
+            if !declared && !service::is_service_key(k) {
                 let valid: Vec<&str> = pe.params.iter().chain(se.params).map(|s| s.name).collect();
                 return Err(Error::Usage(format!(
                     "unknown parameter '{k}' for policy '{name}' ({}+{}): {}",
                     pe.name,
                     se.name,
                     if valid.is_empty() {
-                        "it takes no parameters".to_string()
+                        "it takes no parameters besides the service model's (service_noise, seed, batching.*)".to_string()
                     } else {
-                        format!("expected one of {}", valid.join(", "))
+                        format!(
+                            "expected one of {}, or the service model's service_noise, seed, batching.*",
+                            valid.join(", ")
+                        )
                     }
                 )));
             }
@@ -327,6 +337,14 @@ impl Registry {
         let partitioner = (pe.build)(&pp)?;
         let mut params = pp.values().clone();
         params.extend(sp.values().iter().map(|(k, v)| (k.clone(), v.clone())));
+        // The service model's keys, as given (none given: exact service, no batching).
+        params.extend(
+            given
+                .values
+                .iter()
+                .filter(|(k, _)| service::is_service_key(k))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         let build = se.build;
         Ok(Policy {
             name: name.to_string(),
@@ -335,6 +353,7 @@ impl Registry {
             params,
             partitioner,
             scheduler: Box::new(move |ctx| build(&sp, ctx)),
+            service,
         })
     }
 
@@ -373,6 +392,10 @@ impl Registry {
                 "  {:<14} = {}+{}\n",
                 a.name, a.partitioner, a.scheduler
             ));
+        }
+        s.push_str("\nService model (every policy takes these keys):\n");
+        for (k, h) in service::KEYS_HELP {
+            s.push_str(&format!("    {k:<22} {h}\n"));
         }
         s.push_str(
             "\nParameters: --param key=value (repeatable) or --policy-config FILE.toml; --slice and --layout are shortcuts.\n",

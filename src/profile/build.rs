@@ -38,29 +38,49 @@ pub struct Point {
     pub latency_ms: f64,
     pub source: Source,
     pub memory_mb: Option<f64>,
+    /// Run-to-run std of the latency (ms), where measured or derived from a measured one.
+    pub latency_std_ms: Option<f64>,
     /// The file the number comes from, or the rule that made it.
     pub origin: String,
 }
 
 impl Point {
     /// A number read from a source file.
-    fn measured(latency_ms: f64, memory_mb: Option<f64>, origin: String) -> Point {
+    fn measured(
+        latency_ms: f64,
+        latency_std_ms: Option<f64>,
+        memory_mb: Option<f64>,
+        origin: String,
+    ) -> Point {
         Point {
             latency_ms,
             source: Source::Measured,
             memory_mb,
+            latency_std_ms,
             origin,
         }
     }
 
-    /// A number made by a rule (`Interpolated` or `Modeled`); no memory figure.
-    fn derived(latency_ms: f64, source: Source, origin: String) -> Point {
+    /// A number made by a rule (`Interpolated` or `Modeled`); no memory figure. The std, when
+    /// given, is made by the same rule from measured stds.
+    fn derived(
+        latency_ms: f64,
+        latency_std_ms: Option<f64>,
+        source: Source,
+        origin: String,
+    ) -> Point {
         Point {
             latency_ms,
             source,
             memory_mb: None,
+            latency_std_ms,
             origin,
         }
+    }
+
+    /// The coefficient of variation, where the std is known.
+    fn cv(&self) -> Option<f64> {
+        self.latency_std_ms.map(|s| s / self.latency_ms)
     }
 }
 
@@ -128,6 +148,7 @@ fn read_migp_80(t: &mut Table, root: &Path, file: &str, models: &[(&str, &str)])
         c.strings("mig_profile")?,
         c.floats("fb_used_mean")?,
     );
+    let sd = c.floats("latency_std")?;
     let gpu = GpuSpec::by_name("A100-80GB")?;
     for r in 0..c.len() {
         let Some(&(_, model)) = models.iter().find(|m| m.0 == names[r]) else {
@@ -140,7 +161,7 @@ fn read_migp_80(t: &mut Table, root: &Path, file: &str, models: &[(&str, &str)])
                 format!("line {}: {}", r + 2, gpu.unknown_slice(&slices[r])),
             )
         })?;
-        let p = Point::measured(lat[r], Some(mem[r]), rel(&path, root));
+        let p = Point::measured(lat[r], Some(sd[r]), Some(mem[r]), rel(&path, root));
         insert(
             t,
             ("A100-80GB", model, gpu.profiles[sid].name),
@@ -167,6 +188,7 @@ fn read_migp_40(t: &mut Table, root: &Path) -> Result<()> {
             c.ints("instance_memory")?,
             c.floats("fb_used_mean")?,
         );
+        let sd = c.floats("latency_std")?;
         for r in 0..c.len() {
             let slice = match memgb[r] {
                 5 => "1g.5gb",
@@ -181,7 +203,7 @@ fn read_migp_40(t: &mut Table, root: &Path) -> Result<()> {
                     ));
                 }
             };
-            let p = Point::measured(lat[r], Some(mem[r]), rel(&path, root));
+            let p = Point::measured(lat[r], Some(sd[r]), Some(mem[r]), rel(&path, root));
             insert(t, ("A100-40GB", &names[r], slice), bs[r], p, &path)?;
         }
     }
@@ -283,6 +305,7 @@ fn model_slice(
         let r = ratio(b);
         dst.entry(b).or_insert(Point::derived(
             p.latency_ms * r,
+            p.latency_std_ms.map(|sd| sd * r),
             Source::Modeled,
             format!("{to} = {from} x {r:.4} ({rule})"),
         ));
@@ -312,13 +335,18 @@ fn fill(series: &mut BTreeMap<u32, Point>, grid: &[u32]) {
             };
             Point::derived(
                 p0.latency_ms + w * (p1.latency_ms - p0.latency_ms),
+                p0.latency_std_ms
+                    .zip(p1.latency_std_ms)
+                    .map(|(s0, s1)| s0 + w * (s1 - s0)),
                 source,
                 format!("linear between batches {b0} and {b1}"),
             )
         } else if n == 1 {
             let (b0, p0) = &known[0];
+            let l = p0.latency_ms * b as f64 / *b0 as f64;
             Point::derived(
-                p0.latency_ms * b as f64 / *b0 as f64,
+                l,
+                p0.cv().map(|cv| cv * l),
                 Source::Modeled,
                 format!("constant throughput from batch {b0}"),
             )
@@ -326,8 +354,10 @@ fn fill(series: &mut BTreeMap<u32, Point>, grid: &[u32]) {
             let ((b0, p0), (b1, p1)) = (&known[0], &known[1]);
             let slope = ((p1.latency_ms - p0.latency_ms) / (b1 - b0) as f64).max(0.0);
             let floor = p0.latency_ms * b as f64 / *b0 as f64;
+            let l = (p0.latency_ms - slope * (b0 - b) as f64).max(floor);
             Point::derived(
-                (p0.latency_ms - slope * (b0 - b) as f64).max(floor),
+                l,
+                p0.cv().map(|cv| cv * l),
                 Source::Modeled,
                 format!("linear extrapolation down from batches {b0}, {b1}"),
             )
@@ -335,8 +365,10 @@ fn fill(series: &mut BTreeMap<u32, Point>, grid: &[u32]) {
             let ((b0, p0), (b1, p1)) = (&known[n - 2], &known[n - 1]);
             let slope = ((p1.latency_ms - p0.latency_ms) / (b1 - b0) as f64)
                 .clamp(0.0, p1.latency_ms / *b1 as f64);
+            let l = p1.latency_ms + slope * (b - b1) as f64;
             Point::derived(
-                p1.latency_ms + slope * (b - b1) as f64,
+                l,
+                p1.cv().map(|cv| cv * l),
                 Source::Modeled,
                 format!("linear extrapolation up from batches {b0}, {b1}"),
             )
@@ -431,7 +463,7 @@ pub fn build_table(sources: &Path) -> Result<Table> {
     for ((model, slice), pts) in &sus {
         if model == "mobilenet_v2" && slice != "no-mig" {
             for (&b, &l) in pts {
-                let p = Point::measured(l, None, SUSTECH.into());
+                let p = Point::measured(l, None, None, SUSTECH.into());
                 insert(
                     &mut t,
                     ("A100-80GB", "mobilenet-v2", slice),
@@ -530,6 +562,8 @@ fn bound_by_slices(t: &mut Table) {
                     p.latency_ms > o.latency_ms
                 };
                 if p.source == Source::Modeled && wrong {
+                    // Keep the point's coefficient of variation.
+                    p.latency_std_ms = p.cv().map(|cv| cv * o.latency_ms);
                     p.latency_ms = o.latency_ms;
                     p.origin += &format!(
                         "; {} to {to} (slice order)",
@@ -552,6 +586,7 @@ pub fn write_gpu(t: &Table, gpu: &str, path: &Path) -> Result<usize> {
     let spec = GpuSpec::by_name(gpu)?;
     let mut keys: Vec<&(String, String, String)> = t.keys().filter(|k| k.0 == gpu).collect();
     keys.sort_by_key(|k| (k.1.clone(), spec.slice_id(&k.2)));
+    let mut sd = vec![];
     let (mut g, mut sl, mut mo, mut ba, mut la, mut so, mut me, mut or) = (
         vec![],
         vec![],
@@ -571,6 +606,7 @@ pub fn write_gpu(t: &Table, gpu: &str, path: &Path) -> Result<usize> {
             la.push(p.latency_ms);
             so.push(p.source.as_str().to_string());
             me.push(p.memory_mb);
+            sd.push(p.latency_std_ms);
             or.push(p.origin.clone());
         }
     }
@@ -584,6 +620,7 @@ pub fn write_gpu(t: &Table, gpu: &str, path: &Path) -> Result<usize> {
         ("source", Arc::new(StringArray::from(so))),
         ("memory_mb", Arc::new(Float64Array::from(me))),
         ("origin", Arc::new(StringArray::from(or))),
+        ("latency_std_ms", Arc::new(Float64Array::from(sd))),
     ];
     let batch = RecordBatch::try_from_iter(cols).map_err(|e| Error::Other(e.to_string()))?;
     crate::io::write_parquet(path, &batch)?;

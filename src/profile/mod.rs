@@ -4,7 +4,9 @@
 //! Parquet schema (the contract), one row per (gpu, slice, model, batch):
 //! `gpu` string (a catalog name such as `A100-40GB`), `slice` string (a MIG profile of that GPU such
 //! as `3g.20gb`), `model` string, `batch` integer >= 1, `latency_ms` float64 > 0; optional `source`
-//! string (`measured`, `interpolated`, `modeled`) and `memory_mb` float64.
+//! string (`measured`, `interpolated`, `modeled`), `memory_mb` float64 and `latency_std_ms`
+//! float64, at least 0: the run-to-run standard deviation of the latency where the source
+//! measured it, null where it did not (the row's `source` is the provenance of both numbers).
 //!
 //! Batches between profiled ones are linearly interpolated within their (gpu, slice, model) series.
 //! Above the largest profiled batch the latency is extrapolated linearly from the last two points
@@ -68,9 +70,31 @@ pub struct Series {
     pub latency_ms: Vec<f64>,
     pub source: Vec<Source>,
     pub memory_mb: Vec<Option<f64>>,
+    /// Standard deviation of the latency (ms) where the profile has one.
+    pub latency_std_ms: Vec<Option<f64>>,
 }
 
 impl Series {
+    /// Standard deviation (ms) of the latency of batch `b`, interpolated like the latency:
+    /// linear between two profiled batches that both have one (`None` if either lacks it);
+    /// outside the profiled range, the nearest end point's coefficient of variation times the
+    /// (extrapolated) latency.
+    pub fn std_ms(&self, b: u32) -> Option<f64> {
+        let bs = &self.batches;
+        let sd = &self.latency_std_ms;
+        let cv_at = |i: usize| sd[i].map(|s| s / self.latency_ms[i]);
+        match bs.binary_search(&b) {
+            Ok(i) => sd[i],
+            Err(0) => cv_at(0).map(|cv| cv * self.latency_ms(b).0),
+            Err(i) if i == bs.len() => cv_at(i - 1).map(|cv| cv * self.latency_ms(b).0),
+            Err(i) => {
+                let (s0, s1) = (sd[i - 1]?, sd[i]?);
+                let (b0, b1) = (bs[i - 1] as f64, bs[i] as f64);
+                Some(s0 + (b as f64 - b0) / (b1 - b0) * (s1 - s0))
+            }
+        }
+    }
+
     /// Latency of a batch in ms, and whether it had to be extrapolated.
     pub fn latency_ms(&self, b: u32) -> (f64, bool) {
         let bs = &self.batches;
@@ -144,7 +168,11 @@ impl Profiles {
             "latency_ms",
             "a float64 column with the latency in ms (> 0)",
         )?;
-        let (has_src, has_mem) = (input.has("source"), input.has("memory_mb"));
+        let (has_src, has_mem, has_std) = (
+            input.has("source"),
+            input.has("memory_mb"),
+            input.has("latency_std_ms"),
+        );
         let (mut gpu, mut slice, mut model, mut src) = (vec![], vec![], vec![], vec![]);
         let (mut gpus, mut slices, mut models, mut srcs) = (
             Interner::default(),
@@ -152,7 +180,7 @@ impl Profiles {
             Interner::default(),
             Interner::default(),
         );
-        let (mut batch, mut lat, mut mem) = (vec![], vec![], vec![]);
+        let (mut batch, mut lat, mut mem, mut std) = (vec![], vec![], vec![], vec![]);
         while let Some((b, r0)) = input.next_batch()? {
             append_strings(col(&b, "gpu"), path, "gpu", r0, &mut gpus, &mut gpu)?;
             append_strings(col(&b, "slice"), path, "slice", r0, &mut slices, &mut slice)?;
@@ -163,21 +191,10 @@ impl Profiles {
                 append_strings(col(&b, "source"), path, "source", r0, &mut srcs, &mut src)?;
             }
             if has_mem {
-                let a = col(&b, "memory_mb");
-                let arr = arrow::compute::cast(a, &arrow::datatypes::DataType::Float64).map_err(
-                    |_| {
-                        Error::column(
-                            path,
-                            "memory_mb",
-                            format!("wrong type {}; expected float64", a.data_type()),
-                        )
-                    },
-                )?;
-                let arr = arr
-                    .as_any()
-                    .downcast_ref::<arrow::array::Float64Array>()
-                    .expect("cast");
-                mem.extend(arr.iter());
+                append_optional_floats(&b, path, "memory_mb", &mut mem)?;
+            }
+            if has_std {
+                append_optional_floats(&b, path, "latency_std_ms", &mut std)?;
             }
         }
         // Resolve GPU and slice names once per distinct value.
@@ -245,6 +262,15 @@ impl Profiles {
                 Source::Unspecified
             };
             let memory = if has_mem { mem[i] } else { None };
+            let sd = if has_std { std[i] } else { None };
+            if let Some(v) = sd.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(Error::cell(
+                    path,
+                    "latency_std_ms",
+                    i,
+                    format!("value {v}; expected a number >= 0 (or null)"),
+                ));
+            }
             if let Some(v) = memory.filter(|v| !(v.is_finite() && *v >= 0.0)) {
                 return Err(Error::cell(
                     path,
@@ -275,6 +301,7 @@ impl Profiles {
             s.latency_ms.push(l);
             s.source.push(source);
             s.memory_mb.push(memory);
+            s.latency_std_ms.push(sd);
         }
         for s in series.values_mut() {
             s.sort();
@@ -318,6 +345,7 @@ impl Profiles {
             latency_ms: points.iter().map(|p| p.1).collect(),
             source: vec![Source::Unspecified; points.len()],
             memory_mb: vec![None; points.len()],
+            latency_std_ms: vec![None; points.len()],
         };
         let mut s = s;
         s.sort();
@@ -335,7 +363,37 @@ impl Series {
         self.latency_ms = crate::io::permuted(&self.latency_ms, &order);
         self.source = crate::io::permuted(&self.source, &order);
         self.memory_mb = crate::io::permuted(&self.memory_mb, &order);
+        self.latency_std_ms = crate::io::permuted(&self.latency_std_ms, &order);
     }
+
+    /// Set the latency std of every point (for building profiles in memory, e.g. in tests).
+    pub fn with_std(mut self, std_ms: &[f64]) -> Series {
+        self.latency_std_ms = std_ms.iter().map(|&s| Some(s)).collect();
+        self
+    }
+}
+
+/// Append an optional float64 column (nulls kept as `None`).
+fn append_optional_floats(
+    b: &arrow::record_batch::RecordBatch,
+    path: &Path,
+    name: &str,
+    out: &mut Vec<Option<f64>>,
+) -> Result<()> {
+    let a = col(b, name);
+    let arr = arrow::compute::cast(a, &arrow::datatypes::DataType::Float64).map_err(|_| {
+        Error::column(
+            path,
+            name,
+            format!("wrong type {}; expected float64", a.data_type()),
+        )
+    })?;
+    let arr = arr
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .expect("cast");
+    out.extend(arr.iter());
+    Ok(())
 }
 
 /// Batches up to this are precomputed densely; larger ones are computed per query.
@@ -430,6 +488,20 @@ impl ServiceTable {
                 .latency_ms(batch);
             (to_ns(ms), ex)
         }
+    }
+
+    /// Coefficient of variation (profiled std / latency) of `batch` of `model` on `slice`;
+    /// `None` where the profile has no std (or the pair is not profiled).
+    pub fn cv(&self, model: u32, slice: SliceId, batch: u32) -> Option<f64> {
+        let ser = self.series[model as usize * self.n_slices + slice].as_ref()?;
+        Some(ser.std_ms(batch)? / ser.latency_ms(batch).0)
+    }
+
+    /// Whether the profile has a std for every point of `model` on `slice`.
+    pub fn has_std(&self, model: u32, slice: SliceId) -> bool {
+        self.series[model as usize * self.n_slices + slice]
+            .as_ref()
+            .is_some_and(|s| s.latency_std_ms.iter().all(Option::is_some))
     }
 
     /// Whether `model` is profiled on `slice`.

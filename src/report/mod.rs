@@ -8,7 +8,7 @@ pub mod html;
 
 use crate::error::{Error, Result};
 use crate::io::{ColumnEncoding, Compress, ParquetSink, write_atomic};
-use crate::metrics::{Dist, InstanceStats, ModelStats};
+use crate::metrics::{BatchStats, Dist, EstimateStats, InstanceStats, ModelStats};
 use crate::replay::Replay;
 use crate::trace::Trace;
 use arrow::array::{
@@ -54,6 +54,47 @@ pub struct InputFile {
     pub sha256: String,
 }
 
+/// The service model of a run that is not exact.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceSummary {
+    pub noise: String,
+    pub seed: u64,
+    /// With batching: max_batch and max_delay_us per model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batching: Option<BTreeMap<String, BatchRuleSummary>>,
+}
+
+/// One model's batcher.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchRuleSummary {
+    pub max_batch: u32,
+    pub max_delay_us: f64,
+}
+
+impl ServiceSummary {
+    fn of(r: &Replay, models: &[String]) -> Option<ServiceSummary> {
+        (!r.service.is_exact()).then(|| ServiceSummary {
+            noise: r.service.noise.to_string(),
+            seed: r.service.seed,
+            batching: (!r.batch_rules.is_empty()).then(|| {
+                models
+                    .iter()
+                    .zip(&r.batch_rules)
+                    .map(|(m, b)| {
+                        (
+                            m.clone(),
+                            BatchRuleSummary {
+                                max_batch: b.max_batch,
+                                max_delay_us: b.max_delay_ns as f64 / 1e3,
+                            },
+                        )
+                    })
+                    .collect()
+            }),
+        })
+    }
+}
+
 /// `summary.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -81,6 +122,15 @@ pub struct Summary {
     pub extrapolated: u64,
     pub rate_scale: f64,
     pub invariants: crate::engine::Invariants,
+    /// The service model, when not exact (noise or batching).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceSummary>,
+    /// When not exact: the error of the completion estimates the scheduler could make.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimates: Option<EstimateStats>,
+    /// With batching: how queries merged into batches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batches: Option<BatchStats>,
     /// What the partitioner reported (PARIS: knees, batch -> slice map, shares, deviation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partition: Option<serde_json::Value>,
@@ -93,9 +143,17 @@ pub struct Summary {
 
 impl Summary {
     /// Assemble the summary of a replay.
-    pub fn new(r: &Replay, inputs: BTreeMap<String, InputFile>, rate_scale: f64) -> Summary {
+    pub fn new(
+        r: &Replay,
+        models: &[String],
+        inputs: BTreeMap<String, InputFile>,
+        rate_scale: f64,
+    ) -> Summary {
         let m = &r.metrics;
         Summary {
+            service: ServiceSummary::of(r, models),
+            estimates: m.estimates.clone(),
+            batches: m.batches.clone(),
             policy: r.policy.clone(),
             partitioner: r.partitioner.clone(),
             scheduler: r.scheduler.clone(),
@@ -184,12 +242,46 @@ impl Summary {
                 self.extrapolated
             );
         }
+        if let Some(sv) = &self.service {
+            s += &format!("service noise {} (seed {})", sv.noise, sv.seed);
+            if let Some(b) = &sv.batching {
+                let rules: Vec<String> = b
+                    .iter()
+                    .map(|(m, r)| {
+                        format!(
+                            "{m} max_batch {} max_delay {} us",
+                            r.max_batch, r.max_delay_us
+                        )
+                    })
+                    .collect();
+                s += &format!("; batching {}", rules.join(", "));
+            }
+            s += "\n";
+        }
+        if let Some(b) = &self.batches {
+            s += &format!(
+                "batches: {} ({:.2} queries, summed batch {:.1} on average, largest {})\n",
+                b.batches, b.mean_queries, b.mean_size, b.max_size
+            );
+        }
+        if let Some(e) = &self.estimates {
+            s += &format!(
+                "scheduler estimates: |true - estimated completion| p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; {:.1}% finished later than estimated\n",
+                e.abs_error_p50_ms,
+                e.abs_error_p99_ms,
+                e.abs_error_max_ms,
+                100.0 * e.late_fraction
+            );
+        }
         let inv = &self.invariants;
         s += &format!(
-            "invariants: conservation {}, causality {}, no overlap {}\n",
+            "invariants: conservation {}, causality {}, no overlap {}{}\n",
             ok(inv.conservation),
             ok(inv.causality),
-            ok(inv.no_overlap)
+            ok(inv.no_overlap),
+            inv.batches
+                .map(|b| format!(", batches {}", ok(b)))
+                .unwrap_or_default()
         );
         s
     }
@@ -204,7 +296,9 @@ pub const QUERIES_ROW_GROUP: usize = 1 << 20;
 
 /// Write `queries.parquet`: `id`, `model`, `batch`, `arrival_us`, `start_us`, `finish_us`
 /// (float64 microseconds, exact to the nanosecond below 2^53 ns), `gpu`, `instance` (global
-/// instance index, as in `summary.json`), `slice`.
+/// instance index, as in `summary.json`), `slice`; with dynamic batching that can merge
+/// (some max_batch > 1), also `batch_id` (batches numbered in start order) and `batch_size` (the
+/// batch's summed size).
 ///
 /// Streamed in row groups of [`QUERIES_ROW_GROUP`] rows with the columns of each row group
 /// encoded in parallel. Encodings are chosen per column: dictionary for `model` and `slice`
@@ -224,7 +318,9 @@ pub fn write_queries_in_groups(
 ) -> Result<()> {
     let rows_per_group = rows_per_group.max(1);
     let dict = || DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let schema = Arc::new(Schema::new(vec![
+    // With batching that can merge (some max_batch > 1): the batch of each query.
+    let batched = r.batch_rules.iter().any(|b| b.max_batch > 1);
+    let mut fields = vec![
         Field::new("id", DataType::Int64, false),
         Field::new("model", dict(), false),
         Field::new("batch", DataType::Int32, false),
@@ -234,17 +330,21 @@ pub fn write_queries_in_groups(
         Field::new("gpu", DataType::Int32, false),
         Field::new("instance", DataType::UInt32, false),
         Field::new("slice", dict(), false),
-    ]));
+    ];
     use ColumnEncoding::*;
     use Compress::*;
-    let mut sink = ParquetSink::create(
-        path,
-        schema.clone(),
-        &[
-            Delta, Dictionary, Delta, Plain, Plain, Plain, Delta, Delta, Dictionary,
-        ],
-        &[Lz4, Lz4, Lz4, None, None, None, Lz4, Lz4, Lz4],
-    )?;
+    let mut enc = vec![
+        Delta, Dictionary, Delta, Plain, Plain, Plain, Delta, Delta, Dictionary,
+    ];
+    let mut comp = vec![Lz4, Lz4, Lz4, None, None, None, Lz4, Lz4, Lz4];
+    if batched {
+        fields.push(Field::new("batch_id", DataType::UInt32, false));
+        fields.push(Field::new("batch_size", DataType::UInt32, false));
+        enc.extend([Delta, Delta]);
+        comp.extend([Lz4, Lz4]);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let mut sink = ParquetSink::create(path, schema.clone(), &enc, &comp)?;
     let server = &r.server;
     let rec = &r.records;
     let models: ArrayRef = Arc::new(StringArray::from_iter_values(trace.models.iter()));
@@ -274,7 +374,7 @@ pub fn write_queries_in_groups(
             slices.clone(),
         )
         .map_err(|e| Error::Other(e.to_string()))?;
-        let cols: Vec<ArrayRef> = vec![
+        let mut cols: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from_iter_values(
                 (lo..hi).map(|q| trace.id_of(q)),
             )),
@@ -292,6 +392,13 @@ pub fn write_queries_in_groups(
             Arc::new(UInt32Array::from_iter_values(inst.iter().copied())),
             Arc::new(slice),
         ];
+        if batched {
+            let ids = &rec.batch_id[lo..hi];
+            cols.push(Arc::new(UInt32Array::from_iter_values(ids.iter().copied())));
+            cols.push(Arc::new(UInt32Array::from_iter_values(
+                ids.iter().map(|&b| rec.batch_size[b as usize]),
+            )));
+        }
         let batch =
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Other(e.to_string()))?;
         sink.write(&batch)?;
