@@ -246,6 +246,9 @@ impl<'a> Sim<'a> {
             instances: &self.server.instances,
             st: &self.st,
             service: self.service,
+            q_model: &self.trace.model,
+            q_batch: &self.trace.batch,
+            q_arrival: &self.trace.arrival_ns,
         }
     }
 

@@ -14,8 +14,12 @@
 //! the true times, and ELSA applies the same rule to the view's estimates directly:
 //! `est_done(i)` = [`ServerView::estimate_done`], which accounts for joining a forming batch
 //! (the batch starts at its deadline, or at once if the query fills it, and runs for the
-//! profiled latency of the new sum) and for the batcher's delay on an idle instance. That path
-//! scans every instance (O(instances) per query).
+//! profiled latency of the new sum) and for the batcher's delay on an idle instance. Joining a
+//! forming batch, or a batch the local queue will form ([`ServerView::predict`] replays the
+//! batcher on the queue), also delays the members already in it, so such a choice is feasible
+//! only if the batch's estimated completion meets the SLA of its *oldest* member
+//! (`est_done - oldest arrival <= SLA`), not just the arriving query's. That path scans every
+//! instance (O(instances) per query).
 //!
 //! SLA(m): see [`crate::policy::sla`] (`sla.<model>`, `--sla-ms`, or the default rule with
 //! `sla_multiple` and `sla_batch_percentile`).
@@ -144,17 +148,18 @@ impl Elsa {
 
     /// ELSA's rule evaluated on the view's estimates, instance by instance.
     pub fn choose_by_scan(&self, q: &QueryInfo, view: &ServerView) -> Option<usize> {
-        let t = view.now_ns;
         let sla = self.sla_ns[q.model as usize];
         // Feasible: least (GPCs, est_done, index); otherwise least (est_done, GPCs, index).
         let mut feasible: Option<(u8, u64, usize)> = None;
         let mut fallback: Option<(u64, u8, usize)> = None;
         for i in 0..view.len() {
-            let Some(done) = view.estimate_done(i, q.model, q.batch) else {
+            // `since`: the oldest arrival in the batch the query would run in; the batch's
+            // completion must meet that query's SLA too.
+            let Some((done, since)) = view.predict(i, q.model, q.batch) else {
                 continue;
             };
             let g = view.instances[i].gpcs;
-            if done - t <= sla {
+            if done - since <= sla {
                 if feasible.is_none_or(|f| (g, done, i) < f) {
                     feasible = Some((g, done, i));
                 }
@@ -275,6 +280,9 @@ mod tests {
             instances: &server.instances,
             st: &state,
             service: &st,
+            q_model: &[],
+            q_batch: &[],
+            q_arrival: &[],
         };
         let mut e = Elsa::with_slas(
             vec![ModelSla {

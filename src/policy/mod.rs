@@ -210,7 +210,15 @@ pub struct ServerView<'a> {
     pub instances: &'a [Instance],
     pub(crate) st: &'a EngineState,
     pub(crate) service: &'a ServiceTable,
+    /// The trace's model, batch and arrival columns (to predict how queued queries batch).
+    pub(crate) q_model: &'a [u32],
+    pub(crate) q_batch: &'a [u32],
+    pub(crate) q_arrival: &'a [u64],
 }
+
+/// Queues longer than this are estimated without predicting their batches (each queued query
+/// counted alone), to keep a decision cheap under overload.
+pub const PREDICT_QUEUE_MAX: usize = 64;
 
 impl ServerView<'_> {
     /// Whether instance `i` is idle (nothing running, nothing queued).
@@ -251,36 +259,105 @@ impl ServerView<'_> {
         end + st.queued_est[i]
     }
     /// Estimated completion (ns) of a query of `model` and `batch` sent to instance `i` now;
-    /// `None` if the model is not profiled on its slice. Without batching:
-    /// [`Self::estimated_free_at`] + the profiled latency. With batching: if `i` has a forming
-    /// batch of the model with room for it, the query joins: the batch starts now if the query
-    /// fills it, else at its deadline, and runs for the profiled latency of the new sum; if `i`
-    /// is idle, the query opens a batch that starts after the model's max delay (at once if it
-    /// fills max_batch); otherwise it queues as without batching.
+    /// `None` if the model is not profiled on its slice. See [`Self::predict`].
     #[inline]
     pub fn estimate_done(&self, i: usize, model: u32, batch: u32) -> Option<u64> {
+        self.predict(i, model, batch).map(|p| p.0)
+    }
+
+    /// What sending a query of `model` and `batch` to instance `i` now would give: (its
+    /// estimated completion, the arrival of the oldest query of the batch it would run in),
+    /// from profiled latencies; `None` if the model is not profiled on the slice.
+    ///
+    /// Without batching: ([`Self::estimated_free_at`] + its latency, now). With batching, the
+    /// batcher's rules are replayed on what is known: if `i` has a forming batch of the model
+    /// with room, the query joins it (the batch starts now if the query fills it, else at its
+    /// deadline, and runs for the latency of the new sum); if `i` is idle, the query opens a
+    /// batch that starts after the model's max delay (at once if it fills max_batch); otherwise
+    /// the local queue, with the query at its tail, is cut into batches the way the engine will
+    /// cut it (each from the running or forming batch's estimated end, or from its head's
+    /// deadline if later) until the query's batch. Queues longer than [`PREDICT_QUEUE_MAX`]
+    /// count each queued query alone.
+    pub fn predict(&self, i: usize, model: u32, batch: u32) -> Option<(u64, u64)> {
         let slice = self.instances[i].slice;
         let l = self.estimated_service_ns(model, slice, batch)?;
-        if let Some(rule) = self.batch_rule(model) {
-            let f = &self.st.forming[i];
-            if f.model == model && f.sum + batch <= rule.max_batch {
-                let start = if f.sum + batch >= rule.max_batch {
-                    self.now_ns
+        let now = self.now_ns;
+        let Some(rule) = self.batch_rule(model) else {
+            return Some((self.estimated_free_at(i) + l, now));
+        };
+        let f = &self.st.forming[i];
+        if f.model == model && f.sum + batch <= rule.max_batch {
+            let start = if f.sum + batch >= rule.max_batch {
+                now
+            } else {
+                f.deadline.max(now)
+            };
+            let done = start + self.service.get(model, slice, f.sum + batch).0;
+            return Some((done, f.deadline.saturating_sub(rule.max_delay_ns).min(now)));
+        }
+        if self.is_idle(i) {
+            let wait = if batch >= rule.max_batch {
+                0
+            } else {
+                rule.max_delay_ns
+            };
+            return Some((now + wait + l, now));
+        }
+        let queue = &self.st.queues[i];
+        if queue.len() > PREDICT_QUEUE_MAX {
+            return Some((self.estimated_free_at(i) + l, now));
+        }
+        // The end of what runs or forms now.
+        let mut t = if f.model != NO_MODEL {
+            f.deadline.max(now) + self.service.get(f.model, slice, f.sum).0
+        } else {
+            self.st.run_end[i].max(now)
+        };
+        // (model, batch, arrival, is the new query), in queue order.
+        let mut rest: Vec<(u32, u32, u64, bool)> = queue
+            .iter()
+            .map(|&q| {
+                let q = q as usize;
+                (self.q_model[q], self.q_batch[q], self.q_arrival[q], false)
+            })
+            .collect();
+        rest.push((model, batch, now, true));
+        while !rest.is_empty() {
+            let (m, _, a0, _) = rest[0];
+            let r = self.batch_rule(m).unwrap_or(BatchRule::OFF);
+            let (mut sum, mut mine, mut stopped) = (0u32, false, false);
+            let mut k = 0;
+            rest.retain(|&(qm, qb, _, new)| {
+                k += 1;
+                let take = if k == 1 {
+                    true
+                } else if qm == m && !stopped {
+                    if sum + qb <= r.max_batch {
+                        true
+                    } else {
+                        stopped = true;
+                        false
+                    }
                 } else {
-                    f.deadline.max(self.now_ns)
+                    false
                 };
-                return Some(start + self.service.get(model, slice, f.sum + batch).0);
-            }
-            if self.is_idle(i) {
-                let wait = if batch >= rule.max_batch {
-                    0
-                } else {
-                    rule.max_delay_ns
-                };
-                return Some(self.now_ns + wait + l);
+                if take {
+                    sum += qb;
+                    mine |= new;
+                }
+                !take
+            });
+            let start = if sum >= r.max_batch {
+                t
+            } else {
+                t.max(a0 + r.max_delay_ns)
+            };
+            t = start + self.service.get(m, slice, sum).0;
+            if mine {
+                return Some((t, a0.min(now)));
             }
         }
-        Some(self.estimated_free_at(i) + l)
+        unreachable!("the new query is in some batch")
     }
     /// Whether dynamic batching is on.
     #[inline]

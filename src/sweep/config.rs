@@ -129,11 +129,37 @@ impl PolicySpec {
             return self.name.clone();
         }
         let p: Vec<String> = self
-            .params
+            .flat_params()
             .iter()
-            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .map(|(k, v)| format!("{k}={v}"))
             .collect();
         format!("{}[{}]", self.name, p.join(","))
+    }
+
+    /// The parameters as `--param` pairs: nested tables flatten to dotted keys
+    /// (`batching = { max_batch = 32 }` is `batching.max_batch=32`).
+    pub fn flat_params(&self) -> Vec<(String, String)> {
+        fn walk(prefix: &str, k: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
+            let key = if prefix.is_empty() {
+                k.to_string()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                toml::Value::Table(t) => {
+                    for (k2, v2) in t {
+                        walk(&key, k2, v2, out);
+                    }
+                }
+                other => out.push((key, value_text(other))),
+            }
+        }
+        let mut out = Vec::new();
+        for (k, v) in &self.params {
+            walk("", k, v, &mut out);
+        }
+        out.sort();
+        out
     }
 }
 

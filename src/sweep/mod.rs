@@ -19,7 +19,7 @@ use crate::profile::Profiles;
 use crate::replay::{Replay, replay};
 use crate::trace::Trace;
 use crate::trace::synth::{Arrivals, BatchSpec, GenConfig, generate, parse_model_weight};
-use config::{SweepConfig, WorkloadSpec, value_text};
+use config::{SweepConfig, WorkloadSpec};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::sync::Arc;
@@ -209,12 +209,18 @@ pub fn estimate_tasks(cfg: &SweepConfig) -> u64 {
 
 fn policy_params(p: &config::PolicySpec, seed: u64, registry: &Registry) -> Result<PolicyParams> {
     let mut params = PolicyParams::default();
-    for (k, v) in &p.params {
-        params.set(k, value_text(v));
+    for (k, v) in p.flat_params() {
+        params.set(&k, v);
     }
-    // The sweep's seed seeds a partitioner that takes one, unless the policy fixes it.
+    // The sweep's seed seeds a partitioner that takes one, and the service-noise stream,
+    // unless the policy fixes it.
     let (pe, _) = registry.lookup(&p.name)?;
-    if !params.values.contains_key("seed") && pe.params.iter().any(|s| s.name == "seed") {
+    let noisy = params
+        .values
+        .get("service_noise")
+        .is_some_and(|v| v.trim() != "none");
+    if !params.values.contains_key("seed") && (noisy || pe.params.iter().any(|s| s.name == "seed"))
+    {
         params.set("seed", seed.to_string());
     }
     Ok(params)
