@@ -7,6 +7,8 @@
 //! is the command line over it.
 
 pub mod aggregate;
+#[cfg(feature = "analyze")]
+pub mod analyze;
 pub mod cli;
 pub mod compare;
 pub mod csvio;

@@ -27,7 +27,7 @@ pub struct PeakConfig {
 }
 
 /// The peak of one policy.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct PeakResult {
     pub policy: String,
     /// Largest feasible rate scale found; 0 when even a tiny load misses the SLA.

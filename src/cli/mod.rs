@@ -1,11 +1,15 @@
 //! The command line: one file per command, each a thin shell over library functions.
 //! `run` (one replay), `peak` (latency-bounded throughput), `partition` (what a partitioner
 //! chooses), `sweep` and `bench-all` (a comparison matrix and its report), `compare` (the
-//! regression gate), `policy list`, `gpu list|layouts`, `trace gen|import|inspect`,
+//! regression gate), `merge` (a sharded sweep's report), `analyze` (polars, opt-in feature),
+//! `policy list`, `gpu list|layouts`, `trace gen|import|inspect`,
 //! `profile build|inspect`.
 
+#[cfg(feature = "analyze")]
+mod analyze;
 mod compare;
 mod gpu;
+mod merge;
 mod partition;
 mod peak;
 mod policy;
@@ -16,6 +20,7 @@ mod trace;
 
 pub use compare::CompareArgs;
 pub use gpu::GpuCommand;
+pub use merge::MergeArgs;
 pub use partition::PartitionArgs;
 pub use peak::PeakArgs;
 pub use policy::PolicyCommand;
@@ -49,6 +54,11 @@ pub enum Command {
     BenchAll(BenchAllArgs),
     /// Compare two sweep reports; exit 1 when a tracked figure got worse beyond the threshold.
     Compare(CompareArgs),
+    /// Gather the shard files of a sharded sweep (`sweep --phase ... --shard K/N`) into its report.
+    Merge(MergeArgs),
+    /// Aggregate many results.parquet files with polars (built with `--features analyze`).
+    #[cfg(feature = "analyze")]
+    Analyze(analyze::AnalyzeArgs),
     /// Show what a partitioner chooses (PARIS: knees, batch -> slice map, shares, layouts).
     Partition(PartitionArgs),
     /// The GPU catalog and MIG geometry.
@@ -150,6 +160,9 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Partition(a) => partition::partition(a),
         Command::Sweep(a) => sweep::sweep(a),
         Command::Compare(a) => compare::compare(a),
+        Command::Merge(a) => merge::merge(a),
+        #[cfg(feature = "analyze")]
+        Command::Analyze(a) => analyze::analyze(a),
         Command::BenchAll(a) => sweep::bench_all(a),
         Command::Gpu(c) => gpu::gpu_cmd(c),
         Command::Trace(c) => trace::trace_cmd(c),

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::report::bench;
+use crate::sweep::shard::{Phase, ShardSpec};
 use crate::sweep::{self, Bar, Lines, Progress, config::SweepConfig};
 use clap::Args;
 use std::io::IsTerminal;
@@ -19,6 +20,14 @@ pub struct SweepArgs {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Run only shard K (0-based) of N of a phase, writing OUT/shards/PHASE-K-of-N.json
+    /// (`merge OUT` makes the report). Needs --phase.
+    #[arg(long, requires = "phase")]
+    pub shard: Option<ShardSpec>,
+    /// With --shard: `peaks` (the peak searches) or `loads` (the offered loads and heat maps,
+    /// after every peaks shard finished).
+    #[arg(long, value_enum, requires = "shard")]
+    pub phase: Option<Phase>,
 }
 
 #[derive(Debug, Args)]
@@ -39,6 +48,8 @@ pub fn bench_all(a: BenchAllArgs) -> Result<i32> {
         config: a.config,
         out: Some(a.out),
         jobs: a.jobs,
+        shard: None,
+        phase: None,
     })
 }
 
@@ -63,14 +74,31 @@ pub fn sweep(a: SweepArgs) -> Result<i32> {
         cfg.seeds.len(),
         cfg.loads.len() + cfg.rate_scales.len()
     );
+    if let (Some(spec), Some(phase)) = (a.shard, a.phase) {
+        let path = pool
+            .install(|| sweep::shard::run_shard(&a.config, phase, spec, &out, &Lines::default()))?;
+        println!(
+            "shard {}/{} of phase {phase:?} in {:.1} s; wrote {}",
+            spec.k,
+            spec.n,
+            t0.elapsed().as_secs_f64(),
+            path.display()
+        );
+        return Ok(0);
+    }
     let progress: Box<dyn Progress> = if std::io::stdout().is_terminal() {
         Box::new(Bar::new(sweep::estimate_tasks(&cfg)))
     } else {
         Box::new(Lines::default())
     };
     let res = pool.install(|| sweep::run(&cfg, progress.as_ref()))?;
+    report(&res, &out, t0)
+}
+
+/// Write the report folder of a finished sweep and print the verdict.
+pub fn report(res: &sweep::SweepResult, out: &std::path::Path, t0: Instant) -> Result<i32> {
     let t_report = Instant::now();
-    let summary = bench::write(&res, &out)?;
+    let summary = bench::write(res, out)?;
     print!("{}", bench::verdict_text(&summary));
     let bad = summary.validity.runs - summary.validity.runs_with_invariants_ok;
     println!(

@@ -175,7 +175,12 @@ impl SweepConfig {
     /// Read and check a sweep file.
     pub fn load(path: &Path) -> Result<SweepConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let cfg: SweepConfig = toml::from_str(&text).map_err(|e| {
+        Self::parse(&text, path)
+    }
+
+    /// Parse and check the text of a sweep file (`path` names it in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<SweepConfig> {
+        let cfg: SweepConfig = toml::from_str(text).map_err(|e| {
             // Name the line and, when it is `key = value`, the key.
             let at = e
                 .span()

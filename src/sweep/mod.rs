@@ -10,6 +10,7 @@
 //! batch-by-slice heat maps.
 
 pub mod config;
+pub mod shard;
 
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
@@ -21,12 +22,12 @@ use crate::trace::Trace;
 use crate::trace::synth::{Arrivals, BatchSpec, GenConfig, generate, parse_model_weight};
 use config::{SweepConfig, WorkloadSpec};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// One replay of the matrix: its coordinates and every figure of its `summary.json`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunRow {
     pub workload: String,
     pub policy: String,
@@ -73,7 +74,7 @@ pub struct PeakRow {
 }
 
 /// The latency CDF of one policy at the reference load: (latency ms, cumulative fraction).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cdf {
     pub workload: String,
     pub policy: String,
@@ -82,7 +83,7 @@ pub struct Cdf {
 
 /// What one replay looked like inside: busy fraction per instance per time bin, and the
 /// queries of each batch bucket per slice.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Heatmap {
     pub workload: String,
     pub policy: String,
@@ -308,11 +309,109 @@ fn row(
     }
 }
 
-/// Run a sweep.
-pub fn run(cfg: &SweepConfig, progress: &dyn Progress) -> Result<SweepResult> {
+/// A sweep's inputs, loaded and materialized, and its task lists. Tasks are numbered in matrix
+/// order: a peak task is (work, policy), a load task (work, policy, load), a heat-map task
+/// (workload, policy); works are (workload, seed) in config order.
+pub struct Prepared {
+    pub registry: Registry,
+    gpu: GpuSpec,
+    profiles: Profiles,
+    /// Input files and their sha256: (role, path, sha256).
+    pub inputs: Vec<(String, String, String)>,
+    works: Vec<Work>,
+    /// Profile rows by source: measured, interpolated, modeled, unspecified.
+    pub provenance: [usize; 4],
+    /// Seconds spent loading and materializing.
+    pub t_inputs: f64,
+}
+
+/// An offered load: a fraction of the best peak, or an absolute rate scale.
+#[derive(Clone, Copy, Debug)]
+pub enum Load {
+    Fraction(f64),
+    Scale(f64),
+}
+
+/// The task lists of a config (they depend on the config alone).
+#[derive(Debug, Clone)]
+pub struct Tasks {
+    /// (work, policy).
+    pub peaks: Vec<(usize, usize)>,
+    /// (work, policy, load index into `loads`).
+    pub runs: Vec<(usize, usize, usize)>,
+    pub loads: Vec<Load>,
+    /// (workload, policy).
+    pub heats: Vec<(usize, usize)>,
+}
+
+impl Tasks {
+    /// The tasks of `cfg`.
+    pub fn of(cfg: &SweepConfig, registry: &Registry) -> Tasks {
+        let n_works = cfg.workloads.len() * cfg.seeds.len();
+        let np = cfg.policies.len();
+        let peaks = (0..n_works)
+            .flat_map(|k| (0..np).map(move |p| (k, p)))
+            .collect();
+        let mut fractions = cfg.loads.clone();
+        if !fractions.is_empty()
+            && !fractions
+                .iter()
+                .any(|f| (f - cfg.reference_load).abs() < 1e-12)
+        {
+            fractions.push(cfg.reference_load);
+        }
+        fractions.sort_by(f64::total_cmp);
+        let loads: Vec<Load> = fractions
+            .iter()
+            .map(|&f| Load::Fraction(f))
+            .chain(cfg.rate_scales.iter().map(|&s| Load::Scale(s)))
+            .collect();
+        let nl = loads.len();
+        let runs = (0..n_works)
+            .flat_map(|k| (0..np).flat_map(move |p| (0..nl).map(move |l| (k, p, l))))
+            .collect();
+        // Heat maps: per workload, the first ELSA and the first FIFO policy at the reference
+        // load, preferring the PARIS layout for both, so the two maps differ by the scheduler
+        // alone.
+        let pick = |sched: &str| {
+            let is = |p: &config::PolicySpec, part: Option<&str>| {
+                registry
+                    .lookup(&p.name)
+                    .is_ok_and(|(pe, se)| se.name == sched && part.is_none_or(|x| pe.name == x))
+            };
+            cfg.policies
+                .iter()
+                .position(|p| is(p, Some("paris")))
+                .or_else(|| cfg.policies.iter().position(|p| is(p, None)))
+        };
+        let heat_policies: Vec<usize> =
+            [pick("elsa"), pick("fifo")].into_iter().flatten().collect();
+        let heats = (0..cfg.workloads.len())
+            .flat_map(|w| heat_policies.iter().map(move |&p| (w, p)))
+            .collect();
+        Tasks {
+            peaks,
+            runs,
+            loads,
+            heats,
+        }
+    }
+
+    /// The work (workload, seed) index of workload `w` and seed position `s`.
+    pub fn work(cfg: &SweepConfig, w: usize, s: usize) -> usize {
+        w * cfg.seeds.len() + s
+    }
+
+    /// (workload, seed) of work `k`.
+    pub fn work_coords(cfg: &SweepConfig, k: usize) -> (usize, u64) {
+        (k / cfg.seeds.len(), cfg.seeds[k % cfg.seeds.len()])
+    }
+}
+
+/// Load the profile and materialize every workload's trace per seed.
+pub fn prepare(cfg: &SweepConfig) -> Result<Prepared> {
     let registry = Registry::builtin();
     let gpu = GpuSpec::by_name(&cfg.gpu)?;
-    let mut stages = Vec::new();
     let t0 = Instant::now();
     // Every policy name and parameter checked before anything runs.
     for p in &cfg.policies {
@@ -359,191 +458,235 @@ pub fn run(cfg: &SweepConfig, progress: &dyn Progress) -> Result<SweepResult> {
             })
         })
         .collect::<Result<_>>()?;
-    stages.push(("inputs".to_string(), t0.elapsed().as_secs_f64()));
-
-    // Peaks.
-    let t1 = Instant::now();
-    let peak_tasks: Vec<(usize, usize)> = (0..works.len())
-        .flat_map(|k| (0..cfg.policies.len()).map(move |p| (k, p)))
-        .collect();
-    progress.stage("peak search", peak_tasks.len() as u64);
-    let peaks: Vec<PeakRow> = peak_tasks
-        .par_iter()
-        .map(|&(k, p)| {
-            let work = &works[k];
-            let spec = &cfg.policies[p];
-            let params = policy_params(spec, work.seed, &registry)?;
-            let w = &cfg.workloads[work.w];
-            let r = find_peak(
-                &work.trace,
-                &profiles,
-                &gpu,
-                cfg.gpus,
-                &spec.label(),
-                &|| registry.build(&spec.name, &params),
-                &PeakConfig {
-                    percentile: cfg.percentile,
-                    sla_ms: w.sla_ms,
-                    tolerance: cfg.tolerance,
-                },
-            )?;
-            progress.tick();
-            Ok(PeakRow {
-                workload: w.name.clone(),
-                policy: spec.label(),
-                policy_name: spec.name.clone(),
-                params: params.text(),
-                seed: work.seed,
-                peak: r,
-            })
-        })
-        .collect::<Result<_>>()?;
-    stages.push(("peak search".to_string(), t1.elapsed().as_secs_f64()));
-    // Best peak per (workload, seed).
-    let best: Vec<f64> = (0..works.len())
-        .map(|k| {
-            (0..cfg.policies.len())
-                .map(|p| peaks[k * cfg.policies.len() + p].peak.rate_scale)
-                .fold(0.0, f64::max)
-        })
-        .collect();
-
-    // Loads.
-    let t2 = Instant::now();
-    let mut fractions = cfg.loads.clone();
-    if !fractions.is_empty()
-        && !fractions
-            .iter()
-            .any(|f| (f - cfg.reference_load).abs() < 1e-12)
-    {
-        fractions.push(cfg.reference_load);
-    }
-    fractions.sort_by(f64::total_cmp);
-    #[derive(Clone, Copy)]
-    enum Load {
-        Fraction(f64),
-        Scale(f64),
-    }
-    let loads: Vec<Load> = fractions
-        .iter()
-        .map(|&f| Load::Fraction(f))
-        .chain(cfg.rate_scales.iter().map(|&s| Load::Scale(s)))
-        .collect();
-    let n_loads = loads.len();
-    let run_tasks: Vec<(usize, usize, usize)> = (0..works.len())
-        .flat_map(|k| {
-            (0..cfg.policies.len()).flat_map(move |p| (0..n_loads).map(move |l| (k, p, l)))
-        })
-        .collect();
-    progress.stage("offered loads", run_tasks.len() as u64);
-    let first_seed = cfg.seeds[0];
-    let results: Vec<Option<(RunRow, Option<Cdf>)>> = run_tasks
-        .par_iter()
-        .map(|&(k, p, l)| {
-            let work = &works[k];
-            let (frac, scale) = match loads[l] {
-                Load::Fraction(f) => (Some(f), f * best[k]),
-                Load::Scale(s) => (None, s),
-            };
-            progress.tick();
-            if scale <= 0.0 {
-                // No policy met the SLA at any load: fractions of a zero peak are undefined.
-                return Ok(None);
-            }
-            let spec = &cfg.policies[p];
-            let params = policy_params(spec, work.seed, &registry)?;
-            let mut t = (*work.trace).clone();
-            t.scale_rate(scale)?;
-            let mut policy = registry.build(&spec.name, &params)?;
-            let w = &cfg.workloads[work.w];
-            let r = replay(&t, &profiles, &gpu, cfg.gpus, &mut policy, Some(w.sla_ms))?;
-            let reference = frac.is_some_and(|f| (f - cfg.reference_load).abs() < 1e-12);
-            let cdf = (reference && work.seed == first_seed).then(|| Cdf {
-                workload: w.name.clone(),
-                policy: spec.label(),
-                points: cdf_points(&t, &r),
-            });
-            Ok(Some((
-                row(work, cfg, spec, &params, (frac, scale), &t, &r),
-                cdf,
-            )))
-        })
-        .collect::<Result<_>>()?;
-    let mut runs = Vec::new();
-    let mut cdfs = Vec::new();
-    for (r, c) in results.into_iter().flatten() {
-        runs.push(r);
-        cdfs.extend(c);
-    }
-    stages.push(("offered loads".to_string(), t2.elapsed().as_secs_f64()));
-
-    // Heat maps: per workload, the first ELSA and the first FIFO policy at the reference load.
-    let t3 = Instant::now();
-    // Prefer the PARIS layout for both, so the two maps differ by the scheduler alone.
-    let pick = |sched: &str| {
-        let is = |p: &config::PolicySpec, part: Option<&str>| {
-            registry
-                .lookup(&p.name)
-                .is_ok_and(|(pe, se)| se.name == sched && part.is_none_or(|x| pe.name == x))
-        };
-        cfg.policies
-            .iter()
-            .position(|p| is(p, Some("paris")))
-            .or_else(|| cfg.policies.iter().position(|p| is(p, None)))
-    };
-    let heat_policies: Vec<usize> = [pick("elsa"), pick("fifo")].into_iter().flatten().collect();
-    let heat_tasks: Vec<(usize, usize)> = (0..cfg.workloads.len())
-        .flat_map(|w| heat_policies.iter().map(move |&p| (w, p)))
-        .collect();
-    progress.stage("heat maps", heat_tasks.len() as u64);
-    let heatmaps: Vec<Heatmap> = heat_tasks
-        .par_iter()
-        .filter_map(|&(w, p)| {
-            let k = works
-                .iter()
-                .position(|x| x.w == w && x.seed == first_seed)?;
-            let scale = cfg.reference_load * best[k];
-            progress.tick();
-            if scale <= 0.0 {
-                return None;
-            }
-            let spec = &cfg.policies[p];
-            let res = (|| {
-                let params = policy_params(spec, first_seed, &registry)?;
-                let mut t = (*works[k].trace).clone();
-                t.scale_rate(scale)?;
-                let mut policy = registry.build(&spec.name, &params)?;
-                let r = replay(
-                    &t,
-                    &profiles,
-                    &gpu,
-                    cfg.gpus,
-                    &mut policy,
-                    Some(cfg.workloads[w].sla_ms),
-                )?;
-                Ok(heatmap(&cfg.workloads[w].name, &spec.label(), &t, &r))
-            })();
-            Some(res)
-        })
-        .collect::<Result<_>>()?;
-    stages.push(("heat maps".to_string(), t3.elapsed().as_secs_f64()));
-    progress.finish();
     let mut provenance = [0usize; 4];
     for s in profiles.series.values() {
         for src in &s.source {
             provenance[*src as usize] += 1;
         }
     }
-    Ok(SweepResult {
+    Ok(Prepared {
+        registry,
+        gpu,
+        profiles,
+        inputs,
+        works,
+        provenance,
+        t_inputs: t0.elapsed().as_secs_f64(),
+    })
+}
+
+impl Prepared {
+    /// Queries of work `k` (the cost unit of a replay).
+    pub fn queries(&self, k: usize) -> usize {
+        self.works[k].trace.len()
+    }
+
+    /// Run the peak tasks `which` (indices into `tasks.peaks`), in that order.
+    pub fn run_peaks(
+        &self,
+        cfg: &SweepConfig,
+        tasks: &Tasks,
+        which: &[usize],
+        progress: &dyn Progress,
+    ) -> Result<Vec<PeakRow>> {
+        progress.stage("peak search", which.len() as u64);
+        which
+            .par_iter()
+            .map(|&t| {
+                let (k, p) = tasks.peaks[t];
+                let work = &self.works[k];
+                let spec = &cfg.policies[p];
+                let params = policy_params(spec, work.seed, &self.registry)?;
+                let w = &cfg.workloads[work.w];
+                let r = find_peak(
+                    &work.trace,
+                    &self.profiles,
+                    &self.gpu,
+                    cfg.gpus,
+                    &spec.label(),
+                    &|| self.registry.build(&spec.name, &params),
+                    &PeakConfig {
+                        percentile: cfg.percentile,
+                        sla_ms: w.sla_ms,
+                        tolerance: cfg.tolerance,
+                    },
+                )?;
+                progress.tick();
+                Ok(PeakRow {
+                    workload: w.name.clone(),
+                    policy: spec.label(),
+                    policy_name: spec.name.clone(),
+                    params: params.text(),
+                    seed: work.seed,
+                    peak: r,
+                })
+            })
+            .collect()
+    }
+
+    /// Run the load tasks `which` (indices into `tasks.runs`) given the best peak of every
+    /// work; `None` where the best peak is 0 (fractions of it are undefined).
+    pub fn run_loads(
+        &self,
+        cfg: &SweepConfig,
+        tasks: &Tasks,
+        best: &[f64],
+        which: &[usize],
+        progress: &dyn Progress,
+    ) -> Result<Vec<LoadResult>> {
+        progress.stage("offered loads", which.len() as u64);
+        let first_seed = cfg.seeds[0];
+        which
+            .par_iter()
+            .map(|&t| {
+                let (k, p, l) = tasks.runs[t];
+                let work = &self.works[k];
+                let (frac, scale) = match tasks.loads[l] {
+                    Load::Fraction(f) => (Some(f), f * best[k]),
+                    Load::Scale(s) => (None, s),
+                };
+                progress.tick();
+                if scale <= 0.0 {
+                    return Ok(None);
+                }
+                let spec = &cfg.policies[p];
+                let params = policy_params(spec, work.seed, &self.registry)?;
+                let mut t = (*work.trace).clone();
+                t.scale_rate(scale)?;
+                let mut policy = self.registry.build(&spec.name, &params)?;
+                let w = &cfg.workloads[work.w];
+                let r = replay(
+                    &t,
+                    &self.profiles,
+                    &self.gpu,
+                    cfg.gpus,
+                    &mut policy,
+                    Some(w.sla_ms),
+                )?;
+                let reference = frac.is_some_and(|f| (f - cfg.reference_load).abs() < 1e-12);
+                let cdf = (reference && work.seed == first_seed).then(|| Cdf {
+                    workload: w.name.clone(),
+                    policy: spec.label(),
+                    points: cdf_points(&t, &r),
+                });
+                Ok(Some((
+                    row(work, cfg, spec, &params, (frac, scale), &t, &r),
+                    cdf,
+                )))
+            })
+            .collect()
+    }
+
+    /// Run the heat-map tasks `which` (indices into `tasks.heats`); `None` where the best
+    /// peak is 0.
+    pub fn run_heats(
+        &self,
+        cfg: &SweepConfig,
+        tasks: &Tasks,
+        best: &[f64],
+        which: &[usize],
+        progress: &dyn Progress,
+    ) -> Result<Vec<Option<Heatmap>>> {
+        progress.stage("heat maps", which.len() as u64);
+        let first_seed = cfg.seeds[0];
+        which
+            .par_iter()
+            .map(|&t| {
+                let (w, p) = tasks.heats[t];
+                let k = Tasks::work(cfg, w, 0);
+                let scale = cfg.reference_load * best[k];
+                progress.tick();
+                if scale <= 0.0 {
+                    return Ok(None);
+                }
+                let spec = &cfg.policies[p];
+                let params = policy_params(spec, first_seed, &self.registry)?;
+                let mut t = (*self.works[k].trace).clone();
+                t.scale_rate(scale)?;
+                let mut policy = self.registry.build(&spec.name, &params)?;
+                let r = replay(
+                    &t,
+                    &self.profiles,
+                    &self.gpu,
+                    cfg.gpus,
+                    &mut policy,
+                    Some(cfg.workloads[w].sla_ms),
+                )?;
+                Ok(Some(heatmap(&cfg.workloads[w].name, &spec.label(), &t, &r)))
+            })
+            .collect()
+    }
+}
+
+/// A load task's outcome: its row and, at the reference load of the first seed, its CDF.
+pub type LoadResult = Option<(RunRow, Option<Cdf>)>;
+
+/// The best peak rate scale of every work, from all peak rows in task order.
+pub fn best_peaks(cfg: &SweepConfig, peaks: &[PeakRow]) -> Vec<f64> {
+    let np = cfg.policies.len();
+    (0..cfg.workloads.len() * cfg.seeds.len())
+        .map(|k| {
+            (0..np)
+                .map(|p| peaks[k * np + p].peak.rate_scale)
+                .fold(0.0, f64::max)
+        })
+        .collect()
+}
+
+/// Put a sweep's results together (every task's outcome, in task order).
+pub fn assemble(
+    cfg: &SweepConfig,
+    inputs: Vec<(String, String, String)>,
+    provenance: [usize; 4],
+    peaks: Vec<PeakRow>,
+    loads: Vec<LoadResult>,
+    heats: Vec<Option<Heatmap>>,
+    stages: Vec<(String, f64)>,
+) -> SweepResult {
+    let mut runs = Vec::new();
+    let mut cdfs = Vec::new();
+    for (r, c) in loads.into_iter().flatten() {
+        runs.push(r);
+        cdfs.extend(c);
+    }
+    SweepResult {
         config: cfg.clone(),
         inputs,
         runs,
         peaks,
         cdfs,
-        heatmaps,
+        heatmaps: heats.into_iter().flatten().collect(),
         stages,
         provenance,
-    })
+    }
+}
+
+/// Run a whole sweep on this machine.
+pub fn run(cfg: &SweepConfig, progress: &dyn Progress) -> Result<SweepResult> {
+    let prep = prepare(cfg)?;
+    let tasks = Tasks::of(cfg, &prep.registry);
+    let mut stages = vec![("inputs".to_string(), prep.t_inputs)];
+    let all = |n: usize| (0..n).collect::<Vec<_>>();
+    let t1 = Instant::now();
+    let peaks = prep.run_peaks(cfg, &tasks, &all(tasks.peaks.len()), progress)?;
+    stages.push(("peak search".to_string(), t1.elapsed().as_secs_f64()));
+    let best = best_peaks(cfg, &peaks);
+    let t2 = Instant::now();
+    let loads = prep.run_loads(cfg, &tasks, &best, &all(tasks.runs.len()), progress)?;
+    stages.push(("offered loads".to_string(), t2.elapsed().as_secs_f64()));
+    let t3 = Instant::now();
+    let heats = prep.run_heats(cfg, &tasks, &best, &all(tasks.heats.len()), progress)?;
+    stages.push(("heat maps".to_string(), t3.elapsed().as_secs_f64()));
+    progress.finish();
+    Ok(assemble(
+        cfg,
+        prep.inputs,
+        prep.provenance,
+        peaks,
+        loads,
+        heats,
+        stages,
+    ))
 }
 
 /// The latency CDF of a replay at 200 quantiles (finer in the tail).

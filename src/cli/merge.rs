@@ -1,0 +1,27 @@
+//! `mig-replay merge DIR [--out REPORT]`: gather a sharded sweep's files into its report.
+
+use crate::error::Result;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The folder the shards wrote to (their --out); its `shards/` holds the shard files.
+    pub dir: PathBuf,
+    /// Report folder (default: DIR).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn merge(a: MergeArgs) -> Result<i32> {
+    let t0 = Instant::now();
+    let res = crate::sweep::shard::merge(&a.dir)?;
+    let out = a.out.unwrap_or_else(|| a.dir.clone());
+    println!(
+        "merged the shards of sweep '{}' under {}",
+        res.config.name,
+        a.dir.display()
+    );
+    super::sweep::report(&res, &out, t0)
+}
