@@ -343,6 +343,10 @@ impl<'a> Sim<'a> {
             u64::MAX
         };
         let t_done = self.heap.peek().map_or(u64::MAX, |r| r.0.0);
+        if self.timers.is_empty() {
+            let t = t_arr.min(t_done);
+            return (t != u64::MAX).then_some((t, if t_done == t { 0 } else { 2 }));
+        }
         // Drop deadlines of batches that already started.
         while let Some(&Reverse((t, i))) = self.timers.peek() {
             let f = &self.st.forming[i as usize];

@@ -50,12 +50,15 @@ impl Scheduler for FifoScheduler {
         if self.held == 0 {
             return None;
         }
+        self.held -= 1;
+        if let [q] = self.queues.as_mut_slice() {
+            return q.pop_front().map(|h| h.0);
+        }
         // Query positions are arrival order: the oldest head is the smallest.
         let m = (0..self.queues.len())
             .filter_map(|m| self.queues[m].front().map(|h| (h.0, m)))
             .min()?
             .1;
-        self.held -= 1;
         self.queues[m].pop_front().map(|h| h.0)
     }
 
