@@ -208,7 +208,11 @@ pub fn estimate_tasks(cfg: &SweepConfig) -> u64 {
     cells + cells * loads + 2 * cfg.workloads.len() as u64
 }
 
-fn policy_params(p: &config::PolicySpec, seed: u64, registry: &Registry) -> Result<PolicyParams> {
+pub(crate) fn policy_params(
+    p: &config::PolicySpec,
+    seed: u64,
+    registry: &Registry,
+) -> Result<PolicyParams> {
     let mut params = PolicyParams::default();
     for (k, v) in p.flat_params() {
         params.set(&k, v);
