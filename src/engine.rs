@@ -314,6 +314,29 @@ impl<'a> Sim<'a> {
             .0
     }
 
+    /// Offer arriving query `q` to the scheduler: the instance it was sent to (checked, with
+    /// its estimated completion recorded when the run is not exact), or `None` if held.
+    #[inline]
+    fn offer(&mut self, q: u32, now: u64, scheduler: &mut dyn Scheduler) -> Result<Option<usize>> {
+        let info = QueryInfo {
+            idx: q,
+            model: self.trace.model[q as usize],
+            batch: self.trace.batch[q as usize],
+            arrival_ns: now,
+        };
+        let Dispatch::To(i) = scheduler.on_arrival(&info, &self.view(now)) else {
+            return Ok(None);
+        };
+        self.check_target(q, i)?;
+        if self.track_est {
+            self.rec.est_done_ns[q as usize] = self
+                .view(now)
+                .estimate_done(i, info.model, info.batch)
+                .expect("checked: profiled");
+        }
+        Ok(Some(i))
+    }
+
     /// Start query `q` alone on instance `i` at `now` (no batching).
     #[inline]
     fn start_one(&mut self, q: u32, i: usize, now: u64) {
@@ -404,25 +427,12 @@ impl<'a> Sim<'a> {
             } else {
                 let q = next as u32;
                 next += 1;
-                let info = QueryInfo {
-                    idx: q,
-                    model: self.trace.model[q as usize],
-                    batch: self.trace.batch[q as usize],
-                    arrival_ns: now,
-                };
-                let d = scheduler.on_arrival(&info, &self.view(now));
-                if let Dispatch::To(i) = d {
-                    self.check_target(q, i)?;
-                    let est = self.est(q, i);
-                    if self.track_est {
-                        self.rec.est_done_ns[q as usize] =
-                            self.view(now).estimated_free_at(i) + est;
-                    }
+                if let Some(i) = self.offer(q, now, scheduler)? {
                     if self.st.idle.contains(i) {
                         self.start_one(q, i, now);
                     } else {
                         self.st.queues[i].push_back(q);
-                        self.st.queued_est[i] += est;
+                        self.st.queued_est[i] += self.est(q, i);
                     }
                 }
             }
@@ -450,24 +460,11 @@ impl<'a> Sim<'a> {
                 _ => {
                     let q = next as u32;
                     next += 1;
-                    let info = QueryInfo {
-                        idx: q,
-                        model: self.trace.model[q as usize],
-                        batch: self.trace.batch[q as usize],
-                        arrival_ns: now,
-                    };
-                    let d = scheduler.on_arrival(&info, &self.view(now));
-                    if let Dispatch::To(i) = d {
-                        self.check_target(q, i)?;
-                        if self.track_est {
-                            self.rec.est_done_ns[q as usize] = self
-                                .view(now)
-                                .estimate_done(i, info.model, info.batch)
-                                .expect("checked: profiled");
-                        }
+                    if let Some(i) = self.offer(q, now, scheduler)? {
+                        let (m, b) = (self.trace.model[q as usize], self.trace.batch[q as usize]);
                         let f = &self.st.forming[i];
-                        let rule = self.st.rules[info.model as usize];
-                        if f.model == info.model && f.sum + info.batch <= rule.max_batch {
+                        let rule = self.st.rules[m as usize];
+                        if f.model == m && f.sum + b <= rule.max_batch {
                             self.join(i, q);
                             if self.st.forming[i].sum >= rule.max_batch {
                                 self.start_batch(i, now);
