@@ -654,20 +654,24 @@ pub fn check_invariants(
         // Bucket queries by instance (counting sort), then check each instance's timeline;
         // with batching, one representative (the first member) per batch.
         let ni = server.instances.len();
-        let mut first_of_batch = vec![true; n];
-        if batched {
+        let first_of_batch: Option<Vec<bool>> = batched.then(|| {
             let mut seen = vec![false; rec.batch_size.len()];
-            for (first, &b) in first_of_batch.iter_mut().zip(&rec.batch_id) {
-                let b = b as usize;
-                *first = b < seen.len() && !seen[b];
-                if b < seen.len() {
-                    seen[b] = true;
-                }
-            }
-        }
+            rec.batch_id
+                .iter()
+                .map(|&b| {
+                    let b = b as usize;
+                    let first = b < seen.len() && !seen[b];
+                    if b < seen.len() {
+                        seen[b] = true;
+                    }
+                    first
+                })
+                .collect()
+        });
+        let counted = |q: usize| first_of_batch.as_ref().is_none_or(|f| f[q]);
         let mut count = vec![0usize; ni + 1];
         for (q, &i) in rec.instance.iter().enumerate() {
-            if first_of_batch[q] {
+            if counted(q) {
                 count[i as usize + 1] += 1;
             }
         }
@@ -677,7 +681,7 @@ pub fn check_invariants(
         let mut order = vec![0u32; count[ni]];
         let mut pos = count.clone();
         for (q, &i) in rec.instance.iter().enumerate() {
-            if first_of_batch[q] {
+            if counted(q) {
                 order[pos[i as usize]] = q as u32;
                 pos[i as usize] += 1;
             }
