@@ -41,7 +41,8 @@ pub trait Plot {
     ) -> std::result::Result<(), String>;
 }
 
-/// The colour of the `k`-th policy (a qualitative palette, cycled).
+/// The colour of the `k`-th policy (a qualitative palette, cycled). No black: black is the
+/// reference (SLA) line's colour.
 pub fn color(k: usize) -> RGBColor {
     const P: [(u8, u8, u8); 12] = [
         (31, 119, 180),
@@ -54,7 +55,7 @@ pub fn color(k: usize) -> RGBColor {
         (127, 127, 127),
         (188, 189, 34),
         (23, 190, 207),
-        (0, 0, 0),
+        (107, 110, 207),
         (255, 187, 120),
     ];
     let (r, g, b) = P[k % P.len()];
