@@ -4,11 +4,11 @@
 //! read as missing.
 
 use crate::error::{Error, Result};
-use arrow::array::{Array, StringArray};
-use arrow::csv::ReaderBuilder;
-use arrow::csv::reader::Format;
-use arrow::datatypes::{DataType, Field, Schema};
-use arrow::record_batch::RecordBatch;
+use arrow_array::RecordBatch;
+use arrow_array::{Array, StringArray};
+use arrow_csv::ReaderBuilder;
+use arrow_csv::reader::Format;
+use arrow_schema::{DataType, Field, Schema};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -45,7 +45,7 @@ impl CsvTable {
             ));
         }
         let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
-        let bad = |e: arrow::error::ArrowError| Error::file(path, format!("cannot parse CSV: {e}"));
+        let bad = |e: arrow_schema::ArrowError| Error::file(path, format!("cannot parse CSV: {e}"));
         // The header gives the column names; every column is then read as text.
         let (header, _) = Format::default()
             .with_header(true)
@@ -66,7 +66,7 @@ impl CsvTable {
         let batches = reader
             .collect::<std::result::Result<Vec<RecordBatch>, _>>()
             .map_err(bad)?;
-        let all = arrow::compute::concat_batches(&schema, &batches).map_err(bad)?;
+        let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(bad)?;
         if all.num_rows() == 0 {
             return Err(Error::file(path, "CSV has a header but no rows"));
         }

@@ -2,9 +2,10 @@
 //! row with file/column/row in every error, hashing inputs, and atomic (temp + rename) writes.
 
 use crate::error::{Error, Result};
-use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{DataType, Int64Type, SchemaRef};
-use arrow::record_batch::RecordBatch;
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::{DataType, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
@@ -221,7 +222,8 @@ pub fn append_ints(
             out.extend(arr.as_primitive::<$t>().values().iter().map(|&v| v as i64));
         }};
     }
-    use arrow::datatypes::*;
+    use arrow_array::types::*;
+    use arrow_schema::DataType;
     match arr.data_type() {
         DataType::Int64 => out.extend_from_slice(arr.as_primitive::<Int64Type>().values()),
         DataType::Int32 => ext!(Int32Type),
@@ -270,7 +272,8 @@ pub fn append_floats(
             "null value; expected a number",
         ));
     }
-    use arrow::datatypes::*;
+    use arrow_array::types::*;
+    use arrow_schema::DataType;
     match arr.data_type() {
         DataType::Float64 => out.extend_from_slice(arr.as_primitive::<Float64Type>().values()),
         DataType::Float32 => out.extend(
@@ -369,22 +372,38 @@ pub fn append_strings(
                 return Err(wrong(arr.data_type()));
             }
             let dict = arr.as_any_dictionary();
-            let values = arrow::compute::cast(dict.values(), &DataType::Utf8)
-                .map_err(|e| Error::column(file, column, e.to_string()))?;
-            let values = values.as_string::<i32>();
-            let ids: Vec<u32> = (0..values.len())
-                .map(|i| {
-                    if values.is_null(i) {
-                        u32::MAX
-                    } else {
-                        interner.intern(values.value(i))
-                    }
-                })
-                .collect();
-            let keys = arrow::compute::cast(dict.keys(), &DataType::Int64)
-                .map_err(|e| Error::column(file, column, e.to_string()))?;
-            for (i, &k) in keys.as_primitive::<Int64Type>().values().iter().enumerate() {
-                let id = ids[k as usize];
+            if dict.keys().is_empty() {
+                return Ok(());
+            }
+            // Intern each distinct value once, then map the keys: no per-row string work.
+            let values = dict.values();
+            fn intern_all<'a>(
+                interner: &mut Interner,
+                n: usize,
+                get: impl Fn(usize) -> Option<&'a str>,
+            ) -> Vec<u32> {
+                (0..n)
+                    .map(|i| get(i).map_or(u32::MAX, |v| interner.intern(v)))
+                    .collect()
+            }
+            let n = values.len();
+            let ids: Vec<u32> = match values.data_type() {
+                DataType::Utf8 => {
+                    let a = values.as_string::<i32>();
+                    intern_all(interner, n, |i| a.is_valid(i).then(|| a.value(i)))
+                }
+                DataType::LargeUtf8 => {
+                    let a = values.as_string::<i64>();
+                    intern_all(interner, n, |i| a.is_valid(i).then(|| a.value(i)))
+                }
+                _ => {
+                    let a = values.as_string_view();
+                    intern_all(interner, n, |i| a.is_valid(i).then(|| a.value(i)))
+                }
+            };
+            // Keys of any integer width, as positions into `values` (nulls were rejected above).
+            for (i, k) in dict.normalized_keys().into_iter().enumerate() {
+                let id = ids[k];
                 if id == u32::MAX {
                     return Err(Error::cell(
                         file,

@@ -50,7 +50,7 @@ fn expect_err(o: &Out, parts: &[&str]) {
     }
 }
 
-fn trace_with(c: &Case, cols: Vec<(&str, arrow::array::ArrayRef)>) -> PathBuf {
+fn trace_with(c: &Case, cols: Vec<(&str, arrow_array::ArrayRef)>) -> PathBuf {
     let p = c.p("t.parquet");
     write_batch(&p, cols);
     p
@@ -101,8 +101,8 @@ fn trace_wrong_type() {
 #[test]
 fn trace_null_model() {
     let c = Case::new();
-    let model: arrow::array::ArrayRef =
-        std::sync::Arc::new(arrow::array::StringArray::from(vec![Some("m"), None]));
+    let model: arrow_array::ArrayRef =
+        std::sync::Arc::new(arrow_array::StringArray::from(vec![Some("m"), None]));
     let t = trace_with(
         &c,
         vec![

@@ -5,8 +5,8 @@
 
 mod common;
 
-use arrow::array::AsArray;
-use arrow::datatypes::{Float64Type, Int64Type};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::Path;
 

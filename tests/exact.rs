@@ -399,10 +399,10 @@ fn cli_outputs_are_byte_identical_across_runs() {
 
 #[test]
 fn trace_loader_accepts_other_integer_widths_and_string_encodings() {
-    use arrow::array::{
+    use arrow_array::types::Int16Type;
+    use arrow_array::{
         ArrayRef, DictionaryArray, Int8Array, LargeStringArray, StringViewArray, UInt32Array,
     };
-    use arrow::datatypes::Int16Type;
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     let arrival: ArrayRef = Arc::new(UInt32Array::from(vec![10u32, 0, 5]));

@@ -3,8 +3,9 @@
 
 mod common;
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{Float64Type, Int32Type, Int64Type, UInt32Type};
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, UInt32Type};
 use mig_replay::gpu::GpuSpec;
 use mig_replay::policy::{PolicyParams, Registry};
 use mig_replay::profile::Profiles;
@@ -54,16 +55,12 @@ fn queries_parquet_round_trips_every_column_across_row_groups() {
         let inst = col("instance");
         let model = col("model");
         let model = model.as_any_dictionary();
-        let model_names =
-            arrow::compute::cast(model.values(), &arrow::datatypes::DataType::Utf8).unwrap();
-        let model_keys =
-            arrow::compute::cast(model.keys(), &arrow::datatypes::DataType::Int64).unwrap();
+        let model_names = arrow_cast::cast(model.values(), &arrow_schema::DataType::Utf8).unwrap();
+        let model_keys = arrow_cast::cast(model.keys(), &arrow_schema::DataType::Int64).unwrap();
         let slice = col("slice");
         let slice = slice.as_any_dictionary();
-        let slice_names =
-            arrow::compute::cast(slice.values(), &arrow::datatypes::DataType::Utf8).unwrap();
-        let slice_keys =
-            arrow::compute::cast(slice.keys(), &arrow::datatypes::DataType::Int64).unwrap();
+        let slice_names = arrow_cast::cast(slice.values(), &arrow_schema::DataType::Utf8).unwrap();
+        let slice_keys = arrow_cast::cast(slice.keys(), &arrow_schema::DataType::Int64).unwrap();
         for k in 0..batch.num_rows() {
             let q = rows + k;
             assert_eq!(id.value(k), trace.id_of(q));
@@ -71,7 +68,7 @@ fn queries_parquet_round_trips_every_column_across_row_groups() {
                 batch_c.as_primitive::<Int32Type>().value(k) as u32,
                 trace.batch[q]
             );
-            let us = |a: &arrow::array::ArrayRef| a.as_primitive::<Float64Type>().value(k);
+            let us = |a: &arrow_array::ArrayRef| a.as_primitive::<Float64Type>().value(k);
             assert_eq!(us(&arrival), trace.arrival_ns[q] as f64 / 1e3);
             assert_eq!(us(&start), r.records.start_ns[q] as f64 / 1e3);
             assert_eq!(us(&finish), r.records.finish_ns[q] as f64 / 1e3);

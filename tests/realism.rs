@@ -300,7 +300,7 @@ fn noise_is_deterministic_per_seed_and_moves_nothing_else() {
                 .column_by_name(col)
                 .unwrap()
                 .as_any()
-                .downcast_ref::<arrow::array::Float64Array>()
+                .downcast_ref::<arrow_array::Float64Array>()
                 .unwrap()
                 .clone();
             v.extend(a.values().iter().copied());

@@ -375,13 +375,13 @@ impl Series {
 
 /// Append an optional float64 column (nulls kept as `None`).
 fn append_optional_floats(
-    b: &arrow::record_batch::RecordBatch,
+    b: &arrow_array::RecordBatch,
     path: &Path,
     name: &str,
     out: &mut Vec<Option<f64>>,
 ) -> Result<()> {
     let a = col(b, name);
-    let arr = arrow::compute::cast(a, &arrow::datatypes::DataType::Float64).map_err(|_| {
+    let arr = arrow_cast::cast(a, &arrow_schema::DataType::Float64).map_err(|_| {
         Error::column(
             path,
             name,
@@ -390,7 +390,7 @@ fn append_optional_floats(
     })?;
     let arr = arr
         .as_any()
-        .downcast_ref::<arrow::array::Float64Array>()
+        .downcast_ref::<arrow_array::Float64Array>()
         .expect("cast");
     out.extend(arr.iter());
     Ok(())

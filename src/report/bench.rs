@@ -226,10 +226,10 @@ pub fn write_rows<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
         .iter()
         .map(|r| serde_json::to_value(r).map_err(|e| Error::Other(e.to_string())))
         .collect::<Result<_>>()?;
-    let bad = |e: arrow::error::ArrowError| Error::Other(format!("{}: {e}", path.display()));
+    let bad = |e: arrow_schema::ArrowError| Error::Other(format!("{}: {e}", path.display()));
     let schema =
-        arrow::json::reader::infer_json_schema_from_iterator(values.iter().map(Ok)).map_err(bad)?;
-    let mut dec = arrow::json::ReaderBuilder::new(Arc::new(schema))
+        arrow_json::reader::infer_json_schema_from_iterator(values.iter().map(Ok)).map_err(bad)?;
+    let mut dec = arrow_json::ReaderBuilder::new(Arc::new(schema))
         .build_decoder()
         .map_err(bad)?;
     dec.serialize(&values).map_err(bad)?;

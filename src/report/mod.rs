@@ -11,11 +11,12 @@ use crate::io::{ColumnEncoding, Compress, ParquetSink, write_atomic};
 use crate::metrics::{BatchStats, Dist, EstimateStats, InstanceStats, ModelStats};
 use crate::replay::Replay;
 use crate::trace::Trace;
-use arrow::array::{
+use arrow_array::RecordBatch;
+use arrow_array::types::Int32Type;
+use arrow_array::{
     ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, StringArray, UInt32Array,
 };
-use arrow::datatypes::{DataType, Field, Int32Type, Schema};
-use arrow::record_batch::RecordBatch;
+use arrow_schema::{DataType, Field, Schema};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -13,9 +13,9 @@ pub mod synth;
 
 use crate::error::{Error, Result};
 use crate::io::{Interner, ParquetInput, append_ints, append_strings, col};
-use arrow::array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, StringArray};
-use arrow::datatypes::Int32Type;
-use arrow::record_batch::RecordBatch;
+use arrow_array::RecordBatch;
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, StringArray};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -1,8 +1,8 @@
 //! Helpers shared by the integration tests: write small Parquet fixtures, run the binary.
 #![allow(dead_code)]
 
-use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray};
-use arrow::record_batch::RecordBatch;
+use arrow_array::RecordBatch;
+use arrow_array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
