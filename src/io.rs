@@ -8,9 +8,11 @@ use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
+};
 use parquet::basic::{Compression, Encoding};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
@@ -519,10 +521,22 @@ pub fn write_atomic_with(
 /// profiles and traces rebuild byte-identical through it); large outputs go through
 /// [`ParquetSink`].
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_created_by(created_by())
-        .build();
+    write_parquet_with(path, batch, |b| b)
+}
+
+/// [`write_parquet`] with per-column settings on top of its defaults (Snappy, the parquet
+/// crate's encodings).
+pub fn write_parquet_with(
+    path: &Path,
+    batch: &RecordBatch,
+    props: impl FnOnce(WriterPropertiesBuilder) -> WriterPropertiesBuilder,
+) -> Result<()> {
+    let props = props(
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_created_by(created_by()),
+    )
+    .build();
     write_atomic_with(path, |f| {
         let mut w =
             ArrowWriter::try_new(f, batch.schema(), Some(props)).map_err(std::io::Error::other)?;
@@ -563,7 +577,8 @@ pub struct ParquetSink {
     writer: SerializedFileWriter<std::io::BufWriter<std::fs::File>>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
-    row_groups: usize,
+    /// Row groups whose column writers were handed out.
+    row_groups_started: usize,
 }
 
 impl ParquetSink {
@@ -591,7 +606,12 @@ impl ParquetSink {
                 },
             );
             b = match e {
-                ColumnEncoding::Dictionary => b.set_column_dictionary_enabled(c, true),
+                // No min/max statistics on dictionary strings: computing them compares every
+                // row's string (a tenth of the column's encoding time) for a range that a
+                // handful of names makes useless for pruning.
+                ColumnEncoding::Dictionary => b
+                    .set_column_dictionary_enabled(c.clone(), true)
+                    .set_column_statistics_enabled(c, EnabledStatistics::None),
                 ColumnEncoding::Delta => b.set_column_encoding(c, Encoding::DELTA_BINARY_PACKED),
                 ColumnEncoding::Plain => b.set_column_encoding(c, Encoding::PLAIN),
             };
@@ -609,38 +629,72 @@ impl ParquetSink {
             writer,
             factory,
             schema,
-            row_groups: 0,
+            row_groups_started: 0,
         })
+    }
+
+    /// The column writers of the next row group, in schema order. Encode them with
+    /// [`ParquetSink::encode`] (all at once or in parts, on any thread) and hand every chunk
+    /// to [`ParquetSink::append`].
+    pub fn row_group_writers(&mut self) -> Result<Vec<ArrowColumnWriter>> {
+        let w = self
+            .factory
+            .create_column_writers(self.row_groups_started)
+            .map_err(|e| Error::Other(format!("Parquet: {e}")))?;
+        self.row_groups_started += 1;
+        Ok(w)
+    }
+
+    /// Encode columns, in parallel (rayon) or one after the other on the calling thread:
+    /// each `(i, writer)` gets the array `build(i)`, built by the thread that encodes it. Flat
+    /// schemas only: one leaf per field.
+    pub fn encode(
+        &self,
+        writers: Vec<(usize, ArrowColumnWriter)>,
+        parallel: bool,
+        build: impl Fn(usize) -> Result<ArrayRef> + Sync,
+    ) -> Result<Vec<(usize, ArrowColumnChunk)>> {
+        use rayon::prelude::*;
+        let fields = self.schema.fields();
+        let one = |(i, mut w): (usize, ArrowColumnWriter)| {
+            let arr = build(i)?;
+            let bad = |e: parquet::errors::ParquetError| {
+                Error::Other(format!("Parquet, column {}: {e}", fields[i].name()))
+            };
+            for leaf in compute_leaves(&fields[i], &arr).map_err(bad)? {
+                w.write(&leaf).map_err(bad)?;
+            }
+            Ok((i, w.close().map_err(bad)?))
+        };
+        if parallel {
+            writers.into_par_iter().map(one).collect()
+        } else {
+            writers.into_iter().map(one).collect()
+        }
+    }
+
+    /// Append one row group from the chunks of every column (any order).
+    pub fn append(&mut self, mut chunks: Vec<(usize, ArrowColumnChunk)>) -> Result<()> {
+        let bad = |e: parquet::errors::ParquetError| Error::Other(format!("Parquet: {e}"));
+        chunks.sort_by_key(|c| c.0);
+        if chunks.iter().map(|c| c.0).ne(0..self.schema.fields().len()) {
+            return Err(Error::Other(
+                "Parquet: a row group needs exactly one chunk per column".into(),
+            ));
+        }
+        let mut rg = self.writer.next_row_group().map_err(bad)?;
+        for (_, c) in chunks {
+            c.append_to_row_group(&mut rg).map_err(bad)?;
+        }
+        rg.close().map_err(bad)?;
+        Ok(())
     }
 
     /// Encode `batch` as one row group, its columns in parallel, and append it to the file.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        use rayon::prelude::*;
-        let bad = |e: parquet::errors::ParquetError| Error::Other(format!("Parquet: {e}"));
-        let writers = self
-            .factory
-            .create_column_writers(self.row_groups)
-            .map_err(bad)?;
-        // Flat (non-nested) schemas only: one leaf per field.
-        let chunks = writers
-            .into_par_iter()
-            .zip(self.schema.fields().par_iter())
-            .zip(batch.columns().par_iter())
-            .map(|((mut w, field), arr)| {
-                for leaf in compute_leaves(field, arr)? {
-                    w.write(&leaf)?;
-                }
-                w.close()
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(bad)?;
-        let mut rg = self.writer.next_row_group().map_err(bad)?;
-        for c in chunks {
-            c.append_to_row_group(&mut rg).map_err(bad)?;
-        }
-        rg.close().map_err(bad)?;
-        self.row_groups += 1;
-        Ok(())
+        let writers = self.row_group_writers()?.into_iter().enumerate().collect();
+        let chunks = self.encode(writers, true, |i| Ok(batch.column(i).clone()))?;
+        self.append(chunks)
     }
 
     /// Write the footer and rename the file into place.

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
 use crate::policy::Registry;
 use crate::profile::Profiles;
-use crate::report::{InputFile, Summary};
+use crate::report::{InputFile, QUERIES_ROW_GROUP, QueriesWriter, Summary};
 use crate::trace::Trace;
 use clap::Args;
 use std::collections::BTreeMap;
@@ -66,20 +66,42 @@ pub fn run(a: RunArgs) -> Result<i32> {
     trace.scale_rate(a.rate_scale)?;
     let profiles = Profiles::load(&a.server.profiles)?;
     let t_load = t0.elapsed();
-    let r = crate::replay::replay(
-        &trace,
-        &profiles,
-        &gpu,
-        a.server.gpus,
-        &mut policy,
-        a.sla_ms,
-    )?;
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
+    // queries.parquet: its batch columns exist when batching can merge; its trace columns are
+    // encoded on a second thread while the single-threaded replay runs.
+    let mut queries = if a.no_queries {
+        None
+    } else {
+        let rules = match &policy.service.batching {
+            Some(b) => b.resolve(&trace.models)?,
+            None => Vec::new(),
+        };
+        Some(QueriesWriter::create(
+            &a.out.join("queries.parquet"),
+            QueriesWriter::batched(rules.iter().map(|r| r.max_batch)),
+            QUERIES_ROW_GROUP,
+        )?)
+    };
+    let (r, prepared) = std::thread::scope(|s| {
+        let prep = queries.as_mut().map(|q| s.spawn(|| q.prepare(&trace)));
+        let r = crate::replay::replay(
+            &trace,
+            &profiles,
+            &gpu,
+            a.server.gpus,
+            &mut policy,
+            a.sla_ms,
+        );
+        let prepared = prep.map_or(Ok(Ok(())), |h| h.join());
+        (r, prepared)
+    });
+    let r = r?;
+    prepared.map_err(|_| Error::Other("the queries.parquet thread panicked".into()))??;
     let t_sim = t0.elapsed() - t_load;
     let summary = Summary::new(&r, &trace.models, inputs(&trace, &profiles)?, a.rate_scale);
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     let t_write = Instant::now();
-    if !a.no_queries {
-        crate::report::write_queries(&a.out.join("queries.parquet"), &trace, &r)?;
+    if let Some(q) = queries {
+        q.finish(&trace, &r)?;
     }
     summary.write(&a.out.join("summary.json"))?;
     if !a.quiet {

@@ -5,22 +5,17 @@
 
 pub mod bench;
 pub mod html;
+pub mod queries;
+
+pub use queries::{QUERIES_ROW_GROUP, QueriesWriter, write_queries, write_queries_in_groups};
 
 use crate::error::{Error, Result};
-use crate::io::{ColumnEncoding, Compress, ParquetSink, write_atomic};
+use crate::io::write_atomic;
 use crate::metrics::{BatchStats, Dist, EstimateStats, InstanceStats, ModelStats};
 use crate::replay::Replay;
-use crate::trace::Trace;
-use arrow_array::RecordBatch;
-use arrow_array::types::Int32Type;
-use arrow_array::{
-    ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, StringArray, UInt32Array,
-};
-use arrow_schema::{DataType, Field, Schema};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 /// Queueing-delay figures, named with a `queue_` prefix in `summary.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -290,120 +285,4 @@ impl Summary {
 
 fn ok(b: bool) -> &'static str {
     if b { "ok" } else { "VIOLATED" }
-}
-
-/// Rows per row group of `queries.parquet`: the writer holds one row group in memory at a time.
-pub const QUERIES_ROW_GROUP: usize = 1 << 20;
-
-/// Write `queries.parquet`: `id`, `model`, `batch`, `arrival_us`, `start_us`, `finish_us`
-/// (float64 microseconds, exact to the nanosecond below 2^53 ns), `gpu`, `instance` (global
-/// instance index, as in `summary.json`), `slice`; with dynamic batching that can merge
-/// (some max_batch > 1), also `batch_id` (batches numbered in start order) and `batch_size` (the
-/// batch's summed size).
-///
-/// Streamed in row groups of [`QUERIES_ROW_GROUP`] rows with the columns of each row group
-/// encoded in parallel. Encodings are chosen per column: dictionary for `model` and `slice`
-/// (a handful of distinct strings), DELTA_BINARY_PACKED for the integer columns (sorted ids
-/// and small instance numbers pack to a few bits), PLAIN for the float times (a dictionary
-/// would be tried and abandoned); LZ4 for all but the float times, which it barely shrinks.
-pub fn write_queries(path: &Path, trace: &Trace, r: &Replay) -> Result<()> {
-    write_queries_in_groups(path, trace, r, QUERIES_ROW_GROUP)
-}
-
-/// [`write_queries`] with `rows_per_group` rows per row group.
-pub fn write_queries_in_groups(
-    path: &Path,
-    trace: &Trace,
-    r: &Replay,
-    rows_per_group: usize,
-) -> Result<()> {
-    let rows_per_group = rows_per_group.max(1);
-    let dict = || DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    // With batching that can merge (some max_batch > 1): the batch of each query.
-    let batched = r.batch_rules.iter().any(|b| b.max_batch > 1);
-    let mut fields = vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("model", dict(), false),
-        Field::new("batch", DataType::Int32, false),
-        Field::new("arrival_us", DataType::Float64, false),
-        Field::new("start_us", DataType::Float64, false),
-        Field::new("finish_us", DataType::Float64, false),
-        Field::new("gpu", DataType::Int32, false),
-        Field::new("instance", DataType::UInt32, false),
-        Field::new("slice", dict(), false),
-    ];
-    use ColumnEncoding::*;
-    use Compress::*;
-    let mut enc = vec![
-        Delta, Dictionary, Delta, Plain, Plain, Plain, Delta, Delta, Dictionary,
-    ];
-    let mut comp = vec![Lz4, Lz4, Lz4, None, None, None, Lz4, Lz4, Lz4];
-    if batched {
-        fields.push(Field::new("batch_id", DataType::UInt32, false));
-        fields.push(Field::new("batch_size", DataType::UInt32, false));
-        enc.extend([Delta, Delta]);
-        comp.extend([Lz4, Lz4]);
-    }
-    let schema = Arc::new(Schema::new(fields));
-    let mut sink = ParquetSink::create(path, schema.clone(), &enc, &comp)?;
-    let server = &r.server;
-    let rec = &r.records;
-    let models: ArrayRef = Arc::new(StringArray::from_iter_values(trace.models.iter()));
-    let slices: ArrayRef = Arc::new(StringArray::from_iter_values(
-        server.gpu.profiles.iter().map(|p| p.name),
-    ));
-    let us = |v: &[u64]| -> ArrayRef {
-        Arc::new(Float64Array::from_iter_values(
-            v.iter().map(|&x| x as f64 / 1e3),
-        ))
-    };
-    let n = trace.len();
-    let mut lo = 0;
-    while lo < n {
-        let hi = (lo + rows_per_group).min(n);
-        let inst = &rec.instance[lo..hi];
-        let model = DictionaryArray::<Int32Type>::try_new(
-            Int32Array::from_iter_values(trace.model[lo..hi].iter().map(|&m| m as i32)),
-            models.clone(),
-        )
-        .map_err(|e| Error::Other(e.to_string()))?;
-        let slice = DictionaryArray::<Int32Type>::try_new(
-            Int32Array::from_iter_values(
-                inst.iter()
-                    .map(|&i| server.instances[i as usize].slice as i32),
-            ),
-            slices.clone(),
-        )
-        .map_err(|e| Error::Other(e.to_string()))?;
-        let mut cols: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from_iter_values(
-                (lo..hi).map(|q| trace.id_of(q)),
-            )),
-            Arc::new(model),
-            Arc::new(Int32Array::from_iter_values(
-                trace.batch[lo..hi].iter().map(|&b| b as i32),
-            )),
-            us(&trace.arrival_ns[lo..hi]),
-            us(&rec.start_ns[lo..hi]),
-            us(&rec.finish_ns[lo..hi]),
-            Arc::new(Int32Array::from_iter_values(
-                inst.iter()
-                    .map(|&i| server.instances[i as usize].gpu as i32),
-            )),
-            Arc::new(UInt32Array::from_iter_values(inst.iter().copied())),
-            Arc::new(slice),
-        ];
-        if batched {
-            let ids = &rec.batch_id[lo..hi];
-            cols.push(Arc::new(UInt32Array::from_iter_values(ids.iter().copied())));
-            cols.push(Arc::new(UInt32Array::from_iter_values(
-                ids.iter().map(|&b| rec.batch_size[b as usize]),
-            )));
-        }
-        let batch =
-            RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Other(e.to_string()))?;
-        sink.write(&batch)?;
-        lo = hi;
-    }
-    sink.finish()
 }

@@ -1,0 +1,293 @@
+//! `queries.parquet`: one row per query, exact.
+//!
+//! Columns: `id`, `model`, `batch`, `arrival_us`, `start_us`, `finish_us` (float64
+//! microseconds, exact to the nanosecond below 2^53 ns), `gpu`, `instance` (global instance
+//! index, as in `summary.json`), `slice`; with dynamic batching that can merge (some
+//! `max_batch` above 1), also `batch_id` (batches numbered in start order) and `batch_size`
+//! (the batch's summed size).
+//!
+//! Streamed in row groups of [`QUERIES_ROW_GROUP`] rows; the columns of a row group are built
+//! and encoded in parallel, each on the worker that encodes it. Encodings are chosen per
+//! column: dictionary for `model` and `slice` (a handful of distinct strings), DELTA_BINARY_PACKED
+//! for the integer columns (sorted ids and small instance numbers pack to a few bits), PLAIN for
+//! the float times (a dictionary would be tried and abandoned); LZ4 for all but the float times,
+//! which it barely shrinks.
+//!
+//! The first four columns come from the trace alone. [`QueriesWriter::prepare`] encodes them
+//! for the first row group before the replay has finished: `run` calls it on a second thread
+//! while the (single-threaded) event loop runs, which takes them off the write's critical path.
+
+use crate::error::{Error, Result};
+use crate::io::{ColumnEncoding, Compress, ParquetSink};
+use crate::replay::Replay;
+use crate::trace::Trace;
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, StringArray, UInt32Array,
+};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Rows per row group of `queries.parquet`: the writer holds one row group in memory at a time.
+pub const QUERIES_ROW_GROUP: usize = 1 << 20;
+
+/// The columns, in file order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Id,
+    Model,
+    Batch,
+    Arrival,
+    Start,
+    Finish,
+    Gpu,
+    Instance,
+    Slice,
+    BatchId,
+    BatchSize,
+}
+
+impl Col {
+    fn all(batched: bool) -> Vec<Col> {
+        use Col::*;
+        let mut v = vec![
+            Id, Model, Batch, Arrival, Start, Finish, Gpu, Instance, Slice,
+        ];
+        if batched {
+            v.extend([BatchId, BatchSize]);
+        }
+        v
+    }
+
+    fn field(self) -> Field {
+        let dict = || DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let (name, t) = match self {
+            Col::Id => ("id", DataType::Int64),
+            Col::Model => ("model", dict()),
+            Col::Batch => ("batch", DataType::Int32),
+            Col::Arrival => ("arrival_us", DataType::Float64),
+            Col::Start => ("start_us", DataType::Float64),
+            Col::Finish => ("finish_us", DataType::Float64),
+            Col::Gpu => ("gpu", DataType::Int32),
+            Col::Instance => ("instance", DataType::UInt32),
+            Col::Slice => ("slice", dict()),
+            Col::BatchId => ("batch_id", DataType::UInt32),
+            Col::BatchSize => ("batch_size", DataType::UInt32),
+        };
+        Field::new(name, t, false)
+    }
+
+    fn encoding(self) -> (ColumnEncoding, Compress) {
+        match self {
+            Col::Model | Col::Slice => (ColumnEncoding::Dictionary, Compress::Lz4),
+            Col::Arrival | Col::Start | Col::Finish => (ColumnEncoding::Plain, Compress::None),
+            _ => (ColumnEncoding::Delta, Compress::Lz4),
+        }
+    }
+
+    /// Whether the column depends on the trace alone (not on the replay).
+    fn is_trace_column(self) -> bool {
+        matches!(self, Col::Id | Col::Model | Col::Batch | Col::Arrival)
+    }
+}
+
+/// Encoded column chunks and column writers, each with its column index.
+type Chunks = Vec<(usize, ArrowColumnChunk)>;
+type Writers = Vec<(usize, ArrowColumnWriter)>;
+
+/// Writes `queries.parquet` (atomically: nothing appears under the final name until
+/// [`QueriesWriter::finish`] succeeds).
+pub struct QueriesWriter {
+    sink: ParquetSink,
+    cols: Vec<Col>,
+    rows_per_group: usize,
+    /// The first row group's trace columns, encoded by [`QueriesWriter::prepare`], and the
+    /// writers of its other columns.
+    first: Option<(Chunks, Writers)>,
+}
+
+impl QueriesWriter {
+    /// Open `path`; `batched` adds `batch_id` and `batch_size` (see
+    /// [`QueriesWriter::batched`]).
+    pub fn create(path: &Path, batched: bool, rows_per_group: usize) -> Result<QueriesWriter> {
+        let cols = Col::all(batched);
+        let schema = Arc::new(Schema::new(
+            cols.iter().map(|c| c.field()).collect::<Vec<_>>(),
+        ));
+        let (enc, comp): (Vec<_>, Vec<_>) = cols.iter().map(|c| c.encoding()).unzip();
+        Ok(QueriesWriter {
+            sink: ParquetSink::create(path, schema, &enc, &comp)?,
+            cols,
+            rows_per_group: rows_per_group.max(1),
+            first: None,
+        })
+    }
+
+    /// Whether a replay with these batching limits writes the batch columns: with batching
+    /// that can merge (some max_batch > 1).
+    pub fn batched(max_batches: impl IntoIterator<Item = u32>) -> bool {
+        max_batches.into_iter().any(|b| b > 1)
+    }
+
+    /// Encode the first row group's columns that come from the trace alone (`id`, `model`,
+    /// `batch`, `arrival_us`), one after the other on the calling thread (it is meant to run
+    /// beside the replay, on the core the event loop leaves idle). Optional:
+    /// [`QueriesWriter::finish`] encodes whatever is left.
+    pub fn prepare(&mut self, trace: &Trace) -> Result<()> {
+        if self.first.is_some() || trace.is_empty() {
+            return Ok(());
+        }
+        let hi = self.rows_per_group.min(trace.len());
+        let cols = Columns::new(trace, None);
+        let (ahead, rest): (Vec<_>, Vec<_>) = self
+            .sink
+            .row_group_writers()?
+            .into_iter()
+            .enumerate()
+            .partition(|(i, _)| self.cols[*i].is_trace_column());
+        let chunks = self
+            .sink
+            .encode(ahead, false, |i| cols.build(self.cols[i], 0, hi))?;
+        self.first = Some((chunks, rest));
+        Ok(())
+    }
+
+    /// Encode every remaining column of every row group and write the file into place.
+    pub fn finish(mut self, trace: &Trace, r: &Replay) -> Result<()> {
+        let n = trace.len();
+        if r.records.instance.len() != n {
+            return Err(Error::Other(format!(
+                "queries.parquet: {} records for {n} queries",
+                r.records.instance.len()
+            )));
+        }
+        let cols = Columns::new(trace, Some(r));
+        let mut lo = 0;
+        while lo < n {
+            let hi = (lo + self.rows_per_group).min(n);
+            let (mut chunks, writers) = match (lo, self.first.take()) {
+                (0, Some(first)) => first,
+                _ => (
+                    Vec::new(),
+                    self.sink
+                        .row_group_writers()?
+                        .into_iter()
+                        .enumerate()
+                        .collect(),
+                ),
+            };
+            chunks.extend(
+                self.sink
+                    .encode(writers, true, |i| cols.build(self.cols[i], lo, hi))?,
+            );
+            self.sink.append(chunks)?;
+            lo = hi;
+        }
+        self.sink.finish()
+    }
+}
+
+/// Builds any column's array for a range of rows.
+struct Columns<'a> {
+    trace: &'a Trace,
+    replay: Option<&'a Replay>,
+    models: ArrayRef,
+    slices: Option<ArrayRef>,
+}
+
+impl<'a> Columns<'a> {
+    fn new(trace: &'a Trace, replay: Option<&'a Replay>) -> Self {
+        Columns {
+            trace,
+            replay,
+            models: Arc::new(StringArray::from_iter_values(trace.models.iter())),
+            slices: replay.map(|r| {
+                Arc::new(StringArray::from_iter_values(
+                    r.server.gpu.profiles.iter().map(|p| p.name),
+                )) as ArrayRef
+            }),
+        }
+    }
+
+    fn build(&self, c: Col, lo: usize, hi: usize) -> Result<ArrayRef> {
+        let t = self.trace;
+        let us = |v: &[u64]| -> ArrayRef {
+            Arc::new(Float64Array::from_iter_values(
+                v.iter().map(|&x| x as f64 / 1e3),
+            ))
+        };
+        let dict = |keys: Int32Array, values: &ArrayRef| -> Result<ArrayRef> {
+            Ok(Arc::new(
+                DictionaryArray::<Int32Type>::try_new(keys, values.clone())
+                    .map_err(|e| Error::Other(e.to_string()))?,
+            ))
+        };
+        match c {
+            Col::Id => {
+                return Ok(Arc::new(Int64Array::from_iter_values(
+                    (lo..hi).map(|q| t.id_of(q)),
+                )));
+            }
+            Col::Model => {
+                return dict(
+                    Int32Array::from_iter_values(t.model[lo..hi].iter().map(|&m| m as i32)),
+                    &self.models,
+                );
+            }
+            Col::Batch => {
+                return Ok(Arc::new(Int32Array::from_iter_values(
+                    t.batch[lo..hi].iter().map(|&b| b as i32),
+                )));
+            }
+            Col::Arrival => return Ok(us(&t.arrival_ns[lo..hi])),
+            _ => {}
+        }
+        let r = self.replay.ok_or_else(|| {
+            Error::Other(format!("queries.parquet: column {c:?} needs the replay"))
+        })?;
+        let rec = &r.records;
+        let inst = &rec.instance[lo..hi];
+        let instances = &r.server.instances;
+        Ok(match c {
+            Col::Start => us(&rec.start_ns[lo..hi]),
+            Col::Finish => us(&rec.finish_ns[lo..hi]),
+            Col::Gpu => Arc::new(Int32Array::from_iter_values(
+                inst.iter().map(|&i| instances[i as usize].gpu as i32),
+            )),
+            Col::Instance => Arc::new(UInt32Array::from_iter_values(inst.iter().copied())),
+            Col::Slice => dict(
+                Int32Array::from_iter_values(
+                    inst.iter().map(|&i| instances[i as usize].slice as i32),
+                ),
+                self.slices.as_ref().expect("set with the replay"),
+            )?,
+            Col::BatchId => Arc::new(UInt32Array::from_iter_values(
+                rec.batch_id[lo..hi].iter().copied(),
+            )),
+            Col::BatchSize => Arc::new(UInt32Array::from_iter_values(
+                rec.batch_id[lo..hi]
+                    .iter()
+                    .map(|&b| rec.batch_size[b as usize]),
+            )),
+            Col::Id | Col::Model | Col::Batch | Col::Arrival => unreachable!("handled above"),
+        })
+    }
+}
+
+/// Write `queries.parquet` for a finished replay.
+pub fn write_queries(path: &Path, trace: &Trace, r: &Replay) -> Result<()> {
+    write_queries_in_groups(path, trace, r, QUERIES_ROW_GROUP)
+}
+
+/// [`write_queries`] with `rows_per_group` rows per row group.
+pub fn write_queries_in_groups(
+    path: &Path,
+    trace: &Trace,
+    r: &Replay,
+    rows_per_group: usize,
+) -> Result<()> {
+    let batched = QueriesWriter::batched(r.batch_rules.iter().map(|b| b.max_batch));
+    QueriesWriter::create(path, batched, rows_per_group)?.finish(trace, r)
+}
