@@ -39,6 +39,11 @@ bench-core:
     # peak (latency-bounded throughput) of one policy on a 100k-query trace.
     /usr/bin/time -f "peak paris+elsa on 100k queries: wall %e s" ./target/release/mig-replay peak --trace traces/paper-resnet50.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy paris+elsa --sla-ms 53.61
 
+# The pure-Python FCFS reference side by side with `run` on the 1M trace of bench-core, and the
+# exactness check: every start and finish equal to the nanosecond (needs `pip install pyarrow`).
+bench-reference: bench-core
+    python3 benches/reference_fcfs.py reports/bench-core/trace-1m.parquet profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --check reports/bench-core/fcfs/queries.parquet
+
 # 100M queries (100,000 q/s on 800 A100-80GB under fcfs): about 5 GB of disk, a minute of wall time.
 bench-100m:
     cargo build --release
