@@ -25,8 +25,8 @@ lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
 
-# Event-loop benchmark (cargo bench) and the end-to-end `run` on 1M and 100M queries with peak memory.
-bench-core:
+# Event-loop benchmark (cargo bench), end-to-end `run` on 1M queries (3 policies) and 100M (bench-100m), wall time and peak RSS.
+bench-core: && bench-100m
     cargo bench --bench core
     cargo build --release
     mkdir -p reports/bench-core
@@ -39,9 +39,14 @@ bench-core:
     # peak (latency-bounded throughput) of one policy on a 100k-query trace.
     /usr/bin/time -f "peak paris+elsa on 100k queries: wall %e s" ./target/release/mig-replay peak --trace traces/paper-resnet50.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy paris+elsa --sla-ms 53.61
 
-# The pure-Python FCFS reference side by side with `run` on the 1M trace of bench-core, and the
-# exactness check: every start and finish equal to the nanosecond (needs `pip install pyarrow`).
-bench-reference: bench-core
+# Needs `pip install pyarrow`.
+# The pure-Python FCFS reference side by side with `run` on bench-core's 1M trace, checking every start and finish to the ns.
+bench-reference:
+    cargo build --release
+    mkdir -p reports/bench-core
+    ./target/release/mig-replay trace gen --rate 1000 --queries 1000000 --model resnet50 --batch-mu 1.5 --batch-sigma 0.8 --max-batch 64 --seed 1 --out reports/bench-core/trace-1m.parquet
+    rm -rf reports/bench-core/fcfs
+    /usr/bin/time -f "mig-replay run, 1M fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy fcfs --out reports/bench-core/fcfs
     python3 benches/reference_fcfs.py reports/bench-core/trace-1m.parquet profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --check reports/bench-core/fcfs/queries.parquet
 
 # 100M queries (100,000 q/s on 800 A100-80GB under fcfs): about 5 GB of disk, a minute of wall time.
