@@ -82,10 +82,7 @@ pub fn replay(
     }
     let server = Server::new(gpu.clone(), layouts)?;
     let model = policy.service.clone();
-    let rules = match &model.batching {
-        Some(b) => b.resolve(&trace.models)?,
-        None => Vec::new(),
-    };
+    let rules = model.batch_rules(&trace.models)?;
     let largest = rules.iter().map(|r| r.max_batch).max().unwrap_or(1);
     let service = ServiceTable::build(
         profiles,

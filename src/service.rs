@@ -201,6 +201,14 @@ pub const KEYS_HELP: &[(&str, &str)] = &[
 ];
 
 impl ServiceModel {
+    /// The batching rule of each trace model (empty without batching).
+    pub fn batch_rules(&self, models: &[String]) -> Result<Vec<BatchRule>> {
+        match &self.batching {
+            Some(b) => b.resolve(models),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Read the service-model keys of `p` (other keys are ignored).
     pub fn from_params(p: &PolicyParams) -> Result<ServiceModel> {
         let mut s = ServiceModel::default();

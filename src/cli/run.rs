@@ -72,10 +72,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
     let mut queries = if a.no_queries {
         None
     } else {
-        let rules = match &policy.service.batching {
-            Some(b) => b.resolve(&trace.models)?,
-            None => Vec::new(),
-        };
+        let rules = policy.service.batch_rules(&trace.models)?;
         Some(QueriesWriter::create(
             &a.out.join("queries.parquet"),
             QueriesWriter::batched(rules.iter().map(|r| r.max_batch)),
