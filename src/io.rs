@@ -518,8 +518,8 @@ pub fn write_atomic_with(
 
 /// Write one record batch as a Parquet file (snappy, the parquet crate's default encodings),
 /// atomically. Used for the small files whose bytes are part of the product (the shipped
-/// profiles and traces rebuild byte-identical through it); large outputs go through
-/// [`ParquetSink`].
+/// profiles rebuild byte-identical through it) and, with per-column encodings
+/// ([`write_parquet_with`]), for traces; large outputs go through [`ParquetSink`].
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
     write_parquet_with(path, batch, |b| b)
 }
@@ -568,10 +568,10 @@ pub enum Compress {
     Lz4,
 }
 
-/// A streaming Parquet writer for large outputs: one row group per [`ParquetSink::write`]
-/// call, its columns encoded in parallel (rayon), the encodings chosen per column, written to
-/// a temporary file and renamed into place by [`ParquetSink::finish`]. Memory is bounded by
-/// one row group.
+/// A streaming Parquet writer for large outputs: row group after row group, each column's chunk
+/// encoded on its own (in parallel or on another thread, see [`ParquetSink::encode`]), the
+/// encodings chosen per column, written to a temporary file and renamed into place by
+/// [`ParquetSink::finish`]. Memory is bounded by the row groups being encoded.
 pub struct ParquetSink {
     file: AtomicFile,
     writer: SerializedFileWriter<std::io::BufWriter<std::fs::File>>,
@@ -688,13 +688,6 @@ impl ParquetSink {
         }
         rg.close().map_err(bad)?;
         Ok(())
-    }
-
-    /// Encode `batch` as one row group, its columns in parallel, and append it to the file.
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let writers = self.row_group_writers()?.into_iter().enumerate().collect();
-        let chunks = self.encode(writers, true, |i| Ok(batch.column(i).clone()))?;
-        self.append(chunks)
     }
 
     /// Write the footer and rename the file into place.

@@ -140,7 +140,10 @@ impl QueriesWriter {
             return Ok(());
         }
         let hi = self.rows_per_group.min(trace.len());
-        let cols = Columns::new(trace, None);
+        let cols = Columns {
+            trace,
+            replay: None,
+        };
         let (ahead, rest): (Vec<_>, Vec<_>) = self
             .sink
             .row_group_writers()?
@@ -163,7 +166,10 @@ impl QueriesWriter {
                 r.records.instance.len()
             )));
         }
-        let cols = Columns::new(trace, Some(r));
+        let cols = Columns {
+            trace,
+            replay: Some(r),
+        };
         let mut lo = 0;
         while lo < n {
             let hi = (lo + self.rows_per_group).min(n);
@@ -189,28 +195,14 @@ impl QueriesWriter {
     }
 }
 
-/// Builds any column's array for a range of rows.
+/// Builds any column's array for a range of rows: the trace columns from the trace alone, the
+/// others from the replay.
 struct Columns<'a> {
     trace: &'a Trace,
     replay: Option<&'a Replay>,
-    models: ArrayRef,
-    slices: Option<ArrayRef>,
 }
 
-impl<'a> Columns<'a> {
-    fn new(trace: &'a Trace, replay: Option<&'a Replay>) -> Self {
-        Columns {
-            trace,
-            replay,
-            models: Arc::new(StringArray::from_iter_values(trace.models.iter())),
-            slices: replay.map(|r| {
-                Arc::new(StringArray::from_iter_values(
-                    r.server.gpu.profiles.iter().map(|p| p.name),
-                )) as ArrayRef
-            }),
-        }
-    }
-
+impl Columns<'_> {
     fn build(&self, c: Col, lo: usize, hi: usize) -> Result<ArrayRef> {
         let t = self.trace;
         let us = |v: &[u64]| -> ArrayRef {
@@ -218,60 +210,63 @@ impl<'a> Columns<'a> {
                 v.iter().map(|&x| x as f64 / 1e3),
             ))
         };
-        let dict = |keys: Int32Array, values: &ArrayRef| -> Result<ArrayRef> {
+        let dict = |keys: Int32Array, names: &mut dyn Iterator<Item = &str>| -> Result<ArrayRef> {
+            let values = Arc::new(StringArray::from_iter_values(names));
             Ok(Arc::new(
-                DictionaryArray::<Int32Type>::try_new(keys, values.clone())
+                DictionaryArray::<Int32Type>::try_new(keys, values)
                     .map_err(|e| Error::Other(e.to_string()))?,
             ))
         };
-        match c {
-            Col::Id => {
-                return Ok(Arc::new(Int64Array::from_iter_values(
-                    (lo..hi).map(|q| t.id_of(q)),
-                )));
-            }
-            Col::Model => {
-                return dict(
-                    Int32Array::from_iter_values(t.model[lo..hi].iter().map(|&m| m as i32)),
-                    &self.models,
-                );
-            }
-            Col::Batch => {
-                return Ok(Arc::new(Int32Array::from_iter_values(
-                    t.batch[lo..hi].iter().map(|&b| b as i32),
-                )));
-            }
-            Col::Arrival => return Ok(us(&t.arrival_ns[lo..hi])),
-            _ => {}
-        }
-        let r = self.replay.ok_or_else(|| {
-            Error::Other(format!("queries.parquet: column {c:?} needs the replay"))
-        })?;
-        let rec = &r.records;
-        let inst = &rec.instance[lo..hi];
-        let instances = &r.server.instances;
+        let replay = || {
+            self.replay.ok_or_else(|| {
+                Error::Other(format!("queries.parquet: column {c:?} needs the replay"))
+            })
+        };
         Ok(match c {
-            Col::Start => us(&rec.start_ns[lo..hi]),
-            Col::Finish => us(&rec.finish_ns[lo..hi]),
-            Col::Gpu => Arc::new(Int32Array::from_iter_values(
-                inst.iter().map(|&i| instances[i as usize].gpu as i32),
-            )),
-            Col::Instance => Arc::new(UInt32Array::from_iter_values(inst.iter().copied())),
-            Col::Slice => dict(
-                Int32Array::from_iter_values(
-                    inst.iter().map(|&i| instances[i as usize].slice as i32),
-                ),
-                self.slices.as_ref().expect("set with the replay"),
+            Col::Id => Arc::new(Int64Array::from_iter_values((lo..hi).map(|q| t.id_of(q)))),
+            Col::Model => dict(
+                Int32Array::from_iter_values(t.model[lo..hi].iter().map(|&m| m as i32)),
+                &mut t.models.iter().map(String::as_str),
             )?,
+            Col::Batch => Arc::new(Int32Array::from_iter_values(
+                t.batch[lo..hi].iter().map(|&b| b as i32),
+            )),
+            Col::Arrival => us(&t.arrival_ns[lo..hi]),
+            Col::Start => us(&replay()?.records.start_ns[lo..hi]),
+            Col::Finish => us(&replay()?.records.finish_ns[lo..hi]),
+            Col::Gpu => {
+                let r = replay()?;
+                Arc::new(Int32Array::from_iter_values(
+                    r.records.instance[lo..hi]
+                        .iter()
+                        .map(|&i| r.server.instances[i as usize].gpu as i32),
+                ))
+            }
+            Col::Instance => Arc::new(UInt32Array::from_iter_values(
+                replay()?.records.instance[lo..hi].iter().copied(),
+            )),
+            Col::Slice => {
+                let r = replay()?;
+                dict(
+                    Int32Array::from_iter_values(
+                        r.records.instance[lo..hi]
+                            .iter()
+                            .map(|&i| r.server.instances[i as usize].slice as i32),
+                    ),
+                    &mut r.server.gpu.profiles.iter().map(|p| p.name),
+                )?
+            }
             Col::BatchId => Arc::new(UInt32Array::from_iter_values(
-                rec.batch_id[lo..hi].iter().copied(),
+                replay()?.records.batch_id[lo..hi].iter().copied(),
             )),
-            Col::BatchSize => Arc::new(UInt32Array::from_iter_values(
-                rec.batch_id[lo..hi]
-                    .iter()
-                    .map(|&b| rec.batch_size[b as usize]),
-            )),
-            Col::Id | Col::Model | Col::Batch | Col::Arrival => unreachable!("handled above"),
+            Col::BatchSize => {
+                let rec = &replay()?.records;
+                Arc::new(UInt32Array::from_iter_values(
+                    rec.batch_id[lo..hi]
+                        .iter()
+                        .map(|&b| rec.batch_size[b as usize]),
+                ))
+            }
         })
     }
 }
