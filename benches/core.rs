@@ -8,8 +8,9 @@
 use mig_replay::engine;
 use mig_replay::gpu::GpuSpec;
 use mig_replay::policy::{PartitionContext, PolicyParams, Registry, SchedContext};
-use mig_replay::profile::{Profiles, ServiceTable};
+use mig_replay::profile::Profiles;
 use mig_replay::server::Server;
+use mig_replay::service::ServiceTable;
 use mig_replay::trace::synth::{Arrivals, BatchSpec, GenConfig, generate};
 use std::time::Instant;
 
@@ -93,7 +94,7 @@ fn main() {
             assert!(inv.all_ok());
             best_loop = best_loop.min((t2 - t1).as_secs_f64());
             best_all = best_all.min((t3 - t0).as_secs_f64());
-            p99 = m.latency.p99_ms;
+            p99 = m.headline.latency.p99_ms;
             layout = server.layout_names()[0].clone();
         }
         let name = match slice {

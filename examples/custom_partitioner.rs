@@ -1,21 +1,42 @@
-//! A partitioner written outside the crate, with a declared parameter: `split` gives the first
-//! `big` fraction of the GPUs one whole-GPU instance each (for large batches) and cuts the rest
-//! into 7 x 1g (for small ones). Registered under the name `split`, it pairs with every
-//! scheduler; here it is compared with PARIS under ELSA on the same trace.
+//! mig-replay plus a partitioner written outside the crate, with a declared parameter:
+//! `split` gives the first `big` fraction of the GPUs one whole-GPU instance each (for large
+//! batches) and cuts the rest into 7 x 1g (for small ones), and explains its choice (a typed
+//! value that `partition` prints and `summary.json` records). It pairs with every scheduler:
 //!
-//! Run: `cargo run --release --example custom_partitioner -- traces/paper-resnet50.parquet`
+//! ```text
+//! cargo run --release --example custom_partitioner -- partition --policy split --param big=0.25 \
+//!   --trace traces/paper-resnet50.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB
+//! cargo run --release --example custom_partitioner -- peak --trace traces/paper-resnet50.parquet \
+//!   --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --sla-ms 53.61 \
+//!   --policy split+elsa --policy paris+elsa
+//! ```
 
 use mig_replay::gpu::Layout;
 use mig_replay::policy::{
-    ParamKind, ParamSpec, Partition, PartitionContext, Partitioner, PartitionerEntry, PolicyParams,
+    Explanation, ParamKind, ParamSpec, Partition, PartitionContext, Partitioner, PartitionerEntry,
     Registry,
 };
-use mig_replay::profile::Profiles;
-use mig_replay::replay::replay;
-use mig_replay::trace::Trace;
+use serde::Serialize;
+use std::sync::Arc;
 
 struct Split {
     big: f64,
+}
+
+/// What `split` decided.
+#[derive(Debug, Serialize)]
+struct SplitChoice {
+    whole_gpus: usize,
+    cut_gpus: usize,
+}
+
+impl Explanation for SplitChoice {
+    fn text(&self) -> String {
+        format!(
+            "{} GPUs whole (for large batches), {} cut into 7 x 1g (for small ones)\n",
+            self.whole_gpus, self.cut_gpus
+        )
+    }
 }
 
 impl Partitioner for Split {
@@ -35,7 +56,10 @@ impl Partitioner for Split {
             .collect();
         Ok(Partition {
             layouts,
-            details: Some(serde_json::json!({ "whole_gpus": n_big })),
+            explanation: Some(Arc::new(SplitChoice {
+                whole_gpus: n_big,
+                cut_gpus: ctx.gpus - n_big,
+            })),
         })
     }
 }
@@ -47,45 +71,18 @@ const SPLIT_PARAMS: &[ParamSpec] = &[ParamSpec {
     help: "fraction of GPUs left whole",
 }];
 
-fn main() -> mig_replay::Result<()> {
-    let trace_path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "traces/paper-resnet50.parquet".into());
-    let trace = Trace::load(trace_path.as_ref())?;
-    let profiles = Profiles::load("profiles/a100-80gb.parquet".as_ref())?;
-    let gpu = mig_replay::gpu::GpuSpec::by_name("A100-80GB")?;
-
+fn main() {
     let mut registry = Registry::builtin();
     registry.register_partitioner(PartitionerEntry {
         name: "split",
-        help: "a fraction of GPUs whole, the rest 7 x 1g",
+        help: "a fraction of GPUs whole, the rest 7 x 1g (example plugin)",
         params: SPLIT_PARAMS,
         build: |p| {
             Ok(Box::new(Split {
                 big: p.f64("big").unwrap_or(0.5),
             }))
         },
+        heat_map_layout: false,
     });
-    for (name, params) in [
-        ("split+elsa", PolicyParams::from_pairs(&[("big", "0.5")])),
-        ("split+elsa", PolicyParams::from_pairs(&[("big", "0.25")])),
-        ("paris+elsa", PolicyParams::default()),
-    ] {
-        let mut policy = registry.build(name, &params)?;
-        let r = replay(&trace, &profiles, &gpu, 8, &mut policy, None)?;
-        let m = &r.metrics;
-        println!(
-            "{name:<12} {:<10} p99 {:>8.2} ms  utilization {:>5.1}%  layout {}",
-            params
-                .values
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(","),
-            m.latency.p99_ms,
-            100.0 * m.utilization,
-            r.server.layout_names().join(" | ")
-        );
-    }
-    Ok(())
+    std::process::exit(mig_replay::cli::main_with(registry));
 }

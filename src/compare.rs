@@ -4,7 +4,7 @@
 //! that got worse by more than the threshold is a regression.
 
 use crate::error::{Error, Result};
-use crate::report::bench::BenchSummary;
+use crate::report::verdict::BenchSummary;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 

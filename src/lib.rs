@@ -11,7 +11,6 @@ pub mod aggregate;
 pub mod analyze;
 pub mod cli;
 pub mod compare;
-pub mod csvio;
 pub mod engine;
 pub mod error;
 pub mod gpu;
@@ -25,6 +24,7 @@ pub mod replay;
 pub mod report;
 pub mod server;
 pub mod service;
+pub mod stats;
 pub mod sweep;
 pub mod trace;
 

@@ -13,6 +13,8 @@ use crate::gpu::GpuSpec;
 use crate::policy::Policy;
 use crate::profile::Profiles;
 use crate::replay::replay;
+use crate::service::ServiceModel;
+use crate::stats::percentile;
 use crate::trace::Trace;
 use serde::Serialize;
 
@@ -46,15 +48,6 @@ pub struct PeakResult {
     pub layout: Vec<String>,
 }
 
-/// The exact `p`-th percentile (nearest rank) of `v`, reordering it.
-pub fn percentile_ns(v: &mut [u64], p: f64) -> u64 {
-    if v.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    *v.select_nth_unstable(rank - 1).1
-}
-
 struct Try {
     feasible: bool,
     latency_ms: f64,
@@ -64,7 +57,9 @@ struct Try {
     layout: Vec<String>,
 }
 
-/// Find the peak of the policy that `make_policy` builds (a fresh one per try).
+/// Find the peak of the policy that `make_policy` builds (a fresh one per try), under the
+/// service model `service`.
+#[allow(clippy::too_many_arguments)]
 pub fn find_peak(
     trace: &Trace,
     profiles: &Profiles,
@@ -72,6 +67,7 @@ pub fn find_peak(
     gpus: usize,
     name: &str,
     make_policy: &dyn Fn() -> Result<Policy>,
+    service: &ServiceModel,
     cfg: &PeakConfig,
 ) -> Result<PeakResult> {
     if !(cfg.percentile > 0.0 && cfg.percentile <= 100.0) {
@@ -99,7 +95,15 @@ pub fn find_peak(
         let mut t = trace.clone();
         t.scale_rate(k)?;
         let mut policy = make_policy()?;
-        let r = replay(&t, profiles, gpu, gpus, &mut policy, Some(cfg.sla_ms))?;
+        let r = replay(
+            &t,
+            profiles,
+            gpu,
+            gpus,
+            &mut policy,
+            service,
+            Some(cfg.sla_ms),
+        )?;
         if !r.invariants.all_ok() {
             return Err(Error::Other(format!(
                 "simulator invariants violated for '{name}' at rate scale {k}"
@@ -113,14 +117,13 @@ pub fn find_peak(
                 .zip(&t.arrival_ns)
                 .map(|(f, a)| f - a),
         );
-        let p = percentile_ns(&mut lat, cfg.percentile) as f64 / 1e6;
-        let span = (t.arrival_ns[t.len() - 1] - t.arrival_ns[0]).max(1) as f64 / 1e9;
+        let p = percentile(&mut lat, cfg.percentile).unwrap_or(0) as f64 / 1e6;
         Ok(Try {
             feasible: p <= cfg.sla_ms,
             latency_ms: p,
-            utilization: r.metrics.utilization,
-            throughput_qps: r.metrics.throughput_qps,
-            rate_qps: (t.len() - 1) as f64 / span,
+            utilization: r.metrics.headline.utilization,
+            throughput_qps: r.metrics.headline.throughput_qps,
+            rate_qps: t.offered_rate(),
             layout: r.server.layout_names(),
         })
     };

@@ -1,15 +1,18 @@
 //! One replay from validated inputs to metrics: partition, build the server and the service
-//! table, run the event loop, check invariants, compute metrics.
+//! table, run the event loop, check invariants, compute metrics. Its inputs are the trace, the
+//! profile, the server (GPU kind and count), the policy and the service model, each a value of
+//! its own.
 
 use crate::engine::{self, Invariants, Records};
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
 use crate::metrics::{self, Metrics};
-use crate::policy::{Partition, PartitionContext, Policy, SchedContext};
-use crate::profile::{Profiles, ServiceTable};
+use crate::policy::{Explanation, Partition, PartitionContext, Policy, SchedContext};
+use crate::profile::Profiles;
 use crate::server::Server;
-use crate::service::{BatchRule, Noise, ServiceModel};
+use crate::service::{BatchRule, Noise, ServiceModel, ServiceTable};
 use crate::trace::Trace;
+use std::sync::Arc;
 
 /// The outcome of a replay.
 pub struct Replay {
@@ -20,9 +23,9 @@ pub struct Replay {
     /// Every policy parameter with its value.
     pub params: std::collections::BTreeMap<String, String>,
     /// What the partitioner reported about its choice (PARIS: knees, map, shares, deviation).
-    pub partition: Option<serde_json::Value>,
+    pub partition: Option<Arc<dyn Explanation>>,
     /// What the scheduler decided before the replay (ELSA: the SLA per model).
-    pub scheduler_details: Option<serde_json::Value>,
+    pub scheduler_details: Option<Arc<dyn Explanation>>,
     pub server: Server,
     /// The service model (noise, batching) the replay ran with.
     pub service: ServiceModel,
@@ -33,13 +36,15 @@ pub struct Replay {
     pub invariants: Invariants,
 }
 
-/// Replay `trace` with `policy` on `gpus` GPUs of kind `gpu`.
+/// Replay `trace` with `policy` on `gpus` GPUs of kind `gpu`, under the service model
+/// `service` (noise, batching; [`ServiceModel::default`] is exact).
 pub fn replay(
     trace: &Trace,
     profiles: &Profiles,
     gpu: &GpuSpec,
     gpus: usize,
     policy: &mut Policy,
+    service: &ServiceModel,
     sla_ms: Option<f64>,
 ) -> Result<Replay> {
     if gpus == 0 {
@@ -72,7 +77,10 @@ pub fn replay(
         trace,
         sla_ms,
     };
-    let Partition { layouts, details } = policy.partitioner.partition(&ctx)?;
+    let Partition {
+        layouts,
+        explanation,
+    } = policy.partitioner.partition(&ctx)?;
     if layouts.len() != gpus {
         return Err(Error::Other(format!(
             "partitioner of '{}' returned {} layouts for {gpus} GPUs",
@@ -81,10 +89,10 @@ pub fn replay(
         )));
     }
     let server = Server::new(gpu.clone(), layouts)?;
-    let model = policy.service.clone();
+    let model = service;
     let rules = model.batch_rules(&trace.models)?;
     let largest = rules.iter().map(|r| r.max_batch).max().unwrap_or(1);
-    let service = ServiceTable::build(
+    let table = ServiceTable::build(
         profiles,
         gpu,
         &trace.models,
@@ -95,7 +103,7 @@ pub fn replay(
     if let Noise::Profile { fallback_cv: None } = model.noise {
         for (m, name) in trace.models.iter().enumerate() {
             for &s in &server.slices_used() {
-                if !service.has_std(m as u32, s) {
+                if !table.has_std(m as u32, s) {
                     return Err(Error::file(
                         &profiles.path,
                         format!(
@@ -110,14 +118,13 @@ pub fn replay(
     let mut scheduler = (policy.scheduler)(&SchedContext {
         gpu,
         server: &server,
-        service: &service,
+        service: &table,
         profiles,
         trace,
         sla_ms,
         exact_estimates: model.is_exact(),
     })?;
-    let records =
-        engine::simulate_with(trace, &server, &service, &model, &rules, scheduler.as_mut())?;
+    let records = engine::simulate_with(trace, &server, &table, model, &rules, scheduler.as_mut())?;
     // Two independent read-only passes over the records: run them side by side.
     let (invariants, metrics) = rayon::join(
         || engine::check_invariants(trace, &server, &records, &rules),
@@ -128,10 +135,10 @@ pub fn replay(
         partitioner: policy.partitioner_name.clone(),
         scheduler: policy.scheduler_name.clone(),
         params: policy.params.clone(),
-        partition: details,
+        partition: explanation,
         scheduler_details: scheduler.details(),
         server,
-        service: model,
+        service: model.clone(),
         batch_rules: rules,
         records,
         metrics,

@@ -7,6 +7,7 @@ use mig_replay::gpu::GpuSpec;
 use mig_replay::policy::{PolicyParams, Registry};
 use mig_replay::profile::Profiles;
 use mig_replay::replay::{Replay, replay};
+use mig_replay::service::ServiceModel;
 use mig_replay::trace::Trace;
 use mig_replay::trace::synth::{Arrivals, BatchSpec, GenConfig, generate};
 
@@ -25,7 +26,16 @@ fn run_policy(
         params.set("slice", s);
     }
     let mut p = Registry::builtin().build(policy, &params).unwrap();
-    let r = replay(trace, prof, &gpu, gpus, &mut p, None).unwrap();
+    let r = replay(
+        trace,
+        prof,
+        &gpu,
+        gpus,
+        &mut p,
+        &ServiceModel::default(),
+        None,
+    )
+    .unwrap();
     assert!(r.invariants.all_ok(), "{:?}", r.invariants);
     r
 }
@@ -52,11 +62,11 @@ fn fcfs_one_gpu_hand_computed() {
         r.records.finish_ns,
         vec![10 * MS, 25 * MS, 35 * MS, 50 * MS]
     );
-    let m = &r.metrics;
+    let m = &r.metrics.headline;
     // Latencies 10, 20, 30, 10 ms; queueing 0, 5, 20, 0 ms.
     assert_eq!(m.latency.mean_ms, 17.5);
     assert_eq!(m.latency.max_ms, 30.0);
-    assert_eq!(m.queue.mean_ms, 6.25);
+    assert_eq!(r.metrics.queue.mean_ms, 6.25);
     // Window 0..50 ms, busy 45 ms on the only (7-GPC) instance.
     assert_eq!(m.duration_s, 0.05);
     assert!((m.utilization - 0.9).abs() < 1e-12);
@@ -117,9 +127,9 @@ fn homogeneous_1g_hand_computed_with_interpolation_and_extrapolation() {
     assert_eq!(r.records.instance[7], 2);
     assert_eq!(r.records.start_ns[7], 20 * MS);
     assert_eq!(r.records.finish_ns[7], 50 * MS);
-    assert_eq!(r.metrics.extrapolated, 2);
+    assert_eq!(r.metrics.headline.extrapolated, 2);
     // Utilization: busy 25+50+20*5+30 = 205 ms x 1 GPC over 7 GPCs x 50 ms.
-    assert!((r.metrics.utilization - 205.0 / 350.0).abs() < 1e-12);
+    assert!((r.metrics.headline.utilization - 205.0 / 350.0).abs() < 1e-12);
 }
 
 #[test]
@@ -246,9 +256,9 @@ fn mmc_erlang_c_on_seven_1g_slices() {
         );
         // Utilization of the whole GPU equals rho (7 x 1g use all 7 GPCs).
         assert!(
-            (r.metrics.utilization - rho).abs() < 0.01,
+            (r.metrics.headline.utilization - rho).abs() < 0.01,
             "{}",
-            r.metrics.utilization
+            r.metrics.headline.utilization
         );
     }
 }
@@ -296,7 +306,7 @@ fn conservation_causality_no_overlap_on_a_busy_run() {
             .map(|q| rec.finish_ns[q] - t.arrival_ns[q])
             .collect();
         lat.sort_unstable();
-        let m = &r.metrics.latency;
+        let m = &r.metrics.headline.latency;
         for (p, got) in [
             (0.5, m.p50_ms),
             (0.9, m.p90_ms),

@@ -5,7 +5,7 @@
 mod common;
 
 use mig_replay::gpu::GpuSpec;
-use mig_replay::policy::{PolicyParams, Registry};
+use mig_replay::policy::{PolicyParams, Registry, RunParams};
 use mig_replay::profile::Profiles;
 use mig_replay::replay::{Replay, replay};
 use mig_replay::trace::Trace;
@@ -15,10 +15,10 @@ const MS: u64 = 1_000_000;
 
 fn run(trace: &Trace, prof: &Profiles, policy: &str, params: &[(&str, &str)]) -> Replay {
     let gpu = GpuSpec::by_name("A100-40GB").unwrap();
-    let mut p = Registry::builtin()
-        .build(policy, &PolicyParams::from_pairs(params))
-        .unwrap();
-    let r = replay(trace, prof, &gpu, 1, &mut p, None).unwrap();
+    let reg = Registry::builtin();
+    let run = RunParams::split(PolicyParams::from_pairs(params)).unwrap();
+    let mut p = reg.build_for(policy, &run).unwrap();
+    let r = replay(trace, prof, &gpu, 1, &mut p, &run.service, None).unwrap();
     assert!(r.invariants.all_ok(), "{:?}", r.invariants);
     r
 }
@@ -51,8 +51,8 @@ fn batching_delay_expires() {
     assert_eq!(r.records.batch_id, vec![0, 0, 1]);
     assert_eq!(r.records.batch_size, vec![2, 2]);
     // Latency counts from each query's own arrival: 20, 18, 20 ms.
-    assert_eq!(r.metrics.latency.max_ms, 20.0);
-    assert!((r.metrics.latency.mean_ms - 58.0 / 3.0).abs() < 1e-9);
+    assert_eq!(r.metrics.headline.latency.max_ms, 20.0);
+    assert!((r.metrics.headline.latency.mean_ms - 58.0 / 3.0).abs() < 1e-9);
     let b = r.metrics.batches.as_ref().unwrap();
     assert_eq!((b.batches, b.max_size), (2, 2));
     // Estimates: q0 and q2 expected to wait out the delay alone (10 ms after it), q1 to join
@@ -93,7 +93,7 @@ fn a_query_larger_than_max_batch_runs_alone_at_once() {
     assert_eq!(r.records.start_ns, vec![0, 24 * MS]);
     assert_eq!(r.records.finish_ns, vec![24 * MS, 34 * MS]);
     assert_eq!(r.records.batch_size, vec![6, 1]);
-    assert_eq!(r.metrics.extrapolated, 1);
+    assert_eq!(r.metrics.headline.extrapolated, 1);
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn mg1_pollaczek_khinchine_with_lognormal_noise() {
     );
     assert!(err < 0.02, "P-K {wq} ms vs simulated {got} ms");
     // Utilization is rho: the drawn times keep the profiled mean.
-    assert!((r.metrics.utilization - rho).abs() < 0.01 * rho);
+    assert!((r.metrics.headline.utilization - rho).abs() < 0.01 * rho);
     // FIFO never relies on estimates, but they are reported: with noise they are off.
     let e = r.metrics.estimates.as_ref().unwrap();
     assert!(e.abs_error_p50_ms > 0.0 && e.abs_error_p99_ms > e.abs_error_p50_ms);

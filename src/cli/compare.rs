@@ -3,7 +3,7 @@
 use crate::compare::{self, Change};
 use crate::error::{Error, Result};
 use crate::plot::{self, PeakBars, bars::Bar};
-use crate::report::bench::BenchSummary;
+use crate::report::verdict::BenchSummary;
 use clap::Args;
 use minijinja::{Environment, context};
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! `mig-replay merge DIR [--out REPORT]`: gather a sharded sweep's files into its report.
 
 use crate::error::Result;
+use crate::policy::Registry;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,9 +15,9 @@ pub struct MergeArgs {
     pub out: Option<PathBuf>,
 }
 
-pub fn merge(a: MergeArgs) -> Result<i32> {
+pub fn merge(a: MergeArgs, registry: &Registry) -> Result<i32> {
     let t0 = Instant::now();
-    let res = crate::sweep::shard::merge(&a.dir)?;
+    let res = crate::sweep::shard::merge(&a.dir, registry)?;
     let out = a.out.unwrap_or_else(|| a.dir.clone());
     println!(
         "merged the shards of sweep '{}' under {}",

@@ -4,6 +4,13 @@
 //! regression gate), `merge` (a sharded sweep's report), `analyze` (polars, opt-in feature),
 //! `policy list`, `gpu list|layouts`, `trace gen|import|inspect`,
 //! `profile build|inspect`.
+//!
+//! Every command that names a policy takes it from a [`Registry`]: [`main_with`] runs the whole
+//! command line over a caller's registry, so a binary of a few lines is mig-replay plus its own
+//! policy halves (see `examples/custom_scheduler.rs`).
+//!
+//! The service model is parsed here, at the edge, once: [`ParamArgs::run_params`] splits the
+//! given keys into the policy's parameters and a typed [`crate::service::ServiceModel`].
 
 #[cfg(feature = "analyze")]
 mod analyze;
@@ -30,7 +37,8 @@ pub use sweep::{BenchAllArgs, SweepArgs};
 pub use trace::{ArrivalKind, GenArgs, ImportCommand, TraceCommand};
 
 use crate::error::{Error, Result};
-use crate::policy::PolicyParams;
+use crate::policy::{PolicyParams, Registry, RunParams};
+use crate::service::Noise;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -121,8 +129,10 @@ pub struct ParamArgs {
 }
 
 impl ParamArgs {
-    /// The parameters: the TOML file, then each --param, then the shortcuts (later wins).
-    pub fn params(&self) -> Result<PolicyParams> {
+    /// The parameters as given: the TOML file, then each --param, then the --slice and
+    /// --layout shortcuts (later wins), split into the policy's keys and the service model, on
+    /// which the --service-noise, --batching and --seed shortcuts are applied last.
+    pub fn run_params(&self) -> Result<RunParams> {
         let mut p = match &self.policy_config {
             Some(f) => PolicyParams::load_toml(f)?,
             None => PolicyParams::default(),
@@ -136,38 +146,63 @@ impl ParamArgs {
         if let Some(l) = &self.layout {
             p.set("layout", l.clone());
         }
+        let mut run = RunParams::split(p)?;
         if let Some(n) = &self.service_noise {
-            crate::service::Noise::parse(n)?;
-            p.set("service_noise", n.clone());
+            run.service.noise = Noise::parse(n)?;
         }
         if let Some(b) = &self.batching {
-            for (k, v) in crate::service::batching_assignments(b)? {
-                p.set(&k, v);
-            }
+            run.service.set_batching(b)?;
         }
         if let Some(s) = self.seed {
-            p.set("seed", s.to_string());
+            run.set_seed(s);
         }
-        Ok(p)
+        Ok(run)
     }
 }
 
-/// Run the CLI; returns the process exit code.
-pub fn main_with(cli: Cli) -> Result<i32> {
+/// The whole command line over `registry`'s policies: parse the arguments, run the command,
+/// print an error on stderr; returns the process exit code (0 ok, 1 a regression or an
+/// internal failure, 2 bad input or usage). A binary that adds its own policy halves is
+///
+/// ```no_run
+/// let mut registry = mig_replay::policy::Registry::builtin();
+/// // registry.register_scheduler(...);
+/// std::process::exit(mig_replay::cli::main_with(registry));
+/// ```
+pub fn main_with(registry: Registry) -> i32 {
+    // Exit quietly when the reader of our output goes away (`mig-replay ... | head`), as Unix
+    // tools do, instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    match run_command(cli, &registry) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Run parsed arguments with `registry`'s policies; returns the process exit code.
+pub fn run_command(cli: Cli, registry: &Registry) -> Result<i32> {
     match cli.command {
-        Command::Run(a) => run::run(a),
-        Command::Peak(a) => peak::peak(a),
-        Command::Partition(a) => partition::partition(a),
-        Command::Sweep(a) => sweep::sweep(a),
+        Command::Run(a) => run::run(a, registry),
+        Command::Peak(a) => peak::peak(a, registry),
+        Command::Partition(a) => partition::partition(a, registry),
+        Command::Sweep(a) => sweep::sweep(a, registry),
         Command::Compare(a) => compare::compare(a),
-        Command::Merge(a) => merge::merge(a),
+        Command::Merge(a) => merge::merge(a, registry),
         #[cfg(feature = "analyze")]
         Command::Analyze(a) => analyze::analyze(a),
-        Command::BenchAll(a) => sweep::bench_all(a),
+        Command::BenchAll(a) => sweep::bench_all(a, registry),
         Command::Gpu(c) => gpu::gpu_cmd(c),
         Command::Trace(c) => trace::trace_cmd(c),
         Command::Profile(c) => profile::profile_cmd(c),
-        Command::Policy(c) => policy::policy_cmd(c),
+        Command::Policy(c) => policy::policy_cmd(c, registry),
     }
 }
 

@@ -32,13 +32,12 @@ pub struct PeakArgs {
     pub json: bool,
 }
 
-pub fn peak(a: PeakArgs) -> Result<i32> {
+pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
     let gpu = GpuSpec::by_name(&a.server.gpu)?;
-    let registry = Registry::builtin();
-    let params = a.params.params()?;
+    let run = a.params.run_params()?;
     // Validate every policy name and parameter before the first replay.
     for p in &a.policies {
-        registry.build(p, &params)?;
+        registry.build_for(p, &run)?;
     }
     let trace = Trace::load(&a.server.trace)?;
     let profiles = Profiles::load(&a.server.profiles)?;
@@ -65,7 +64,8 @@ pub fn peak(a: PeakArgs) -> Result<i32> {
             &gpu,
             a.server.gpus,
             p,
-            &|| registry.build(p, &params),
+            &|| registry.build_for(p, &run),
+            &run.service,
             &cfg,
         )?;
         if a.json {

@@ -11,9 +11,9 @@ pub enum PolicyCommand {
 }
 
 /// Run a `policy` subcommand.
-pub fn policy_cmd(c: PolicyCommand) -> Result<i32> {
+pub fn policy_cmd(c: PolicyCommand, registry: &Registry) -> Result<i32> {
     match c {
-        PolicyCommand::List => print!("{}", Registry::builtin().describe()),
+        PolicyCommand::List => print!("{}", registry.describe()),
     }
     Ok(0)
 }

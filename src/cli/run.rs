@@ -58,10 +58,11 @@ pub fn inputs(trace: &Trace, profiles: &Profiles) -> Result<BTreeMap<String, Inp
     Ok(m)
 }
 
-pub fn run(a: RunArgs) -> Result<i32> {
+pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
     let t0 = Instant::now();
     let gpu = GpuSpec::by_name(&a.server.gpu)?;
-    let mut policy = Registry::builtin().build(&a.policy, &a.params.params()?)?;
+    let params = a.params.run_params()?;
+    let mut policy = registry.build_for(&a.policy, &params)?;
     let mut trace = Trace::load(&a.server.trace)?;
     trace.scale_rate(a.rate_scale)?;
     let profiles = Profiles::load(&a.server.profiles)?;
@@ -72,10 +73,9 @@ pub fn run(a: RunArgs) -> Result<i32> {
     let mut queries = if a.no_queries {
         None
     } else {
-        let rules = policy.service.batch_rules(&trace.models)?;
         Some(QueriesWriter::create(
             &a.out.join("queries.parquet"),
-            QueriesWriter::batched(rules.iter().map(|r| r.max_batch)),
+            QueriesWriter::batched(&params.service),
             QUERIES_ROW_GROUP,
         )?)
     };
@@ -87,6 +87,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
             &gpu,
             a.server.gpus,
             &mut policy,
+            &params.service,
             a.sla_ms,
         );
         let prepared = prep.map_or(Ok(Ok(())), |h| h.join());

@@ -1,7 +1,8 @@
 //! `mig-replay sweep --config F` and `mig-replay bench-all` (the shipped full matrix).
 
 use crate::error::{Error, Result};
-use crate::report::bench;
+use crate::policy::Registry;
+use crate::report::{sweep::write, verdict::verdict_text};
 use crate::sweep::shard::{Phase, ShardSpec};
 use crate::sweep::{self, Bar, Lines, Progress, config::SweepConfig};
 use clap::Args;
@@ -43,17 +44,20 @@ pub struct BenchAllArgs {
     pub jobs: Option<usize>,
 }
 
-pub fn bench_all(a: BenchAllArgs) -> Result<i32> {
-    sweep(SweepArgs {
-        config: a.config,
-        out: Some(a.out),
-        jobs: a.jobs,
-        shard: None,
-        phase: None,
-    })
+pub fn bench_all(a: BenchAllArgs, registry: &Registry) -> Result<i32> {
+    sweep(
+        SweepArgs {
+            config: a.config,
+            out: Some(a.out),
+            jobs: a.jobs,
+            shard: None,
+            phase: None,
+        },
+        registry,
+    )
 }
 
-pub fn sweep(a: SweepArgs) -> Result<i32> {
+pub fn sweep(a: SweepArgs, registry: &Registry) -> Result<i32> {
     let t0 = Instant::now();
     let cfg = SweepConfig::load(&a.config)?;
     let out = a
@@ -75,8 +79,9 @@ pub fn sweep(a: SweepArgs) -> Result<i32> {
         cfg.loads.len() + cfg.rate_scales.len()
     );
     if let (Some(spec), Some(phase)) = (a.shard, a.phase) {
-        let path = pool
-            .install(|| sweep::shard::run_shard(&a.config, phase, spec, &out, &Lines::default()))?;
+        let path = pool.install(|| {
+            sweep::shard::run_shard(&a.config, registry, phase, spec, &out, &Lines::default())
+        })?;
         println!(
             "shard {}/{} of phase {phase:?} in {:.1} s; wrote {}",
             spec.k,
@@ -91,15 +96,15 @@ pub fn sweep(a: SweepArgs) -> Result<i32> {
     } else {
         Box::new(Lines::default())
     };
-    let res = pool.install(|| sweep::run(&cfg, progress.as_ref()))?;
+    let res = pool.install(|| sweep::run(&cfg, registry, progress.as_ref()))?;
     report(&res, &out, t0)
 }
 
 /// Write the report folder of a finished sweep and print the verdict.
 pub fn report(res: &sweep::SweepResult, out: &std::path::Path, t0: Instant) -> Result<i32> {
     let t_report = Instant::now();
-    let summary = bench::write(res, out)?;
-    print!("{}", bench::verdict_text(&summary));
+    let summary = write(res, out)?;
+    print!("{}", verdict_text(&summary));
     let bad = summary.validity.runs - summary.validity.runs_with_invariants_ok;
     println!(
         "{} runs and {} peak searches in {:.1} s (report {:.1} s); wrote {}/index.html, summary.json, results.parquet, peaks.parquet, timing.json, plots/",

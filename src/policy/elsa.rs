@@ -24,11 +24,70 @@
 //! SLA(m): see [`crate::policy::sla`] (`sla.<model>`, `--sla-ms`, or the default rule with
 //! `sla_multiple` and `sla_batch_percentile`).
 
+use super::params::SLA_PER_MODEL;
 use super::sla::{self, ModelSla, SlaRule};
-use super::{Dispatch, Params, QueryInfo, SchedContext, Scheduler, ServerView};
+use super::{
+    Cost, Dispatch, Explanation, ParamKind, ParamSpec, Params, QueryInfo, SchedContext,
+    Scheduler, SchedulerEntry, ServerView,
+};
 use crate::error::Result;
+use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+/// The registry entry.
+pub const ENTRY: SchedulerEntry = SchedulerEntry {
+    name: "elsa",
+    help: "ELSA: the smallest instance whose estimated completion meets the SLA, else the earliest",
+    params: &[
+        SLA_PER_MODEL,
+        ParamSpec {
+            name: "sla_multiple",
+            kind: ParamKind::Positive,
+            default: Some("2"),
+            help: "default SLA rule (no --sla-ms, no sla.<model>): this multiple of the model's latency on the largest slice ...",
+        },
+        ParamSpec {
+            name: "sla_batch_percentile",
+            kind: ParamKind::Float {
+                min: 1.0,
+                max: 100.0,
+            },
+            default: Some("99"),
+            help: "... at this percentile of the model's batch sizes in the trace",
+        },
+    ],
+    build: |p, ctx| Ok(Box::new(Elsa::new(p, ctx)?)),
+    // Exact: the class structure; noisy: a scan of every instance per query; batched: the scan
+    // predicts how each queue batches.
+    cost: Cost {
+        exact: 4,
+        noisy: 16,
+        batched: 30,
+    },
+    heat_maps: true,
+};
+
+/// What ELSA decided before the replay: the SLA of every trace model and where it came from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ElsaDetails {
+    pub sla: Vec<ModelSla>,
+}
+
+impl Explanation for ElsaDetails {
+    fn text(&self) -> String {
+        self.sla
+            .iter()
+            .map(|x| {
+                format!(
+                    "scheduler SLA {}: {:.3} ms ({})\n",
+                    x.model, x.sla_ms, x.source
+                )
+            })
+            .collect()
+    }
+}
 
 /// The ELSA scheduler.
 ///
@@ -37,8 +96,9 @@ use std::collections::BinaryHeap;
 /// feasible instance iff that one is feasible. ELSA therefore keeps, per class, the instances
 /// whose estimated backlog has drained (a bitset: the lowest index wins) and the others in a
 /// min-heap by (free_at, index), and decides in O(classes + log instances) per query instead
-/// of scanning every instance. It mirrors the view's estimated backlog exactly (the same
-/// profile latencies the engine adds on every dispatch; checked in debug builds).
+/// of scanning every instance. The heap's keys are the view's own estimates
+/// ([`ServerView::estimated_free_at`] at each dispatch, plus the query's profiled latency): ELSA
+/// keeps no model of the backlog of its own.
 #[derive(Debug, Clone)]
 pub struct Elsa {
     /// SLA of each trace model, ns.
@@ -48,8 +108,6 @@ pub struct Elsa {
     classes: Vec<Class>,
     /// Class of each instance.
     class_of: Vec<usize>,
-    /// The estimated time each instance finishes what was sent to it (ns).
-    free_at: Vec<u64>,
     /// Decide from the view's estimates by scanning every instance (inexact service).
     scan: bool,
 }
@@ -141,7 +199,6 @@ impl Elsa {
             slas,
             classes,
             class_of,
-            free_at: vec![0; n],
             scan: false,
         }
     }
@@ -196,8 +253,8 @@ impl Elsa {
         fallback.map(|f| (f.2, f.3))
     }
 
-    /// Record that `i` was sent a query of profiled latency `l` at `now`.
-    fn dispatch(&mut self, i: usize, l: u64, now: u64) {
+    /// Record that `i` was sent a query after which its estimated backlog ends at `free_at`.
+    fn dispatch(&mut self, i: usize, free_at: u64) {
         let c = &mut self.classes[self.class_of[i]];
         let w = &mut c.drained[i / 64];
         if *w >> (i % 64) & 1 == 1 {
@@ -207,8 +264,7 @@ impl Elsa {
             let top = c.busy.pop();
             debug_assert_eq!(top.map(|Reverse((_, k))| k as usize), Some(i));
         }
-        self.free_at[i] = self.free_at[i].max(now) + l;
-        c.busy.push(Reverse((self.free_at[i], i as u32)));
+        c.busy.push(Reverse((free_at, i as u32)));
     }
 }
 
@@ -224,27 +280,25 @@ impl Scheduler for Elsa {
         let (i, l) = self
             .choose(q, view)
             .expect("some instance serves the model");
-        debug_assert_eq!(
-            self.free_at[i].max(view.now_ns),
-            view.estimated_free_at(i),
-            "ELSA's mirror of the estimated backlog"
-        );
-        self.dispatch(i, l, view.now_ns);
+        self.dispatch(i, view.estimated_free_at(i) + l);
         Dispatch::To(i)
     }
 
-    fn details(&self) -> Option<serde_json::Value> {
-        Some(serde_json::json!({ "sla": self.slas }))
+    fn details(&self) -> Option<Arc<dyn Explanation>> {
+        Some(Arc::new(ElsaDetails {
+            sla: self.slas.clone(),
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::EngineState;
     use crate::gpu::GpuSpec;
-    use crate::profile::{Profiles, ServiceTable};
-    use crate::server::Server;
+    use crate::profile::Profiles;
+    use crate::server::{Server, ServerState};
+    use crate::service::ServiceTable;
+    use crate::trace::Trace;
 
     const MS: u64 = 1_000_000;
 
@@ -267,23 +321,15 @@ mod tests {
         )
         .unwrap();
         let n = server.instances.len();
-        let mut state = EngineState::new(n);
+        let mut state = ServerState::new(n);
         let backlog: Vec<u64> = backlog_ms.iter().map(|b| b * MS).collect();
         for (i, &b) in backlog.iter().enumerate() {
             if b > 0 {
                 state.set_busy_until(i, b);
             }
         }
-        let view = ServerView {
-            now_ns: 0,
-            gpu: &gpu,
-            instances: &server.instances,
-            st: &state,
-            service: &st,
-            q_model: &[],
-            q_batch: &[],
-            q_arrival: &[],
-        };
+        let trace = Trace::from_rows([(0, "m", 1)]);
+        let view = ServerView::new(0, &server, &state, &st, &trace);
         let mut e = Elsa::with_slas(
             vec![ModelSla {
                 model: "m".into(),
@@ -292,10 +338,10 @@ mod tests {
             }],
             server.instances.iter().map(|i| (i.slice, i.gpcs)).collect(),
         );
-        // Put ELSA's backlog mirror in the same state as the view.
+        // ELSA learns backlogs from its own dispatches: replay those that built this state.
         for (i, &b) in backlog.iter().enumerate() {
             if b > 0 {
-                e.dispatch(i, b, 0);
+                e.dispatch(i, b);
             }
         }
         let q = QueryInfo {
@@ -340,109 +386,5 @@ mod tests {
         assert_eq!(choose(l, &[1, 0, 0, 0], 1.0), 1);
         // Earliest completion first, even when it is the larger slice: 1g idle (10 ms) vs 2g (6 ms + backlog 3).
         assert_eq!(choose(l, &[3, 3, 3, 0], 1.0), 0);
-    }
-
-    /// ELSA next to the rule as written (scan every instance for the least (GPCs, est_done,
-    /// index) among the feasible, else the least (est_done, GPCs, index)), on a busy
-    /// multi-model run with a mixed layout: every decision must agree.
-    struct Checked {
-        elsa: Elsa,
-        sla_ns: Vec<u64>,
-        decisions: usize,
-    }
-
-    impl Scheduler for Checked {
-        fn on_arrival(&mut self, q: &QueryInfo, view: &ServerView) -> Dispatch {
-            let t = view.now_ns;
-            let mut feasible: Option<(u8, u64, usize)> = None;
-            let mut any: Option<(u64, u8, usize)> = None;
-            for i in 0..view.len() {
-                let inst = view.instances[i];
-                let Some(l) = view.estimated_service_ns(q.model, inst.slice, q.batch) else {
-                    continue;
-                };
-                let done = view.estimated_free_at(i) + l;
-                if done - t <= self.sla_ns[q.model as usize] {
-                    if feasible.is_none_or(|f| (inst.gpcs, done, i) < f) {
-                        feasible = Some((inst.gpcs, done, i));
-                    }
-                } else if any.is_none_or(|a| (done, inst.gpcs, i) < a) {
-                    any = Some((done, inst.gpcs, i));
-                }
-            }
-            let want = feasible.map(|f| f.2).or(any.map(|a| a.2)).unwrap();
-            // The scan used under inexact service agrees too.
-            assert_eq!(self.elsa.choose_by_scan(q, view), Some(want));
-            let got = self.elsa.on_arrival(q, view);
-            assert_eq!(got, Dispatch::To(want), "query {}", q.idx);
-            self.decisions += 1;
-            got
-        }
-    }
-
-    #[test]
-    fn agrees_with_the_rule_as_written_on_a_busy_mixed_run() {
-        use crate::trace::synth::{Arrivals, BatchSpec, GenConfig, generate};
-        let gpu = GpuSpec::by_name("A100-80GB").unwrap();
-        let prof = Profiles::load("profiles/a100-80gb.parquet".as_ref()).unwrap();
-        let trace = generate(&GenConfig {
-            rate: 700.0,
-            queries: Some(20_000),
-            duration_s: None,
-            models: vec![("resnet50".into(), 2.0), ("bert-base".into(), 1.0)],
-            arrivals: Arrivals::Poisson,
-            batch: BatchSpec::LogNormal {
-                mu: 2.0,
-                sigma: 1.0,
-                max: 128,
-            },
-            seed: 3,
-        })
-        .unwrap();
-        let layouts = vec![
-            gpu.parse_layout("4g+2g+1g").unwrap(),
-            gpu.parse_layout("3x2g+1g").unwrap(),
-            gpu.parse_layout("3g+3g").unwrap(),
-        ];
-        let server = Server::new(gpu.clone(), layouts).unwrap();
-        let st = ServiceTable::build(
-            &prof,
-            &gpu,
-            &trace.models,
-            &server.slices_used(),
-            trace.max_batch(),
-            |_| None,
-        )
-        .unwrap();
-        let slas: Vec<ModelSla> = [("resnet50", 40.0), ("bert-base", 60.0)]
-            .iter()
-            .map(|(m, ms)| ModelSla {
-                model: m.to_string(),
-                sla_ms: *ms,
-                source: "test".into(),
-            })
-            .collect();
-        // Trace models are interned in first-appearance order.
-        let slas: Vec<ModelSla> = trace
-            .models
-            .iter()
-            .map(|m| slas.iter().find(|s| &s.model == m).unwrap().clone())
-            .collect();
-        let mut c = Checked {
-            sla_ns: slas.iter().map(|s| (s.sla_ms * 1e6) as u64).collect(),
-            elsa: Elsa::with_slas(
-                slas,
-                server.instances.iter().map(|i| (i.slice, i.gpcs)).collect(),
-            ),
-            decisions: 0,
-        };
-        let rec = crate::engine::simulate(&trace, &server, &st, &mut c).unwrap();
-        assert_eq!(c.decisions, trace.len());
-        assert!(crate::engine::check_invariants(&trace, &server, &rec, &[]).all_ok());
-        // The run was busy: some queries could not meet their SLA anywhere.
-        let late = (0..trace.len())
-            .filter(|&q| rec.finish_ns[q] - trace.arrival_ns[q] > 40 * MS)
-            .count();
-        assert!(late > 100, "{late}");
     }
 }

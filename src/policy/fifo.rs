@@ -12,7 +12,7 @@
 //! The global queue is kept as one queue per model (arrival order within each); the global
 //! head is the oldest of the model heads.
 
-use super::{Dispatch, QueryInfo, Scheduler, ServerView};
+use super::{Cost, Dispatch, QueryInfo, SchedulerEntry, Scheduler, ServerView};
 use std::collections::VecDeque;
 
 /// One global FIFO queue, lowest-index idle instance first.
@@ -85,3 +85,17 @@ impl Scheduler for FifoScheduler {
         }
     }
 }
+
+/// The registry entry.
+pub const ENTRY: SchedulerEntry = SchedulerEntry {
+    name: "fifo",
+    help: "one global FIFO queue; the lowest-index idle instance first",
+    params: &[],
+    build: |_, _| Ok(Box::new(FifoScheduler::default())),
+    cost: Cost {
+        exact: 2,
+        noisy: 2,
+        batched: 3,
+    },
+    heat_maps: true,
+};

@@ -1,7 +1,7 @@
 //! Partitioner `fixed` (parameter `layout`): a user-given layout on every GPU, or one per GPU
 //! separated by commas. Useful for ablations such as "a heterogeneous layout without ELSA".
 
-use super::{Partition, PartitionContext, Partitioner};
+use super::{ParamKind, ParamSpec, Partition, PartitionContext, Partitioner, PartitionerEntry};
 use crate::error::{Error, Result};
 
 /// A layout string, or a comma-separated list of one per GPU.
@@ -27,3 +27,21 @@ impl Partitioner for FixedLayout {
         }
     }
 }
+
+/// The registry entry.
+pub const ENTRY: PartitionerEntry = PartitionerEntry {
+    name: "fixed",
+    help: "a given layout on every GPU (or one per GPU)",
+    params: &[ParamSpec {
+        name: "layout",
+        kind: ParamKind::Layout,
+        default: None,
+        help: "layout on every GPU, or one per GPU separated by commas (shortcut: --layout)",
+    }],
+    build: |p| {
+        Ok(Box::new(FixedLayout {
+            layout: p.get("layout").unwrap_or_default().to_string(),
+        }))
+    },
+    heat_map_layout: false,
+};

@@ -4,7 +4,7 @@
 //! ties go to the lower index. Per-instance FIFO queues, no SLA: the "earliest estimated
 //! completion" baseline against which ELSA's slice-size preference can be judged.
 
-use super::{Dispatch, QueryInfo, Scheduler, ServerView};
+use super::{Cost, Dispatch, QueryInfo, SchedulerEntry, Scheduler, ServerView};
 
 /// Earliest estimated completion.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,3 +23,18 @@ impl Scheduler for LeastLoaded {
         Dispatch::To(best.expect("some instance serves the model").1)
     }
 }
+
+/// The registry entry.
+pub const ENTRY: SchedulerEntry = SchedulerEntry {
+    name: "least-loaded",
+    help: "the instance with the earliest estimated completion (ties: lowest index)",
+    params: &[],
+    build: |_, _| Ok(Box::new(LeastLoaded)),
+    // Like ELSA's scan: every instance's estimate per query.
+    cost: Cost {
+        exact: 4,
+        noisy: 16,
+        batched: 30,
+    },
+    heat_maps: false,
+};

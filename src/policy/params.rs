@@ -4,8 +4,28 @@
 //! declarations before anything runs, so a typo is an error naming the key and what is valid.
 
 use crate::error::{Error, Result};
+use crate::service::ServiceModel;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// `sla.<model>`: the SLA of one model, in ms, overriding `--sla-ms` for that model. The
+/// standard spec for an SLA-aware half (PARIS and ELSA declare it; so can a plugin), resolved
+/// by [`crate::policy::sla::resolve`].
+pub const SLA_PER_MODEL: ParamSpec = ParamSpec {
+    name: "sla.<model>",
+    kind: ParamKind::Positive,
+    default: Some(""),
+    help: "SLA of one model in ms (overrides --sla-ms for that model)",
+};
+
+/// `seed`: the seed of a half's own random stream (`random`'s layout draw). A run's `--seed`
+/// also seeds the service-noise stream; each uses its own stream.
+pub const SEED: ParamSpec = ParamSpec {
+    name: "seed",
+    kind: ParamKind::UInt,
+    default: Some("1"),
+    help: "seed of the layout draw",
+};
 
 /// The type of a parameter's value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -178,6 +198,51 @@ impl PolicyParams {
             self.values.insert(k.clone(), v.clone());
         }
         self
+    }
+}
+
+/// The keys a run was given (a policy TOML file, `--param`, the shortcuts, a sweep's `params`),
+/// split at the edge: the service model's keys parsed once into a typed [`ServiceModel`], the
+/// others the policy's parameters.
+#[derive(Debug, Clone, Default)]
+pub struct RunParams {
+    /// Every key that is not the service model's.
+    pub policy: PolicyParams,
+    pub service: ServiceModel,
+    /// `seed`, when given: it seeds the noise stream, and also a policy half that declares a
+    /// `seed` ([`SEED`]: `random`'s layout draw, on its own stream).
+    pub seed: Option<u64>,
+}
+
+impl RunParams {
+    /// Split `given` into the service model (parsed here, once) and the policy's keys.
+    pub fn split(given: PolicyParams) -> Result<RunParams> {
+        let service =
+            ServiceModel::from_pairs(given.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        let seed = given.values.contains_key("seed").then_some(service.seed);
+        let mut policy = given;
+        policy.values.retain(|k, _| !ServiceModel::is_key(k));
+        Ok(RunParams {
+            policy,
+            service,
+            seed,
+        })
+    }
+
+    /// Set the run's seed (`--seed`): the noise stream's and a policy's `seed`.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.seed = Some(seed);
+        self.service.seed = seed;
+    }
+
+    /// The parameters of a policy: the policy keys, plus the run's `seed` when one of its
+    /// halves declares one (`declares_seed`, from [`crate::policy::Registry::declares`]).
+    pub fn for_policy(&self, declares_seed: bool) -> PolicyParams {
+        let mut p = self.policy.clone();
+        if let (Some(s), true) = (self.seed, declares_seed) {
+            p.set("seed", s.to_string());
+        }
+        p
     }
 }
 

@@ -23,12 +23,42 @@
 //!    deterministic, takes milliseconds for 64 GPUs, and is checked against exhaustive search
 //!    on small servers in the tests. GPUs are listed with the largest layouts first.
 
+use super::params::SLA_PER_MODEL;
 use super::sla::{self, ModelSla};
-use super::{Partition, PartitionContext, Partitioner};
+use super::{
+    Explanation, ParamKind, ParamSpec, Partition, PartitionContext, Partitioner, PartitionerEntry,
+};
 use crate::error::{Error, Result};
 use crate::gpu::{GpuSpec, Layout, SliceId};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The registry entry.
+pub const ENTRY: PartitionerEntry = PartitionerEntry {
+    name: "paris",
+    help: "PARIS: heterogeneous slices sized from the profile knees and the trace's batch mix",
+    params: &[
+        ParamSpec {
+            name: "theta",
+            kind: ParamKind::Float {
+                min: 0.01,
+                max: 1.0,
+            },
+            default: Some("0.8"),
+            help: "knee of a slice: smallest profiled batch whose throughput reaches theta x the slice's peak",
+        },
+        SLA_PER_MODEL,
+    ],
+    build: |p| {
+        Ok(Box::new(Paris {
+            theta: p.f64("theta").unwrap_or(0.8),
+            sla_per_model: p.family_f64("sla."),
+        }))
+    },
+    // Heat maps compare schedulers on PARIS's heterogeneous layout.
+    heat_map_layout: true,
+};
 
 /// The PARIS partitioner.
 #[derive(Debug, Clone)]
@@ -217,8 +247,66 @@ impl Partitioner for Paris {
         let (plan, layouts) = self.plan(ctx)?;
         Ok(Partition {
             layouts,
-            details: Some(serde_json::to_value(&plan).expect("plain data")),
+            explanation: Some(Arc::new(plan)),
         })
+    }
+}
+
+impl Explanation for ParisPlan {
+    /// The plan as `partition` prints it: the SLAs, the knees, the batch -> slice map (runs of
+    /// consecutive batches of one model with the same slice and rule as ranges), the shares
+    /// and the deviation.
+    fn text(&self) -> String {
+        let mut s = format!("theta {}\n", self.theta);
+        for x in &self.sla {
+            s += &format!("SLA {}: {} ms ({})\n", x.model, x.sla_ms, x.source);
+        }
+        s += "knees (smallest batch reaching theta x peak throughput):\n";
+        for k in &self.knees {
+            s += &format!(
+                "  {:<14} {:<9} knee batch {:>4}  peak {:>9.1} items/s\n",
+                k.model, k.slice, k.knee_batch, k.peak_items_per_s
+            );
+        }
+        s += "batch -> slice (model, batch range, slice, rule, share of queries):\n";
+        let rows = &self.mapping;
+        let mut i = 0;
+        while i < rows.len() {
+            let r = &rows[i];
+            let mut j = i;
+            let mut p = 0.0;
+            while j < rows.len()
+                && rows[j].model == r.model
+                && rows[j].slice == r.slice
+                && rows[j].rule == r.rule
+            {
+                p += rows[j].probability;
+                j += 1;
+            }
+            s += &format!(
+                "  {:<14} {:>4}..{:<4} -> {:<9} ({}) {:>6.2}%\n",
+                r.model,
+                r.batch,
+                rows[j - 1].batch,
+                r.slice,
+                r.rule,
+                100.0 * p
+            );
+            i = j;
+        }
+        s += "shares (work = P x latency x GPCs):\n";
+        for x in &self.shares {
+            s += &format!(
+                "  {:<9} share {:>6.2}%  ideal {:>6.2} GPCs = {:>6.2} instances  chosen {}\n",
+                x.slice,
+                100.0 * x.share,
+                x.ideal_gpcs,
+                x.ideal_instances,
+                x.chosen_instances
+            );
+        }
+        s += &format!("deviation {:.3} ({})\n", self.deviation, self.norm);
+        s
     }
 }
 

@@ -2,14 +2,35 @@
 //! catalog's maximal legal layouts (19 on an A100), from its own seeded stream. `random+elsa`
 //! is the "heterogeneous but not PARIS" ablation.
 
-use super::{Partition, PartitionContext, Partitioner};
+use super::params::SEED;
+use super::{Explanation, Partition, PartitionContext, Partitioner, PartitionerEntry};
 use crate::error::Result;
 use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+use std::sync::Arc;
 
 /// A seeded random maximal layout per GPU.
 #[derive(Debug, Clone)]
 pub struct RandomLayout {
     pub seed: u64,
+}
+
+/// What `random` drew.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RandomDraw {
+    pub seed: u64,
+    /// How many maximal layouts each GPU's was drawn from.
+    pub drawn_from: usize,
+    pub layouts: Vec<String>,
+}
+
+impl Explanation for RandomDraw {
+    fn text(&self) -> String {
+        format!(
+            "seed {}: each GPU's layout drawn uniformly from the {} maximal legal layouts\n",
+            self.seed, self.drawn_from
+        )
+    }
 }
 
 impl Partitioner for RandomLayout {
@@ -23,11 +44,24 @@ impl Partitioner for RandomLayout {
         let names: Vec<String> = layouts.iter().map(|l| l.name(ctx.gpu)).collect();
         Ok(Partition {
             layouts,
-            details: Some(serde_json::json!({
-                "seed": self.seed,
-                "drawn_from": all.len(),
-                "layouts": names,
+            explanation: Some(Arc::new(RandomDraw {
+                seed: self.seed,
+                drawn_from: all.len(),
+                layouts: names,
             })),
         })
     }
 }
+
+/// The registry entry.
+pub const ENTRY: PartitionerEntry = PartitionerEntry {
+    name: "random",
+    help: "a seeded random maximal legal layout per GPU",
+    params: &[SEED],
+    build: |p| {
+        Ok(Box::new(RandomLayout {
+            seed: p.u64("seed").unwrap_or(1),
+        }))
+    },
+    heat_map_layout: false,
+};

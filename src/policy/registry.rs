@@ -1,16 +1,18 @@
-//! Names to constructors: partitioners, schedulers, and aliases for common pairs. A policy name
-//! is `PART+SCHED` or an alias (`fcfs` = `whole+fifo`, ...). Every half declares its
-//! parameters; [`Registry::build`] rejects an unknown name, an unknown key or a bad value with
-//! one line naming it and what is valid.
+//! Names to entries: partitioners, schedulers, and aliases for common pairs. A policy name is
+//! `PART+SCHED` or an alias (`fcfs` = `whole+fifo`, ...). Every half declares its parameters,
+//! and a scheduler what the drivers need to know about it (its relative cost, its heat maps),
+//! so a half registered from outside the crate is treated exactly like a built-in one.
+//! [`Registry::build`] rejects an unknown name, an unknown key or a bad value with one line
+//! naming it and what is valid.
 
-use super::params::{ParamKind, ParamSpec, Params, PolicyParams};
-use super::{
-    Elsa, FifoScheduler, FixedLayout, Homogeneous, LeastLoaded, Paris, Partitioner, RandomLayout,
-    SchedContext, Scheduler, WholeGpu,
-};
+use super::params::{ParamSpec, Params, PolicyParams, RunParams};
+use super::{Partitioner, SchedContext, Scheduler};
 use crate::error::{Error, Result};
 use crate::service::{self, ServiceModel};
 use std::collections::BTreeMap;
+
+/// The policy a sweep's ratios are relative to, unless its file names another (`baseline`).
+pub const DEFAULT_BASELINE: &str = "fcfs";
 
 /// How to build a named partitioner.
 #[derive(Clone)]
@@ -19,6 +21,43 @@ pub struct PartitionerEntry {
     pub help: &'static str,
     pub params: &'static [ParamSpec],
     pub build: fn(&Params) -> Result<Box<dyn Partitioner>>,
+    /// Sweeps draw their heat maps on this partitioner's layout when the matrix has a policy
+    /// with it (the same layout under each scheduler, so the maps differ by the scheduler
+    /// alone).
+    pub heat_map_layout: bool,
+}
+
+/// A scheduler's expected cost per replayed query, relative to the others, under each kind of
+/// service model (used to balance sharded sweeps; [`Cost::of`]). The unit is half of `fcfs`'s
+/// cost on exact service; measured on paper-resnet50 (100k queries, 8 A100-80GB, release
+/// build): `fifo` 2 exact or noisy (11 ms), 3 batched (17 ms); `elsa` and `least-loaded` 4
+/// exact (23 ms), 16 noisy (84 ms: a scan of every instance per query), 30 batched (161 ms:
+/// the scan predicts how each queue batches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    pub exact: u64,
+    pub noisy: u64,
+    pub batched: u64,
+}
+
+impl Cost {
+    /// What a scheduler that declares nothing is assumed to cost: twice `fifo`'s exact cost.
+    pub const UNKNOWN: Cost = Cost {
+        exact: 4,
+        noisy: 4,
+        batched: 4,
+    };
+
+    /// The cost under service model `s`.
+    pub fn of(&self, s: &ServiceModel) -> u64 {
+        if s.batching.is_some() {
+            self.batched
+        } else if !s.noise.is_none() {
+            self.noisy
+        } else {
+            self.exact
+        }
+    }
 }
 
 /// How to build a named scheduler. Schedulers are built after partitioning, with the server
@@ -29,6 +68,11 @@ pub struct SchedulerEntry {
     pub help: &'static str,
     pub params: &'static [ParamSpec],
     pub build: fn(&Params, &SchedContext) -> Result<Box<dyn Scheduler>>,
+    /// Relative cost per replayed query (shard balancing); [`Cost::UNKNOWN`] if unmeasured.
+    pub cost: Cost,
+    /// Sweeps draw the busy-fraction and batch-by-slice heat maps of one policy with this
+    /// scheduler per workload (by default; a sweep file's `heat_maps` names them instead).
+    pub heat_maps: bool,
 }
 
 /// A short name for a (partitioner, scheduler) pair.
@@ -52,9 +96,6 @@ pub struct Policy {
     pub params: BTreeMap<String, String>,
     pub partitioner: Box<dyn Partitioner>,
     pub scheduler: SchedulerFactory,
-    /// Service-time noise and dynamic batching (keys every policy takes; see
-    /// [`crate::service`]).
-    pub service: ServiceModel,
 }
 
 impl Policy {
@@ -73,7 +114,6 @@ impl Policy {
             scheduler_name: name.to_string(),
             params: BTreeMap::new(),
             partitioner: Box::new(partitioner),
-            service: ServiceModel::default(),
             scheduler: Box::new(move |_| {
                 slot.take().ok_or_else(|| {
                     Error::Usage(format!(
@@ -83,64 +123,6 @@ impl Policy {
             }),
         }
     }
-}
-
-const THETA: ParamSpec = ParamSpec {
-    name: "theta",
-    kind: ParamKind::Float {
-        min: 0.01,
-        max: 1.0,
-    },
-    default: Some("0.8"),
-    help: "knee of a slice: smallest profiled batch whose throughput reaches theta x the slice's peak",
-};
-const SLA_MODEL: ParamSpec = ParamSpec {
-    name: "sla.<model>",
-    kind: ParamKind::Positive,
-    default: Some(""),
-    help: "SLA of one model in ms (overrides --sla-ms for that model)",
-};
-
-/// Parameters of the built-in halves.
-mod specs {
-    use super::*;
-    pub const HOMOGENEOUS: &[ParamSpec] = &[ParamSpec {
-        name: "slice",
-        kind: ParamKind::Slice,
-        default: None,
-        help: "the MIG slice every GPU is cut into (shortcut: --slice)",
-    }];
-    pub const FIXED: &[ParamSpec] = &[ParamSpec {
-        name: "layout",
-        kind: ParamKind::Layout,
-        default: None,
-        help: "layout on every GPU, or one per GPU separated by commas (shortcut: --layout)",
-    }];
-    pub const PARIS: &[ParamSpec] = &[THETA, SLA_MODEL];
-    pub const RANDOM: &[ParamSpec] = &[ParamSpec {
-        name: "seed",
-        kind: ParamKind::UInt,
-        default: Some("1"),
-        help: "seed of the layout draw",
-    }];
-    pub const ELSA: &[ParamSpec] = &[
-        SLA_MODEL,
-        ParamSpec {
-            name: "sla_multiple",
-            kind: ParamKind::Positive,
-            default: Some("2"),
-            help: "default SLA rule (no --sla-ms, no sla.<model>): this multiple of the model's latency on the largest slice ...",
-        },
-        ParamSpec {
-            name: "sla_batch_percentile",
-            kind: ParamKind::Float {
-                min: 1.0,
-                max: 100.0,
-            },
-            default: Some("99"),
-            help: "... at this percentile of the model's batch sizes in the trace",
-        },
-    ];
 }
 
 /// Partitioners, schedulers and aliases by name.
@@ -157,75 +139,8 @@ impl Registry {
     /// `fixed`).
     pub fn builtin() -> Registry {
         Registry {
-            partitioners: vec![
-                PartitionerEntry {
-                    name: "whole",
-                    help: "every GPU unpartitioned: one instance of its largest profile",
-                    params: &[],
-                    build: |_| Ok(Box::new(WholeGpu)),
-                },
-                PartitionerEntry {
-                    name: "homogeneous",
-                    help: "every GPU cut into the most instances of one slice (A100: 7x1g, 3x2g, 2x3g, 1x4g, 1x7g)",
-                    params: specs::HOMOGENEOUS,
-                    build: |p| {
-                        Ok(Box::new(Homogeneous {
-                            slice: p.get("slice").unwrap_or_default().to_string(),
-                        }))
-                    },
-                },
-                PartitionerEntry {
-                    name: "fixed",
-                    help: "a given layout on every GPU (or one per GPU)",
-                    params: specs::FIXED,
-                    build: |p| {
-                        Ok(Box::new(FixedLayout {
-                            layout: p.get("layout").unwrap_or_default().to_string(),
-                        }))
-                    },
-                },
-                PartitionerEntry {
-                    name: "paris",
-                    help: "PARIS: heterogeneous slices sized from the profile knees and the trace's batch mix",
-                    params: specs::PARIS,
-                    build: |p| {
-                        Ok(Box::new(Paris {
-                            theta: p.f64("theta").unwrap_or(0.8),
-                            sla_per_model: p.family_f64("sla."),
-                        }))
-                    },
-                },
-                PartitionerEntry {
-                    name: "random",
-                    help: "a seeded random maximal legal layout per GPU",
-                    params: specs::RANDOM,
-                    build: |p| {
-                        Ok(Box::new(RandomLayout {
-                            seed: p.u64("seed").unwrap_or(1),
-                        }))
-                    },
-                },
-            ],
-            schedulers: vec![
-                SchedulerEntry {
-                    name: "fifo",
-                    help: "one global FIFO queue; the lowest-index idle instance first",
-                    params: &[],
-                    build: |_, _| Ok(Box::new(FifoScheduler::default())),
-                },
-                SchedulerEntry {
-                    name: "elsa",
-                    help: "ELSA: the smallest instance whose estimated completion meets the SLA, else the earliest",
-                    params: specs::ELSA,
-                    build: |p, ctx| Ok(Box::new(Elsa::new(p, ctx)?)),
-                },
-                SchedulerEntry {
-                    name: "least-loaded",
-                    help: "the instance with the earliest estimated completion (ties: lowest index)",
-                    params: &[],
-                    build: |_, _| Ok(Box::new(LeastLoaded)),
-                },
-            ],
+            partitioners: super::builtin_partitioners(),
+            schedulers: super::builtin_schedulers(),
             aliases: vec![
                 Alias {
                     name: "fcfs",
@@ -299,6 +214,23 @@ impl Registry {
         }
     }
 
+    /// The partitioner named `name`, or the partitioner half of the policy `name` (for
+    /// commands that only partition).
+    pub fn lookup_partitioner(&self, name: &str) -> Result<&PartitionerEntry> {
+        if let Some(e) = self.partitioners.iter().find(|e| e.name == name.trim()) {
+            return Ok(e);
+        }
+        match self.lookup(name) {
+            Ok((pe, _)) => Ok(pe),
+            Err(_) if !name.contains('+') => Err(Error::Usage(format!(
+                "unknown partitioner '{name}': expected one of {}, or a policy (PART+SCHED or an alias: {})",
+                Self::names(&self.partitioners, |e| e.name),
+                Self::names(&self.aliases, |a| a.name),
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
     fn unknown(&self, name: &str) -> Error {
         Error::Usage(format!(
             "unknown policy '{name}': expected PART+SCHED with PART one of {} and SCHED one of {}, or an alias: {}",
@@ -308,43 +240,78 @@ impl Registry {
         ))
     }
 
-    /// Build a policy by name with the given parameters. Every key must be declared by the
-    /// partitioner or the scheduler (a key both declare goes to both).
+    /// Whether a half of policy `name` declares the parameter `key`.
+    pub fn declares(&self, name: &str, key: &str) -> Result<bool> {
+        let (pe, se) = self.lookup(name)?;
+        Ok(pe.params.iter().chain(se.params).any(|s| s.matches(key)))
+    }
+
+    /// Check `given` against the parameters the halves declare: every key must be declared by
+    /// one of them (a key both declare goes to both). The service model's keys are not the
+    /// policy's: split them off first ([`super::RunParams`]).
+    fn check_keys(
+        &self,
+        name: &str,
+        specs: &[&[ParamSpec]],
+        halves: &str,
+        given: &PolicyParams,
+    ) -> Result<()> {
+        for k in given.values.keys() {
+            if specs.iter().flat_map(|s| s.iter()).any(|s| s.matches(k)) {
+                continue;
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            let valid: Vec<&str> = specs
+                .iter()
+                .flat_map(|s| s.iter())
+                .map(|s| s.name)
+                .filter(|n| seen.insert(*n))
+                .collect();
+            let service = if ServiceModel::is_key(k) {
+                " (a service-model key: give it to the run, not to the policy)"
+            } else {
+                ""
+            };
+            return Err(Error::Usage(format!(
+                "unknown parameter '{k}' for policy '{name}' ({halves}){service}: {}",
+                if valid.is_empty() {
+                    "it takes no parameters besides the service model's (service_noise, seed, batching.*)".to_string()
+                } else {
+                    format!(
+                        "expected one of {}, or the service model's service_noise, seed, batching.*",
+                        valid.join(", ")
+                    )
+                }
+            )));
+        }
+        Ok(())
+    }
+
+    /// The parameters of policy `name` in a run given `run` (the run's `seed` goes to a half
+    /// that declares one).
+    pub fn params_for(&self, name: &str, run: &RunParams) -> Result<PolicyParams> {
+        Ok(run.for_policy(self.declares(name, "seed")?))
+    }
+
+    /// Build policy `name` for a run given `run` ([`Self::params_for`], then [`Self::build`]).
+    pub fn build_for(&self, name: &str, run: &RunParams) -> Result<Policy> {
+        self.build(name, &self.params_for(name, run)?)
+    }
+
+    /// Build a policy by name with its parameters (the service model's keys split off).
     pub fn build(&self, name: &str, given: &PolicyParams) -> Result<Policy> {
         let (pe, se) = self.lookup(name)?;
-        let service = ServiceModel::from_params(given)?;
-        for k in given.values.keys() {
-            let declared = pe.params.iter().chain(se.params).any(|s| s.matches(k));
-            if !declared && !service::is_service_key(k) {
-                let valid: Vec<&str> = pe.params.iter().chain(se.params).map(|s| s.name).collect();
-                return Err(Error::Usage(format!(
-                    "unknown parameter '{k}' for policy '{name}' ({}+{}): {}",
-                    pe.name,
-                    se.name,
-                    if valid.is_empty() {
-                        "it takes no parameters besides the service model's (service_noise, seed, batching.*)".to_string()
-                    } else {
-                        format!(
-                            "expected one of {}, or the service model's service_noise, seed, batching.*",
-                            valid.join(", ")
-                        )
-                    }
-                )));
-            }
-        }
+        self.check_keys(
+            name,
+            &[pe.params, se.params],
+            &format!("{}+{}", pe.name, se.name),
+            given,
+        )?;
         let pp = Params::resolve(name, pe.params, given)?;
         let sp = Params::resolve(name, se.params, given)?;
         let partitioner = (pe.build)(&pp)?;
         let mut params = pp.values().clone();
         params.extend(sp.values().iter().map(|(k, v)| (k.clone(), v.clone())));
-        // The service model's keys, as given (none given: exact service, no batching).
-        params.extend(
-            given
-                .values
-                .iter()
-                .filter(|(k, _)| service::is_service_key(k))
-                .map(|(k, v)| (k.clone(), v.clone())),
-        );
         let build = se.build;
         Ok(Policy {
             name: name.to_string(),
@@ -353,8 +320,21 @@ impl Registry {
             params,
             partitioner,
             scheduler: Box::new(move |ctx| build(&sp, ctx)),
-            service,
         })
+    }
+
+    /// Build the partitioner `name` (a partitioner, or a policy's partitioner half) alone, for
+    /// commands that only partition: its entry name, its resolved parameters and itself.
+    pub fn build_partitioner(
+        &self,
+        name: &str,
+        given: &PolicyParams,
+    ) -> Result<(&'static str, Params, Box<dyn Partitioner>)> {
+        let pe = self.lookup_partitioner(name)?;
+        self.check_keys(name, &[pe.params], pe.name, given)?;
+        let pp = Params::resolve(name, pe.params, given)?;
+        let part = (pe.build)(&pp)?;
+        Ok((pe.name, pp, part))
     }
 
     /// The text of `mig-replay policy list`.

@@ -39,12 +39,7 @@ pub fn batch_percentile(trace: &Trace, m: u32, p: f64) -> Option<u32> {
         .filter(|(x, _)| **x == m)
         .map(|(_, &b)| b)
         .collect();
-    if b.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0 * b.len() as f64).ceil() as usize).clamp(1, b.len());
-    let (_, v, _) = b.select_nth_unstable(rank - 1);
-    Some(*v)
+    crate::stats::percentile(&mut b, p)
 }
 
 /// The SLA of every trace model, in trace-model order; `None` for a model with no SLA when

@@ -1,7 +1,7 @@
 //! Partitioner `whole`: every GPU unpartitioned, one instance of its largest profile (the
 //! `fcfs` baseline is `whole+fifo`).
 
-use super::{Partition, PartitionContext, Partitioner};
+use super::{Partition, PartitionContext, Partitioner, PartitionerEntry};
 use crate::error::Result;
 use crate::gpu::{Layout, Placement};
 
@@ -20,3 +20,12 @@ impl Partitioner for WholeGpu {
         Ok(vec![full; ctx.gpus].into())
     }
 }
+
+/// The registry entry.
+pub const ENTRY: PartitionerEntry = PartitionerEntry {
+    name: "whole",
+    help: "every GPU unpartitioned: one instance of its largest profile",
+    params: &[],
+    build: |_| Ok(Box::new(WholeGpu)),
+    heat_map_layout: false,
+};

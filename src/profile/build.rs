@@ -22,9 +22,9 @@
 //!    than a smaller one at the same batch, both beyond a relative noise tolerance. Violations are
 //!    reported (with the sources of the rows involved), never smoothed away.
 
-use crate::csvio::CsvTable;
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
+use crate::io::csv::CsvTable;
 use crate::profile::Source;
 use arrow_array::RecordBatch;
 use arrow_array::{ArrayRef, Float64Array, Int32Array, StringArray};

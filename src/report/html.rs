@@ -1,7 +1,8 @@
 //! `index.html`: one self-contained file (inline SVG plots, inline CSS, no script, no external
 //! font or link), rendered from `templates/index.html` with minijinja.
 
-use super::bench::{BenchSummary, Plots};
+use super::figures::Plots;
+use super::verdict::BenchSummary;
 use crate::error::{Error, Result};
 use minijinja::{Environment, context};
 

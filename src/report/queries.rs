@@ -125,10 +125,10 @@ impl QueriesWriter {
         })
     }
 
-    /// Whether a replay with these batching limits writes the batch columns: with batching
-    /// that can merge (some max_batch > 1).
-    pub fn batched(max_batches: impl IntoIterator<Item = u32>) -> bool {
-        max_batches.into_iter().any(|b| b > 1)
+    /// Whether a replay under `service` writes the batch columns: with batching whose keys
+    /// let queries merge (some max_batch above 1).
+    pub fn batched(service: &crate::service::ServiceModel) -> bool {
+        service.batching.as_ref().is_some_and(|b| b.can_merge())
     }
 
     /// Encode the first row group's columns that come from the trace alone (`id`, `model`,
@@ -283,6 +283,6 @@ pub fn write_queries_in_groups(
     r: &Replay,
     rows_per_group: usize,
 ) -> Result<()> {
-    let batched = QueriesWriter::batched(r.batch_rules.iter().map(|b| b.max_batch));
+    let batched = QueriesWriter::batched(&r.service);
     QueriesWriter::create(path, batched, rows_per_group)?.finish(trace, r)
 }

@@ -3,6 +3,7 @@
 //! `experiments/bench-all.toml` and `experiments/ci.toml` document every key.
 
 use crate::error::{Error, Result};
+use crate::policy::DEFAULT_BASELINE;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,15 @@ pub struct SweepConfig {
     /// the latency CDF and heat maps are drawn; added to `loads` if missing.
     #[serde(default = "default_reference")]
     pub reference_load: f64,
+    /// The policy (label) the verdict's ratios are relative to; default `fcfs` when the matrix
+    /// has it, else the first policy.
+    #[serde(default)]
+    pub baseline: Option<String>,
+    /// The policies (labels) whose busy-fraction and batch-by-slice heat maps the report draws
+    /// per workload; default: for each scheduler whose registry entry asks for heat maps, the
+    /// first policy with it, preferring a partitioner whose entry asks for its layout.
+    #[serde(default)]
+    pub heat_maps: Option<Vec<String>>,
     /// Workloads.
     #[serde(rename = "workload")]
     pub workloads: Vec<WorkloadSpec>,
@@ -172,6 +182,16 @@ pub fn value_text(v: &toml::Value) -> String {
 }
 
 impl SweepConfig {
+    /// The label of the baseline policy of the ratios.
+    pub fn baseline(&self) -> String {
+        let labels: Vec<String> = self.policies.iter().map(|p| p.label()).collect();
+        match &self.baseline {
+            Some(b) => b.clone(),
+            None if labels.iter().any(|l| l == DEFAULT_BASELINE) => DEFAULT_BASELINE.to_string(),
+            None => labels[0].clone(),
+        }
+    }
+
     /// Read and check a sweep file.
     pub fn load(path: &Path) -> Result<SweepConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -283,6 +303,25 @@ impl SweepConfig {
                     ),
                 );
             }
+        }
+        let known = |key: &str, l: &String| {
+            if labels.contains(l) {
+                Ok(())
+            } else {
+                bad(
+                    key,
+                    format!(
+                        "'{l}' is not a policy of this sweep; expected one of the labels: {}",
+                        labels.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            }
+        };
+        if let Some(b) = &self.baseline {
+            known("baseline", b)?;
+        }
+        for h in self.heat_maps.iter().flatten() {
+            known("heat_maps", h)?;
         }
         Ok(())
     }

@@ -12,7 +12,8 @@
 //!
 //! Assignment: tasks are numbered in matrix order; each task's expected cost is the queries it
 //! replays (a peak search counts [`PEAK_REPLAYS`] replays) times its policy's relative cost per
-//! query ([`policy_weight`]); tasks go, most expensive first (ties by number), to the shard with
+//! query (its scheduler's registry entry, [`crate::policy::Cost`]); tasks go, most expensive
+//! first (ties by number), to the shard with
 //! the least cost so far (ties: lowest shard). It depends on the
 //! config and the trace lengths only, so every shard computes the same assignment. A shard file
 //! carries the config text and its sha256, the inputs' hashes, its tasks and their results
@@ -20,10 +21,11 @@
 //! an unsharded one.
 
 use super::config::SweepConfig;
-use super::{
-    Heatmap, LoadResult, PeakRow, Prepared, Progress, SweepResult, Tasks, assemble, best_peaks,
-    prepare,
-};
+use super::plan::{Load, Tasks};
+use super::progress::Progress;
+use super::rows::{HeatRow, LoadResult, PeakRow};
+use super::run::{Prepared, prepare};
+use super::{SweepResult, assemble, best_peaks};
 use crate::error::{Error, Result};
 use crate::policy::Registry;
 use serde::{Deserialize, Serialize};
@@ -93,52 +95,14 @@ pub struct ShardFile {
     pub inputs: Vec<(String, String, String)>,
     pub provenance: [usize; 4],
     #[serde(default)]
-    pub peaks: Vec<PeakRecord>,
+    pub peaks: Vec<PeakRow>,
     #[serde(default)]
     pub loads: Vec<LoadResult>,
     #[serde(default)]
-    pub heats: Vec<Option<Heatmap>>,
+    pub heats: Vec<Option<HeatRow>>,
 }
 
 const FORMAT: &str = "mig-replay-shard/1";
-
-/// A [`PeakRow`] as stored in a shard file (not flattened: the row and its peak both have a
-/// `policy`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PeakRecord {
-    pub workload: String,
-    pub policy: String,
-    pub policy_name: String,
-    pub params: String,
-    pub seed: u64,
-    pub peak: crate::peak::PeakResult,
-}
-
-impl From<PeakRow> for PeakRecord {
-    fn from(r: PeakRow) -> Self {
-        PeakRecord {
-            workload: r.workload,
-            policy: r.policy,
-            policy_name: r.policy_name,
-            params: r.params,
-            seed: r.seed,
-            peak: r.peak,
-        }
-    }
-}
-
-impl From<PeakRecord> for PeakRow {
-    fn from(r: PeakRecord) -> Self {
-        PeakRow {
-            workload: r.workload,
-            policy: r.policy,
-            policy_name: r.policy_name,
-            params: r.params,
-            seed: r.seed,
-            peak: r.peak,
-        }
-    }
-}
 
 /// The sha256 of a config's text.
 pub fn config_hash(text: &str) -> String {
@@ -164,35 +128,9 @@ pub fn assign(costs: &[u64], n: usize) -> Vec<usize> {
     shard
 }
 
-/// Relative cost per replayed query of policy `p`, in half-units, measured on paper-resnet50
-/// (100k queries, 8 A100-80GB, release build): `fcfs` 2 (11 ms), 3 with batching (17 ms);
-/// ELSA or `least-loaded` 4 on exact service (23 ms, ELSA's class structure), 16 with noise
-/// (84 ms: a scan of every instance per query), 30 with batching (161 ms: the scan predicts how
-/// each queue batches); other schedulers 4.
-pub fn policy_weight(cfg: &SweepConfig, p: usize, registry: &Registry) -> u64 {
-    let spec = &cfg.policies[p];
-    let sched = registry
-        .lookup(&spec.name)
-        .map(|(_, s)| s.name)
-        .unwrap_or("");
-    let service = super::policy_params(spec, cfg.seeds[0], registry)
-        .and_then(|pp| crate::service::ServiceModel::from_params(&pp))
-        .unwrap_or_default();
-    let batching = service.batching.is_some();
-    match sched {
-        "fifo" if batching => 3,
-        "fifo" => 2,
-        "elsa" | "least-loaded" if batching => 30,
-        "elsa" | "least-loaded" if !service.noise.is_none() => 16,
-        _ => 4,
-    }
-}
-
-/// Expected costs of a phase's tasks (in half-units of [`policy_weight`]).
+/// Expected costs of a phase's tasks (in the half-units of [`crate::policy::Cost`]).
 fn costs(cfg: &SweepConfig, prep: &Prepared, tasks: &Tasks, phase: Phase) -> Vec<u64> {
-    let w: Vec<u64> = (0..cfg.policies.len())
-        .map(|p| policy_weight(cfg, p, &prep.registry))
-        .collect();
+    let w: Vec<u64> = (0..cfg.policies.len()).map(|p| prep.cost(cfg, p)).collect();
     match phase {
         Phase::Peaks => tasks
             .peaks
@@ -218,9 +156,11 @@ fn shard_path(dir: &Path, phase: Phase, k: usize, n: usize) -> PathBuf {
         .join(format!("{}-{k}-of-{n}.json", phase.name()))
 }
 
-/// Run shard `spec` of `phase` of the sweep in `config_path`, writing its file under `dir`.
+/// Run shard `spec` of `phase` of the sweep in `config_path`, its policies from `registry`,
+/// writing its file under `dir`.
 pub fn run_shard(
     config_path: &Path,
+    registry: &Registry,
     phase: Phase,
     spec: ShardSpec,
     dir: &Path,
@@ -230,8 +170,8 @@ pub fn run_shard(
     let text = std::fs::read_to_string(config_path).map_err(|e| Error::io(config_path, e))?;
     let cfg = SweepConfig::parse(&text, config_path)?;
     let hash = config_hash(&text);
-    let prep = prepare(&cfg)?;
-    let tasks = Tasks::of(&cfg, &prep.registry);
+    let prep = prepare(&cfg, registry)?;
+    let tasks = Tasks::of(&cfg, registry);
     let costs = costs(&cfg, &prep, &tasks, phase);
     let mine: Vec<usize> = assign(&costs, spec.n)
         .iter()
@@ -256,11 +196,7 @@ pub fn run_shard(
     };
     match phase {
         Phase::Peaks => {
-            file.peaks = prep
-                .run_peaks(&cfg, &tasks, &mine, progress)?
-                .into_iter()
-                .map(PeakRecord::from)
-                .collect();
+            file.peaks = prep.run_peaks(&cfg, &tasks, &mine, progress)?;
         }
         Phase::Loads => {
             let peaks = gather_peaks(dir, &cfg, &hash, &tasks)?;
@@ -333,8 +269,8 @@ fn describe(cfg: &SweepConfig, tasks: &Tasks, phase: Phase, t: usize) -> String 
             let (k, p, l) = tasks.runs[t];
             let (w, seed) = seedless(k);
             let load = match tasks.loads[l] {
-                super::Load::Fraction(f) => format!("load {f}"),
-                super::Load::Scale(s) => format!("rate scale {s}"),
+                Load::Fraction(f) => format!("load {f}"),
+                Load::Scale(s) => format!("rate scale {s}"),
             };
             format!(
                 "run {} / {} / seed {seed} / {load}",
@@ -444,21 +380,16 @@ fn gather_peaks(dir: &Path, cfg: &SweepConfig, hash: &str, tasks: &Tasks) -> Res
     let at = check_cover(dir, &files, cfg, hash, tasks, Phase::Peaks)?;
     at.iter()
         .map(|&(fi, pos)| {
-            files[fi]
-                .1
-                .peaks
-                .get(pos)
-                .cloned()
-                .map(PeakRow::from)
-                .ok_or_else(|| {
-                    Error::file(&files[fi].0, "fewer peak rows than tasks; rerun its shard")
-                })
+            files[fi].1.peaks.get(pos).cloned().ok_or_else(|| {
+                Error::file(&files[fi].0, "fewer peak rows than tasks; rerun its shard")
+            })
         })
         .collect()
 }
 
-/// Gather every shard under `dir` into the sweep's results (the report is written from them).
-pub fn merge(dir: &Path) -> Result<SweepResult> {
+/// Gather every shard under `dir` into the sweep's results (the report is written from them);
+/// `registry` is the one the shards ran with (it decides which heat-map tasks exist).
+pub fn merge(dir: &Path, registry: &Registry) -> Result<SweepResult> {
     let peaks_files = read_phase(dir, Phase::Peaks)?;
     let Some((_, first)) = peaks_files.first() else {
         return Err(Error::Usage(format!(
@@ -471,13 +402,13 @@ pub fn merge(dir: &Path) -> Result<SweepResult> {
     let hash = first.config_sha256.clone();
     let cfg = SweepConfig::parse(&first.config_toml, Path::new("<config in shard file>"))?;
     let (inputs, provenance) = (first.inputs.clone(), first.provenance);
-    let tasks = Tasks::of(&cfg, &Registry::builtin());
+    let tasks = Tasks::of(&cfg, registry);
     let peaks = gather_peaks(dir, &cfg, &hash, &tasks)?;
     let load_files = read_phase(dir, Phase::Loads)?;
     let at = check_cover(dir, &load_files, &cfg, &hash, &tasks, Phase::Loads)?;
     let nr = tasks.runs.len();
     let mut loads: Vec<LoadResult> = Vec::with_capacity(nr);
-    let mut heats: Vec<Option<Heatmap>> = Vec::with_capacity(tasks.heats.len());
+    let mut heats: Vec<Option<HeatRow>> = Vec::with_capacity(tasks.heats.len());
     for (t, &(fi, pos)) in at.iter().enumerate() {
         let (path, f) = &load_files[fi];
         let n_runs_here = f.tasks.iter().filter(|&&x| x < nr).count();

@@ -16,8 +16,8 @@
 //! queries/s; without it the trace keeps its real time.
 
 use super::Trace;
-use crate::csvio::CsvTable;
 use crate::error::{Error, Result};
+use crate::io::csv::CsvTable;
 use std::collections::HashMap;
 use std::path::Path;
 

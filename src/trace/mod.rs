@@ -247,6 +247,16 @@ impl Trace {
         self.batch.iter().copied().max().unwrap_or(1)
     }
 
+    /// The mean offered arrival rate, queries/s: (queries - 1) / the span from the first to the
+    /// last arrival (at least 1 ns), the rate at which the trace offers its queries.
+    pub fn offered_rate(&self) -> f64 {
+        let span = match (self.arrival_ns.first(), self.arrival_ns.last()) {
+            (Some(a), Some(b)) => (b - a).max(1),
+            _ => 1,
+        };
+        (self.len().max(2) - 1) as f64 / (span as f64 / 1e9)
+    }
+
     /// The first row (in sorted order) that uses model `m`.
     pub fn first_row_of_model(&self, m: u32) -> Option<usize> {
         self.model.iter().position(|&x| x == m)

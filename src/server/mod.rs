@@ -1,7 +1,17 @@
-//! The modeled server: N GPUs of one kind, each with a MIG layout, flattened into instances.
+//! The modeled server: N GPUs of one kind, each with a MIG layout, flattened into instances
+//! (here); its dynamic state during a replay ([`state`]: idle instances, local queues, forming
+//! batches), the dynamic batcher's rules ([`batcher`]), and what a scheduler may see of it
+//! ([`view`]). The engine changes the state; schedulers read it through the view only.
 //!
 //! Instances are numbered GPU by GPU and, within a GPU, by start memory slice. "Lowest index"
 //! in the schedulers means this order.
+
+pub mod batcher;
+pub mod state;
+pub mod view;
+
+pub use state::{IdleSet, ServerState};
+pub use view::{PREDICT_QUEUE_MAX, ServerView};
 
 use crate::error::{Error, Result};
 use crate::gpu::{GpuSpec, Layout, SliceId};

@@ -1,89 +1,46 @@
 //! Metrics of a replay: latency (finish - arrival) and queueing delay (start - arrival)
-//! distributions, SLA violations, throughput and GPC-weighted utilization.
+//! distributions, SLA violations, throughput and GPC-weighted utilization ([`compute`]), and
+//! the figures derived from the per-query records for plots ([`derived`]: the latency CDF, the
+//! busy and batch-by-slice heat maps).
 //!
 //! Percentiles come from an HdrHistogram with 3 significant digits (each reported percentile is
-//! within 0.1% of the exact order statistic); the mean and the maximum are exact.
+//! within 0.1% of the exact order statistic); the mean and the maximum are exact ([`dist`]).
 //! The replay window runs from the first arrival to the last completion; `duration_s`,
 //! `throughput_qps`, the utilization and the per-instance busy fractions all use that window.
+//!
+//! **One definition per figure.** [`Metrics`] serializes itself into a run's `summary.json`,
+//! and its [`Headline`], the figures every run has, flattens into a sweep's `results.parquet`
+//! row: a new per-run figure is one field of [`Headline`] plus its computation in [`compute`].
+
+pub mod derived;
+pub mod dist;
+
+pub use dist::{Dist, DistBuilder};
 
 use crate::engine::Records;
 use crate::server::Server;
 use crate::trace::Trace;
-use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
 
-/// Distribution figures in milliseconds.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Dist {
-    pub mean_ms: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub p999_ms: f64,
-    pub max_ms: f64,
-}
-
-/// Accumulates a distribution of nanosecond values.
-pub struct DistBuilder {
-    h: Histogram<u64>,
-    sum: u128,
-    max: u64,
-    n: u64,
-}
-
-impl Default for DistBuilder {
-    fn default() -> Self {
-        DistBuilder {
-            h: Histogram::new(3).expect("3 significant digits"),
-            sum: 0,
-            max: 0,
-            n: 0,
-        }
-    }
-}
-
-impl DistBuilder {
-    #[inline]
-    pub fn record(&mut self, v: u64) {
-        // `record` grows the (auto-resizing) histogram; `saturating_record` would clamp to its
-        // initial range instead.
-        if self.h.record(v).is_err() {
-            self.h.saturating_record(v);
-        }
-        self.sum += v as u128;
-        self.max = self.max.max(v);
-        self.n += 1;
-    }
-
-    pub fn count(&self) -> u64 {
-        self.n
-    }
-
-    pub fn finish(&self) -> Dist {
-        let ms = |v: u64| v as f64 / 1e6;
-        let q = |p: f64| {
-            if self.n == 0 {
-                0.0
-            } else {
-                ms(self.h.value_at_quantile(p).min(self.max))
-            }
-        };
-        Dist {
-            mean_ms: if self.n == 0 {
-                0.0
-            } else {
-                self.sum as f64 / self.n as f64 / 1e6
-            },
-            p50_ms: q(0.50),
-            p90_ms: q(0.90),
-            p95_ms: q(0.95),
-            p99_ms: q(0.99),
-            p999_ms: q(0.999),
-            max_ms: ms(self.max),
-        }
-    }
+/// The figures of one run that `summary.json` and every `results.parquet` row carry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Headline {
+    pub queries: u64,
+    pub duration_s: f64,
+    pub throughput_qps: f64,
+    /// Latency: `mean_ms`, `p50_ms` ... `max_ms`.
+    #[serde(flatten)]
+    pub latency: Dist,
+    pub queue_mean_ms: f64,
+    pub queue_p99_ms: f64,
+    /// Fraction of queries whose latency exceeds the SLA (when one is given).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sla_violation_rate: Option<f64>,
+    /// GPC-weighted busy time over all physical GPCs of the server.
+    pub utilization: f64,
+    /// Queries whose service time was extrapolated beyond the profiled batches.
+    pub extrapolated: u64,
 }
 
 /// Per-model figures.
@@ -106,24 +63,37 @@ pub struct InstanceStats {
     pub busy_fraction: f64,
 }
 
-/// Everything the metrics step computes.
-#[derive(Debug, Clone)]
+/// Everything the metrics step computes, as `summary.json` records it.
+#[derive(Debug, Clone, Serialize)]
 pub struct Metrics {
-    pub queries: u64,
-    pub duration_s: f64,
-    pub throughput_qps: f64,
-    pub latency: Dist,
+    #[serde(flatten)]
+    pub headline: Headline,
+    /// The whole queueing-delay distribution: `queue_p50_ms`, `queue_p90_ms`, `queue_p95_ms`,
+    /// `queue_p999_ms` and `queue_max_ms` (its mean and p99 are headline figures).
+    #[serde(flatten, serialize_with = "queue_tail")]
     pub queue: Dist,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sla_ms: Option<f64>,
-    pub sla_violation_rate: Option<f64>,
-    pub utilization: f64,
     pub instances: Vec<InstanceStats>,
     pub per_model: BTreeMap<String, ModelStats>,
-    pub extrapolated: u64,
     /// When the run is not exact (noise or batching): how far the estimates were off.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub estimates: Option<EstimateStats>,
     /// With batching: how queries merged.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub batches: Option<BatchStats>,
+}
+
+/// The queueing figures that are not headline figures, named `queue_*`.
+fn queue_tail<S: Serializer>(d: &Dist, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(5))?;
+    m.serialize_entry("queue_p50_ms", &d.p50_ms)?;
+    m.serialize_entry("queue_p90_ms", &d.p90_ms)?;
+    m.serialize_entry("queue_p95_ms", &d.p95_ms)?;
+    m.serialize_entry("queue_p999_ms", &d.p999_ms)?;
+    m.serialize_entry("queue_max_ms", &d.max_ms)?;
+    m.end()
 }
 
 /// The error of the completion estimates the scheduler could make (see [`crate::engine`]):
@@ -224,18 +194,23 @@ pub fn compute(trace: &Trace, server: &Server, rec: &Records, sla_ms: Option<f64
             )
         })
         .collect();
+    let queue = queue.finish();
     Metrics {
-        queries: n as u64,
-        duration_s: window as f64 / 1e9,
-        throughput_qps: n as f64 / (window as f64 / 1e9),
-        latency: lat.finish(),
-        queue: queue.finish(),
+        headline: Headline {
+            queries: n as u64,
+            duration_s: window as f64 / 1e9,
+            throughput_qps: n as f64 / (window as f64 / 1e9),
+            latency: lat.finish(),
+            queue_mean_ms: queue.mean_ms,
+            queue_p99_ms: queue.p99_ms,
+            sla_violation_rate: sla_ns.map(|_| if n == 0 { 0.0 } else { viol as f64 / n as f64 }),
+            utilization: busy_gpc as f64 / (server.total_gpcs() as u128 * window as u128) as f64,
+            extrapolated: rec.extrapolated,
+        },
+        queue,
         sla_ms,
-        sla_violation_rate: sla_ns.map(|_| if n == 0 { 0.0 } else { viol as f64 / n as f64 }),
-        utilization: busy_gpc as f64 / (server.total_gpcs() as u128 * window as u128) as f64,
         instances,
         per_model,
-        extrapolated: rec.extrapolated,
         estimates: (!rec.est_done_ns.is_empty()).then(|| {
             let mut err = DistBuilder::default();
             let mut late = 0u64;

@@ -1,11 +1,13 @@
-//! The service model: how long a batch really runs (service-time noise) and how queued queries
-//! merge into batches (server-side dynamic batching). Both are off by default, and then every
+//! The service model: how long a batch really runs (service-time noise), how queued queries
+//! merge into batches (server-side dynamic batching), and the per-run lookup of profiled
+//! service times ([`ServiceTable`]). Noise and batching are off by default, and then every
 //! query runs alone for exactly its profiled latency, the semantics every closed-form test and
 //! shipped figure rely on.
 //!
-//! Both are set per run as policy-level parameters, so that sweeps and reports treat them like
-//! any other parameter (`--service-noise`, `--batching` and `--seed` on the command line write
-//! these keys):
+//! A run's [`ServiceModel`] is an input of its own, next to the policy: it is parsed once, at
+//! the edge (the command line's `--service-noise`, `--batching`, `--seed`, or these keys in
+//! `--param`, a policy TOML file or a sweep's `params`), into this typed value, and handed to
+//! the replay. A bad value is exit 2 naming the key.
 //!
 //! | key | value |
 //! |---|---|
@@ -14,21 +16,26 @@
 //! | `batching.max_batch`, `batching.max_delay_us` | a batcher in front of every instance |
 //! | `batching.<model>.max_batch`, `batching.<model>.max_delay_us` | the same for one model |
 //!
-//! **Noise.** A batch's true service time is `L * exp(sigma * Z - sigma^2 / 2)` with `L` its
-//! profiled latency, `sigma^2 = ln(1 + cv^2)` (a log-normal with mean `L` and coefficient of
-//! variation `cv`) and `Z` a standard normal drawn for the batch's first (oldest) query from
-//! the noise stream: `Z` is a pure function of (seed, query position), so a query meets the
-//! same luck under every policy (common random numbers make policy comparisons sharper) and
-//! no other stream moves. `profile` takes `cv = latency_std_ms / latency_ms` of the (model,
-//! slice, batch) from the profile (see [`crate::profile::Series::std_ms`]); `profile:cv=X`
-//! uses `X` where the profile has no std, and the run reports how many batches needed it.
-//! Times are rounded to whole nanoseconds (at least 1).
+//! **Noise** ([`noise`]). A batch's true service time is `L * exp(sigma * Z - sigma^2 / 2)`
+//! with `L` its profiled latency, `sigma^2 = ln(1 + cv^2)` (a log-normal with mean `L` and
+//! coefficient of variation `cv`) and `Z` a standard normal drawn for the batch's first
+//! (oldest) query from the noise stream: `Z` is a pure function of (seed, query position), so a
+//! query meets the same luck under every policy (common random numbers make policy comparisons
+//! sharper) and no other stream moves. `profile` takes `cv = latency_std_ms / latency_ms` of
+//! the (model, slice, batch) from the profile (see [`crate::profile::Series::std_ms`]);
+//! `profile:cv=X` uses `X` where the profile has no std, and the run reports how many batches
+//! needed it. Times are rounded to whole nanoseconds (at least 1).
 //!
-//! **Batching.** See [`crate::engine`] for how a batch forms; the rule of each model is its
-//! own keys, else the global keys; a model with neither runs unbatched (max batch 1).
+//! **Batching.** See [`crate::server::batcher`] for how a batch forms; the rule of each model
+//! is its own keys, else the global keys; a model with neither runs unbatched (max batch 1).
+
+pub mod noise;
+pub mod table;
+
+pub use noise::NoiseStream;
+pub use table::ServiceTable;
 
 use crate::error::{Error, Result};
-use crate::policy::PolicyParams;
 use std::collections::BTreeMap;
 
 /// Service-time noise.
@@ -149,6 +156,62 @@ impl BatchingSpec {
             })
             .collect())
     }
+
+    /// Whether these keys let some model merge queries (a max_batch above 1 among them).
+    pub fn can_merge(&self) -> bool {
+        self.max_batch.unwrap_or(1) > 1 || self.per_model.values().any(|(b, _)| b.unwrap_or(1) > 1)
+    }
+
+    /// Set one `batching.*` key (`rest` is what follows `batching.`).
+    fn set(&mut self, key: &str, rest: &str, v: &str) -> Result<()> {
+        let (model, field) = match rest.rsplit_once('.') {
+            Some((m, f)) => (Some(m), f),
+            None => (None, rest),
+        };
+        let slot = model.map(|m| self.per_model.entry(m.to_string()).or_default());
+        match field {
+            "max_batch" => {
+                let b = parse_max_batch(key, v)?;
+                match slot {
+                    Some(sl) => sl.0 = Some(b),
+                    None => self.max_batch = Some(b),
+                }
+            }
+            "max_delay_us" => {
+                let d = parse_delay_us(key, v)?;
+                match slot {
+                    Some(sl) => sl.1 = Some(d),
+                    None => self.max_delay_us = Some(d),
+                }
+            }
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unknown parameter '{key}': expected batching.max_batch, batching.max_delay_us, batching.<model>.max_batch or batching.<model>.max_delay_us"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bad_value(k: &str, v: &str, what: &str) -> Error {
+    Error::Usage(format!("parameter '{k}': '{v}' is not {what}"))
+}
+
+fn parse_max_batch(k: &str, v: &str) -> Result<u32> {
+    v.trim()
+        .parse()
+        .ok()
+        .filter(|&b| b >= 1)
+        .ok_or_else(|| bad_value(k, v, "an integer >= 1"))
+}
+
+fn parse_delay_us(k: &str, v: &str) -> Result<f64> {
+    v.trim()
+        .parse()
+        .ok()
+        .filter(|d: &f64| d.is_finite() && *d >= 0.0)
+        .ok_or_else(|| bad_value(k, v, "a number of microseconds >= 0"))
 }
 
 /// The service model of a run.
@@ -169,11 +232,6 @@ impl Default for ServiceModel {
             batching: None,
         }
     }
-}
-
-/// Whether `key` is a service-model parameter (taken by every policy).
-pub fn is_service_key(key: &str) -> bool {
-    key == "service_noise" || key == "seed" || key.starts_with("batching.")
 }
 
 /// The service-model keys, for `policy list`.
@@ -201,67 +259,28 @@ pub const KEYS_HELP: &[(&str, &str)] = &[
 ];
 
 impl ServiceModel {
-    /// The batching rule of each trace model (empty without batching).
-    pub fn batch_rules(&self, models: &[String]) -> Result<Vec<BatchRule>> {
-        match &self.batching {
-            Some(b) => b.resolve(models),
-            None => Ok(Vec::new()),
-        }
+    /// Whether `key` is one of the service model's keys.
+    pub fn is_key(key: &str) -> bool {
+        key == "service_noise" || key == "seed" || key.starts_with("batching.")
     }
 
-    /// Read the service-model keys of `p` (other keys are ignored).
-    pub fn from_params(p: &PolicyParams) -> Result<ServiceModel> {
+    /// Parse the service model's keys among `pairs` (others are ignored): the one place their
+    /// values are read.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<ServiceModel> {
         let mut s = ServiceModel::default();
-        let bad = |k: &str, v: &str, what: &str| {
-            Error::Usage(format!("parameter '{k}': '{v}' is not {what}"))
-        };
         let mut batching = BatchingSpec::default();
         let mut any_batching = false;
-        for (k, v) in &p.values {
+        for (k, v) in pairs {
             let v = v.trim();
             if k == "service_noise" {
                 s.noise = Noise::parse(v)?;
             } else if k == "seed" {
-                s.seed = v.parse().map_err(|_| bad(k, v, "an integer >= 0"))?;
+                s.seed = v.parse().map_err(|_| bad_value(k, v, "an integer >= 0"))?;
             } else if let Some(rest) = k.strip_prefix("batching.") {
                 any_batching = true;
-                let (model, field) = match rest.rsplit_once('.') {
-                    Some((m, f)) => (Some(m), f),
-                    None => (None, rest),
-                };
-                let slot = match model {
-                    Some(m) => Some(batching.per_model.entry(m.to_string()).or_default()),
-                    None => None,
-                };
-                match field {
-                    "max_batch" => {
-                        let b: u32 = v
-                            .parse()
-                            .ok()
-                            .filter(|&b| b >= 1)
-                            .ok_or_else(|| bad(k, v, "an integer >= 1"))?;
-                        match slot {
-                            Some(sl) => sl.0 = Some(b),
-                            None => batching.max_batch = Some(b),
-                        }
-                    }
-                    "max_delay_us" => {
-                        let d: f64 = v
-                            .parse()
-                            .ok()
-                            .filter(|d: &f64| d.is_finite() && *d >= 0.0)
-                            .ok_or_else(|| bad(k, v, "a number of microseconds >= 0"))?;
-                        match slot {
-                            Some(sl) => sl.1 = Some(d),
-                            None => batching.max_delay_us = Some(d),
-                        }
-                    }
-                    _ => {
-                        return Err(Error::Usage(format!(
-                            "unknown parameter '{k}': expected batching.max_batch, batching.max_delay_us, batching.<model>.max_batch or batching.<model>.max_delay_us"
-                        )));
-                    }
-                }
+                batching.set(k, rest, v)?;
             }
         }
         if any_batching {
@@ -270,114 +289,51 @@ impl ServiceModel {
         Ok(s)
     }
 
+    /// Apply the command line's `--batching max_batch=B[,max_delay_us=D]` (the global keys;
+    /// per-model keys given elsewhere stay) or `--batching none` (no batcher at all).
+    pub fn set_batching(&mut self, s: &str) -> Result<()> {
+        let s = s.trim();
+        if s == "none" {
+            self.batching = None;
+            return Ok(());
+        }
+        let mut b = self.batching.take().unwrap_or_default();
+        for part in s.split(',') {
+            let bad = || {
+                Error::Usage(format!(
+                    "--batching '{s}': expected max_batch=B[,max_delay_us=D] or none"
+                ))
+            };
+            let (k, v) = part.split_once('=').ok_or_else(bad)?;
+            let k = k.trim();
+            if k != "max_batch" && k != "max_delay_us" {
+                return Err(Error::Usage(format!(
+                    "--batching '{s}': unknown key '{k}'; expected max_batch and max_delay_us"
+                )));
+            }
+            b.set(&format!("batching.{k}"), k, v.trim())?;
+        }
+        self.batching = Some(b);
+        Ok(())
+    }
+
+    /// The batching rule of each trace model (empty without batching).
+    pub fn batch_rules(&self, models: &[String]) -> Result<Vec<BatchRule>> {
+        match &self.batching {
+            Some(b) => b.resolve(models),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Whether every batch runs alone for exactly its profiled latency.
     pub fn is_exact(&self) -> bool {
         self.noise.is_none() && self.batching.is_none()
     }
 }
 
-/// Parse `--batching max_batch=B,max_delay_us=D` (or `none`) into parameter keys.
-pub fn batching_assignments(s: &str) -> Result<Vec<(String, String)>> {
-    let s = s.trim();
-    if s == "none" {
-        return Ok(vec![]);
-    }
-    let mut out = Vec::new();
-    for part in s.split(',') {
-        let (k, v) = part.split_once('=').ok_or_else(|| {
-            Error::Usage(format!(
-                "--batching '{s}': expected max_batch=B[,max_delay_us=D] or none"
-            ))
-        })?;
-        let k = k.trim();
-        if k != "max_batch" && k != "max_delay_us" {
-            return Err(Error::Usage(format!(
-                "--batching '{s}': unknown key '{k}'; expected max_batch and max_delay_us"
-            )));
-        }
-        out.push((format!("batching.{k}"), v.trim().to_string()));
-    }
-    Ok(out)
-}
-
-/// SplitMix64: a counter-based generator, so a draw is a pure function of (stream, index).
-#[inline]
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// The noise stream: a standard normal per query position.
-#[derive(Debug, Clone, Copy)]
-pub struct NoiseStream {
-    key: u64,
-}
-
-/// Purpose tag of the noise stream (other streams use other tags or other generators).
-const NOISE_STREAM: u64 = 0x5345_5256_4943_4531; // "SERVICE1"
-
-impl NoiseStream {
-    pub fn new(seed: u64) -> NoiseStream {
-        NoiseStream {
-            key: splitmix(seed ^ NOISE_STREAM),
-        }
-    }
-
-    /// The standard normal of query position `q` (Box-Muller on two 53-bit uniforms).
-    #[inline]
-    pub fn normal(&self, q: u32) -> f64 {
-        let a = splitmix(self.key ^ (q as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
-        let b = splitmix(a);
-        let u1 = ((a >> 11) as f64 + 0.5) / (1u64 << 53) as f64; // in (0, 1)
-        let u2 = (b >> 11) as f64 / (1u64 << 53) as f64;
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-
-    /// A log-normal draw with mean `mean_ns` and coefficient of variation `cv` for query `q`.
-    #[inline]
-    pub fn draw(&self, mean_ns: u64, cv: f64, q: u32) -> u64 {
-        if cv == 0.0 {
-            return mean_ns;
-        }
-        let s2 = (cv * cv).ln_1p();
-        let m = (s2.sqrt() * self.normal(q) - s2 / 2.0).exp();
-        ((mean_ns as f64 * m).round() as u64).max(1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn draws_have_the_requested_mean_and_cv() {
-        for cv in [0.1, 0.5, 1.0] {
-            let s = NoiseStream::new(7);
-            let n = 1_000_000u32;
-            let mean_ns = 10_000_000u64;
-            let (mut sum, mut sq) = (0.0, 0.0);
-            for q in 0..n {
-                let x = s.draw(mean_ns, cv, q) as f64;
-                sum += x;
-                sq += x * x;
-            }
-            let m = sum / n as f64;
-            let var = sq / n as f64 - m * m;
-            let got_cv = var.sqrt() / m;
-            assert!((m / mean_ns as f64 - 1.0).abs() < 0.01, "cv {cv}: mean {m}");
-            assert!((got_cv / cv - 1.0).abs() < 0.01, "cv {cv}: got {got_cv}");
-        }
-    }
-
-    #[test]
-    fn streams_differ_by_seed_and_are_pure() {
-        let (a, b) = (NoiseStream::new(1), NoiseStream::new(2));
-        assert_eq!(a.normal(5), NoiseStream::new(1).normal(5));
-        assert_ne!(a.normal(5), b.normal(5));
-        assert_eq!(a.draw(1000, 0.0, 3), 1000);
-    }
 
     #[test]
     fn parse_noise_and_batching() {
@@ -401,11 +357,11 @@ mod tests {
         ] {
             assert!(Noise::parse(bad).is_err(), "{bad}");
         }
-        let p = PolicyParams::from_pairs(&[
+        let s = ServiceModel::from_pairs([
             ("batching.max_batch", "8"),
             ("batching.bert-base.max_delay_us", "250"),
-        ]);
-        let s = ServiceModel::from_params(&p).unwrap();
+        ])
+        .unwrap();
         let rules = s
             .batching
             .unwrap()
@@ -424,9 +380,19 @@ mod tests {
                 }
             ]
         );
-        assert!(batching_assignments("max_batch=0x").is_ok());
-        assert!(batching_assignments("size=3").is_err());
-        let p = PolicyParams::from_pairs(&[("batching.max_batch", "0")]);
-        assert!(ServiceModel::from_params(&p).is_err());
+        let mut m = ServiceModel::default();
+        assert!(m.set_batching("max_batch=0x").is_err());
+        assert!(m.set_batching("size=3").is_err());
+        m.set_batching("max_batch=4,max_delay_us=10").unwrap();
+        assert_eq!(
+            m.batch_rules(&["a".into()]).unwrap(),
+            vec![BatchRule {
+                max_batch: 4,
+                max_delay_ns: 10_000
+            }]
+        );
+        m.set_batching("none").unwrap();
+        assert!(m.is_exact());
+        assert!(ServiceModel::from_pairs([("batching.max_batch", "0")]).is_err());
     }
 }

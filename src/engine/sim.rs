@@ -1,0 +1,416 @@
+//! The event loop itself (see the module docs of [`crate::engine`] for its semantics).
+
+use super::Records;
+use crate::error::{Error, Result};
+use crate::policy::{Dispatch, QueryInfo, Scheduler};
+use crate::server::batcher::{self, Cut};
+use crate::server::{Server, ServerState, ServerView};
+use crate::service::{BatchRule, Noise, NoiseStream, ServiceModel, ServiceTable};
+use crate::trace::Trace;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// `Records::instance` of a query not yet started (or joined to a batch).
+const UNSET: u32 = u32::MAX;
+
+pub(super) struct Sim<'a> {
+    trace: &'a Trace,
+    server: &'a Server,
+    service: &'a ServiceTable,
+    slices: Vec<usize>,
+    st: ServerState,
+    pub(super) rec: Records,
+    /// Completions: (finish, instance).
+    heap: BinaryHeap<Reverse<(u64, u32)>>,
+    /// Batch deadlines: (deadline, instance); stale entries are skipped.
+    timers: BinaryHeap<Reverse<(u64, u32)>>,
+    noise: Noise,
+    stream: NoiseStream,
+    track_est: bool,
+    scratch: Vec<u32>,
+}
+
+impl<'a> Sim<'a> {
+    pub(super) fn new(
+        trace: &'a Trace,
+        server: &'a Server,
+        service: &'a ServiceTable,
+        model: &ServiceModel,
+        rules: &[BatchRule],
+    ) -> Sim<'a> {
+        let n = trace.len();
+        let ni = server.instances.len();
+        let exact = model.noise.is_none() && rules.is_empty();
+        Sim {
+            trace,
+            server,
+            service,
+            slices: server.instances.iter().map(|i| i.slice).collect(),
+            st: ServerState::with_rules(ni, rules.to_vec()),
+            rec: Records {
+                start_ns: vec![0; n],
+                finish_ns: vec![0; n],
+                instance: vec![UNSET; n],
+                busy_ns: vec![0; ni],
+                batch_id: if rules.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![UNSET; n]
+                },
+                est_done_ns: if exact { Vec::new() } else { vec![u64::MAX; n] },
+                ..Records::default()
+            },
+            heap: BinaryHeap::with_capacity(ni),
+            timers: BinaryHeap::new(),
+            noise: model.noise,
+            stream: NoiseStream::new(model.seed),
+            track_est: !exact,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn view(&self, now: u64) -> ServerView<'_> {
+        ServerView::new(now, self.server, &self.st, self.service, self.trace)
+    }
+
+    /// The true service time of a batch whose profiled latency is `est`.
+    #[inline]
+    fn true_service(&mut self, est: u64, m: u32, slice: usize, sum: u32, head: u32) -> u64 {
+        match self.noise {
+            Noise::None => est,
+            Noise::LogNormal { cv } => self.stream.draw(est, cv, head),
+            Noise::Profile { fallback_cv } => {
+                let cv = match self.service.cv(m, slice, sum) {
+                    Some(cv) => cv,
+                    None => {
+                        self.rec.noise_fallback += 1;
+                        // Checked before the replay: without a fallback every std exists.
+                        fallback_cv.unwrap_or(0.0)
+                    }
+                };
+                self.stream.draw(est, cv, head)
+            }
+        }
+    }
+
+    /// Check a query a scheduler handed out.
+    fn check_handed(&self, q: u32, now: u64) -> Result<()> {
+        let n = self.trace.len();
+        if q as usize >= n || self.rec.instance[q as usize] != UNSET {
+            return Err(Error::Other(format!(
+                "scheduler returned query {q}, which does not exist or was already started"
+            )));
+        }
+        if self.trace.arrival_ns[q as usize] > now {
+            return Err(Error::Other(format!(
+                "scheduler started query {q} before its arrival"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Check the instance a scheduler sent query `q` to.
+    fn check_target(&self, q: u32, i: usize) -> Result<()> {
+        let ni = self.slices.len();
+        if i >= ni {
+            return Err(Error::Other(format!(
+                "scheduler sent query {q} to instance {i}, but the server has {ni}"
+            )));
+        }
+        let m = self.trace.model[q as usize];
+        if !self.service.has(m, self.slices[i]) {
+            return Err(Error::Other(format!(
+                "scheduler sent model '{}' to instance {i} ({}), where it is not profiled",
+                self.trace.models[m as usize], self.server.gpu.profiles[self.slices[i]].name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Profiled latency of query `q` alone on instance `i`.
+    #[inline]
+    fn est(&self, q: u32, i: usize) -> u64 {
+        let q = q as usize;
+        self.service
+            .get(self.trace.model[q], self.slices[i], self.trace.batch[q])
+            .0
+    }
+
+    /// Offer arriving query `q` to the scheduler: the instance it was sent to (checked, with
+    /// its estimated completion recorded when the run is not exact), or `None` if held.
+    #[inline]
+    fn offer(&mut self, q: u32, now: u64, scheduler: &mut dyn Scheduler) -> Result<Option<usize>> {
+        let info = QueryInfo {
+            idx: q,
+            model: self.trace.model[q as usize],
+            batch: self.trace.batch[q as usize],
+            arrival_ns: now,
+        };
+        let Dispatch::To(i) = scheduler.on_arrival(&info, &self.view(now)) else {
+            return Ok(None);
+        };
+        self.check_target(q, i)?;
+        if self.track_est {
+            self.rec.est_done_ns[q as usize] = self
+                .view(now)
+                .estimate_done(i, info.model, info.batch)
+                .expect("checked: profiled");
+        }
+        Ok(Some(i))
+    }
+
+    /// Start query `q` alone on instance `i` at `now` (no batching).
+    #[inline]
+    fn start_one(&mut self, q: u32, i: usize, now: u64) {
+        let qi = q as usize;
+        let (m, b) = (self.trace.model[qi], self.trace.batch[qi]);
+        let (est, ex) = self.service.get(m, self.slices[i], b);
+        let s = self.true_service(est, m, self.slices[i], b, q);
+        self.rec.extrapolated += ex as u64;
+        self.rec.start_ns[qi] = now;
+        self.rec.finish_ns[qi] = now + s;
+        self.rec.instance[qi] = i as u32;
+        self.rec.busy_ns[i] += s;
+        self.st.start_running(i, now + est);
+        if self.track_est && self.rec.est_done_ns[qi] == u64::MAX {
+            self.rec.est_done_ns[qi] = now + est;
+        }
+        self.heap.push(Reverse((now + s, i as u32)));
+    }
+
+    /// The next event: (time, kind) with kind 0 = completion, 1 = deadline, 2 = arrival.
+    #[inline]
+    fn next_event(&mut self, next: usize) -> Option<(u64, u8)> {
+        let t_arr = if next < self.trace.len() {
+            self.trace.arrival_ns[next]
+        } else {
+            u64::MAX
+        };
+        let t_done = self.heap.peek().map_or(u64::MAX, |r| r.0.0);
+        if self.timers.is_empty() {
+            let t = t_arr.min(t_done);
+            return (t != u64::MAX).then_some((t, if t_done == t { 0 } else { 2 }));
+        }
+        // Drop deadlines of batches that already started.
+        while let Some(&Reverse((t, i))) = self.timers.peek() {
+            if self.st.deadline_is(i as usize, t) {
+                break;
+            }
+            self.timers.pop();
+        }
+        let t_timer = self.timers.peek().map_or(u64::MAX, |r| r.0.0);
+        let t = t_arr.min(t_done).min(t_timer);
+        if t == u64::MAX {
+            return None;
+        }
+        Some((
+            t,
+            if t_done == t {
+                0
+            } else if t_timer == t {
+                1
+            } else {
+                2
+            },
+        ))
+    }
+
+    pub(super) fn run_unbatched(&mut self, scheduler: &mut dyn Scheduler) -> Result<()> {
+        let n = self.trace.len();
+        let mut next = 0usize;
+        let mut now = 0u64;
+        while let Some((t, kind)) = self.next_event(next) {
+            debug_assert!(t >= now, "clock went back");
+            now = t;
+            self.rec.events += 1;
+            if kind == 0 {
+                let Reverse((_, i)) = self.heap.pop().expect("peeked");
+                let i = i as usize;
+                let nextq = match self.pop_queue(i) {
+                    Some(q) => Some(q),
+                    None => {
+                        self.st.set_idle(i);
+                        let q = scheduler.next_for(i, &self.view(now));
+                        if q.is_some() {
+                            self.st.set_not_idle(i);
+                        }
+                        q
+                    }
+                };
+                if let Some(q) = nextq {
+                    self.check_handed(q, now)?;
+                    self.start_one(q, i, now);
+                }
+            } else {
+                let q = next as u32;
+                next += 1;
+                if let Some(i) = self.offer(q, now, scheduler)? {
+                    if self.st.is_idle(i) {
+                        self.start_one(q, i, now);
+                    } else {
+                        self.st.push_queue(i, q, self.est(q, i));
+                    }
+                }
+            }
+        }
+        debug_assert!(next == n);
+        Ok(())
+    }
+
+    /// The head of `i`'s local queue, if any.
+    #[inline]
+    fn pop_queue(&mut self, i: usize) -> Option<u32> {
+        let (trace, service, slice) = (self.trace, self.service, self.slices[i]);
+        self.st.pop_queue(i, |q| {
+            let q = q as usize;
+            service.get(trace.model[q], slice, trace.batch[q]).0
+        })
+    }
+
+    pub(super) fn run_batched(&mut self, scheduler: &mut dyn Scheduler) -> Result<()> {
+        let mut next = 0usize;
+        let mut now = 0u64;
+        while let Some((t, kind)) = self.next_event(next) {
+            debug_assert!(t >= now, "clock went back");
+            now = t;
+            self.rec.events += 1;
+            match kind {
+                0 => {
+                    let Reverse((_, i)) = self.heap.pop().expect("peeked");
+                    self.open_next(i as usize, now, scheduler)?;
+                }
+                1 => {
+                    let Reverse((_, i)) = self.timers.pop().expect("peeked");
+                    self.start_batch(i as usize, now);
+                }
+                _ => {
+                    let q = next as u32;
+                    next += 1;
+                    if let Some(i) = self.offer(q, now, scheduler)? {
+                        let (m, b) = (self.trace.model[q as usize], self.trace.batch[q as usize]);
+                        let rule = self.st.rule(m);
+                        let joins = self
+                            .st
+                            .forming(i)
+                            .is_some_and(|(fm, sum)| batcher::admits(fm, sum, m, b, rule));
+                        if joins {
+                            self.join(i, q);
+                            if self.st.forming(i).is_some_and(|f| f.1 >= rule.max_batch) {
+                                self.start_batch(i, now);
+                            }
+                        } else if self.st.is_idle(i) {
+                            self.st.set_not_idle(i);
+                            self.form(i, q, now, scheduler)?;
+                        } else {
+                            self.st.push_queue(i, q, self.est(q, i));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Instance `i` has nothing running: open its next batch, or mark it idle.
+    fn open_next(&mut self, i: usize, now: u64, scheduler: &mut dyn Scheduler) -> Result<()> {
+        let head = match self.pop_queue(i) {
+            Some(q) => q,
+            None => {
+                self.st.set_idle(i);
+                let Some(q) = scheduler.next_for(i, &self.view(now)) else {
+                    return Ok(());
+                };
+                self.check_handed(q, now)?;
+                self.st.set_not_idle(i);
+                q
+            }
+        };
+        self.form(i, head, now, scheduler)
+    }
+
+    /// Add query `q` to the forming batch of `i`.
+    #[inline]
+    fn join(&mut self, i: usize, q: u32) {
+        self.st.join(i, q, self.trace.batch[q as usize]);
+        // Mark it taken, so a scheduler cannot hand it out twice.
+        self.rec.instance[q as usize] = i as u32;
+    }
+
+    /// Open a batch on `i` (not idle, nothing running) with `head`, let queries join, and
+    /// start it or wait for its deadline.
+    fn form(&mut self, i: usize, head: u32, now: u64, scheduler: &mut dyn Scheduler) -> Result<()> {
+        let trace = self.trace;
+        let (m, b) = (trace.model[head as usize], trace.batch[head as usize]);
+        let rule = self.st.rule(m);
+        let oldest = trace.arrival_ns[head as usize];
+        self.st.open_batch(i, m, oldest + rule.max_delay_ns);
+        self.join(i, head);
+        // Join from the local queue: the head's model in order, while the sum fits.
+        let mut cut = Cut::open(m, b, rule);
+        let (service, slice) = (self.service, self.slices[i]);
+        let instance = &mut self.rec.instance;
+        self.st.cut_queue(
+            i,
+            &mut cut,
+            |q| (trace.model[q as usize], trace.batch[q as usize]),
+            |q| {
+                service
+                    .get(trace.model[q as usize], slice, trace.batch[q as usize])
+                    .0
+            },
+            |q| instance[q as usize] = i as u32,
+        );
+        // Join held queries the scheduler hands over.
+        if !cut.full() {
+            let mut got = std::mem::take(&mut self.scratch);
+            got.clear();
+            scheduler.join_batch(i, m, cut.room(), &self.view(now), &mut got);
+            for &q in &got {
+                self.check_handed(q, now)?;
+                let (qm, qb) = (trace.model[q as usize], trace.batch[q as usize]);
+                if !batcher::admits(m, cut.sum, qm, qb, rule) {
+                    return Err(Error::Other(format!(
+                        "scheduler joined query {q} (model {qm}, batch {qb}) to a batch of model {m} with room {}",
+                        cut.room()
+                    )));
+                }
+                cut.sum += qb;
+                self.join(i, q);
+            }
+            self.scratch = got;
+        }
+        let start = batcher::start_time(now, cut.full(), oldest, rule);
+        if start <= now {
+            self.start_batch(i, now);
+        } else {
+            self.st.wait_for_deadline(i);
+            self.timers.push(Reverse((start, i as u32)));
+        }
+        Ok(())
+    }
+
+    /// Start the forming batch of `i` at `now`.
+    fn start_batch(&mut self, i: usize, now: u64) {
+        let (m, sum, members) = self.st.take_batch(i);
+        let slice = self.slices[i];
+        let (est, ex) = self.service.get(m, slice, sum);
+        let s = self.true_service(est, m, slice, sum, members[0]);
+        let bid = self.rec.batch_size.len() as u32;
+        self.rec.batch_size.push(sum);
+        for &q in &members {
+            let q = q as usize;
+            self.rec.start_ns[q] = now;
+            self.rec.finish_ns[q] = now + s;
+            self.rec.instance[q] = i as u32;
+            self.rec.batch_id[q] = bid;
+            if self.track_est && self.rec.est_done_ns[q] == u64::MAX {
+                self.rec.est_done_ns[q] = now + est;
+            }
+        }
+        self.rec.extrapolated += if ex { members.len() as u64 } else { 0 };
+        self.rec.busy_ns[i] += s;
+        self.st.start_running(i, now + est);
+        self.heap.push(Reverse((now + s, i as u32)));
+        self.st.recycle(i, members);
+    }
+}

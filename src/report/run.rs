@@ -1,0 +1,217 @@
+//! The outputs of one run besides `queries.parquet`: `summary.json` (machine-readable figures,
+//! written atomically) and the short terminal summary.
+
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::metrics::Metrics;
+use crate::policy::Explanation;
+use crate::replay::Replay;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// An input file and its sha256.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFile {
+    pub path: String,
+    pub sha256: String,
+}
+
+/// The service model of a run that is not exact.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceSummary {
+    pub noise: String,
+    pub seed: u64,
+    /// With batching: max_batch and max_delay_us per model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batching: Option<BTreeMap<String, BatchRuleSummary>>,
+}
+
+/// One model's batcher.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchRuleSummary {
+    pub max_batch: u32,
+    pub max_delay_us: f64,
+}
+
+impl ServiceSummary {
+    fn of(r: &Replay, models: &[String]) -> Option<ServiceSummary> {
+        (!r.service.is_exact()).then(|| ServiceSummary {
+            noise: r.service.noise.to_string(),
+            seed: r.service.seed,
+            batching: (!r.batch_rules.is_empty()).then(|| {
+                models
+                    .iter()
+                    .zip(&r.batch_rules)
+                    .map(|(m, b)| {
+                        (
+                            m.clone(),
+                            BatchRuleSummary {
+                                max_batch: b.max_batch,
+                                max_delay_us: b.max_delay_ns as f64 / 1e3,
+                            },
+                        )
+                    })
+                    .collect()
+            }),
+        })
+    }
+}
+
+/// `summary.json`: the run's setup, every metric ([`Metrics`] serializes itself), the
+/// invariants, the service model, what the partitioner and the scheduler decided, and the
+/// inputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub policy: String,
+    pub partitioner: String,
+    pub scheduler: String,
+    /// The policy's parameters (both halves), given or default.
+    pub params: BTreeMap<String, String>,
+    pub gpu: String,
+    pub gpus: usize,
+    pub layout: Vec<String>,
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    pub rate_scale: f64,
+    pub invariants: crate::engine::Invariants,
+    /// The service model, when not exact (noise or batching).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceSummary>,
+    /// What the partitioner reported (PARIS: knees, batch -> slice map, shares, deviation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<Arc<dyn Explanation>>,
+    /// What the scheduler decided before the replay (ELSA: the SLA per model and its source).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler_details: Option<Arc<dyn Explanation>>,
+    pub inputs: BTreeMap<String, InputFile>,
+    pub mig_replay_version: String,
+}
+
+impl Summary {
+    /// Assemble the summary of a replay.
+    pub fn new(
+        r: &Replay,
+        models: &[String],
+        inputs: BTreeMap<String, InputFile>,
+        rate_scale: f64,
+    ) -> Summary {
+        Summary {
+            service: ServiceSummary::of(r, models),
+            policy: r.policy.clone(),
+            partitioner: r.partitioner.clone(),
+            scheduler: r.scheduler.clone(),
+            params: r.params.clone(),
+            partition: r.partition.clone(),
+            scheduler_details: r.scheduler_details.clone(),
+            gpu: r.server.gpu.name.to_string(),
+            gpus: r.server.gpus(),
+            layout: r.server.layout_names(),
+            metrics: r.metrics.clone(),
+            rate_scale,
+            invariants: r.invariants.clone(),
+            inputs,
+            mig_replay_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    /// Write as pretty JSON, atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let mut s = serde_json::to_string_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
+        s.push('\n');
+        write_atomic(path, s.as_bytes())
+    }
+
+    /// The short human summary for the terminal.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let distinct: std::collections::BTreeSet<_> = self.layout.iter().collect();
+        let layout = if distinct.len() == 1 {
+            format!("{} x {}", self.gpus, self.layout[0])
+        } else {
+            self.layout.join(" | ")
+        };
+        s += &format!(
+            "policy {} ({}+{}) on {} x {}: {}\n",
+            self.policy, self.partitioner, self.scheduler, self.gpus, self.gpu, layout
+        );
+        if let Some(d) = &self.scheduler_details {
+            s += &d.text();
+        }
+        let m = &self.metrics;
+        let h = &m.headline;
+        s += &format!(
+            "{} queries in {:.3} s simulated: {:.1} queries/s, utilization {:.1}%\n",
+            h.queries,
+            h.duration_s,
+            h.throughput_qps,
+            100.0 * h.utilization
+        );
+        let l = &h.latency;
+        s += &format!(
+            "latency ms: mean {:.3}  p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}\n",
+            l.mean_ms, l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms
+        );
+        let q = &m.queue;
+        s += &format!(
+            "queueing ms: mean {:.3}  p50 {:.3}  p99 {:.3}  max {:.3}\n",
+            q.mean_ms, q.p50_ms, q.p99_ms, q.max_ms
+        );
+        if let (Some(sla), Some(v)) = (m.sla_ms, h.sla_violation_rate) {
+            s += &format!("SLA {sla} ms: {:.3}% of queries violate it\n", 100.0 * v);
+        }
+        if h.extrapolated > 0 {
+            s += &format!(
+                "note: {} queries had batch sizes outside the profiled range (latency extrapolated)\n",
+                h.extrapolated
+            );
+        }
+        if let Some(sv) = &self.service {
+            s += &format!("service noise {} (seed {})", sv.noise, sv.seed);
+            if let Some(b) = &sv.batching {
+                let rules: Vec<String> = b
+                    .iter()
+                    .map(|(m, r)| {
+                        format!(
+                            "{m} max_batch {} max_delay {} us",
+                            r.max_batch, r.max_delay_us
+                        )
+                    })
+                    .collect();
+                s += &format!("; batching {}", rules.join(", "));
+            }
+            s += "\n";
+        }
+        if let Some(b) = &m.batches {
+            s += &format!(
+                "batches: {} ({:.2} queries, summed batch {:.1} on average, largest {})\n",
+                b.batches, b.mean_queries, b.mean_size, b.max_size
+            );
+        }
+        if let Some(e) = &m.estimates {
+            s += &format!(
+                "scheduler estimates: |true - estimated completion| p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; {:.1}% finished later than estimated\n",
+                e.abs_error_p50_ms,
+                e.abs_error_p99_ms,
+                e.abs_error_max_ms,
+                100.0 * e.late_fraction
+            );
+        }
+        let inv = &self.invariants;
+        s += &format!(
+            "invariants: conservation {}, causality {}, no overlap {}{}\n",
+            ok(inv.conservation),
+            ok(inv.causality),
+            ok(inv.no_overlap),
+            inv.batches
+                .map(|b| format!(", batches {}", ok(b)))
+                .unwrap_or_default()
+        );
+        s
+    }
+}
+
+fn ok(b: bool) -> &'static str {
+    if b { "ok" } else { "VIOLATED" }
+}

@@ -1,0 +1,221 @@
+//! What a scheduler may see of the server: which instances are idle, their local queues, the
+//! batches forming in front of them, and *estimated* backlogs computed from the profile. Never
+//! the true service times of queries in flight (the oracle boundary). By default the service
+//! time of a query is its profiled latency, so the estimates are exact; with service-time noise
+//! or dynamic batching ([`crate::service`]) they are estimates.
+//!
+//! The predictions replay the batcher's rules through the same functions the event loop calls
+//! ([`super::batcher`]).
+
+use super::batcher::{self, Cut};
+use super::state::{NO_MODEL, ServerState};
+use super::{Instance, Server};
+use crate::gpu::{GpuSpec, SliceId};
+use crate::service::{BatchRule, ServiceTable};
+
+use crate::trace::Trace;
+
+/// What a scheduler may see of the server at one instant.
+pub struct ServerView<'a> {
+    /// Current simulated time (ns).
+    pub now_ns: u64,
+    pub gpu: &'a GpuSpec,
+    pub instances: &'a [Instance],
+    st: &'a ServerState,
+    service: &'a ServiceTable,
+    /// The trace, whose model, batch and arrival columns tell how queued queries will batch.
+    trace: &'a Trace,
+}
+
+/// Queues longer than this are estimated without predicting their batches (each queued query
+/// counted alone), to keep a decision cheap under overload.
+pub const PREDICT_QUEUE_MAX: usize = 64;
+
+impl<'a> ServerView<'a> {
+    /// The view at `now_ns` of `server` in `state`, with the profiled service times of
+    /// `service` and the queries of `trace` (the engine builds one per decision; a scheduler's
+    /// tests build their own from a [`ServerState`]).
+    pub fn new(
+        now_ns: u64,
+        server: &'a Server,
+        state: &'a ServerState,
+        service: &'a ServiceTable,
+        trace: &'a Trace,
+    ) -> ServerView<'a> {
+        ServerView {
+            now_ns,
+            gpu: &server.gpu,
+            instances: &server.instances,
+            st: state,
+            service,
+            trace,
+        }
+    }
+
+    /// Whether instance `i` is idle (nothing running, nothing forming, nothing queued).
+    #[inline]
+    pub fn is_idle(&self, i: usize) -> bool {
+        self.st.idle.contains(i)
+    }
+    /// The idle instance with the lowest index.
+    #[inline]
+    pub fn lowest_idle(&self) -> Option<usize> {
+        self.st.idle.lowest()
+    }
+    /// Idle instances in increasing index order.
+    pub fn idle(&self) -> impl Iterator<Item = usize> + '_ {
+        self.st.idle.iter()
+    }
+    /// Queries waiting in instance `i`'s local queue (not counting the running one).
+    pub fn queue_len(&self, i: usize) -> usize {
+        self.st.queues[i].len()
+    }
+
+    /// The estimated end of what runs or forms on `i` now: the running batch's start + its
+    /// profiled latency (now if it has overrun that), or the forming batch's deadline + the
+    /// profiled latency of its sum.
+    #[inline]
+    fn current_end(&self, i: usize) -> u64 {
+        let st = self.st;
+        let f = &st.forming[i];
+        if f.model != NO_MODEL {
+            f.deadline.max(self.now_ns)
+                + self.service.get(f.model, self.instances[i].slice, f.sum).0
+        } else {
+            st.run_end[i].max(self.now_ns)
+        }
+    }
+
+    /// Estimated time (ns) at which instance `i` finishes everything sent to it so far: now
+    /// if idle; else the estimated end of its running or forming batch plus the profiled
+    /// latencies of its queued queries, each counted alone.
+    #[inline]
+    pub fn estimated_free_at(&self, i: usize) -> u64 {
+        if self.st.idle.contains(i) {
+            return self.now_ns;
+        }
+        self.current_end(i) + self.st.queued_est[i]
+    }
+
+    /// Estimated completion (ns) of a query of `model` and `batch` sent to instance `i` now;
+    /// `None` if the model is not profiled on its slice. See [`Self::predict`].
+    #[inline]
+    pub fn estimate_done(&self, i: usize, model: u32, batch: u32) -> Option<u64> {
+        self.predict(i, model, batch).map(|p| p.0)
+    }
+
+    /// What sending a query of `model` and `batch` to instance `i` now would give: (its
+    /// estimated completion, the arrival of the oldest query of the batch it would run in),
+    /// from profiled latencies; `None` if the model is not profiled on the slice.
+    ///
+    /// Without batching: ([`Self::estimated_free_at`] + its latency, now). With batching, the
+    /// batcher's rules ([`batcher`]) are replayed on what is known: if `i` has a forming batch
+    /// that admits the query, it joins it (the batch starts now if the query fills it, else at
+    /// its deadline, and runs for the latency of the new sum); if `i` is idle, the query opens a
+    /// batch of its own; otherwise the local queue, with the query at its tail, is cut into
+    /// batches the way the engine will cut it, each starting when the one before ends, until
+    /// the query's batch. Queues longer than [`PREDICT_QUEUE_MAX`] count each queued query
+    /// alone. Queries a scheduler holds back and hands to a forming batch later are unknown
+    /// here.
+    pub fn predict(&self, i: usize, model: u32, batch: u32) -> Option<(u64, u64)> {
+        let slice = self.instances[i].slice;
+        let l = self.estimated_service_ns(model, slice, batch)?;
+        let now = self.now_ns;
+        let Some(rule) = self.batch_rule(model) else {
+            return Some((self.estimated_free_at(i) + l, now));
+        };
+        let f = &self.st.forming[i];
+        if f.model != NO_MODEL && batcher::admits(f.model, f.sum, model, batch, rule) {
+            let sum = f.sum + batch;
+            let oldest = f.deadline - rule.max_delay_ns;
+            let start = batcher::start_time(now, sum >= rule.max_batch, oldest, rule);
+            let done = start + self.service.get(model, slice, sum).0;
+            return Some((done, oldest.min(now)));
+        }
+        if self.is_idle(i) {
+            let cut = Cut::open(model, batch, rule);
+            let start = batcher::start_time(now, cut.full(), now, rule);
+            return Some((start + l, now));
+        }
+        let queue = &self.st.queues[i];
+        if queue.len() > PREDICT_QUEUE_MAX {
+            return Some((self.estimated_free_at(i) + l, now));
+        }
+        let mut t = self.current_end(i);
+        // (model, batch, arrival, is the new query), in queue order.
+        let mut rest: Vec<(u32, u32, u64, bool)> = queue
+            .iter()
+            .map(|&q| {
+                let q = q as usize;
+                (
+                    self.trace.model[q],
+                    self.trace.batch[q],
+                    self.trace.arrival_ns[q],
+                    false,
+                )
+            })
+            .collect();
+        rest.push((model, batch, now, true));
+        while !rest.is_empty() {
+            let (m, b, a0, _) = rest[0];
+            let r = self.batch_rule(m).unwrap_or(BatchRule::OFF);
+            let mut cut = Cut::open(m, b, r);
+            let mut mine = false;
+            let mut head = true;
+            rest.retain(|&(qm, qb, _, new)| {
+                let take = std::mem::take(&mut head) || cut.offer(qm, qb);
+                mine |= take && new;
+                !take
+            });
+            let start = batcher::start_time(t, cut.full(), a0, r);
+            t = start + self.service.get(m, slice, cut.sum).0;
+            if mine {
+                return Some((t, a0.min(now)));
+            }
+        }
+        unreachable!("the new query is in some batch")
+    }
+
+    /// Whether dynamic batching is on.
+    #[inline]
+    pub fn batching(&self) -> bool {
+        !self.st.rules.is_empty()
+    }
+    /// The batching rule of `model`, when batching is on.
+    #[inline]
+    pub fn batch_rule(&self, model: u32) -> Option<BatchRule> {
+        self.st.rules.get(model as usize).copied()
+    }
+    /// The forming batch of instance `i`: (model, summed batch, deadline ns).
+    pub fn forming(&self, i: usize) -> Option<(u32, u32, u64)> {
+        let f = &self.st.forming[i];
+        (f.model != NO_MODEL).then_some((f.model, f.sum, f.deadline))
+    }
+    /// The instance whose forming batch of `model` opened first among those that admit a query
+    /// of `batch`.
+    pub fn joinable(&self, model: u32, batch: u32) -> Option<usize> {
+        let rule = self.batch_rule(model)?;
+        self.st.open[model as usize]
+            .iter()
+            .map(|&i| i as usize)
+            .find(|&i| {
+                let f = &self.st.forming[i];
+                batcher::admits(f.model, f.sum, model, batch, rule)
+            })
+    }
+    /// Number of instances.
+    pub fn len(&self) -> usize {
+        self.instances.len()
+    }
+    /// Whether the server has no instances (never true for a built server).
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
+    }
+    /// Profiled service time (ns) of `batch` of `model` on `slice`; `None` if not profiled.
+    #[inline]
+    pub fn estimated_service_ns(&self, model: u32, slice: SliceId, batch: u32) -> Option<u64> {
+        self.service
+            .has(model, slice)
+            .then(|| self.service.get(model, slice, batch).0)
+    }
+}

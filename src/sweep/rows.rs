@@ -1,0 +1,106 @@
+//! What a sweep produces per task, as `results.parquet`, `peaks.parquet` and shard files store
+//! it: one [`RunRow`] per replay at an offered load, one [`PeakRow`] per peak search, and the
+//! reference load's latency CDF ([`Cdf`]) and heat maps ([`HeatRow`]).
+
+use crate::metrics::Headline;
+use crate::metrics::derived::Heatmap;
+use crate::peak::PeakResult;
+use crate::replay::Replay;
+use crate::trace::Trace;
+use serde::{Deserialize, Serialize};
+
+/// One replay of the matrix: its coordinates and its headline figures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRow {
+    pub workload: String,
+    pub policy: String,
+    pub policy_name: String,
+    pub params: String,
+    pub gpu: String,
+    pub gpus: u32,
+    pub sla_ms: f64,
+    pub seed: u64,
+    /// Offered load as a fraction of the best peak (absent for absolute rate scales).
+    pub load_fraction: Option<f64>,
+    pub rate_scale: f64,
+    /// Mean offered arrival rate, queries/s.
+    pub offered_qps: f64,
+    /// Every headline figure of the run ([`crate::metrics::Headline`]).
+    #[serde(flatten)]
+    pub figures: Headline,
+    pub invariants_ok: bool,
+    pub layout: String,
+}
+
+/// Where a run sits in the matrix.
+#[derive(Debug, Clone)]
+pub struct Coords<'a> {
+    pub workload: &'a str,
+    /// The policy's label and name.
+    pub policy: String,
+    pub policy_name: &'a str,
+    /// The parameters as given (`k=v,...`).
+    pub params: String,
+    pub gpus: usize,
+    pub sla_ms: f64,
+    pub seed: u64,
+}
+
+impl RunRow {
+    /// The row of replay `r` of trace `t` (at its rate scale) at `coords`.
+    pub fn new(
+        c: &Coords,
+        (load_fraction, rate_scale): (Option<f64>, f64),
+        t: &Trace,
+        r: &Replay,
+    ) -> RunRow {
+        RunRow {
+            workload: c.workload.to_string(),
+            policy: c.policy.clone(),
+            policy_name: c.policy_name.to_string(),
+            params: c.params.clone(),
+            gpu: r.server.gpu.name.to_string(),
+            gpus: c.gpus as u32,
+            sla_ms: c.sla_ms,
+            seed: c.seed,
+            load_fraction,
+            rate_scale,
+            offered_qps: t.offered_rate(),
+            figures: r.metrics.headline.clone(),
+            invariants_ok: r.invariants.all_ok(),
+            layout: r.server.layout_names().join(" | "),
+        }
+    }
+}
+
+/// One peak search: its coordinates and its result (whose `policy` is the label).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PeakRow {
+    pub workload: String,
+    pub policy_name: String,
+    pub params: String,
+    pub seed: u64,
+    #[serde(flatten)]
+    pub peak: PeakResult,
+}
+
+/// The latency CDF of one policy at the reference load: (latency ms, cumulative fraction).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cdf {
+    pub workload: String,
+    pub policy: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The heat maps of one policy on one workload at the reference load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeatRow {
+    pub workload: String,
+    pub policy: String,
+    #[serde(flatten)]
+    pub map: Heatmap,
+}
+
+/// A load task's outcome: its row and, at the reference load of the first seed, its CDF
+/// (`None` where the best peak is 0 and fractions of it are undefined).
+pub type LoadResult = Option<(RunRow, Option<Cdf>)>;

@@ -1,0 +1,360 @@
+//! Running a sweep's tasks on this machine: the inputs loaded and every workload materialized
+//! per seed ([`prepare`]), each policy's parameters split once per seed into the policy's keys
+//! and the service model, then the peak searches, the offered-load replays and the heat maps,
+//! on all cores (rayon), each task independent and collected in task order.
+
+use super::config::{PolicySpec, SweepConfig, WorkloadSpec};
+use super::plan::{Load, Tasks};
+use super::progress::Progress;
+use super::rows::{Cdf, Coords, HeatRow, LoadResult, PeakRow, RunRow};
+use crate::error::{Error, Result};
+use crate::gpu::GpuSpec;
+use crate::metrics::derived::{cdf_points, heatmap};
+use crate::peak::{PeakConfig, find_peak};
+use crate::policy::{PolicyParams, Registry, RunParams};
+use crate::profile::Profiles;
+use crate::replay::replay;
+use crate::trace::Trace;
+use crate::trace::synth::{Arrivals, BatchSpec, GenConfig, generate, parse_model_weight};
+use rayon::prelude::*;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A materialized workload for one seed.
+struct Work {
+    w: usize,
+    seed: u64,
+    trace: Arc<Trace>,
+}
+
+/// One policy's parameters for one seed: as given (how the report names the parameter set)
+/// and split into the policy's keys and the service model.
+struct PolicyRun {
+    text: String,
+    run: RunParams,
+}
+
+/// The parameters of policy `p` for `seed`, as given. The sweep's seed seeds a partitioner
+/// that takes one, and the service-noise stream, unless the policy fixes it.
+fn given_params(p: &PolicySpec, seed: u64, registry: &Registry) -> Result<PolicyParams> {
+    let mut params = PolicyParams::default();
+    for (k, v) in p.flat_params() {
+        params.set(&k, v);
+    }
+    let noisy = params
+        .values
+        .get("service_noise")
+        .is_some_and(|v| v.trim() != "none");
+    if !params.values.contains_key("seed") && (noisy || registry.declares(&p.name, "seed")?) {
+        params.set("seed", seed.to_string());
+    }
+    Ok(params)
+}
+
+fn materialize(w: &WorkloadSpec, seed: u64, file: Option<&Arc<Trace>>) -> Result<Arc<Trace>> {
+    if let Some(t) = file {
+        return Ok(t.clone());
+    }
+    let g = w.generate.as_ref().expect("checked: trace or generate");
+    let models = g
+        .models
+        .iter()
+        .map(|m| parse_model_weight(m))
+        .collect::<Result<Vec<_>>>()?;
+    let arrivals = match g.arrivals.as_deref() {
+        None | Some("poisson") => Arrivals::Poisson,
+        Some("gamma") => Arrivals::Gamma {
+            cv: g.cv.unwrap_or(2.0),
+        },
+        Some(other) => {
+            return Err(Error::Usage(format!(
+                "workload '{}': key 'generate.arrivals': '{other}'; expected poisson or gamma",
+                w.name
+            )));
+        }
+    };
+    let mut t = generate(&GenConfig {
+        rate: g.rate,
+        queries: Some(g.queries),
+        duration_s: None,
+        models,
+        arrivals,
+        batch: BatchSpec::LogNormal {
+            mu: g.batch_mu,
+            sigma: g.batch_sigma,
+            max: g.max_batch,
+        },
+        seed,
+    })?;
+    t.path = format!("generated:{}:seed{seed}", w.name).into();
+    Ok(Arc::new(t))
+}
+
+/// A sweep's inputs, loaded and materialized, with the registry its policies come from.
+pub struct Prepared {
+    pub registry: Registry,
+    gpu: GpuSpec,
+    profiles: Profiles,
+    /// Input files and their sha256: (role, path, sha256).
+    pub inputs: Vec<(String, String, String)>,
+    works: Vec<Work>,
+    /// `policies[p][s]`: policy `p`'s parameters for the seed at position `s`.
+    policies: Vec<Vec<PolicyRun>>,
+    /// Profile rows by source: measured, interpolated, modeled, unspecified.
+    pub provenance: [usize; 4],
+    /// Seconds spent loading and materializing.
+    pub t_inputs: f64,
+}
+
+/// Load the profile and materialize every workload's trace per seed; check every policy name
+/// and parameter against `registry` before anything runs.
+pub fn prepare(cfg: &SweepConfig, registry: &Registry) -> Result<Prepared> {
+    let gpu = GpuSpec::by_name(&cfg.gpu)?;
+    let t0 = Instant::now();
+    let mut policies = Vec::with_capacity(cfg.policies.len());
+    for p in &cfg.policies {
+        let in_sweep = |e: Error| Error::Usage(format!("policy '{}' in the sweep: {e}", p.label()));
+        let mut per_seed = Vec::with_capacity(cfg.seeds.len());
+        for &seed in &cfg.seeds {
+            let given = given_params(p, seed, registry).map_err(in_sweep)?;
+            let text = given.text();
+            let run = RunParams::split(given).map_err(in_sweep)?;
+            if per_seed.is_empty() {
+                registry.build_for(&p.name, &run).map_err(in_sweep)?;
+            }
+            per_seed.push(PolicyRun { text, run });
+        }
+        policies.push(per_seed);
+    }
+    let profiles = Profiles::load(&cfg.profiles)?;
+    let mut inputs = vec![(
+        "profiles".to_string(),
+        cfg.profiles.display().to_string(),
+        profiles.sha256.get()?,
+    )];
+    let mut files: Vec<Option<Arc<Trace>>> = Vec::new();
+    for w in &cfg.workloads {
+        match &w.trace {
+            Some(path) => {
+                let mut t = Trace::load(path)?;
+                if let Some(rate) = w.rate {
+                    let mut notes = crate::trace::import::ImportNotes::default();
+                    crate::trace::import::rescale_to_rate(&mut t, rate, &mut notes)?;
+                }
+                inputs.push((
+                    format!("workload {}", w.name),
+                    path.display().to_string(),
+                    t.sha256.get()?,
+                ));
+                files.push(Some(Arc::new(t)));
+            }
+            None => files.push(None),
+        }
+    }
+    let cells: Vec<(usize, u64)> = (0..cfg.workloads.len())
+        .flat_map(|w| cfg.seeds.iter().map(move |&s| (w, s)))
+        .collect();
+    let works: Vec<Work> = cells
+        .par_iter()
+        .map(|&(w, seed)| {
+            Ok(Work {
+                w,
+                seed,
+                trace: materialize(&cfg.workloads[w], seed, files[w].as_ref())?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut provenance = [0usize; 4];
+    for s in profiles.series.values() {
+        for src in &s.source {
+            provenance[*src as usize] += 1;
+        }
+    }
+    Ok(Prepared {
+        registry: registry.clone(),
+        gpu,
+        profiles,
+        inputs,
+        works,
+        policies,
+        provenance,
+        t_inputs: t0.elapsed().as_secs_f64(),
+    })
+}
+
+impl Prepared {
+    /// Queries of work `k` (the cost unit of a replay).
+    pub fn queries(&self, k: usize) -> usize {
+        self.works[k].trace.len()
+    }
+
+    /// Policy `p`'s relative cost per replayed query, from its scheduler's registry entry
+    /// under its service model (first seed).
+    pub fn cost(&self, cfg: &SweepConfig, p: usize) -> u64 {
+        let service = &self.policies[p][0].run.service;
+        self.registry
+            .lookup(&cfg.policies[p].name)
+            .map_or(crate::policy::Cost::UNKNOWN.of(service), |(_, se)| {
+                se.cost.of(service)
+            })
+    }
+
+    /// Policy `p`'s parameters for work `k`'s seed.
+    fn policy_run(&self, cfg: &SweepConfig, p: usize, k: usize) -> &PolicyRun {
+        &self.policies[p][k % cfg.seeds.len()]
+    }
+
+    /// Where a run of policy `p` on work `k` sits in the matrix.
+    fn coords<'c>(&self, cfg: &'c SweepConfig, p: usize, k: usize) -> Coords<'c> {
+        let w = &cfg.workloads[self.works[k].w];
+        let spec = &cfg.policies[p];
+        Coords {
+            workload: &w.name,
+            policy: spec.label(),
+            policy_name: &spec.name,
+            params: self.policy_run(cfg, p, k).text.clone(),
+            gpus: cfg.gpus,
+            sla_ms: w.sla_ms,
+            seed: self.works[k].seed,
+        }
+    }
+
+    /// Run the peak tasks `which` (indices into `tasks.peaks`), in that order.
+    pub fn run_peaks(
+        &self,
+        cfg: &SweepConfig,
+        tasks: &Tasks,
+        which: &[usize],
+        progress: &dyn Progress,
+    ) -> Result<Vec<PeakRow>> {
+        progress.stage("peak search", which.len() as u64);
+        which
+            .par_iter()
+            .map(|&t| {
+                let (k, p) = tasks.peaks[t];
+                let work = &self.works[k];
+                let spec = &cfg.policies[p];
+                let pr = self.policy_run(cfg, p, k);
+                let w = &cfg.workloads[work.w];
+                let r = find_peak(
+                    &work.trace,
+                    &self.profiles,
+                    &self.gpu,
+                    cfg.gpus,
+                    &spec.label(),
+                    &|| self.registry.build_for(&spec.name, &pr.run),
+                    &pr.run.service,
+                    &PeakConfig {
+                        percentile: cfg.percentile,
+                        sla_ms: w.sla_ms,
+                        tolerance: cfg.tolerance,
+                    },
+                )?;
+                progress.tick();
+                Ok(PeakRow {
+                    workload: w.name.clone(),
+                    policy_name: spec.name.clone(),
+                    params: pr.text.clone(),
+                    seed: work.seed,
+                    peak: r,
+                })
+            })
+            .collect()
+    }
+
+    /// Run the load tasks `which` (indices into `tasks.runs`) given the best peak of every
+    /// work; `None` where the best peak is 0 (fractions of it are undefined).
+    pub fn run_loads(
+        &self,
+        cfg: &SweepConfig,
+        tasks: &Tasks,
+        best: &[f64],
+        which: &[usize],
+        progress: &dyn Progress,
+    ) -> Result<Vec<LoadResult>> {
+        progress.stage("offered loads", which.len() as u64);
+        let first_seed = cfg.seeds[0];
+        which
+            .par_iter()
+            .map(|&t| {
+                let (k, p, l) = tasks.runs[t];
+                let work = &self.works[k];
+                let (frac, scale) = match tasks.loads[l] {
+                    Load::Fraction(f) => (Some(f), f * best[k]),
+                    Load::Scale(s) => (None, s),
+                };
+                progress.tick();
+                if scale <= 0.0 {
+                    return Ok(None);
+                }
+                let spec = &cfg.policies[p];
+                let pr = self.policy_run(cfg, p, k);
+                let mut t = (*work.trace).clone();
+                t.scale_rate(scale)?;
+                let mut policy = self.registry.build_for(&spec.name, &pr.run)?;
+                let w = &cfg.workloads[work.w];
+                let r = replay(
+                    &t,
+                    &self.profiles,
+                    &self.gpu,
+                    cfg.gpus,
+                    &mut policy,
+                    &pr.run.service,
+                    Some(w.sla_ms),
+                )?;
+                let reference = frac.is_some_and(|f| (f - cfg.reference_load).abs() < 1e-12);
+                let cdf = (reference && work.seed == first_seed).then(|| Cdf {
+                    workload: w.name.clone(),
+                    policy: spec.label(),
+                    points: cdf_points(&t, &r.records),
+                });
+                let c = self.coords(cfg, p, k);
+                Ok(Some((RunRow::new(&c, (frac, scale), &t, &r), cdf)))
+            })
+            .collect()
+    }
+
+    /// Run the heat-map tasks `which` (indices into `tasks.heats`); `None` where the best
+    /// peak is 0.
+    pub fn run_heats(
+        &self,
+        cfg: &SweepConfig,
+        tasks: &Tasks,
+        best: &[f64],
+        which: &[usize],
+        progress: &dyn Progress,
+    ) -> Result<Vec<Option<HeatRow>>> {
+        progress.stage("heat maps", which.len() as u64);
+        which
+            .par_iter()
+            .map(|&t| {
+                let (w, p) = tasks.heats[t];
+                let k = Tasks::work(cfg, w, 0);
+                let scale = cfg.reference_load * best[k];
+                progress.tick();
+                if scale <= 0.0 {
+                    return Ok(None);
+                }
+                let spec = &cfg.policies[p];
+                let pr = self.policy_run(cfg, p, k);
+                let mut t = (*self.works[k].trace).clone();
+                t.scale_rate(scale)?;
+                let mut policy = self.registry.build_for(&spec.name, &pr.run)?;
+                let r = replay(
+                    &t,
+                    &self.profiles,
+                    &self.gpu,
+                    cfg.gpus,
+                    &mut policy,
+                    &pr.run.service,
+                    Some(cfg.workloads[w].sla_ms),
+                )?;
+                Ok(Some(HeatRow {
+                    workload: cfg.workloads[w].name.clone(),
+                    policy: spec.label(),
+                    map: heatmap(&t, &r.server, &r.records),
+                }))
+            })
+            .collect()
+    }
+}
