@@ -1,7 +1,7 @@
 //! Files in and out, one concept per file: [`read`] (Parquet inputs, typed columns with the file,
 //! column and row in every error), [`csv`] (CSV inputs through arrow's reader, the same
 //! discipline), [`hash`] (input sha256s), [`intern`] (names to ids), [`order`] (stable sorts of
-//! parallel columns), [`atomic`] (temp file + rename) and [`write`] (Parquet outputs).
+//! parallel columns), [`atomic`] (temp file + rename) and [`mod@write`] (Parquet outputs).
 
 pub mod atomic;
 pub mod csv;

@@ -3,7 +3,7 @@
 //! count (every run is independent and results are collected in matrix order).
 //!
 //! One file per job: [`config`] (the sweep file), [`plan`] (the tasks, in matrix order),
-//! [`run`] (loading the inputs and running tasks), [`rows`] (what each task produces),
+//! [`mod@run`] (loading the inputs and running tasks), [`rows`] (what each task produces),
 //! [`progress`] (the bar or the log lines) and [`shard`] (a sweep split over machines, and the
 //! merge).
 //!
