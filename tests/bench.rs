@@ -223,7 +223,7 @@ fn sweep_report_and_gate() {
 #[test]
 fn bad_sweep_files_are_exit_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[&str]); 5] = [
+    let cases: [(&str, &[&str]); 7] = [
         (
             &CONFIG.replace("percentile = 99", "percentile = 99\nbogus = 1"),
             &["unknown field `bogus`", "line"],
@@ -247,6 +247,24 @@ fn bad_sweep_files_are_exit_2_naming_the_key() {
                 "exactly one of `trace` and `generate`",
             ],
         ),
+        (
+            &CONFIG.replace(
+                "reference_load = 0.6",
+                "reference_load = 0.6\nbaseline = \"fifo\"",
+            ),
+            &[
+                "key 'baseline'",
+                "'fifo' is not a policy of this sweep",
+                "paris+elsa",
+            ],
+        ),
+        (
+            &CONFIG.replace(
+                "reference_load = 0.6",
+                "reference_load = 0.6\nheat_maps = [\"paris\"]",
+            ),
+            &["key 'heat_maps'", "'paris' is not a policy of this sweep"],
+        ),
     ];
     for (k, (text, parts)) in cases.iter().enumerate() {
         let cfg = dir.path().join(format!("bad{k}.toml"));
@@ -264,4 +282,49 @@ fn bad_sweep_files_are_exit_2_naming_the_key() {
             assert!(o.stderr.contains(p), "case {k}: {p:?} in {}", o.stderr);
         }
     }
+}
+
+/// The sweep file's `baseline` and `heat_maps`: the ratios are relative to the named policy,
+/// and heat maps are drawn for the named policies only.
+#[test]
+fn baseline_and_heat_maps_are_sweep_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("b.toml");
+    let text = CONFIG.replace("seeds = [1, 2]", "seeds = [1]").replace(
+        "reference_load = 0.6",
+        "reference_load = 0.6\nbaseline = \"paris+elsa\"\nheat_maps = [\"fcfs\"]",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = dir.path().join("o");
+    let o = common::run(&[
+        "sweep",
+        "--config",
+        common::path_str(&cfg),
+        "--out",
+        common::path_str(&out),
+    ]);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("vs paris+elsa"), "{}", o.stdout);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["baseline"], "paris+elsa");
+    let row = |p: &str| {
+        s["verdict"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["policy"] == p)
+            .unwrap()
+            .clone()
+    };
+    // One seed: the ratio is the division of the two peaks.
+    let (f, e) = (row("fcfs"), row("paris+elsa"));
+    assert_eq!(e["peak_ratio"]["mean"], 1.0);
+    let want = f["peak_qps"]["mean"].as_f64().unwrap() / e["peak_qps"]["mean"].as_f64().unwrap();
+    assert!((f["peak_ratio"]["mean"].as_f64().unwrap() - want).abs() < 1e-12);
+    let plots = out.join("plots");
+    assert!(plots.join("busy-resnet50-fcfs.svg").exists());
+    assert!(plots.join("batch-resnet50-fcfs.svg").exists());
+    assert!(!plots.join("busy-resnet50-paris-elsa.svg").exists());
+    assert!(!plots.join("busy-resnet50-paris-fifo.svg").exists());
 }

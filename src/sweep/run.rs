@@ -34,21 +34,23 @@ struct PolicyRun {
     run: RunParams,
 }
 
-/// The parameters of policy `p` for `seed`, as given. The sweep's seed seeds a partitioner
-/// that takes one, and the service-noise stream, unless the policy fixes it.
-fn given_params(p: &PolicySpec, seed: u64, registry: &Registry) -> Result<PolicyParams> {
-    let mut params = PolicyParams::default();
+/// Policy `p`'s parameters for `seed`: as given, split into the policy's keys and the service
+/// model. The sweep's seed seeds a partitioner that takes one and the service-noise stream,
+/// unless the policy fixes it, and then appears among the parameters as given.
+fn policy_run(p: &PolicySpec, seed: u64, registry: &Registry) -> Result<PolicyRun> {
+    let mut given = PolicyParams::default();
     for (k, v) in p.flat_params() {
-        params.set(&k, v);
+        given.set(&k, v);
     }
-    let noisy = params
-        .values
-        .get("service_noise")
-        .is_some_and(|v| v.trim() != "none");
-    if !params.values.contains_key("seed") && (noisy || registry.declares(&p.name, "seed")?) {
-        params.set("seed", seed.to_string());
+    let mut run = RunParams::split(given.clone())?;
+    if run.seed.is_none() && (!run.service.noise.is_none() || registry.declares(&p.name, "seed")?) {
+        given.set("seed", seed.to_string());
+        run.set_seed(seed);
     }
-    Ok(params)
+    Ok(PolicyRun {
+        text: given.text(),
+        run,
+    })
 }
 
 fn materialize(w: &WorkloadSpec, seed: u64, file: Option<&Arc<Trace>>) -> Result<Arc<Trace>> {
@@ -116,13 +118,11 @@ pub fn prepare(cfg: &SweepConfig, registry: &Registry) -> Result<Prepared> {
         let in_sweep = |e: Error| Error::Usage(format!("policy '{}' in the sweep: {e}", p.label()));
         let mut per_seed = Vec::with_capacity(cfg.seeds.len());
         for &seed in &cfg.seeds {
-            let given = given_params(p, seed, registry).map_err(in_sweep)?;
-            let text = given.text();
-            let run = RunParams::split(given).map_err(in_sweep)?;
+            let pr = policy_run(p, seed, registry).map_err(in_sweep)?;
             if per_seed.is_empty() {
-                registry.build_for(&p.name, &run).map_err(in_sweep)?;
+                registry.build_for(&p.name, &pr.run).map_err(in_sweep)?;
             }
-            per_seed.push(PolicyRun { text, run });
+            per_seed.push(pr);
         }
         policies.push(per_seed);
     }
