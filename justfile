@@ -16,6 +16,10 @@ gate:
     cargo run --release -- sweep --config experiments/ci.toml --out reports/ci
     cargo run --release -- compare experiments/baselines/ci reports/ci
 
+# The timings the README quotes (cold builds, bench-all, the tests), with the machine they were measured on: several minutes.
+timings:
+    bash benches/timings.sh
+
 # The tests (what CI runs).
 test:
     cargo test
@@ -25,8 +29,8 @@ lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
 
-# Event-loop benchmark (cargo bench), end-to-end `run` on 1M queries (3 policies) and 100M (bench-100m), wall time and peak RSS.
-bench-core: && bench-100m
+# Event-loop benchmark (cargo bench), end-to-end `run` on 1M queries (3 policies), wall time and peak RSS (the 100M-query run is `just bench-100m`, 5 GB of disk).
+bench-core:
     cargo bench --bench core
     cargo build --release
     mkdir -p reports/bench-core

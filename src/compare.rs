@@ -50,8 +50,43 @@ fn rel(old: f64, new: f64) -> f64 {
     }
 }
 
-/// Compare `new` against `old`; `max_regression` is a fraction (0.05 = 5 %).
-pub fn compare(old: &BenchSummary, new: &BenchSummary, max_regression: f64) -> Result<Vec<Change>> {
+/// Parse a regression threshold: a percentage (`5%`, `0.5%`) or a fraction below 1 (`0.05`).
+/// A bare number of 1 or more is refused: `5` would read as 500 %.
+pub fn threshold(s: &str) -> Result<f64> {
+    let t = s.trim();
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "--max-regression '{s}': {why}; expected a percentage like 5% or a fraction like 0.05"
+        ))
+    };
+    match t.strip_suffix('%') {
+        Some(p) => match p.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && (0.0..=100.0).contains(&x) => Ok(x / 100.0),
+            _ => Err(bad("not a percentage between 0% and 100%".into())),
+        },
+        None => match t.parse::<f64>() {
+            Ok(x) if x.is_finite() && (0.0..1.0).contains(&x) => Ok(x),
+            Ok(x) if x.is_finite() && x >= 1.0 => Err(bad(format!(
+                "a bare {x} would mean {}%; write {x}% for a percentage",
+                100.0 * x
+            ))),
+            _ => Err(bad("not a number".into())),
+        },
+    }
+}
+
+/// The outcome of a comparison: the tracked figures, and the (workload, policy) rows of the new
+/// report that the baseline does not have (not compared).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub changes: Vec<Change>,
+    pub only_new: Vec<String>,
+}
+
+/// Compare `new` against `old`; `max_regression` is a fraction (0.05 = 5 %). A row of the
+/// baseline missing from the new report is an error (exit 2); a row only in the new report is
+/// listed as not compared.
+pub fn compare(old: &BenchSummary, new: &BenchSummary, max_regression: f64) -> Result<Comparison> {
     let setup = |s: &BenchSummary| (s.gpu.clone(), s.gpus, s.percentile, s.reference_load);
     if setup(old) != setup(new) {
         return Err(Error::Usage(format!(
@@ -78,11 +113,21 @@ pub fn compare(old: &BenchSummary, new: &BenchSummary, max_regression: f64) -> R
         .collect();
     if !missing.is_empty() {
         return Err(Error::Usage(format!(
-            "mismatched reports: the new report lacks {} of the baseline's rows: {}",
+            "mismatched reports: the new report lacks {} of the baseline's rows (workload/policy): {}",
             missing.len(),
             missing.join(", ")
         )));
     }
+    let only_new: Vec<String> = new
+        .verdict
+        .iter()
+        .filter(|n| {
+            !old.verdict
+                .iter()
+                .any(|o| n.workload == o.workload && n.policy == o.policy)
+        })
+        .map(|n| format!("{}/{}", n.workload, n.policy))
+        .collect();
     let mut out = Vec::new();
     for o in &old.verdict {
         let n = new
@@ -113,11 +158,15 @@ pub fn compare(old: &BenchSummary, new: &BenchSummary, max_regression: f64) -> R
             });
         }
     }
-    Ok(out)
+    Ok(Comparison {
+        changes: out,
+        only_new,
+    })
 }
 
 /// The comparison as a terminal table.
-pub fn text(changes: &[Change], max_regression: f64) -> String {
+pub fn text(c: &Comparison, max_regression: f64) -> String {
+    let changes = &c.changes;
     let mut s = format!(
         "{:<22} {:<30} {:<22} {:>12} {:>12} {:>9}\n",
         "workload", "policy", "figure", "baseline", "new", "change"
@@ -135,6 +184,12 @@ pub fn text(changes: &[Change], max_regression: f64) -> String {
         );
     }
     let n = changes.iter().filter(|c| c.regression).count();
+    if !c.only_new.is_empty() {
+        s += &format!(
+            "not compared (only in the new report, no baseline): {}\n",
+            c.only_new.join(", ")
+        );
+    }
     s += &format!(
         "{} figures compared; {n} worse by more than {:.1}%\n",
         changes.len(),
@@ -146,6 +201,22 @@ pub fn text(changes: &[Change], max_regression: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thresholds() {
+        assert_eq!(threshold("5%").unwrap(), 0.05);
+        assert_eq!(threshold("0.05").unwrap(), 0.05);
+        assert_eq!(threshold(" 12.5 % ").unwrap(), 0.125);
+        assert_eq!(threshold("0").unwrap(), 0.0);
+        let e = threshold("5").unwrap_err().to_string();
+        assert!(
+            e.contains("would mean 500%") && e.contains("write 5%"),
+            "{e}"
+        );
+        for bad in ["1", "-0.1", "x", "150%", "NaN", "inf%"] {
+            assert!(threshold(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn relative_change() {

@@ -1,10 +1,13 @@
 //! mig-replay: a trace-driven replay benchmark harness for reconfigurable (MIG) multi-GPU
 //! inference servers.
 //!
-//! Data flows one way: [`trace`] and [`profile`] (validated inputs) → [`policy`] partitioner →
-//! [`server`] layout → [`engine`] event loop with the policy's scheduler → per-query
-//! [`engine::Records`] → [`metrics`] → [`report`]. [`replay::replay`] runs that chain; [`cli`]
-//! is the command line over it.
+//! Data flows one way: [`trace`] and [`profile`] (validated inputs) and the [`service`] model →
+//! a [`policy`]'s partitioner chooses the [`server`] layout → the [`engine`]'s event loop
+//! advances the server's state, asking the policy's scheduler (which reads the server through
+//! a [`server::ServerView`] only) → per-query [`engine::Records`] → [`metrics`] →
+//! [`report`]. [`replay::replay`] runs that chain once, [`peak`] and [`sweep`] many times;
+//! [`cli`] is the command line over them, for any [`policy::Registry`]. No module imports one
+//! above it (`tests/architecture.rs` checks).
 
 pub mod aggregate;
 #[cfg(feature = "analyze")]

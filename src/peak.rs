@@ -28,6 +28,38 @@ pub struct PeakConfig {
     pub tolerance: f64,
 }
 
+impl PeakConfig {
+    /// Check the search's settings against `trace` before any replay: a percentile in
+    /// (0, 100], a positive SLA, a tolerance in (0, 1), and a trace of at least two queries.
+    pub fn check(&self, trace: &Trace) -> Result<()> {
+        if !(self.percentile > 0.0 && self.percentile <= 100.0) {
+            return Err(Error::Usage(format!(
+                "--percentile must be in (0, 100], got {}",
+                self.percentile
+            )));
+        }
+        if !(self.sla_ms.is_finite() && self.sla_ms > 0.0) {
+            return Err(Error::Usage(format!(
+                "--sla-ms must be a positive number, got {}",
+                self.sla_ms
+            )));
+        }
+        if !(self.tolerance > 0.0 && self.tolerance < 1.0) {
+            return Err(Error::Usage(format!(
+                "--tolerance must be a fraction in (0, 1) (0.01 = 1 %), got {}",
+                self.tolerance
+            )));
+        }
+        if trace.len() < 2 {
+            return Err(Error::file(
+                &trace.path,
+                "a peak search needs a trace with at least two queries",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The peak of one policy.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct PeakResult {
@@ -70,24 +102,7 @@ pub fn find_peak(
     service: &ServiceModel,
     cfg: &PeakConfig,
 ) -> Result<PeakResult> {
-    if !(cfg.percentile > 0.0 && cfg.percentile <= 100.0) {
-        return Err(Error::Usage(format!(
-            "--percentile must be in (0, 100], got {}",
-            cfg.percentile
-        )));
-    }
-    if !(cfg.sla_ms.is_finite() && cfg.sla_ms > 0.0) {
-        return Err(Error::Usage(format!(
-            "--sla-ms must be a positive number, got {}",
-            cfg.sla_ms
-        )));
-    }
-    if trace.len() < 2 {
-        return Err(Error::file(
-            &trace.path,
-            "a peak search needs a trace with at least two queries",
-        ));
-    }
+    cfg.check(trace)?;
     let tries = std::cell::Cell::new(0u32);
     let mut lat = Vec::with_capacity(trace.len());
     let mut run = |k: f64| -> Result<Try> {

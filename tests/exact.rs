@@ -397,6 +397,7 @@ fn cli_outputs_are_byte_identical_across_runs() {
             "model",
             "batch",
             "arrival_us",
+            "arrival_ns",
             "start_us",
             "finish_us",
             "gpu",
@@ -405,6 +406,13 @@ fn cli_outputs_are_byte_identical_across_runs() {
         ]
     );
     assert_eq!(q.rows, 4);
+    // It is a trace: loaded as one, it has the replay's queries, arrivals, batches and ids.
+    let t = Trace::load(&trace).unwrap();
+    let again = Trace::load(&outs[0].join("queries.parquet")).unwrap();
+    assert_eq!(again.arrival_ns, t.arrival_ns);
+    assert_eq!(again.batch, t.batch);
+    let ids = |x: &Trace| (0..x.len()).map(|q| x.id_of(q)).collect::<Vec<_>>();
+    assert_eq!(ids(&again), ids(&t));
 }
 
 #[test]

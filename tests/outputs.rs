@@ -79,7 +79,10 @@ fn queries_parquet_round_trips_every_column_across_row_groups() {
                 trace.batch[q]
             );
             let us = |a: &arrow_array::ArrayRef| a.as_primitive::<Float64Type>().value(k);
-            assert_eq!(us(&arrival), trace.arrival_ns[q] as f64 / 1e3);
+            // The trace's own type: whole microseconds; the exact ns beside them.
+            let int = |a: &arrow_array::ArrayRef| a.as_primitive::<Int64Type>().value(k);
+            assert_eq!(int(&arrival), (trace.arrival_ns[q] / 1000) as i64);
+            assert_eq!(int(&col("arrival_ns")), trace.arrival_ns[q] as i64);
             assert_eq!(us(&start), r.records.start_ns[q] as f64 / 1e3);
             assert_eq!(us(&finish), r.records.finish_ns[q] as f64 / 1e3);
             // Exact to the nanosecond.

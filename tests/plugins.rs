@@ -16,40 +16,13 @@ use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// Build the example plugin binary with cargo and return its path.
 fn plugin_binary() -> PathBuf {
-    let o = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--example",
-            "custom_scheduler",
-            "--message-format=json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "building the example: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["target"]["name"] == "custom_scheduler")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reports the example's executable")
+    common::example_binary("custom_scheduler")
 }
 
 fn run(bin: &Path, args: &[&str]) -> common::Out {
-    let o = Command::new(bin).args(args).output().unwrap();
-    common::Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    common::run_in(bin, args, None)
 }
 
 fn summary(dir: &Path) -> serde_json::Value {

@@ -1,6 +1,6 @@
 //! `mig-replay compare BASELINE NEW`: the regression gate.
 
-use crate::compare::{self, Change};
+use crate::compare::{self, Change, Comparison};
 use crate::error::{Error, Result};
 use crate::plot::{self, PeakBars, bars::Bar};
 use crate::report::verdict::BenchSummary;
@@ -22,29 +22,16 @@ pub struct CompareArgs {
     pub out: Option<PathBuf>,
 }
 
-fn threshold(s: &str) -> Result<f64> {
-    let t = s.trim();
-    let v = match t.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
-        None => t.parse::<f64>(),
-    };
-    match v {
-        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(Error::Usage(format!(
-            "--max-regression '{s}': expected a percentage like 5% or a fraction like 0.05"
-        ))),
-    }
-}
-
 const PAGE: &str = include_str!("../report/templates/compare.html");
 
 fn page(
     old: &BenchSummary,
     new: &BenchSummary,
-    changes: &[Change],
+    cmp: &Comparison,
     thr: f64,
     dir: &std::path::Path,
 ) -> Result<String> {
+    let changes: &[Change] = &cmp.changes;
     // Side by side: per workload, each policy's baseline and new peak.
     let panels = old
         .workloads
@@ -98,6 +85,7 @@ fn page(
             t.render(context! {
                 old => old, new => new, rows => rows, svg => svg,
                 threshold => format!("{:.1}%", 100.0 * thr),
+                only_new => cmp.only_new,
                 regressions => changes.iter().filter(|c| c.regression).count(),
             })
         })
@@ -105,11 +93,12 @@ fn page(
 }
 
 pub fn compare(a: CompareArgs) -> Result<i32> {
-    let thr = threshold(&a.max_regression)?;
+    let thr = compare::threshold(&a.max_regression)?;
     let (old, _) = compare::load(&a.baseline)?;
     let (new, new_file) = compare::load(&a.new)?;
-    let changes = compare::compare(&old, &new, thr)?;
-    print!("{}", compare::text(&changes, thr));
+    let cmp = compare::compare(&old, &new, thr)?;
+    print!("{}", compare::text(&cmp, thr));
+    let changes = &cmp.changes;
     let out = a.out.clone().unwrap_or_else(|| {
         new_file
             .parent()
@@ -121,7 +110,7 @@ pub fn compare(a: CompareArgs) -> Result<i32> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(|p| p.to_path_buf())
         .unwrap_or_else(|| PathBuf::from("."));
-    let html = page(&old, &new, &changes, thr, &dir.join("plots"))?;
+    let html = page(&old, &new, &cmp, thr, &dir.join("plots"))?;
     crate::io::write_atomic(&out, html.as_bytes())?;
     println!("wrote {}", out.display());
     Ok(if changes.iter().any(|c| c.regression) {

@@ -67,6 +67,13 @@ pub enum Command {
     /// Aggregate many results.parquet files with polars (built with `--features analyze`).
     #[cfg(feature = "analyze")]
     Analyze(analyze::AnalyzeArgs),
+    /// Aggregate many results.parquet files with polars: not in this build, which leaves polars
+    /// out (`cargo build --release --features analyze` adds it).
+    #[cfg(not(feature = "analyze"))]
+    Analyze {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
     /// Show what a partitioner chooses (PARIS: knees, batch -> slice map, shares, layouts).
     Partition(PartitionArgs),
     /// The GPU catalog and MIG geometry.
@@ -198,6 +205,10 @@ pub fn run_command(cli: Cli, registry: &Registry) -> Result<i32> {
         Command::Merge(a) => merge::merge(a, registry),
         #[cfg(feature = "analyze")]
         Command::Analyze(a) => analyze::analyze(a),
+        #[cfg(not(feature = "analyze"))]
+        Command::Analyze { .. } => Err(Error::Usage(
+            "`analyze` needs the opt-in polars feature, which this build leaves out: build with `cargo build --release --features analyze` (or run `cargo run --release --features analyze -- analyze ...`)".into(),
+        )),
         Command::BenchAll(a) => sweep::bench_all(a, registry),
         Command::Gpu(c) => gpu::gpu_cmd(c),
         Command::Trace(c) => trace::trace_cmd(c),

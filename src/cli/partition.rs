@@ -30,13 +30,7 @@ pub fn partition(a: PartitionArgs, registry: &Registry) -> Result<i32> {
         return Err(Error::Usage("--gpus must be at least 1".into()));
     }
     let run = a.params.run_params()?;
-    let declares_seed = registry
-        .lookup_partitioner(&a.policy)?
-        .params
-        .iter()
-        .any(|s| s.matches("seed"));
-    let (name, _, partitioner) =
-        registry.build_partitioner(&a.policy, &run.for_policy(declares_seed))?;
+    let (name, _, partitioner) = registry.build_partitioner(&a.policy, &run)?;
     let trace = Trace::load(&a.server.trace)?;
     let profiles = Profiles::load(&a.server.profiles)?;
     let ctx = PartitionContext {

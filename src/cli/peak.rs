@@ -46,6 +46,8 @@ pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
         sla_ms: a.sla_ms,
         tolerance: a.tolerance,
     };
+    // Every setting checked before the table's header.
+    cfg.check(&trace)?;
     if !a.json {
         println!(
             "{:<28} {:>10} {:>12} {:>10} {:>12} {:>6}",

@@ -70,22 +70,24 @@ pub fn sweep(a: SweepArgs, registry: &Registry) -> Result<i32> {
         .map_err(|e| Error::Other(format!("thread pool: {e}")))?;
     let threads = pool.current_num_threads();
     println!(
-        "sweep '{}' from {}: {} workloads x {} policies x {} seeds, {} loads, on {threads} threads",
+        "sweep '{}' from {}: {} x {} x {}, {}, on {}",
         cfg.name,
         a.config.display(),
-        cfg.workloads.len(),
-        cfg.policies.len(),
-        cfg.seeds.len(),
-        cfg.loads.len() + cfg.rate_scales.len()
+        count(cfg.workloads.len(), "workload"),
+        count(cfg.policies.len(), "policy"),
+        count(cfg.seeds.len(), "seed"),
+        count(cfg.loads.len() + cfg.rate_scales.len(), "load"),
+        count(threads, "thread")
     );
     if let (Some(spec), Some(phase)) = (a.shard, a.phase) {
         let path = pool.install(|| {
             sweep::shard::run_shard(&a.config, registry, phase, spec, &out, &Lines::default())
         })?;
         println!(
-            "shard {}/{} of phase {phase:?} in {:.1} s; wrote {}",
+            "shard {}/{} of phase {} in {:.1} s; wrote {}",
             spec.k,
             spec.n,
+            phase.name(),
             t0.elapsed().as_secs_f64(),
             path.display()
         );
@@ -98,6 +100,15 @@ pub fn sweep(a: SweepArgs, registry: &Registry) -> Result<i32> {
     };
     let res = pool.install(|| sweep::run(&cfg, registry, progress.as_ref()))?;
     report(&res, &out, t0)
+}
+
+/// `n` and the noun, in the singular for 1 (`policy` → `policies`).
+fn count(n: usize, noun: &str) -> String {
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
+    }
 }
 
 /// Write the report folder of a finished sweep and print the verdict.

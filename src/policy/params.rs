@@ -201,6 +201,47 @@ impl PolicyParams {
     }
 }
 
+/// Split a policy as reports label it, `name[key=value,key=value]`, into its name and the
+/// parameters it carries; a plain name carries none. A value may contain commas (a per-GPU
+/// layout list: `fixed[layout=4g+3g,7g]`): a piece without `=` continues the previous value.
+pub fn split_label(label: &str) -> Result<(&str, PolicyParams)> {
+    let label = label.trim();
+    let Some(open) = label.find('[') else {
+        return Ok((label, PolicyParams::default()));
+    };
+    let bad = |why: &str| {
+        Error::Usage(format!(
+            "policy '{label}': {why}; expected NAME or NAME[key=value,...], e.g. homogeneous[slice=1g]"
+        ))
+    };
+    let inner = label[open + 1..]
+        .strip_suffix(']')
+        .ok_or_else(|| bad("no closing ']'"))?;
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for piece in inner.split(',') {
+        match piece.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                pairs.push((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => match pairs.last_mut() {
+                Some((_, v)) => {
+                    v.push(',');
+                    v.push_str(piece.trim());
+                }
+                None => return Err(bad(&format!("'{piece}' is not key=value"))),
+            },
+        }
+    }
+    let mut p = PolicyParams::default();
+    for (k, v) in pairs {
+        if v.is_empty() {
+            return Err(bad(&format!("parameter '{k}' has no value")));
+        }
+        p.set(&k, v);
+    }
+    Ok((label[..open].trim(), p))
+}
+
 /// The keys a run was given (a policy TOML file, `--param`, the shortcuts, a sweep's `params`),
 /// split at the edge: the service model's keys parsed once into a typed [`ServiceModel`], the
 /// others the policy's parameters.
@@ -382,6 +423,23 @@ mod tests {
             help: "",
         },
     ];
+
+    #[test]
+    fn labels() {
+        let (n, p) = split_label("homogeneous[slice=1g]").unwrap();
+        assert_eq!((n, p.text()), ("homogeneous", "slice=1g".to_string()));
+        let (n, p) = split_label("fixed[layout=4g+3g,7g,theta=0.5]").unwrap();
+        assert_eq!(n, "fixed");
+        assert_eq!(p.values["layout"], "4g+3g,7g");
+        assert_eq!(p.values["theta"], "0.5");
+        assert_eq!(
+            split_label("paris+elsa").unwrap().1,
+            PolicyParams::default()
+        );
+        for bad in ["x[slice=1g", "x[1g]", "x[slice=]"] {
+            assert!(split_label(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn defaults_families_and_errors() {

@@ -5,7 +5,7 @@
 //! [`Registry::build`] rejects an unknown name, an unknown key or a bad value with one line
 //! naming it and what is valid.
 
-use super::params::{ParamSpec, Params, PolicyParams, RunParams};
+use super::params::{ParamSpec, Params, PolicyParams, RunParams, split_label};
 use super::{Partitioner, SchedContext, Scheduler};
 use crate::error::{Error, Result};
 use crate::service::{self, ServiceModel};
@@ -125,6 +125,21 @@ impl Policy {
     }
 }
 
+/// `p` with a label's own parameters added (a key given both ways must agree).
+fn with_label_params(label: &str, mut p: PolicyParams, own: PolicyParams) -> Result<PolicyParams> {
+    for (k, v) in own.values {
+        if let Some(old) = p.values.get(&k)
+            && *old != v
+        {
+            return Err(Error::Usage(format!(
+                "parameter '{k}' of policy '{label}' is given twice: '{v}' in its name and '{old}' by --param, --slice, --layout or the policy file"
+            )));
+        }
+        p.set(&k, v);
+    }
+    Ok(p)
+}
+
 /// Partitioners, schedulers and aliases by name.
 #[derive(Clone)]
 pub struct Registry {
@@ -193,8 +208,9 @@ impl Registry {
         v.iter().map(f).collect::<Vec<_>>().join(", ")
     }
 
-    /// The (partitioner, scheduler) a policy name stands for.
+    /// The (partitioner, scheduler) a policy name (or label, `name[k=v,...]`) stands for.
     pub fn lookup(&self, name: &str) -> Result<(&PartitionerEntry, &SchedulerEntry)> {
+        let name = name.split('[').next().unwrap_or(name).trim();
         let (p, s) = match self.aliases.iter().find(|a| a.name == name) {
             Some(a) => (a.partitioner, a.scheduler),
             None => name.split_once('+').ok_or_else(|| self.unknown(name))?,
@@ -272,30 +288,38 @@ impl Registry {
             } else {
                 ""
             };
-            return Err(Error::Usage(format!(
-                "unknown parameter '{k}' for policy '{name}' ({halves}){service}: {}",
-                if valid.is_empty() {
-                    "it takes no parameters besides the service model's (service_noise, seed, batching.*)".to_string()
-                } else {
-                    format!(
-                        "expected one of {}, or the service model's service_noise, seed, batching.*",
-                        valid.join(", ")
-                    )
-                }
-            )));
+            return Err(Error::Usage(
+                format!(
+                    "unknown parameter '{k}' for policy '{name}' ({halves}){service}: {}",
+                    if valid.is_empty() {
+                        "it takes no parameters besides the service model's (service_noise, seed, batching.*)".to_string()
+                    } else {
+                        format!(
+                            "expected one of {}, or the service model's service_noise, seed, batching.*",
+                            valid.join(", ")
+                        )
+                    }
+                ) + "; with several --policy, --param, --slice and --layout apply to each: give one policy its own as NAME[key=value,...], e.g. homogeneous[slice=1g]",
+            ));
         }
         Ok(())
     }
 
-    /// The parameters of policy `name` in a run given `run` (the run's `seed` goes to a half
-    /// that declares one).
-    pub fn params_for(&self, name: &str, run: &RunParams) -> Result<PolicyParams> {
-        Ok(run.for_policy(self.declares(name, "seed")?))
+    /// The parameters of policy `label` (a name, or `name[k=v,...]` as reports label it) in a
+    /// run given `run`: the run's policy keys, the label's (a key given both ways must agree),
+    /// and the run's `seed` for a half that declares one.
+    pub fn params_for(&self, label: &str, run: &RunParams) -> Result<PolicyParams> {
+        let (name, own) = split_label(label)?;
+        with_label_params(label, run.for_policy(self.declares(name, "seed")?), own)
     }
 
-    /// Build policy `name` for a run given `run` ([`Self::params_for`], then [`Self::build`]).
-    pub fn build_for(&self, name: &str, run: &RunParams) -> Result<Policy> {
-        self.build(name, &self.params_for(name, run)?)
+    /// Build policy `label` for a run given `run` ([`Self::params_for`], then
+    /// [`Self::build`]); the policy keeps the label as its name.
+    pub fn build_for(&self, label: &str, run: &RunParams) -> Result<Policy> {
+        let (name, _) = split_label(label)?;
+        let mut p = self.build(name, &self.params_for(label, run)?)?;
+        p.name = label.trim().to_string();
+        Ok(p)
     }
 
     /// Build a policy by name with its parameters (the service model's keys split off).
@@ -323,16 +347,34 @@ impl Registry {
         })
     }
 
-    /// Build the partitioner `name` (a partitioner, or a policy's partitioner half) alone, for
-    /// commands that only partition: its entry name, its resolved parameters and itself.
+    /// Build the partitioner `label` (a partitioner, or a policy's partitioner half, either
+    /// possibly as `name[k=v,...]`) alone, for commands that only partition, with the run's
+    /// parameters: its entry name, its resolved parameters and itself. A policy's scheduler
+    /// keys are accepted and ignored.
     pub fn build_partitioner(
         &self,
-        name: &str,
-        given: &PolicyParams,
+        label: &str,
+        run: &RunParams,
     ) -> Result<(&'static str, Params, Box<dyn Partitioner>)> {
+        let (name, own) = split_label(label)?;
         let pe = self.lookup_partitioner(name)?;
-        self.check_keys(name, &[pe.params], pe.name, given)?;
-        let pp = Params::resolve(name, pe.params, given)?;
+        let given = with_label_params(
+            label,
+            run.for_policy(pe.params.iter().any(|s| s.matches("seed"))),
+            own,
+        )?;
+        // A policy name (PART+SCHED or an alias) may carry its scheduler's keys too.
+        let is_policy = name.contains('+') || self.aliases.iter().any(|a| a.name == name);
+        match self.lookup(name) {
+            Ok((_, se)) if is_policy => self.check_keys(
+                name,
+                &[pe.params, se.params],
+                &format!("{}+{}", pe.name, se.name),
+                &given,
+            )?,
+            _ => self.check_keys(name, &[pe.params], pe.name, &given)?,
+        }
+        let pp = Params::resolve(name, pe.params, &given)?;
         let part = (pe.build)(&pp)?;
         Ok((pe.name, pp, part))
     }

@@ -1,10 +1,13 @@
 //! `queries.parquet`: one row per query, exact.
 //!
-//! Columns: `id`, `model`, `batch`, `arrival_us`, `start_us`, `finish_us` (float64
-//! microseconds, exact to the nanosecond below 2^53 ns), `gpu`, `instance` (global instance
-//! index, as in `summary.json`), `slice`; with dynamic batching that can merge (some
-//! `max_batch` above 1), also `batch_id` (batches numbered in start order) and `batch_size`
-//! (the batch's summed size).
+//! Columns: `id`, `model`, `batch`, `arrival_us` (int64 microseconds, whole: the trace's own
+//! arrival, rounded down when `--rate-scale` moved it between microseconds), `arrival_ns`
+//! (int64, the exact replayed arrival), `start_us`, `finish_us` (float64 microseconds, exact to
+//! the nanosecond below 2^53 ns), `gpu`, `instance` (global instance index, as in
+//! `summary.json`), `slice`; with dynamic batching that can merge (some `max_batch` above 1),
+//! also `batch_id` (batches numbered in start order) and `batch_size` (the batch's summed
+//! size). With `id`, `arrival_us`, `model` and `batch` the file is a trace: it loads, inspects
+//! and replays like one.
 //!
 //! Streamed in row groups of [`QUERIES_ROW_GROUP`] rows; the columns of a row group are built
 //! and encoded in parallel, each on the worker that encodes it. Encodings are chosen per
@@ -13,7 +16,7 @@
 //! the float times (a dictionary would be tried and abandoned); LZ4 for all but the float times,
 //! which it barely shrinks.
 //!
-//! The first four columns come from the trace alone. [`QueriesWriter::prepare`] encodes them
+//! The first five columns come from the trace alone. [`QueriesWriter::prepare`] encodes them
 //! for the first row group before the replay has finished: `run` calls it on a second thread
 //! while the (single-threaded) event loop runs, which takes them off the write's critical path.
 
@@ -40,6 +43,7 @@ enum Col {
     Model,
     Batch,
     Arrival,
+    ArrivalNs,
     Start,
     Finish,
     Gpu,
@@ -53,7 +57,7 @@ impl Col {
     fn all(batched: bool) -> Vec<Col> {
         use Col::*;
         let mut v = vec![
-            Id, Model, Batch, Arrival, Start, Finish, Gpu, Instance, Slice,
+            Id, Model, Batch, Arrival, ArrivalNs, Start, Finish, Gpu, Instance, Slice,
         ];
         if batched {
             v.extend([BatchId, BatchSize]);
@@ -67,7 +71,8 @@ impl Col {
             Col::Id => ("id", DataType::Int64),
             Col::Model => ("model", dict()),
             Col::Batch => ("batch", DataType::Int32),
-            Col::Arrival => ("arrival_us", DataType::Float64),
+            Col::Arrival => ("arrival_us", DataType::Int64),
+            Col::ArrivalNs => ("arrival_ns", DataType::Int64),
             Col::Start => ("start_us", DataType::Float64),
             Col::Finish => ("finish_us", DataType::Float64),
             Col::Gpu => ("gpu", DataType::Int32),
@@ -82,14 +87,17 @@ impl Col {
     fn encoding(self) -> (ColumnEncoding, Compress) {
         match self {
             Col::Model | Col::Slice => (ColumnEncoding::Dictionary, Compress::Lz4),
-            Col::Arrival | Col::Start | Col::Finish => (ColumnEncoding::Plain, Compress::None),
+            Col::Start | Col::Finish => (ColumnEncoding::Plain, Compress::None),
             _ => (ColumnEncoding::Delta, Compress::Lz4),
         }
     }
 
     /// Whether the column depends on the trace alone (not on the replay).
     fn is_trace_column(self) -> bool {
-        matches!(self, Col::Id | Col::Model | Col::Batch | Col::Arrival)
+        matches!(
+            self,
+            Col::Id | Col::Model | Col::Batch | Col::Arrival | Col::ArrivalNs
+        )
     }
 }
 
@@ -132,7 +140,7 @@ impl QueriesWriter {
     }
 
     /// Encode the first row group's columns that come from the trace alone (`id`, `model`,
-    /// `batch`, `arrival_us`), one after the other on the calling thread (it is meant to run
+    /// `batch`, `arrival_us`, `arrival_ns`), one after the other on the calling thread (it is meant to run
     /// beside the replay, on the core the event loop leaves idle). Optional:
     /// [`QueriesWriter::finish`] encodes whatever is left.
     pub fn prepare(&mut self, trace: &Trace) -> Result<()> {
@@ -231,7 +239,12 @@ impl Columns<'_> {
             Col::Batch => Arc::new(Int32Array::from_iter_values(
                 t.batch[lo..hi].iter().map(|&b| b as i32),
             )),
-            Col::Arrival => us(&t.arrival_ns[lo..hi]),
+            Col::Arrival => Arc::new(Int64Array::from_iter_values(
+                t.arrival_ns[lo..hi].iter().map(|&a| (a / 1000) as i64),
+            )),
+            Col::ArrivalNs => Arc::new(Int64Array::from_iter_values(
+                t.arrival_ns[lo..hi].iter().map(|&a| a as i64),
+            )),
             Col::Start => us(&replay()?.records.start_ns[lo..hi]),
             Col::Finish => us(&replay()?.records.finish_ns[lo..hi]),
             Col::Gpu => {

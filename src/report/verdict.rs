@@ -238,5 +238,14 @@ pub fn verdict_text(s: &BenchSummary) -> String {
                 .map_or("-".into(), |r| r.fmt(2, ""))
         );
     }
+    out += &format!(
+        "(mean ± the 95 % interval of the mean over {} (Student t); \"vs {}\" is each seed's peak over {}'s, then averaged)\n",
+        match s.seeds.len() {
+            1 => "1 seed, so no interval".to_string(),
+            n => format!("{n} seeds"),
+        },
+        s.baseline,
+        s.baseline
+    );
     out
 }

@@ -130,6 +130,32 @@ pub struct PolicySpec {
 }
 
 impl PolicySpec {
+    /// A `name` written as reports label policies (`homogeneous[slice=1g]`): move its
+    /// parameters into `params`, keeping the label.
+    fn unlabel(&mut self, path: &Path) -> Result<()> {
+        if !self.name.contains('[') {
+            return Ok(());
+        }
+        let (name, own) = crate::policy::params::split_label(&self.name)
+            .map_err(|e| Error::file(path, format!("key 'policy.name': {e}")))?;
+        let name = name.to_string();
+        for (k, v) in own.values {
+            if self.params.contains_key(&k) {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "key 'policy.params': '{k}' is given twice for policy '{}' (in its name and in params)",
+                        self.name
+                    ),
+                ));
+            }
+            self.params.insert(k, toml::Value::String(v));
+        }
+        self.label.get_or_insert_with(|| self.name.clone());
+        self.name = name;
+        Ok(())
+    }
+
     /// The label: given, or `name` plus its parameters (`homogeneous[slice=1g]`).
     pub fn label(&self) -> String {
         if let Some(l) = &self.label {
@@ -221,6 +247,10 @@ impl SweepConfig {
                 format!("bad sweep config{at}: {}", e.message().replace('\n', " ")),
             )
         })?;
+        let mut cfg = cfg;
+        for p in &mut cfg.policies {
+            p.unlabel(path)?;
+        }
         cfg.check(path)?;
         Ok(cfg)
     }

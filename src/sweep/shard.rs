@@ -48,7 +48,8 @@ pub enum Phase {
 }
 
 impl Phase {
-    fn name(self) -> &'static str {
+    /// The phase as the command line and the shard files name it.
+    pub fn name(self) -> &'static str {
         match self {
             Phase::Peaks => "peaks",
             Phase::Loads => "loads",

@@ -89,3 +89,44 @@ pub fn run(args: &[&str]) -> Out {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Build an example with cargo (a no-op when `cargo test` already built it) and return its
+/// executable's path, as cargo reports it.
+pub fn example_binary(name: &str) -> PathBuf {
+    let o = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--example",
+            name,
+            "--message-format=json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "building the example {name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["target"]["name"] == name)
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reports the example's executable")
+}
+
+/// Run `bin` with `args` in `cwd`.
+pub fn run_in(bin: &Path, args: &[&str], cwd: Option<&Path>) -> Out {
+    let mut c = Command::new(bin);
+    c.args(args);
+    if let Some(d) = cwd {
+        c.current_dir(d);
+    }
+    let o = c.output().unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
