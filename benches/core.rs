@@ -62,7 +62,7 @@ fn main() {
                 gpus: 8,
                 profiles: &prof,
                 trace: &t,
-                sla_ms: None,
+                slas: &[],
             };
             let layouts = pol.partitioner.partition(&ctx).unwrap().layouts;
             let server = Server::new(gpu.clone(), layouts).unwrap();
@@ -81,7 +81,7 @@ fn main() {
                 service: &st,
                 profiles: &prof,
                 trace: &t,
-                sla_ms: None,
+                slas: &[],
                 exact_estimates: true,
             })
             .unwrap();
@@ -89,7 +89,7 @@ fn main() {
             let rec = engine::simulate(&t, &server, &st, sched.as_mut()).unwrap();
             let t2 = Instant::now();
             let inv = engine::check_invariants(&t, &server, &rec, &[]);
-            let m = mig_replay::metrics::compute(&t, &server, &rec, None);
+            let m = mig_replay::metrics::compute(&t, &server, &rec, &[]);
             let t3 = Instant::now();
             assert!(inv.all_ok());
             best_loop = best_loop.min((t2 - t1).as_secs_f64());

@@ -125,17 +125,20 @@ pub fn analyze(o: &AnalyzeOptions) -> Result<DataFrame> {
         .sort(by_names, SortMultipleOptions::default())
         .collect()
         .map_err(pe)?;
-    // ci95 = t(0.975, n - 1) * std / sqrt(n), in place of the std.
+    // ci95 = t(0.975, n - 1) * std / sqrt(n), in place of the std (null without a spread).
     let runs = f64s(df.column("runs").map_err(pe)?)?;
     for m in &o.metrics {
         let sd_name = format!("{m}_std");
         let sd = f64s(df.column(&sd_name).map_err(pe)?)?;
-        let ci: Vec<f64> = sd
+        // As the report's aggregates: no interval for one value or identical values.
+        let ci: Vec<Option<f64>> = sd
             .into_iter()
             .zip(runs.iter().map(|r| r.unwrap_or(0.0)))
             .map(|(s, n)| match (s, n as usize) {
-                (Some(s), n) if n >= 2 => crate::aggregate::t975(n - 1) * s / (n as f64).sqrt(),
-                _ => 0.0,
+                (Some(s), n) if n >= 2 && s > 0.0 => {
+                    Some(crate::aggregate::t975(n - 1) * s / (n as f64).sqrt())
+                }
+                _ => None,
             })
             .collect();
         df = df.drop(&sd_name).map_err(pe)?;

@@ -75,6 +75,85 @@ pub fn threshold(s: &str) -> Result<f64> {
     }
 }
 
+/// What differs between the setups of two reports (server, percentile, seeds, loads, and per
+/// workload its source, SLAs, reference load and replicates), each named.
+pub fn setup_differences(old: &BenchSummary, new: &BenchSummary) -> Vec<String> {
+    let mut d = Vec::new();
+    let mut check = |what: &str, a: String, b: String| {
+        if a != b {
+            d.push(format!("{what}: baseline {a}, new {b}"));
+        }
+    };
+    check(
+        "server",
+        format!("{} x {}", old.gpus, old.gpu),
+        format!("{} x {}", new.gpus, new.gpu),
+    );
+    check(
+        "percentile",
+        format!("p{}", old.percentile),
+        format!("p{}", new.percentile),
+    );
+    check(
+        "seeds",
+        format!("{:?}", old.seeds),
+        format!("{:?}", new.seeds),
+    );
+    check(
+        "loads",
+        format!("{:?}", old.loads),
+        format!("{:?}", new.loads),
+    );
+    check(
+        "rate scales",
+        format!("{:?}", old.rate_scales),
+        format!("{:?}", new.rate_scales),
+    );
+    check(
+        "reference load",
+        format!("{}", old.reference_load),
+        format!("{}", new.reference_load),
+    );
+    check(
+        "workloads",
+        format!(
+            "{:?}",
+            old.workloads.iter().map(|w| &w.name).collect::<Vec<_>>()
+        ),
+        format!(
+            "{:?}",
+            new.workloads.iter().map(|w| &w.name).collect::<Vec<_>>()
+        ),
+    );
+    for o in &old.workloads {
+        let Some(n) = new.workloads.iter().find(|n| n.name == o.name) else {
+            continue;
+        };
+        let w = &o.name;
+        check(
+            &format!("workload {w} source"),
+            o.source.clone(),
+            n.source.clone(),
+        );
+        check(
+            &format!("workload {w} SLA"),
+            format!("{} ms {:?}", o.sla_ms, o.sla),
+            format!("{} ms {:?}", n.sla_ms, n.sla),
+        );
+        check(
+            &format!("workload {w} reference load"),
+            o.reference.clone(),
+            n.reference.clone(),
+        );
+        check(
+            &format!("workload {w} replicates"),
+            o.replicates.clone(),
+            n.replicates.clone(),
+        );
+    }
+    d
+}
+
 /// The outcome of a comparison: the tracked figures, and the (workload, policy) rows of the new
 /// report that the baseline does not have (not compared).
 #[derive(Debug, Clone, PartialEq)]
@@ -87,18 +166,11 @@ pub struct Comparison {
 /// baseline missing from the new report is an error (exit 2); a row only in the new report is
 /// listed as not compared.
 pub fn compare(old: &BenchSummary, new: &BenchSummary, max_regression: f64) -> Result<Comparison> {
-    let setup = |s: &BenchSummary| (s.gpu.clone(), s.gpus, s.percentile, s.reference_load);
-    if setup(old) != setup(new) {
+    let diffs = setup_differences(old, new);
+    if !diffs.is_empty() {
         return Err(Error::Usage(format!(
-            "mismatched reports: baseline is {} x {} at p{} (reference load {}), new is {} x {} at p{} (reference load {})",
-            old.gpus,
-            old.gpu,
-            old.percentile,
-            old.reference_load,
-            new.gpus,
-            new.gpu,
-            new.percentile,
-            new.reference_load
+            "mismatched reports: the new report was run with another setup, so its figures do not compare: {}",
+            diffs.join("; ")
         )));
     }
     let missing: Vec<String> = old

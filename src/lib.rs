@@ -27,6 +27,7 @@ pub mod replay;
 pub mod report;
 pub mod server;
 pub mod service;
+pub mod sla;
 pub mod stats;
 pub mod sweep;
 pub mod trace;

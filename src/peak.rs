@@ -2,11 +2,16 @@
 //! stays within the SLA, the paper's main metric.
 //!
 //! The load is varied with the trace's rate scale k (every inter-arrival time divided by k).
-//! A scale is *feasible* when the exact `percentile`-th latency (nearest rank over every query)
-//! is at most the SLA. The search brackets by doubling (or halving) from k = 1, then bisects
-//! until the bracket is within `tolerance` (relative) and reports the largest feasible k found.
-//! It assumes the percentile grows with the load, as it does for work-conserving schedulers on
-//! a fixed layout; a partitioner that reads the trace sees it at the scale being tried.
+//! A scale is *feasible* when, for every model, the exact `percentile`-th latency of its
+//! queries (nearest rank, [`crate::stats`]) is at most that model's SLA ([`crate::sla`]; every
+//! model needs one). With `pooled`, the percentile is taken over every query together and
+//! compared with the one SLA all models must then share (the criterion of single-model
+//! traces, and the tool's before per-model SLAs). The search brackets by doubling (or halving)
+//! from k = 1, then bisects until the bracket is within `tolerance` (relative) and reports the
+//! largest feasible k found. It assumes the percentile grows with the load, as it does for
+//! work-conserving schedulers on a fixed layout; a partitioner that reads the trace sees it at
+//! the scale being tried. A policy still feasible at the cap (k = 2^30) is reported at the cap,
+//! flagged as a lower bound.
 
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
@@ -14,34 +19,34 @@ use crate::policy::Policy;
 use crate::profile::Profiles;
 use crate::replay::replay;
 use crate::service::ServiceModel;
+use crate::sla::SlaSpec;
 use crate::stats::percentile;
 use crate::trace::Trace;
 use serde::Serialize;
+
+/// The largest rate scale a search tries (2^30): a policy still meeting the SLA there gets this
+/// as a lower bound.
+pub const MAX_SCALE: f64 = 1_073_741_824.0;
 
 /// What to search for.
 #[derive(Debug, Clone, Copy)]
 pub struct PeakConfig {
     /// Latency percentile in (0, 100].
     pub percentile: f64,
-    pub sla_ms: f64,
     /// Relative width of the final bracket (0.01 = 1 %).
     pub tolerance: f64,
+    /// One percentile over every query against one shared SLA, instead of every model's own.
+    pub pooled: bool,
 }
 
 impl PeakConfig {
     /// Check the search's settings against `trace` before any replay: a percentile in
-    /// (0, 100], a positive SLA, a tolerance in (0, 1), and a trace of at least two queries.
+    /// (0, 100], a tolerance in (0, 1), and a trace of at least two queries.
     pub fn check(&self, trace: &Trace) -> Result<()> {
         if !(self.percentile > 0.0 && self.percentile <= 100.0) {
             return Err(Error::Usage(format!(
                 "--percentile must be in (0, 100], got {}",
                 self.percentile
-            )));
-        }
-        if !(self.sla_ms.is_finite() && self.sla_ms > 0.0) {
-            return Err(Error::Usage(format!(
-                "--sla-ms must be a positive number, got {}",
-                self.sla_ms
             )));
         }
         if !(self.tolerance > 0.0 && self.tolerance < 1.0) {
@@ -69,8 +74,13 @@ pub struct PeakResult {
     /// Mean offered arrival rate at that scale: (queries - 1) / arrival span.
     pub rate_qps: f64,
     pub percentile: f64,
+    /// The binding model's SLA (the model closest to its SLA at the peak; `pooled`: the shared
+    /// one).
     pub sla_ms: f64,
-    /// The percentile's latency at the peak.
+    /// The model whose percentile binds (`*` when pooled).
+    #[serde(default)]
+    pub binding_model: String,
+    /// The binding model's percentile latency at the peak (pooled: over every query).
     pub latency_ms_at_peak: f64,
     pub utilization_at_peak: f64,
     pub throughput_qps_at_peak: f64,
@@ -78,11 +88,16 @@ pub struct PeakResult {
     pub tries: u32,
     /// The layout per GPU at the peak.
     pub layout: Vec<String>,
+    /// The policy met the SLA at the largest scale tried ([`MAX_SCALE`]): the peak is at least
+    /// this, not this.
+    #[serde(default)]
+    pub lower_bound: bool,
 }
 
 struct Try {
     feasible: bool,
-    latency_ms: f64,
+    /// (model, its percentile ms, its SLA ms) of the binding model.
+    binding: (String, f64, f64),
     utilization: f64,
     throughput_qps: f64,
     rate_qps: f64,
@@ -90,7 +105,7 @@ struct Try {
 }
 
 /// Find the peak of the policy that `make_policy` builds (a fresh one per try), under the
-/// service model `service`.
+/// service model `service` and the SLAs `slas`.
 #[allow(clippy::too_many_arguments)]
 pub fn find_peak(
     trace: &Trace,
@@ -100,9 +115,28 @@ pub fn find_peak(
     name: &str,
     make_policy: &dyn Fn() -> Result<Policy>,
     service: &ServiceModel,
+    slas: &SlaSpec,
     cfg: &PeakConfig,
 ) -> Result<PeakResult> {
     cfg.check(trace)?;
+    // Every model needs an SLA to be judged; the pooled criterion needs one shared by all.
+    let needs_rule = make_policy()?.needs_sla;
+    let resolved = slas.resolve(trace, profiles, gpu, needs_rule)?;
+    let mut sla_ns = Vec::with_capacity(resolved.len());
+    for (m, s) in trace.models.iter().zip(&resolved) {
+        let s = s.as_ref().ok_or_else(|| {
+            Error::Usage(format!(
+                "a peak search judges every model by its SLA, and model '{m}' has none: give --sla-ms or --param sla.{m}=MS"
+            ))
+        })?;
+        sla_ns.push(s.ns());
+    }
+    if cfg.pooled && sla_ns.windows(2).any(|w| w[0] != w[1]) {
+        return Err(Error::Usage(
+            "--pooled compares one percentile over every query with one SLA, but the models' SLAs differ; drop --pooled to judge each model by its own".into(),
+        ));
+    }
+    let nm = trace.models.len();
     let tries = std::cell::Cell::new(0u32);
     let mut lat = Vec::with_capacity(trace.len());
     let mut run = |k: f64| -> Result<Try> {
@@ -110,37 +144,73 @@ pub fn find_peak(
         let mut t = trace.clone();
         t.scale_rate(k)?;
         let mut policy = make_policy()?;
-        let r = replay(
-            &t,
-            profiles,
-            gpu,
-            gpus,
-            &mut policy,
-            service,
-            Some(cfg.sla_ms),
-        )?;
+        let r = replay(&t, profiles, gpu, gpus, &mut policy, service, slas)?;
         if !r.invariants.all_ok() {
             return Err(Error::Other(format!(
                 "simulator invariants violated for '{name}' at rate scale {k}"
             )));
         }
-        lat.clear();
-        lat.extend(
-            r.records
-                .finish_ns
-                .iter()
-                .zip(&t.arrival_ns)
-                .map(|(f, a)| f - a),
-        );
-        let p = percentile(&mut lat, cfg.percentile).unwrap_or(0) as f64 / 1e6;
+        let lat_of = |q: usize| r.records.finish_ns[q] - t.arrival_ns[q];
+        // The binding model: the largest percentile / SLA (ties: the first model).
+        let binding = if cfg.pooled || nm == 1 {
+            lat.clear();
+            lat.extend((0..t.len()).map(lat_of));
+            let p = percentile(&mut lat, cfg.percentile).unwrap_or(0);
+            let model = if nm == 1 {
+                t.models[0].clone()
+            } else {
+                "*".into()
+            };
+            (model, p, sla_ns[0])
+        } else {
+            let mut worst: Option<(usize, u64)> = None;
+            for m in 0..nm {
+                lat.clear();
+                lat.extend(
+                    (0..t.len())
+                        .filter(|&q| t.model[q] as usize == m)
+                        .map(lat_of),
+                );
+                let Some(p) = percentile(&mut lat, cfg.percentile) else {
+                    continue;
+                };
+                // p / sla compared exactly as p * sla' against p' * sla.
+                let worse = worst.is_none_or(|(w, wp)| {
+                    (p as u128) * (sla_ns[w] as u128) > (wp as u128) * (sla_ns[m] as u128)
+                });
+                if worse {
+                    worst = Some((m, p));
+                }
+            }
+            let (m, p) = worst.expect("the trace has queries");
+            (t.models[m].clone(), p, sla_ns[m])
+        };
         Ok(Try {
-            feasible: p <= cfg.sla_ms,
-            latency_ms: p,
+            feasible: binding.1 <= binding.2,
+            binding: (binding.0, binding.1 as f64 / 1e6, binding.2 as f64 / 1e6),
             utilization: r.metrics.headline.utilization,
             throughput_qps: r.metrics.headline.throughput_qps,
             rate_qps: t.offered_rate(),
             layout: r.server.layout_names(),
         })
+    };
+    let result = |scale: f64, best: Try, lower_bound: bool| PeakResult {
+        policy: name.to_string(),
+        rate_scale: scale,
+        rate_qps: if scale > 0.0 { best.rate_qps } else { 0.0 },
+        percentile: cfg.percentile,
+        sla_ms: best.binding.2,
+        binding_model: best.binding.0,
+        latency_ms_at_peak: best.binding.1,
+        utilization_at_peak: if scale > 0.0 { best.utilization } else { 0.0 },
+        throughput_qps_at_peak: if scale > 0.0 {
+            best.throughput_qps
+        } else {
+            0.0
+        },
+        tries: tries.get(),
+        layout: best.layout,
+        lower_bound,
     };
     // Bracket [lo, hi] with lo feasible and hi not.
     let first = run(1.0)?;
@@ -150,6 +220,10 @@ pub fn find_peak(
         best = first;
         hi = 2.0;
         loop {
+            if hi > MAX_SCALE {
+                // Feasible at every scale tried: the cap is a lower bound.
+                return Ok(result(lo, best, true));
+            }
             let t = run(hi)?;
             if !t.feasible {
                 break;
@@ -157,11 +231,6 @@ pub fn find_peak(
             lo = hi;
             best = t;
             hi *= 2.0;
-            if hi > 1e9 {
-                return Err(Error::Usage(format!(
-                    "'{name}' meets the SLA at every rate scale up to 1e9: the SLA does not bind"
-                )));
-            }
         }
     } else {
         hi = 1.0;
@@ -176,18 +245,7 @@ pub fn find_peak(
             lo /= 2.0;
             if lo < 1e-6 {
                 // Not even an almost idle server meets the SLA.
-                return Ok(PeakResult {
-                    policy: name.to_string(),
-                    rate_scale: 0.0,
-                    rate_qps: 0.0,
-                    percentile: cfg.percentile,
-                    sla_ms: cfg.sla_ms,
-                    latency_ms_at_peak: t.latency_ms,
-                    utilization_at_peak: 0.0,
-                    throughput_qps_at_peak: 0.0,
-                    tries: tries.get(),
-                    layout: t.layout,
-                });
+                return Ok(result(0.0, t, false));
             }
         }
     }
@@ -201,16 +259,5 @@ pub fn find_peak(
             hi = mid;
         }
     }
-    Ok(PeakResult {
-        policy: name.to_string(),
-        rate_scale: lo,
-        rate_qps: best.rate_qps,
-        percentile: cfg.percentile,
-        sla_ms: cfg.sla_ms,
-        latency_ms_at_peak: best.latency_ms,
-        utilization_at_peak: best.utilization,
-        throughput_qps_at_peak: best.throughput_qps,
-        tries: tries.get(),
-        layout: best.layout,
-    })
+    Ok(result(lo, best, false))
 }

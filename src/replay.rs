@@ -1,7 +1,8 @@
 //! One replay from validated inputs to metrics: partition, build the server and the service
 //! table, run the event loop, check invariants, compute metrics. Its inputs are the trace, the
-//! profile, the server (GPU kind and count), the policy and the service model, each a value of
-//! its own.
+//! profile, the server (GPU kind and count), the policy, the service model and the SLAs, each a
+//! value of its own. The SLA of every model is resolved here, once ([`crate::sla`]), and the
+//! partitioner, the scheduler and the metrics all use that one.
 
 use crate::engine::{self, Invariants, Records};
 use crate::error::{Error, Result};
@@ -11,6 +12,7 @@ use crate::policy::{Explanation, Partition, PartitionContext, Policy, SchedConte
 use crate::profile::Profiles;
 use crate::server::Server;
 use crate::service::{BatchRule, Noise, ServiceModel, ServiceTable};
+use crate::sla::{ModelSla, SlaSpec};
 use crate::trace::Trace;
 use std::sync::Arc;
 
@@ -31,13 +33,19 @@ pub struct Replay {
     pub service: ServiceModel,
     /// With batching: the rule of each trace model; empty otherwise.
     pub batch_rules: Vec<BatchRule>,
+    /// The SLA of every trace model (trace-model order), as resolved for this run.
+    pub slas: Vec<Option<ModelSla>>,
     pub records: Records,
     pub metrics: Metrics,
     pub invariants: Invariants,
 }
 
+/// The largest server a replay builds: more GPUs than any cluster holds, and few enough that
+/// its state fits in memory.
+pub const MAX_GPUS: usize = 100_000;
+
 /// Replay `trace` with `policy` on `gpus` GPUs of kind `gpu`, under the service model
-/// `service` (noise, batching; [`ServiceModel::default`] is exact).
+/// `service` (noise, batching; [`ServiceModel::default`] is exact) and the SLAs `slas`.
 pub fn replay(
     trace: &Trace,
     profiles: &Profiles,
@@ -45,12 +53,14 @@ pub fn replay(
     gpus: usize,
     policy: &mut Policy,
     service: &ServiceModel,
-    sla_ms: Option<f64>,
+    slas: &SlaSpec,
 ) -> Result<Replay> {
-    if gpus == 0 {
-        return Err(Error::Usage("--gpus must be at least 1".into()));
+    if gpus == 0 || gpus > MAX_GPUS {
+        return Err(Error::Usage(format!(
+            "--gpus must be between 1 and {MAX_GPUS}, got {gpus}"
+        )));
     }
-    if let Some(s) = sla_ms
+    if let Some(s) = slas.global_ms
         && !(s.is_finite() && s > 0.0)
     {
         return Err(Error::Usage(format!(
@@ -70,12 +80,13 @@ pub fn replay(
             ),
         ));
     }
+    let resolved = slas.resolve(trace, profiles, gpu, policy.needs_sla)?;
     let ctx = PartitionContext {
         gpu,
         gpus,
         profiles,
         trace,
-        sla_ms,
+        slas: &resolved,
     };
     let Partition {
         layouts,
@@ -121,14 +132,14 @@ pub fn replay(
         service: &table,
         profiles,
         trace,
-        sla_ms,
+        slas: &resolved,
         exact_estimates: model.is_exact(),
     })?;
     let records = engine::simulate_with(trace, &server, &table, model, &rules, scheduler.as_mut())?;
     // Two independent read-only passes over the records: run them side by side.
     let (invariants, metrics) = rayon::join(
         || engine::check_invariants(trace, &server, &records, &rules),
-        || metrics::compute(trace, &server, &records, sla_ms),
+        || metrics::compute(trace, &server, &records, &resolved),
     );
     Ok(Replay {
         policy: policy.name.clone(),
@@ -140,6 +151,7 @@ pub fn replay(
         server,
         service: model.clone(),
         batch_rules: rules,
+        slas: resolved,
         records,
         metrics,
         invariants,

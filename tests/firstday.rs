@@ -224,9 +224,11 @@ fn sweep_words_the_gate_and_its_threshold() {
         "{}",
         o.stdout
     );
+    // One seed: no interval, said as such, and the legend says what ± means.
+    assert!(o.stdout.contains(" ± — (n=1)"), "{}", o.stdout);
     assert!(
         o.stdout.contains(
-            "(mean ± the 95 % interval of the mean over 1 seed, so no interval (Student t)"
+            "(mean ± the 95 % interval of the mean over the 1 seed (Student t); ± — when"
         ),
         "{}",
         o.stdout

@@ -120,7 +120,16 @@ fn every_shipped_trace_loads_and_replays_under_fcfs() {
             let mut p = Registry::builtin()
                 .build("fcfs", &PolicyParams::default())
                 .unwrap();
-            let r = replay(&t, &prof, &gpu, 8, &mut p, &Default::default(), None).unwrap();
+            let r = replay(
+                &t,
+                &prof,
+                &gpu,
+                8,
+                &mut p,
+                &Default::default(),
+                &Default::default(),
+            )
+            .unwrap();
             assert!(r.invariants.all_ok(), "{}", path.display());
             assert_eq!(r.metrics.headline.queries as usize, t.len());
             n += 1;

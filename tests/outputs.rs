@@ -33,7 +33,16 @@ fn queries_parquet_round_trips_every_column_across_row_groups() {
     .unwrap();
     let params = PolicyParams::from_pairs(&[("layout", "4g.40gb+2g.20gb+1g.10gb")]);
     let mut p = Registry::builtin().build("fixed", &params).unwrap();
-    let r = replay(&trace, &prof, &gpu, 2, &mut p, &Default::default(), None).unwrap();
+    let r = replay(
+        &trace,
+        &prof,
+        &gpu,
+        2,
+        &mut p,
+        &Default::default(),
+        &Default::default(),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("queries.parquet");
     mig_replay::report::write_queries_in_groups(&path, &trace, &r, 1_000).unwrap();

@@ -9,14 +9,14 @@ use mig_replay::gpu::GpuSpec;
 use mig_replay::peak::{PeakConfig, find_peak};
 use mig_replay::policy::elsa::Elsa;
 use mig_replay::policy::paris::{deviation, layout_types, pack};
-use mig_replay::policy::sla::ModelSla;
 use mig_replay::policy::{
-    Dispatch, PartitionContext, PolicyParams, QueryInfo, Registry, Scheduler,
+    Dispatch, PartitionContext, PolicyParams, QueryInfo, Registry, RunParams, Scheduler,
 };
 use mig_replay::profile::Profiles;
 use mig_replay::replay::replay;
 use mig_replay::server::{Server, ServerView};
 use mig_replay::service::ServiceTable;
+use mig_replay::sla::{ModelSla, SlaSpec};
 use mig_replay::trace::Trace;
 use mig_replay::trace::synth::{Arrivals, BatchSpec, GenConfig, generate};
 
@@ -30,14 +30,17 @@ fn partition(
     gpu: &GpuSpec,
     gpus: usize,
 ) -> mig_replay::policy::Partition {
-    let p = Registry::builtin().build(policy, params).unwrap();
+    // The run's keys (sla.<model>) split off, as the command line does.
+    let run = RunParams::split(params.clone()).unwrap();
+    let p = Registry::builtin().build_for(policy, &run).unwrap();
+    let slas = run.slas.resolve(trace, prof, gpu, false).unwrap();
     p.partitioner
         .partition(&PartitionContext {
             gpu,
             gpus,
             profiles: prof,
             trace,
-            sla_ms: None,
+            slas: &slas,
         })
         .unwrap()
 }
@@ -307,7 +310,7 @@ fn elsa_tiny_trace_by_hand() {
         1,
         &mut p,
         &Default::default(),
-        Some(12.0),
+        &SlaSpec::global(12.0),
     )
     .unwrap();
     assert!(r.invariants.all_ok());
@@ -343,10 +346,11 @@ fn peak_matches_the_closed_form_of_a_deterministic_queue() {
         "fcfs",
         &|| reg.build("fcfs", &PolicyParams::default()),
         &Default::default(),
+        &SlaSpec::global(6.0),
         &PeakConfig {
             percentile: 99.0,
-            sla_ms: 6.0,
             tolerance: 0.01,
+            pooled: false,
         },
     )
     .unwrap();
@@ -511,7 +515,9 @@ fn bad_policy_names_params_and_toml_are_exit_2() {
     assert_eq!(s["partitioner"], "paris");
     assert_eq!(s["scheduler"], "elsa");
     assert_eq!(s["params"]["theta"], "0.7");
-    assert_eq!(s["params"]["sla.m"], "30");
+    // sla.m is the run's SLA of model m: recorded with its source, and the one ELSA enforces.
+    assert_eq!(s["sla"][0]["sla_ms"], 30.0);
+    assert_eq!(s["sla"][0]["source"], "param sla.m");
     assert_eq!(s["scheduler_details"]["sla"][0]["sla_ms"], 30.0);
     assert!(s["partition"]["knees"].is_array());
 }
@@ -662,6 +668,7 @@ fn agrees_with_the_rule_as_written_on_a_busy_mixed_run() {
             model: m.to_string(),
             sla_ms: *ms,
             source: "test".into(),
+            by_rule: false,
         })
         .collect();
     // Trace models are interned in first-appearance order.

@@ -18,7 +18,7 @@ fn run(trace: &Trace, prof: &Profiles, policy: &str, params: &[(&str, &str)]) ->
     let reg = Registry::builtin();
     let run = RunParams::split(PolicyParams::from_pairs(params)).unwrap();
     let mut p = reg.build_for(policy, &run).unwrap();
-    let r = replay(trace, prof, &gpu, 1, &mut p, &run.service, None).unwrap();
+    let r = replay(trace, prof, &gpu, 1, &mut p, &run.service, &run.slas).unwrap();
     assert!(r.invariants.all_ok(), "{:?}", r.invariants);
     r
 }

@@ -26,19 +26,25 @@ pub struct PartitionArgs {
 
 pub fn partition(a: PartitionArgs, registry: &Registry) -> Result<i32> {
     let gpu = GpuSpec::by_name(&a.server.gpu)?;
-    if a.server.gpus == 0 {
-        return Err(Error::Usage("--gpus must be at least 1".into()));
+    if a.server.gpus == 0 || a.server.gpus > crate::replay::MAX_GPUS {
+        return Err(Error::Usage(format!(
+            "--gpus must be between 1 and {}, got {}",
+            crate::replay::MAX_GPUS,
+            a.server.gpus
+        )));
     }
-    let run = a.params.run_params()?;
+    let mut run = a.params.run_params()?;
+    run.slas = run.slas.with_global(a.sla_ms)?;
     let (name, _, partitioner) = registry.build_partitioner(&a.policy, &run)?;
     let trace = Trace::load(&a.server.trace)?;
     let profiles = Profiles::load(&a.server.profiles)?;
+    let slas = run.slas.resolve(&trace, &profiles, &gpu, false)?;
     let ctx = PartitionContext {
         gpu: &gpu,
         gpus: a.server.gpus,
         profiles: &profiles,
         trace: &trace,
-        sla_ms: a.sla_ms,
+        slas: &slas,
     };
     let part = partitioner.partition(&ctx)?;
     let names: Vec<String> = part.layouts.iter().map(|l| l.name(&gpu)).collect();

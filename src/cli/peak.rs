@@ -13,20 +13,26 @@ use clap::Args;
 pub struct PeakArgs {
     #[command(flatten)]
     pub server: ServerArgs,
-    /// Policy to search (repeatable): PART+SCHED or an alias. The parameters apply to each.
+    /// Policy to search (repeatable): PART+SCHED, an alias, or a label NAME[key=value,...]. The
+    /// parameters apply to each.
     #[arg(long = "policy", required = true)]
     pub policies: Vec<String>,
     #[command(flatten)]
     pub params: ParamArgs,
-    /// The SLA the percentile must meet, ms (SLA-aware policies use it too).
+    /// The SLA of every model, ms (`--param sla.<model>=MS` sets one model's). A load is
+    /// sustained when every model's percentile meets its own SLA.
     #[arg(long, allow_negative_numbers = true)]
-    pub sla_ms: f64,
+    pub sla_ms: Option<f64>,
     /// Latency percentile that must stay within the SLA.
     #[arg(long, default_value_t = 99.0, allow_negative_numbers = true)]
     pub percentile: f64,
     /// Relative width at which the bisection stops.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
     pub tolerance: f64,
+    /// Judge one percentile over every query against one SLA shared by all models, instead
+    /// of every model's percentile against its own SLA.
+    #[arg(long)]
+    pub pooled: bool,
     /// One JSON object per policy, one per line.
     #[arg(long)]
     pub json: bool,
@@ -34,7 +40,8 @@ pub struct PeakArgs {
 
 pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
     let gpu = GpuSpec::by_name(&a.server.gpu)?;
-    let run = a.params.run_params()?;
+    let mut run = a.params.run_params()?;
+    run.slas = run.slas.with_global(a.sla_ms)?;
     // Validate every policy name and parameter before the first replay.
     for p in &a.policies {
         registry.build_for(p, &run)?;
@@ -43,22 +50,12 @@ pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
     let profiles = Profiles::load(&a.server.profiles)?;
     let cfg = PeakConfig {
         percentile: a.percentile,
-        sla_ms: a.sla_ms,
         tolerance: a.tolerance,
+        pooled: a.pooled,
     };
     // Every setting checked before the table's header.
     cfg.check(&trace)?;
-    if !a.json {
-        println!(
-            "{:<28} {:>10} {:>12} {:>10} {:>12} {:>6}",
-            "policy",
-            "rate-scale",
-            "queries/s",
-            format!("p{} ms", a.percentile),
-            "utilization",
-            "tries"
-        );
-    }
+    let mut rows = Vec::new();
     for p in &a.policies {
         let r = find_peak(
             &trace,
@@ -68,21 +65,48 @@ pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
             p,
             &|| registry.build_for(p, &run),
             &run.service,
+            &run.slas,
             &cfg,
         )?;
         if a.json {
             println!("{}", json(&r)?.replace('\n', "").replace("  ", ""));
-        } else {
+            continue;
+        }
+        if rows.is_empty() {
             println!(
-                "{:<28} {:>10.4} {:>12.1} {:>10.3} {:>11.1}% {:>6}",
-                r.policy,
-                r.rate_scale,
-                r.rate_qps,
-                r.latency_ms_at_peak,
-                100.0 * r.utilization_at_peak,
-                r.tries
+                "{:<28} {:>10} {:>12} {:>10} {:>9} {:>14} {:>12} {:>6}",
+                "policy",
+                "rate-scale",
+                "queries/s",
+                format!("p{} ms", a.percentile),
+                "SLA ms",
+                "binding model",
+                "utilization",
+                "tries"
             );
         }
+        println!(
+            "{:<28} {:>10} {:>12.1} {:>10.3} {:>9.3} {:>14} {:>11.1}% {:>6}",
+            r.policy,
+            if r.lower_bound {
+                format!(">={:.4}", r.rate_scale)
+            } else {
+                format!("{:.4}", r.rate_scale)
+            },
+            r.rate_qps,
+            r.latency_ms_at_peak,
+            r.sla_ms,
+            r.binding_model,
+            100.0 * r.utilization_at_peak,
+            r.tries
+        );
+        rows.push(r);
+    }
+    if rows.iter().any(|r| r.lower_bound) {
+        println!(
+            "(>=: the SLA held at every rate scale tried, up to {}: a lower bound)",
+            crate::peak::MAX_SCALE
+        );
     }
     Ok(0)
 }

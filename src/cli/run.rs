@@ -21,7 +21,8 @@ pub struct RunArgs {
     pub policy: String,
     #[command(flatten)]
     pub params: ParamArgs,
-    /// Latency SLA in ms: reports the violation rate, and SLA-aware policies use it.
+    /// Latency SLA of every model in ms (`--param sla.<model>=MS` sets one model's): every
+    /// query is judged by its own model's SLA, and SLA-aware policies use the same.
     #[arg(long, allow_negative_numbers = true)]
     pub sla_ms: Option<f64>,
     /// Divide every inter-arrival time by K (K = 2 doubles the offered load).
@@ -61,7 +62,8 @@ pub fn inputs(trace: &Trace, profiles: &Profiles) -> Result<BTreeMap<String, Inp
 pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
     let t0 = Instant::now();
     let gpu = GpuSpec::by_name(&a.server.gpu)?;
-    let params = a.params.run_params()?;
+    let mut params = a.params.run_params()?;
+    params.slas = params.slas.with_global(a.sla_ms)?;
     let mut policy = registry.build_for(&a.policy, &params)?;
     let mut trace = Trace::load(&a.server.trace)?;
     trace.scale_rate(a.rate_scale)?;
@@ -88,7 +90,7 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
             a.server.gpus,
             &mut policy,
             &params.service,
-            a.sla_ms,
+            &params.slas,
         );
         let prepared = prep.map_or(Ok(Ok(())), |h| h.join());
         (r, prepared)

@@ -13,6 +13,19 @@ use std::collections::BinaryHeap;
 /// `Records::instance` of a query not yet started (or joined to a batch).
 const UNSET: u32 = u32::MAX;
 
+/// The end of a batch started at `now` that runs `s` ns (profiled `est`): an error instead of
+/// an overflow when simulated time passes 2^63 ns (noise or queues that long mean the inputs
+/// are not a replay of anything).
+#[inline]
+fn finish(now: u64, s: u64, est: u64) -> Result<u64> {
+    match now.checked_add(s.max(est)) {
+        Some(t) if t < 1 << 63 => Ok(now + s),
+        _ => Err(Error::Usage(format!(
+            "simulated time overflows 2^63 ns (a batch of {s} ns started at {now} ns): the service times (noise, extrapolated batches) or the load are beyond what can be replayed"
+        ))),
+    }
+}
+
 pub(super) struct Sim<'a> {
     trace: &'a Trace,
     server: &'a Server,
@@ -161,21 +174,23 @@ impl<'a> Sim<'a> {
 
     /// Start query `q` alone on instance `i` at `now` (no batching).
     #[inline]
-    fn start_one(&mut self, q: u32, i: usize, now: u64) {
+    fn start_one(&mut self, q: u32, i: usize, now: u64) -> Result<()> {
         let qi = q as usize;
         let (m, b) = (self.trace.model[qi], self.trace.batch[qi]);
         let (est, ex) = self.service.get(m, self.slices[i], b);
         let s = self.true_service(est, m, self.slices[i], b, q);
+        let end = finish(now, s, est)?;
         self.rec.extrapolated += ex as u64;
         self.rec.start_ns[qi] = now;
-        self.rec.finish_ns[qi] = now + s;
+        self.rec.finish_ns[qi] = end;
         self.rec.instance[qi] = i as u32;
         self.rec.busy_ns[i] += s;
         self.st.start_running(i, now + est);
         if self.track_est && self.rec.est_done_ns[qi] == u64::MAX {
             self.rec.est_done_ns[qi] = now + est;
         }
-        self.heap.push(Reverse((now + s, i as u32)));
+        self.heap.push(Reverse((end, i as u32)));
+        Ok(())
     }
 
     /// The next event: (time, kind) with kind 0 = completion, 1 = deadline, 2 = arrival.
@@ -239,14 +254,14 @@ impl<'a> Sim<'a> {
                 };
                 if let Some(q) = nextq {
                     self.check_handed(q, now)?;
-                    self.start_one(q, i, now);
+                    self.start_one(q, i, now)?;
                 }
             } else {
                 let q = next as u32;
                 next += 1;
                 if let Some(i) = self.offer(q, now, scheduler)? {
                     if self.st.is_idle(i) {
-                        self.start_one(q, i, now);
+                        self.start_one(q, i, now)?;
                     } else {
                         self.st.push_queue(i, q, self.est(q, i));
                     }
@@ -281,7 +296,7 @@ impl<'a> Sim<'a> {
                 }
                 1 => {
                     let Reverse((_, i)) = self.timers.pop().expect("peeked");
-                    self.start_batch(i as usize, now);
+                    self.start_batch(i as usize, now)?;
                 }
                 _ => {
                     let q = next as u32;
@@ -296,7 +311,7 @@ impl<'a> Sim<'a> {
                         if joins {
                             self.join(i, q);
                             if self.st.forming(i).is_some_and(|f| f.1 >= rule.max_batch) {
-                                self.start_batch(i, now);
+                                self.start_batch(i, now)?;
                             }
                         } else if self.st.is_idle(i) {
                             self.st.set_not_idle(i);
@@ -381,7 +396,7 @@ impl<'a> Sim<'a> {
         }
         let start = batcher::start_time(now, cut.full(), oldest, rule);
         if start <= now {
-            self.start_batch(i, now);
+            self.start_batch(i, now)?;
         } else {
             self.st.wait_for_deadline(i);
             self.timers.push(Reverse((start, i as u32)));
@@ -390,17 +405,18 @@ impl<'a> Sim<'a> {
     }
 
     /// Start the forming batch of `i` at `now`.
-    fn start_batch(&mut self, i: usize, now: u64) {
+    fn start_batch(&mut self, i: usize, now: u64) -> Result<()> {
         let (m, sum, members) = self.st.take_batch(i);
         let slice = self.slices[i];
         let (est, ex) = self.service.get(m, slice, sum);
         let s = self.true_service(est, m, slice, sum, members[0]);
+        let end = finish(now, s, est)?;
         let bid = self.rec.batch_size.len() as u32;
         self.rec.batch_size.push(sum);
         for &q in &members {
             let q = q as usize;
             self.rec.start_ns[q] = now;
-            self.rec.finish_ns[q] = now + s;
+            self.rec.finish_ns[q] = end;
             self.rec.instance[q] = i as u32;
             self.rec.batch_id[q] = bid;
             if self.track_est && self.rec.est_done_ns[q] == u64::MAX {
@@ -410,7 +426,8 @@ impl<'a> Sim<'a> {
         self.rec.extrapolated += if ex { members.len() as u64 } else { 0 };
         self.rec.busy_ns[i] += s;
         self.st.start_running(i, now + est);
-        self.heap.push(Reverse((now + s, i as u32)));
+        self.heap.push(Reverse((end, i as u32)));
         self.st.recycle(i, members);
+        Ok(())
     }
 }

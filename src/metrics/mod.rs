@@ -3,8 +3,11 @@
 //! the figures derived from the per-query records for plots ([`derived`]: the latency CDF, the
 //! busy and batch-by-slice heat maps).
 //!
-//! Percentiles come from an HdrHistogram with 3 significant digits (each reported percentile is
-//! within 0.1% of the exact order statistic); the mean and the maximum are exact ([`dist`]).
+//! Every figure is exact: percentiles are nearest-rank order statistics over every query
+//! ([`dist`], [`crate::stats`]); the mean and the maximum are exact. Every query is judged
+//! against its own model's SLA ([`crate::sla`]): the violation rate and attainment count the
+//! queries of models that have an SLA; goodput (queries/s that met their SLA over the window)
+//! is reported when every model has one.
 //! The replay window runs from the first arrival to the last completion; `duration_s`,
 //! `throughput_qps`, the utilization and the per-instance busy fractions all use that window.
 //!
@@ -15,10 +18,11 @@
 pub mod derived;
 pub mod dist;
 
-pub use dist::{Dist, DistBuilder};
+pub use dist::Dist;
 
 use crate::engine::Records;
 use crate::server::Server;
+use crate::sla::ModelSla;
 use crate::trace::Trace;
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -34,23 +38,35 @@ pub struct Headline {
     pub latency: Dist,
     pub queue_mean_ms: f64,
     pub queue_p99_ms: f64,
-    /// Fraction of queries whose latency exceeds the SLA (when one is given).
+    /// Fraction of the judged queries (those of models with an SLA) whose latency exceeds
+    /// their own model's SLA; absent when no model has one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sla_violation_rate: Option<f64>,
+    /// Fraction of the judged queries that met their model's SLA (1 - the violation rate).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sla_attainment: Option<f64>,
+    /// Queries that met their model's SLA per second of the replay window; absent unless every
+    /// model has an SLA.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub goodput_qps: Option<f64>,
     /// GPC-weighted busy time over all physical GPCs of the server.
     pub utilization: f64,
     /// Queries whose service time was extrapolated beyond the profiled batches.
     pub extrapolated: u64,
 }
 
-/// Per-model figures.
+/// Per-model figures, judged against the model's own SLA.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelStats {
     pub queries: u64,
     #[serde(flatten)]
     pub latency: Dist,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sla_violation_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goodput_qps: Option<f64>,
 }
 
 /// One instance's figures.
@@ -72,8 +88,8 @@ pub struct Metrics {
     /// `queue_p999_ms` and `queue_max_ms` (its mean and p99 are headline figures).
     #[serde(flatten, serialize_with = "queue_tail")]
     pub queue: Dist,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sla_ms: Option<f64>,
+    /// The SLA of every model that has one, with its source: the one every query is judged by.
+    pub sla: Vec<ModelSla>,
     pub instances: Vec<InstanceStats>,
     pub per_model: BTreeMap<String, ModelStats>,
     /// When the run is not exact (noise or batching): how far the estimates were off.
@@ -121,43 +137,69 @@ pub struct BatchStats {
     pub max_size: u32,
 }
 
-/// Compute the metrics of a finished replay.
-pub fn compute(trace: &Trace, server: &Server, rec: &Records, sla_ms: Option<f64>) -> Metrics {
+/// Compute the metrics of a finished replay; `slas` holds the SLA of every trace model
+/// (trace-model order; `None` where a model has none).
+pub fn compute(
+    trace: &Trace,
+    server: &Server,
+    rec: &Records,
+    slas: &[Option<ModelSla>],
+) -> Metrics {
     let n = trace.len();
+    let nm = trace.models.len();
     let t0 = trace.arrival_ns.first().copied().unwrap_or(0);
     let t1 = rec.finish_ns.iter().copied().max().unwrap_or(t0);
     let window = (t1 - t0).max(1);
-    let sla_ns = sla_ms.map(|s| (s * 1e6).round() as u64);
-    let mut lat = DistBuilder::default();
-    let mut queue = DistBuilder::default();
-    // With one model, its distribution is the overall one: not recorded twice.
-    let single = trace.models.len() == 1;
-    let mut per_model: Vec<DistBuilder> = trace
-        .models
-        .iter()
-        .take(if single { 0 } else { trace.models.len() })
-        .map(|_| DistBuilder::default())
+    let window_s = window as f64 / 1e9;
+    let sla_ns: Vec<Option<u64>> = (0..nm)
+        .map(|m| slas.get(m).and_then(|s| s.as_ref()).map(ModelSla::ns))
         .collect();
-    let mut model_viol = vec![0u64; trace.models.len()];
-    let mut viol = 0u64;
+    let mut lat: Vec<u64> = Vec::with_capacity(n);
+    let mut queue: Vec<u64> = Vec::with_capacity(n);
+    let mut count = vec![0u64; nm];
+    let mut good = vec![0u64; nm];
     let mut inst_q = vec![0u64; server.instances.len()];
     for q in 0..n {
         let a = trace.arrival_ns[q];
         let l = rec.finish_ns[q] - a;
-        lat.record(l);
-        queue.record(rec.start_ns[q] - a);
+        lat.push(l);
+        queue.push(rec.start_ns[q] - a);
         let m = trace.model[q] as usize;
-        if !single {
-            per_model[m].record(l);
-        }
-        if let Some(s) = sla_ns
-            && l > s
+        count[m] += 1;
+        if let Some(s) = sla_ns[m]
+            && l <= s
         {
-            viol += 1;
-            model_viol[m] += 1;
+            good[m] += 1;
         }
         inst_q[rec.instance[q] as usize] += 1;
     }
+    // Per model: the latencies grouped by model (a counting sort), each group's exact figures.
+    let per_model_dist: Vec<Dist> = if nm == 1 {
+        Vec::new()
+    } else {
+        let mut start = vec![0usize; nm + 1];
+        for m in 0..nm {
+            start[m + 1] = start[m] + count[m] as usize;
+        }
+        let mut pos = start.clone();
+        let mut grouped = vec![0u64; n];
+        for (&m, &l) in trace.model.iter().zip(&lat) {
+            let m = m as usize;
+            grouped[pos[m]] = l;
+            pos[m] += 1;
+        }
+        (0..nm)
+            .map(|m| Dist::exact(&mut grouped[start[m]..start[m + 1]]))
+            .collect()
+    };
+    let latency = Dist::exact(&mut lat);
+    let queue = Dist::exact(&mut queue);
+    let judged: u64 = (0..nm)
+        .filter(|&m| sla_ns[m].is_some())
+        .map(|m| count[m])
+        .sum();
+    let met: u64 = good.iter().sum();
+    let all_judged = sla_ns.iter().all(Option::is_some);
     let busy_gpc: u128 = server
         .instances
         .iter()
@@ -180,45 +222,51 @@ pub fn compute(trace: &Trace, server: &Server, rec: &Records, sla_ms: Option<f64
         .models
         .iter()
         .enumerate()
-        .filter(|(m, _)| single || per_model[*m].count() > 0)
         .map(|(m, name)| {
-            let d = if single { &lat } else { &per_model[m] };
-            let c = d.count();
+            let c = count[m];
             (
                 name.clone(),
                 ModelStats {
                     queries: c,
-                    latency: d.finish(),
-                    sla_violation_rate: sla_ns.map(|_| model_viol[m] as f64 / c as f64),
+                    latency: if nm == 1 {
+                        latency.clone()
+                    } else {
+                        per_model_dist[m].clone()
+                    },
+                    sla_ms: slas.get(m).and_then(|s| s.as_ref()).map(|s| s.sla_ms),
+                    sla_violation_rate: sla_ns[m].map(|_| (c - good[m]) as f64 / c.max(1) as f64),
+                    goodput_qps: sla_ns[m].map(|_| good[m] as f64 / window_s),
                 },
             )
         })
         .collect();
-    let queue = queue.finish();
+    let violation = (judged > 0).then(|| (judged - met) as f64 / judged as f64);
     Metrics {
         headline: Headline {
             queries: n as u64,
-            duration_s: window as f64 / 1e9,
-            throughput_qps: n as f64 / (window as f64 / 1e9),
-            latency: lat.finish(),
+            duration_s: window_s,
+            throughput_qps: n as f64 / window_s,
+            latency,
             queue_mean_ms: queue.mean_ms,
             queue_p99_ms: queue.p99_ms,
-            sla_violation_rate: sla_ns.map(|_| if n == 0 { 0.0 } else { viol as f64 / n as f64 }),
+            sla_violation_rate: violation,
+            sla_attainment: violation.map(|v| 1.0 - v),
+            goodput_qps: all_judged.then(|| met as f64 / window_s),
             utilization: busy_gpc as f64 / (server.total_gpcs() as u128 * window as u128) as f64,
             extrapolated: rec.extrapolated,
         },
         queue,
-        sla_ms,
+        sla: slas.iter().flatten().cloned().collect(),
         instances,
         per_model,
         estimates: (!rec.est_done_ns.is_empty()).then(|| {
-            let mut err = DistBuilder::default();
+            let mut err: Vec<u64> = Vec::with_capacity(n);
             let mut late = 0u64;
             for (&f, &e) in rec.finish_ns.iter().zip(&rec.est_done_ns) {
-                err.record(f.abs_diff(e));
+                err.push(f.abs_diff(e));
                 late += (f > e) as u64;
             }
-            let d = err.finish();
+            let d = Dist::exact(&mut err);
             EstimateStats {
                 abs_error_mean_ms: d.mean_ms,
                 abs_error_p50_ms: d.p50_ms,

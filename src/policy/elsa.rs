@@ -21,16 +21,22 @@
 //! (`est_done - oldest arrival <= SLA`), not just the arriving query's. That path scans every
 //! instance (O(instances) per query).
 //!
-//! SLA(m): see [`crate::policy::sla`] (`sla.<model>`, `--sla-ms`, or the default rule with
-//! `sla_multiple` and `sla_batch_percentile`).
+//! SLA(m): the run's ([`crate::sla`]: `sla.<model>`, `--sla-ms`, or the default rule with
+//! `sla_multiple` and `sla_batch_percentile`, which the run applies because ELSA's entry
+//! declares `needs_sla`), the same SLA the metrics judge every query by.
+//!
+//! **Margin** (our addition, off by default): `margin_frac` and `margin_std` pad the arriving
+//! query's estimate on instance `i` by `margin_frac x latency + margin_std x std`, std being the
+//! profile's `latency_std_ms` of (model, slice, batch) (0 where the profile has none); `i` is
+//! feasible when `est_done(i) + margin <= t + SLA(m)`. With noisy service, an estimate placed
+//! exactly at the SLA misses it about half the time; the margin trades that for headroom.
 
-use super::params::SLA_PER_MODEL;
-use super::sla::{self, ModelSla, SlaRule};
 use super::{
     Cost, Dispatch, Explanation, ParamKind, ParamSpec, Params, QueryInfo, SchedContext,
     Scheduler, SchedulerEntry, ServerView,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::sla::ModelSla;
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -40,24 +46,7 @@ use std::sync::Arc;
 pub const ENTRY: SchedulerEntry = SchedulerEntry {
     name: "elsa",
     help: "ELSA: the smallest instance whose estimated completion meets the SLA, else the earliest",
-    params: &[
-        SLA_PER_MODEL,
-        ParamSpec {
-            name: "sla_multiple",
-            kind: ParamKind::Positive,
-            default: Some("2"),
-            help: "default SLA rule (no --sla-ms, no sla.<model>): this multiple of the model's latency on the largest slice ...",
-        },
-        ParamSpec {
-            name: "sla_batch_percentile",
-            kind: ParamKind::Float {
-                min: 1.0,
-                max: 100.0,
-            },
-            default: Some("99"),
-            help: "... at this percentile of the model's batch sizes in the trace",
-        },
-    ],
+    params: MARGIN_PARAMS,
     build: |p, ctx| Ok(Box::new(Elsa::new(p, ctx)?)),
     // Exact: the class structure; noisy: a scan of every instance per query; batched: the scan
     // predicts how each queue batches.
@@ -67,25 +56,81 @@ pub const ENTRY: SchedulerEntry = SchedulerEntry {
         batched: 30,
     },
     heat_maps: true,
+    needs_sla: true,
 };
+
+/// The estimate margin's parameters (ELSA's and `least-loaded`'s).
+pub const MARGIN_PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "margin_frac",
+        kind: ParamKind::Float {
+            min: 0.0,
+            max: 10.0,
+        },
+        default: Some("0"),
+        help: "pad each estimate by this fraction of the query's profiled latency (0: none)",
+    },
+    ParamSpec {
+        name: "margin_std",
+        kind: ParamKind::Float {
+            min: 0.0,
+            max: 100.0,
+        },
+        default: Some("0"),
+        help: "pad each estimate by this many profiled latency_std_ms (0: none)",
+    },
+];
+
+/// The estimate margin: `frac x latency + std x profiled std`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Margin {
+    pub frac: f64,
+    pub std: f64,
+}
+
+impl Margin {
+    /// From the declared parameters.
+    pub fn from_params(p: &Params) -> Margin {
+        Margin {
+            frac: p.f64("margin_frac").unwrap_or(0.0),
+            std: p.f64("margin_std").unwrap_or(0.0),
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.frac == 0.0 && self.std == 0.0
+    }
+
+    /// The margin (ns) of a query of `model` and `batch` on `slice`, whose profiled latency is
+    /// `l` ns.
+    #[inline]
+    pub fn ns(&self, view: &ServerView, model: u32, slice: usize, batch: u32, l: u64) -> u64 {
+        if self.is_zero() {
+            return 0;
+        }
+        let std = view.estimated_std_ns(model, slice, batch).unwrap_or(0);
+        (self.frac * l as f64 + self.std * std as f64).round() as u64
+    }
+}
 
 /// What ELSA decided before the replay: the SLA of every trace model and where it came from.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ElsaDetails {
     pub sla: Vec<ModelSla>,
+    pub margin_frac: f64,
+    pub margin_std: f64,
 }
 
 impl Explanation for ElsaDetails {
+    /// The margin, when there is one (the SLAs are the run's, printed with its figures).
     fn text(&self) -> String {
-        self.sla
-            .iter()
-            .map(|x| {
-                format!(
-                    "scheduler SLA {}: {:.3} ms ({})\n",
-                    x.model, x.sla_ms, x.source
-                )
-            })
-            .collect()
+        if self.margin_frac == 0.0 && self.margin_std == 0.0 {
+            return String::new();
+        }
+        format!(
+            "scheduler margin: {} x latency + {} x profiled std on every estimate\n",
+            self.margin_frac, self.margin_std
+        )
     }
 }
 
@@ -110,6 +155,7 @@ pub struct Elsa {
     class_of: Vec<usize>,
     /// Decide from the view's estimates by scanning every instance (inexact service).
     scan: bool,
+    margin: Margin,
 }
 
 #[derive(Debug, Clone)]
@@ -141,23 +187,20 @@ impl Class {
 }
 
 impl Elsa {
-    /// Build for a server, resolving the SLA of every trace model.
+    /// Build for a server, with the run's SLA of every trace model.
     pub fn new(p: &Params, ctx: &SchedContext) -> Result<Elsa> {
-        let rule = SlaRule {
-            multiple: p.f64("sla_multiple").unwrap_or(2.0),
-            batch_percentile: p.f64("sla_batch_percentile").unwrap_or(99.0),
-        };
-        let slas: Vec<ModelSla> = sla::resolve(
-            ctx.trace,
-            ctx.profiles,
-            ctx.gpu,
-            ctx.sla_ms,
-            &p.family_f64("sla."),
-            Some(rule),
-        )?
-        .into_iter()
-        .map(|s| s.expect("the rule gives every model an SLA"))
-        .collect();
+        let slas: Vec<ModelSla> = ctx
+            .slas
+            .iter()
+            .zip(&ctx.trace.models)
+            .map(|(s, m)| {
+                s.clone().ok_or_else(|| {
+                    Error::Usage(format!(
+                        "elsa needs an SLA for model '{m}': give --sla-ms or --param sla.{m}=MS"
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
         let mut e = Elsa::with_slas(
             slas,
             ctx.server
@@ -167,6 +210,7 @@ impl Elsa {
                 .collect(),
         );
         e.scan = !ctx.exact_estimates;
+        e.margin = Margin::from_params(p);
         Ok(e)
     }
 
@@ -200,6 +244,7 @@ impl Elsa {
             classes,
             class_of,
             scan: false,
+            margin: Margin::default(),
         }
     }
 
@@ -216,7 +261,16 @@ impl Elsa {
                 continue;
             };
             let g = view.instances[i].gpcs;
-            if done - since <= sla {
+            let m = if self.margin.is_zero() {
+                0
+            } else {
+                let slice = view.instances[i].slice;
+                let l = view
+                    .estimated_service_ns(q.model, slice, q.batch)
+                    .expect("predicted: profiled");
+                self.margin.ns(view, q.model, slice, q.batch, l)
+            };
+            if done + m - since <= sla {
                 if feasible.is_none_or(|f| (g, done, i) < f) {
                     feasible = Some((g, done, i));
                 }
@@ -242,7 +296,7 @@ impl Elsa {
                 continue;
             };
             let done = free + l;
-            if done - t <= sla {
+            if done + self.margin.ns(view, q.model, c.slice, q.batch, l) - t <= sla {
                 // Classes run in increasing GPCs: the first feasible class wins.
                 return Some((i, l));
             }
@@ -287,6 +341,8 @@ impl Scheduler for Elsa {
     fn details(&self) -> Option<Arc<dyn Explanation>> {
         Some(Arc::new(ElsaDetails {
             sla: self.slas.clone(),
+            margin_frac: self.margin.frac,
+            margin_std: self.margin.std,
         }))
     }
 }
@@ -335,6 +391,7 @@ mod tests {
                 model: "m".into(),
                 sla_ms,
                 source: "test".into(),
+                by_rule: false,
             }],
             server.instances.iter().map(|i| (i.slice, i.gpcs)).collect(),
         );

@@ -98,4 +98,5 @@ pub const ENTRY: SchedulerEntry = SchedulerEntry {
         batched: 3,
     },
     heat_maps: true,
+    needs_sla: false,
 };

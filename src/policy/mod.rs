@@ -18,7 +18,6 @@
 
 pub mod params;
 mod registry;
-pub mod sla;
 
 pub use params::{ParamKind, ParamSpec, Params, PolicyParams, RunParams};
 pub use registry::{
@@ -30,6 +29,7 @@ use crate::gpu::{GpuSpec, Layout};
 use crate::profile::Profiles;
 use crate::server::{Server, ServerView};
 use crate::service::ServiceTable;
+use crate::sla::ModelSla;
 use crate::trace::Trace;
 use std::sync::Arc;
 
@@ -73,8 +73,9 @@ pub struct PartitionContext<'a> {
     pub profiles: &'a Profiles,
     /// The trace as it will be replayed (at the rate scale being run).
     pub trace: &'a Trace,
-    /// `--sla-ms`, when given.
-    pub sla_ms: Option<f64>,
+    /// The SLA of every trace model (in trace-model order; `None` for a model without one),
+    /// as the run resolved it ([`crate::sla`]): the one the metrics judge queries by.
+    pub slas: &'a [Option<ModelSla>],
 }
 
 /// A partitioner's answer: one layout per GPU, and optionally how it was reached.
@@ -107,8 +108,9 @@ pub struct SchedContext<'a> {
     pub service: &'a ServiceTable,
     pub profiles: &'a Profiles,
     pub trace: &'a Trace,
-    /// `--sla-ms`, when given.
-    pub sla_ms: Option<f64>,
+    /// The SLA of every trace model, as for [`PartitionContext::slas`]; a scheduler whose entry
+    /// declares `needs_sla` gets one for every model.
+    pub slas: &'a [Option<ModelSla>],
     /// True when every query runs alone for exactly its profiled latency (no service-time
     /// noise, no dynamic batching): the view's estimates are then the true times.
     pub exact_estimates: bool,

@@ -5,18 +5,9 @@
 
 use crate::error::{Error, Result};
 use crate::service::ServiceModel;
+use crate::sla::SlaSpec;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// `sla.<model>`: the SLA of one model, in ms, overriding `--sla-ms` for that model. The
-/// standard spec for an SLA-aware half (PARIS and ELSA declare it; so can a plugin), resolved
-/// by [`crate::policy::sla::resolve`].
-pub const SLA_PER_MODEL: ParamSpec = ParamSpec {
-    name: "sla.<model>",
-    kind: ParamKind::Positive,
-    default: Some(""),
-    help: "SLA of one model in ms (overrides --sla-ms for that model)",
-};
 
 /// `seed`: the seed of a half's own random stream (`random`'s layout draw). A run's `--seed`
 /// also seeds the service-noise stream; each uses its own stream.
@@ -244,28 +235,36 @@ pub fn split_label(label: &str) -> Result<(&str, PolicyParams)> {
 
 /// The keys a run was given (a policy TOML file, `--param`, the shortcuts, a sweep's `params`),
 /// split at the edge: the service model's keys parsed once into a typed [`ServiceModel`], the
-/// others the policy's parameters.
+/// SLA keys (`sla.<model>`, the default rule's) into an [`SlaSpec`], the others the policy's
+/// parameters.
 #[derive(Debug, Clone, Default)]
 pub struct RunParams {
-    /// Every key that is not the service model's.
+    /// Every key that is neither the service model's nor an SLA's.
     pub policy: PolicyParams,
     pub service: ServiceModel,
+    /// The SLAs (`--sla-ms` is added by the command line).
+    pub slas: SlaSpec,
     /// `seed`, when given: it seeds the noise stream, and also a policy half that declares a
     /// `seed` ([`SEED`]: `random`'s layout draw, on its own stream).
     pub seed: Option<u64>,
 }
 
 impl RunParams {
-    /// Split `given` into the service model (parsed here, once) and the policy's keys.
+    /// Split `given` into the service model and the SLAs (parsed here, once) and the policy's
+    /// keys.
     pub fn split(given: PolicyParams) -> Result<RunParams> {
-        let service =
-            ServiceModel::from_pairs(given.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        let pairs = || given.values.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let service = ServiceModel::from_pairs(pairs())?;
+        let slas = SlaSpec::from_pairs(pairs())?;
         let seed = given.values.contains_key("seed").then_some(service.seed);
         let mut policy = given;
-        policy.values.retain(|k, _| !ServiceModel::is_key(k));
+        policy
+            .values
+            .retain(|k, _| !ServiceModel::is_key(k) && !SlaSpec::is_key(k));
         Ok(RunParams {
             policy,
             service,
+            slas,
             seed,
         })
     }

@@ -1,7 +1,8 @@
 //! Partitioner `paris`: PARIS (Kim, Choi, Rhu, DAC 2022), as reconstructed from the paper's
-//! abstract and patent (see the README, "PARIS and ELSA"). Parameters: `theta` (default 0.8)
-//! and `sla.<model>`; `--sla-ms` applies to every model. Without an SLA, step 2 uses the knees
-//! alone (PARIS does not invent an SLA; ELSA's default rule is ELSA's).
+//! abstract and patent (see the README, "PARIS and ELSA"). Parameter: `theta` (default 0.8).
+//! The SLAs are the run's (`--sla-ms`, `sla.<model>`; [`crate::sla`]); without one for a
+//! model, step 2 uses the knees alone for it (PARIS does not invent an SLA, nor take the
+//! default rule a scheduler such as ELSA asks for).
 //!
 //! 1. **Knees.** For each slice s and model m, K(m, s) = the smallest profiled batch whose
 //!    throughput (batch / latency) reaches `theta` x that series' peak throughput.
@@ -23,13 +24,12 @@
 //!    deterministic, takes milliseconds for 64 GPUs, and is checked against exhaustive search
 //!    on small servers in the tests. GPUs are listed with the largest layouts first.
 
-use super::params::SLA_PER_MODEL;
-use super::sla::{self, ModelSla};
 use super::{
     Explanation, ParamKind, ParamSpec, Partition, PartitionContext, Partitioner, PartitionerEntry,
 };
 use crate::error::{Error, Result};
 use crate::gpu::{GpuSpec, Layout, SliceId};
+use crate::sla::ModelSla;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,12 +48,10 @@ pub const ENTRY: PartitionerEntry = PartitionerEntry {
             default: Some("0.8"),
             help: "knee of a slice: smallest profiled batch whose throughput reaches theta x the slice's peak",
         },
-        SLA_PER_MODEL,
     ],
     build: |p| {
         Ok(Box::new(Paris {
             theta: p.f64("theta").unwrap_or(0.8),
-            sla_per_model: p.family_f64("sla."),
         }))
     },
     // Heat maps compare schedulers on PARIS's heterogeneous layout.
@@ -64,8 +62,6 @@ pub const ENTRY: PartitionerEntry = PartitionerEntry {
 #[derive(Debug, Clone)]
 pub struct Paris {
     pub theta: f64,
-    /// `sla.<model>` parameters, ms.
-    pub sla_per_model: BTreeMap<String, f64>,
 }
 
 /// One knee: model, slice, knee batch and peak throughput.
@@ -146,7 +142,15 @@ impl Paris {
                 ),
             ));
         }
-        let slas = sla::resolve(trace, profiles, gpu, ctx.sla_ms, &self.sla_per_model, None)?;
+        // The SLAs the run was given (not a default rule's).
+        let slas: Vec<Option<&ModelSla>> = (0..trace.models.len())
+            .map(|m| {
+                ctx.slas
+                    .get(m)
+                    .and_then(|s| s.as_ref())
+                    .filter(|s| !s.by_rule)
+            })
+            .collect();
         let series = |m: usize, s: SliceId| {
             profiles
                 .get(gpu.name, &trace.models[m], gpu.profiles[s].name)
@@ -230,7 +234,7 @@ impl Paris {
             .collect();
         let plan = ParisPlan {
             theta: self.theta,
-            sla: slas.into_iter().flatten().collect(),
+            sla: slas.into_iter().flatten().cloned().collect(),
             knees,
             mapping,
             shares,

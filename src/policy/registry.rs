@@ -9,6 +9,7 @@ use super::params::{ParamSpec, Params, PolicyParams, RunParams, split_label};
 use super::{Partitioner, SchedContext, Scheduler};
 use crate::error::{Error, Result};
 use crate::service::{self, ServiceModel};
+use crate::sla::{self, SlaSpec};
 use std::collections::BTreeMap;
 
 /// The policy a sweep's ratios are relative to, unless its file names another (`baseline`).
@@ -73,6 +74,9 @@ pub struct SchedulerEntry {
     /// Sweeps draw the busy-fraction and batch-by-slice heat maps of one policy with this
     /// scheduler per workload (by default; a sweep file's `heat_maps` names them instead).
     pub heat_maps: bool,
+    /// The scheduler needs an SLA for every model: the run fills the ones not given with the
+    /// default rule ([`crate::sla`]), and judges queries by them.
+    pub needs_sla: bool,
 }
 
 /// A short name for a (partitioner, scheduler) pair.
@@ -96,6 +100,8 @@ pub struct Policy {
     pub params: BTreeMap<String, String>,
     pub partitioner: Box<dyn Partitioner>,
     pub scheduler: SchedulerFactory,
+    /// The scheduler needs an SLA for every model (its entry's `needs_sla`).
+    pub needs_sla: bool,
 }
 
 impl Policy {
@@ -114,6 +120,7 @@ impl Policy {
             scheduler_name: name.to_string(),
             params: BTreeMap::new(),
             partitioner: Box::new(partitioner),
+            needs_sla: false,
             scheduler: Box::new(move |_| {
                 slot.take().ok_or_else(|| {
                     Error::Usage(format!(
@@ -283,8 +290,8 @@ impl Registry {
                 .map(|s| s.name)
                 .filter(|n| seen.insert(*n))
                 .collect();
-            let service = if ServiceModel::is_key(k) {
-                " (a service-model key: give it to the run, not to the policy)"
+            let service = if ServiceModel::is_key(k) || SlaSpec::is_key(k) {
+                " (a run key: give it to the run, not to the policy)"
             } else {
                 ""
             };
@@ -292,10 +299,10 @@ impl Registry {
                 format!(
                     "unknown parameter '{k}' for policy '{name}' ({halves}){service}: {}",
                     if valid.is_empty() {
-                        "it takes no parameters besides the service model's (service_noise, seed, batching.*)".to_string()
+                        "it takes no parameters besides the run's (sla.<model>, sla_multiple, sla_batch_percentile, service_noise, seed, batching.*)".to_string()
                     } else {
                         format!(
-                            "expected one of {}, or the service model's service_noise, seed, batching.*",
+                            "expected one of {}, or the run's sla.<model>, sla_multiple, sla_batch_percentile, service_noise, seed, batching.*",
                             valid.join(", ")
                         )
                     }
@@ -344,6 +351,7 @@ impl Registry {
             params,
             partitioner,
             scheduler: Box::new(move |ctx| build(&sp, ctx)),
+            needs_sla: se.needs_sla,
         })
     }
 
@@ -415,8 +423,8 @@ impl Registry {
                 a.name, a.partitioner, a.scheduler
             ));
         }
-        s.push_str("\nService model (every policy takes these keys):\n");
-        for (k, h) in service::KEYS_HELP {
+        s.push_str("\nSLAs and the service model (every run takes these keys):\n");
+        for (k, h) in sla::KEYS_HELP.iter().chain(service::KEYS_HELP) {
             s.push_str(&format!("    {k:<22} {h}\n"));
         }
         s.push_str(

@@ -34,6 +34,19 @@ pub struct HeatPlots {
     pub batch: String,
 }
 
+/// A workload's reference load in words: `600 q/s`, or `60% of the best peak`.
+fn reference_of(cfg: &crate::sweep::config::SweepConfig, workload: &str) -> String {
+    match cfg
+        .workloads
+        .iter()
+        .find(|w| w.name == workload)
+        .and_then(|w| w.reference_qps)
+    {
+        Some(q) => format!("{q} q/s"),
+        None => format!("{:.0}% of the best peak", 100.0 * cfg.reference_load),
+    }
+}
+
 fn slug(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
@@ -163,9 +176,9 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
         let cdf = plot::save(
             &LineChart {
                 title: format!(
-                    "{}: latency CDF at {:.0}% of the best peak (seed {})",
+                    "{}: latency CDF at the reference load, {} (seed {})",
                     w.name,
-                    100.0 * cfg.reference_load,
+                    reference_of(cfg, &w.name),
                     cfg.seeds[0]
                 ),
                 x_label: "latency (ms, log scale)".into(),
@@ -200,10 +213,10 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
         let busy = plot::save(
             &BusyHeat {
                 title: format!(
-                    "{} / {}: busy fraction per instance over time ({:.0}% of the best peak)",
+                    "{} / {}: busy fraction per instance over time (reference load, {})",
                     h.workload,
                     h.policy,
-                    100.0 * cfg.reference_load
+                    reference_of(cfg, &h.workload)
                 ),
                 instances: h.map.instances.clone(),
                 bin_s: h.map.bin_s,

@@ -25,9 +25,16 @@ pub fn index(summary: &BenchSummary, plots: &Plots, stages: &[(String, f64)]) ->
                 workload => v.workload,
                 policy => v.policy,
                 sla_ms => v.sla_ms,
-                peak => v.peak_qps.fmt(1, ""),
+                peak => format!(
+                    "{}{}{}",
+                    if v.lower_bounds > 0 { ">=" } else { "" },
+                    v.peak_qps.fmt(1, ""),
+                    if v.failed_peaks > 0 { format!(" †{}", v.failed_peaks) } else { String::new() }
+                ),
                 peak_range => format!("{:.1} .. {:.1}", v.peak_qps.min, v.peak_qps.max),
-                ratio => v.peak_ratio.map(|r| r.fmt(2, "×")).unwrap_or_else(|| "-".into()),
+                ratio => v.peak_ratio.map(|r| r.fmt(2, "×")).unwrap_or_else(|| "-".into())
+                    + &if v.baseline_failed > 0 { format!(" ‡{}", v.baseline_failed) } else { String::new() },
+                attainment => v.attainment_at_reference.map(|a| format!("{:.2}%", 100.0 * a.mean)).unwrap_or_else(|| "-".into()),
                 latency => v.latency_ms_at_reference.map(|r| r.fmt(2, "")).unwrap_or_else(|| "-".into()),
                 within_sla => v.latency_ms_at_reference.is_some_and(|r| r.mean <= v.sla_ms),
                 utilization => v.utilization_at_reference.map(|r| format!("{:.1}%", 100.0 * r.mean)).unwrap_or_else(|| "-".into()),

@@ -158,8 +158,28 @@ impl Summary {
             "queueing ms: mean {:.3}  p50 {:.3}  p99 {:.3}  max {:.3}\n",
             q.mean_ms, q.p50_ms, q.p99_ms, q.max_ms
         );
-        if let (Some(sla), Some(v)) = (m.sla_ms, h.sla_violation_rate) {
-            s += &format!("SLA {sla} ms: {:.3}% of queries violate it\n", 100.0 * v);
+        // Every query judged by its own model's SLA.
+        for x in &m.sla {
+            let pm = &m.per_model[&x.model];
+            s += &format!(
+                "SLA {} {} ms ({}): {:.3}% of its {} queries violate it, p99 {:.3} ms\n",
+                x.model,
+                x.sla_ms,
+                x.source,
+                100.0 * pm.sla_violation_rate.unwrap_or(0.0),
+                pm.queries,
+                pm.latency.p99_ms
+            );
+        }
+        if let (Some(v), Some(a)) = (h.sla_violation_rate, h.sla_attainment) {
+            s += &format!(
+                "SLA attainment {:.3}% ({:.3}% violate their model's SLA){}\n",
+                100.0 * a,
+                100.0 * v,
+                h.goodput_qps
+                    .map(|g| format!("; goodput {g:.1} queries/s"))
+                    .unwrap_or_default()
+            );
         }
         if h.extrapolated > 0 {
             s += &format!(

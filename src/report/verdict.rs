@@ -13,13 +13,27 @@ pub struct VerdictRow {
     pub workload: String,
     pub policy: String,
     pub sla_ms: f64,
-    /// Latency-bounded throughput (queries/s) across seeds.
+    /// Latency-bounded throughput (queries/s) across seeds; a seed with no sustainable load
+    /// counts as 0.
     pub peak_qps: Agg,
-    /// Per-seed ratio of the peak to the baseline policy's (absent when the baseline's is 0).
+    /// Per-seed ratio of the peak to the baseline policy's, over the seeds where the baseline's
+    /// peak is above 0 (a failed peak of this policy counts as 0).
     pub peak_ratio: Option<Agg>,
+    /// Seeds whose peak search found no sustainable load (peak 0).
+    #[serde(default)]
+    pub failed_peaks: usize,
+    /// Seeds left out of the ratio because the baseline's peak is 0.
+    #[serde(default)]
+    pub baseline_failed: usize,
+    /// Seeds whose peak is only a lower bound (the SLA held at the largest scale tried).
+    #[serde(default)]
+    pub lower_bounds: usize,
     /// The verdict percentile (ms) at the reference load, across seeds.
     pub latency_ms_at_reference: Option<Agg>,
     pub utilization_at_reference: Option<Agg>,
+    /// The fraction of queries that met their model's SLA at the reference load, across seeds.
+    #[serde(default)]
+    pub attainment_at_reference: Option<Agg>,
 }
 
 /// Whether the runs can be trusted.
@@ -40,6 +54,15 @@ pub struct WorkloadInfo {
     pub name: String,
     pub source: String,
     pub sla_ms: f64,
+    /// Per-model SLAs overriding `sla_ms`.
+    #[serde(default)]
+    pub sla: BTreeMap<String, f64>,
+    /// The reference load: `N q/s`, or `F of the best peak`.
+    #[serde(default)]
+    pub reference: String,
+    /// What the seeds replicate (`same`, `windows`, `generated`).
+    #[serde(default)]
+    pub replicates: String,
 }
 
 /// One input file.
@@ -72,19 +95,10 @@ pub struct BenchSummary {
     pub mig_replay_version: String,
 }
 
-/// The figure of a run row that the verdict percentile names.
-pub fn percentile_of(r: &RunRow, p: f64) -> f64 {
-    let l = &r.figures.latency;
-    [
-        (50.0, l.p50_ms),
-        (90.0, l.p90_ms),
-        (95.0, l.p95_ms),
-        (99.9, l.p999_ms),
-        (100.0, l.max_ms),
-    ]
-    .into_iter()
-    .find(|x| x.0 == p)
-    .map_or(l.p99_ms, |x| x.1)
+/// The figure of a run row that the verdict percentile names: computed for the sweep's
+/// percentile, whichever it is.
+pub fn percentile_of(r: &RunRow, _p: f64) -> f64 {
+    r.percentile_ms
 }
 
 /// Build the summary of a sweep. The baseline of the ratios is the sweep file's `baseline`
@@ -99,31 +113,37 @@ pub fn summarize(res: &SweepResult) -> BenchSummary {
             res.peaks
                 .iter()
                 .find(|p| p.workload == w.name && p.peak.policy == policy && p.seed == seed)
-                .map(|p| p.peak.rate_qps)
+                .map(|p| &p.peak)
         };
         for label in &labels {
-            let qps: Vec<f64> = cfg
+            // Every seed's peak, a failed one (no sustainable load) as 0.
+            let peaks: Vec<&crate::peak::PeakResult> = cfg
                 .seeds
                 .iter()
                 .filter_map(|&s| peak_of(label, s))
                 .collect();
+            let qps: Vec<f64> = peaks.iter().map(|p| p.rate_qps).collect();
+            let mut baseline_failed = 0;
             let ratios: Vec<f64> = cfg
                 .seeds
                 .iter()
                 .filter_map(|&s| {
-                    let b = peak_of(&baseline, s)?;
-                    (b > 0.0).then(|| peak_of(label, s).unwrap_or(0.0) / b)
+                    let b = peak_of(&baseline, s)?.rate_qps;
+                    if b <= 0.0 {
+                        baseline_failed += 1;
+                        return None;
+                    }
+                    Some(peak_of(label, s).map_or(0.0, |p| p.rate_qps) / b)
                 })
                 .collect();
             let at_ref: Vec<&RunRow> = res
                 .runs
                 .iter()
-                .filter(|r| {
-                    r.workload == w.name
-                        && &r.policy == label
-                        && r.load_fraction
-                            .is_some_and(|f| (f - cfg.reference_load).abs() < 1e-12)
-                })
+                .filter(|r| r.workload == w.name && &r.policy == label && r.reference)
+                .collect();
+            let attain: Vec<f64> = at_ref
+                .iter()
+                .filter_map(|r| r.figures.sla_attainment)
                 .collect();
             let lat: Vec<f64> = at_ref
                 .iter()
@@ -139,8 +159,12 @@ pub fn summarize(res: &SweepResult) -> BenchSummary {
                 sla_ms: w.sla_ms,
                 peak_qps,
                 peak_ratio: Agg::of(&ratios),
+                failed_peaks: peaks.iter().filter(|p| p.rate_scale <= 0.0).count(),
+                baseline_failed,
+                lower_bounds: peaks.iter().filter(|p| p.lower_bound).count(),
                 latency_ms_at_reference: Agg::of(&lat),
                 utilization_at_reference: Agg::of(&util),
+                attainment_at_reference: Agg::of(&attain),
             });
         }
     }
@@ -194,6 +218,16 @@ pub fn summarize(res: &SweepResult) -> BenchSummary {
                     _ => String::new(),
                 },
                 sla_ms: w.sla_ms,
+                sla: w.sla.clone(),
+                reference: match w.reference_qps {
+                    Some(q) => format!("{q} q/s"),
+                    None => format!("{} of the best peak", cfg.reference_load),
+                },
+                replicates: match (&w.generate, w.replicates.as_deref()) {
+                    (Some(_), _) => "generated".into(),
+                    (_, Some("windows")) => format!("windows ({} of the trace)", cfg.seeds.len()),
+                    _ => "same".into(),
+                },
             })
             .collect(),
         policies: labels,
@@ -217,35 +251,74 @@ pub fn summarize(res: &SweepResult) -> BenchSummary {
     }
 }
 
-/// The verdict as a terminal table.
+/// The verdict as a terminal table, with what its marks and intervals mean.
 pub fn verdict_text(s: &BenchSummary) -> String {
+    let reference = if s
+        .workloads
+        .iter()
+        .all(|w| w.reference.ends_with("best peak"))
+    {
+        format!("{:.0}%", 100.0 * s.reference_load)
+    } else {
+        "reference".to_string()
+    };
     let mut out = format!(
-        "{:<22} {:<30} {:>22} {:>16} {:>22}\n",
+        "{:<22} {:<30} {:>24} {:>18} {:>22} {:>10}\n",
         "workload",
         "policy",
         "peak q/s",
         format!("vs {}", s.baseline),
-        format!("p{} ms at {:.0}%", s.percentile, 100.0 * s.reference_load)
+        format!("p{} ms at {reference}", s.percentile),
+        "met SLA"
     );
+    let (mut failed, mut lower, mut base_failed) = (false, false, false);
     for v in &s.verdict {
+        let mut peak = v.peak_qps.fmt(1, "");
+        if v.lower_bounds > 0 {
+            peak = format!(">={peak}");
+            lower = true;
+        }
+        if v.failed_peaks > 0 {
+            peak = format!("{peak} †{}", v.failed_peaks);
+            failed = true;
+        }
+        let mut ratio = v.peak_ratio.map_or("-".into(), |r| r.fmt(2, "×"));
+        if v.baseline_failed > 0 {
+            ratio = format!("{ratio} ‡{}", v.baseline_failed);
+            base_failed = true;
+        }
         out += &format!(
-            "{:<22} {:<30} {:>22} {:>16} {:>22}\n",
+            "{:<22} {:<30} {:>24} {:>18} {:>22} {:>10}\n",
             v.workload,
             v.policy,
-            v.peak_qps.fmt(1, ""),
-            v.peak_ratio.map_or("-".into(), |r| r.fmt(2, "×")),
+            peak,
+            ratio,
             v.latency_ms_at_reference
-                .map_or("-".into(), |r| r.fmt(2, ""))
+                .map_or("-".into(), |r| r.fmt(2, "")),
+            v.attainment_at_reference
+                .map_or("-".into(), |a| format!("{:.2}%", 100.0 * a.mean))
         );
     }
     out += &format!(
-        "(mean ± the 95 % interval of the mean over {} (Student t); \"vs {}\" is each seed's peak over {}'s, then averaged)\n",
+        "(mean ± the 95 % interval of the mean over the {} (Student t); ± — when they cannot differ (one replicate, or identical ones); \"vs {}\" is each seed's peak over {}'s, then averaged; \"met SLA\": queries within their model's SLA at the reference load)\n",
         match s.seeds.len() {
-            1 => "1 seed, so no interval".to_string(),
+            1 => "1 seed".to_string(),
             n => format!("{n} seeds"),
         },
         s.baseline,
         s.baseline
     );
+    if failed {
+        out += "(†k: k seeds found no sustainable load; their peak counts as 0 in the mean and the ratio)\n";
+    }
+    if base_failed {
+        out += &format!(
+            "(‡k: k seeds where {} found no sustainable load, left out of the ratio)\n",
+            s.baseline
+        );
+    }
+    if lower {
+        out += "(>=: the SLA held at every rate scale tried; the peak is a lower bound)\n";
+    }
     out
 }

@@ -211,6 +211,14 @@ impl<'a> ServerView<'a> {
     pub fn is_empty(&self) -> bool {
         self.instances.is_empty()
     }
+    /// Profiled run-to-run std (ns) of the service time of `batch` of `model` on `slice`;
+    /// `None` where the profile has none.
+    #[inline]
+    pub fn estimated_std_ns(&self, model: u32, slice: SliceId, batch: u32) -> Option<u64> {
+        let cv = self.service.cv(model, slice, batch)?;
+        Some((cv * self.service.get(model, slice, batch).0 as f64).round() as u64)
+    }
+
     /// Profiled service time (ns) of `batch` of `model` on `slice`; `None` if not profiled.
     #[inline]
     pub fn estimated_service_ns(&self, model: u32, slice: SliceId, batch: u32) -> Option<u64> {

@@ -54,7 +54,7 @@ impl Noise {
     pub fn parse(s: &str) -> Result<Noise> {
         let bad = |why: &str| {
             Error::Usage(format!(
-                "service noise '{s}': {why}; expected none, lognormal:cv=X (X >= 0), profile or profile:cv=X"
+                "service noise '{s}': {why}; expected none, lognormal:cv=X (0 <= X <= 100), profile or profile:cv=X"
             ))
         };
         let cv = |rest: &str| -> Result<f64> {
@@ -65,8 +65,8 @@ impl Noise {
                 .trim()
                 .parse()
                 .map_err(|_| bad(&format!("'{v}' is not a number")))?;
-            if !(x.is_finite() && x >= 0.0) {
-                return Err(bad("cv must be a finite number >= 0"));
+            if !(x.is_finite() && (0.0..=100.0).contains(&x)) {
+                return Err(bad("cv must be a finite number >= 0 (at most 100)"));
             }
             Ok(x)
         };

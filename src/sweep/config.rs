@@ -39,6 +39,10 @@ pub struct SweepConfig {
     /// The latency percentile that must meet the SLA (peaks) and that the verdict reports.
     #[serde(default = "default_percentile")]
     pub percentile: f64,
+    /// Peaks judge one percentile over every query against the workload's `sla_ms`, instead
+    /// of every model's percentile against its own SLA.
+    #[serde(default)]
+    pub pooled: bool,
     /// Relative width at which a peak bisection stops.
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
@@ -80,8 +84,35 @@ pub struct WorkloadSpec {
     pub rate: Option<f64>,
     /// A generated trace (seeded by each sweep seed).
     pub generate: Option<GenSpec>,
-    /// The SLA (ms) the percentile must meet; SLA-aware policies get it as `--sla-ms`.
+    /// The SLA (ms) of every model (as `--sla-ms`): the percentile must meet it, every query is
+    /// judged by it, and SLA-aware policies get it.
     pub sla_ms: f64,
+    /// Per-model SLAs (ms) overriding `sla_ms` for those models (as `sla.<model>`).
+    #[serde(default)]
+    pub sla: BTreeMap<String, f64>,
+    /// The absolute offered rate (queries/s) at which the verdict reports the percentile and
+    /// draws the CDF and heat maps, the same for every policy and every report (the regression
+    /// gate needs it fixed); default: `reference_load` x the best policy's peak.
+    #[serde(default)]
+    pub reference_qps: Option<f64>,
+    /// What the seeds replicate for a trace file: `same` (default; every seed replays the whole
+    /// trace, so a deterministic policy gives one sample) or `windows` (the trace is cut into as
+    /// many windows of equal query count as there are seeds, seed k replaying window k: the
+    /// replicates come from the traffic itself).
+    #[serde(default)]
+    pub replicates: Option<String>,
+}
+
+impl WorkloadSpec {
+    /// The workload's SLAs, with the default rule's parameters `rule` (which apply to no model
+    /// here: `sla_ms` gives every model an SLA).
+    pub fn slas(&self, rule: crate::sla::SlaRule) -> crate::sla::SlaSpec {
+        crate::sla::SlaSpec {
+            global_ms: Some(self.sla_ms),
+            per_model: self.sla.clone(),
+            rule,
+        }
+    }
 }
 
 /// `trace gen` as a table.
@@ -257,8 +288,21 @@ impl SweepConfig {
 
     fn check(&self, path: &Path) -> Result<()> {
         let bad = |key: &str, what: String| Err(Error::file(path, format!("key '{key}': {what}")));
-        if self.gpus == 0 {
-            return bad("gpus", "expected at least 1".into());
+        if self.gpus == 0 || self.gpus > crate::replay::MAX_GPUS {
+            return bad(
+                "gpus",
+                format!(
+                    "{} is out of range; expected 1 to {}",
+                    self.gpus,
+                    crate::replay::MAX_GPUS
+                ),
+            );
+        }
+        if self.seeds.len() > 1000 {
+            return bad("seeds", format!("{} seeds; at most 1000", self.seeds.len()));
+        }
+        if self.loads.len() + self.rate_scales.len() > 1000 {
+            return bad("loads", "more than 1000 loads".into());
         }
         if self.seeds.is_empty() {
             return bad("seeds", "expected at least one seed".into());
@@ -311,6 +355,45 @@ impl SweepConfig {
                         ),
                     );
                 }
+            }
+            if let Some(r) = w.reference_qps
+                && !(r.is_finite() && r > 0.0)
+            {
+                return bad(
+                    "workload.reference_qps",
+                    format!("workload '{}': {r} is not a positive number", w.name),
+                );
+            }
+            match w.replicates.as_deref() {
+                None | Some("same") => {}
+                Some("windows") if w.trace.is_some() => {}
+                Some("windows") => {
+                    return bad(
+                        "workload.replicates",
+                        format!(
+                            "workload '{}': `windows` cuts a trace file; a generated workload is drawn anew per seed already",
+                            w.name
+                        ),
+                    );
+                }
+                Some(other) => {
+                    return bad(
+                        "workload.replicates",
+                        format!(
+                            "workload '{}': '{other}'; expected \"same\" or \"windows\"",
+                            w.name
+                        ),
+                    );
+                }
+            }
+            if let Some((m, x)) = w.sla.iter().find(|(_, x)| !(x.is_finite() && **x > 0.0)) {
+                return bad(
+                    "workload.sla",
+                    format!(
+                        "workload '{}': model '{m}': {x} is not a positive number",
+                        w.name
+                    ),
+                );
             }
             if !(w.sla_ms.is_finite() && w.sla_ms > 0.0) {
                 return bad(

@@ -4,11 +4,13 @@
 use super::config::{PolicySpec, SweepConfig};
 use crate::policy::Registry;
 
-/// An offered load: a fraction of the best peak, or an absolute rate scale.
+/// An offered load: a fraction of the best peak, an absolute rate scale, or the workload's
+/// absolute reference rate (`reference_qps`; workloads without one skip it).
 #[derive(Clone, Copy, Debug)]
 pub enum Load {
     Fraction(f64),
     Scale(f64),
+    Reference,
 }
 
 /// The task lists of a config. A peak task is (work, policy), a load task (work, policy, load),
@@ -45,6 +47,12 @@ impl Tasks {
             .iter()
             .map(|&f| Load::Fraction(f))
             .chain(cfg.rate_scales.iter().map(|&s| Load::Scale(s)))
+            .chain(
+                cfg.workloads
+                    .iter()
+                    .any(|w| w.reference_qps.is_some())
+                    .then_some(Load::Reference),
+            )
             .collect();
         let nl = loads.len();
         let runs = (0..n_works)

@@ -20,14 +20,20 @@ pub struct RunRow {
     pub gpus: u32,
     pub sla_ms: f64,
     pub seed: u64,
-    /// Offered load as a fraction of the best peak (absent for absolute rate scales).
+    /// Offered load as a fraction of the best peak (absent for absolute rate scales and the
+    /// absolute reference rate).
     pub load_fraction: Option<f64>,
+    /// The verdict's load: the workload's `reference_qps`, else `reference_load`.
+    pub reference: bool,
     pub rate_scale: f64,
     /// Mean offered arrival rate, queries/s.
     pub offered_qps: f64,
     /// Every headline figure of the run ([`crate::metrics::Headline`]).
     #[serde(flatten)]
     pub figures: Headline,
+    /// The exact latency at the sweep's `percentile` over every query (the verdict's figure,
+    /// for any percentile, not only the headline's).
+    pub percentile_ms: f64,
     pub invariants_ok: bool,
     pub layout: String,
 }
@@ -47,12 +53,14 @@ pub struct Coords<'a> {
 }
 
 impl RunRow {
-    /// The row of replay `r` of trace `t` (at its rate scale) at `coords`.
+    /// The row of replay `r` of trace `t` (at its rate scale) at `coords`, with its latency at
+    /// the sweep's percentile.
     pub fn new(
         c: &Coords,
         (load_fraction, rate_scale): (Option<f64>, f64),
         t: &Trace,
         r: &Replay,
+        percentile_ms: f64,
     ) -> RunRow {
         RunRow {
             workload: c.workload.to_string(),
@@ -64,9 +72,11 @@ impl RunRow {
             sla_ms: c.sla_ms,
             seed: c.seed,
             load_fraction,
+            reference: false,
             rate_scale,
             offered_qps: t.offered_rate(),
             figures: r.metrics.headline.clone(),
+            percentile_ms,
             invariants_ok: r.invariants.all_ok(),
             layout: r.server.layout_names().join(" | "),
         }

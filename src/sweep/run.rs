@@ -43,6 +43,11 @@ fn policy_run(p: &PolicySpec, seed: u64, registry: &Registry) -> Result<PolicyRu
         given.set(&k, v);
     }
     let mut run = RunParams::split(given.clone())?;
+    if !run.slas.is_empty() {
+        return Err(Error::Usage(
+            "a sweep judges every policy by the workload's SLAs: give per-model SLAs in the workload's `sla` table, not as a policy's sla.<model>".into(),
+        ));
+    }
     if run.seed.is_none() && (!run.service.noise.is_none() || registry.declares(&p.name, "seed")?) {
         given.set("seed", seed.to_string());
         run.set_seed(seed);
@@ -53,8 +58,27 @@ fn policy_run(p: &PolicySpec, seed: u64, registry: &Registry) -> Result<PolicyRu
     })
 }
 
-fn materialize(w: &WorkloadSpec, seed: u64, file: Option<&Arc<Trace>>) -> Result<Arc<Trace>> {
+/// Workload `w`'s trace for the seed at position `s` of `n` (`seed`): a trace file as it is,
+/// or its window `s` of `n` (`replicates = "windows"`); a generated trace drawn with `seed`.
+fn materialize(
+    w: &WorkloadSpec,
+    (s, n, seed): (usize, usize, u64),
+    file: Option<&Arc<Trace>>,
+) -> Result<Arc<Trace>> {
     if let Some(t) = file {
+        if w.replicates.as_deref() == Some("windows") {
+            let mut win = t.window(s, n);
+            if win.len() < 2 {
+                return Err(Error::Usage(format!(
+                    "workload '{}': window {s} of {n} has {} queries; a trace of {} queries is too short for {n} windows",
+                    w.name,
+                    win.len(),
+                    t.len()
+                )));
+            }
+            win.compact_ids();
+            return Ok(Arc::new(win));
+        }
         return Ok(t.clone());
     }
     let g = w.generate.as_ref().expect("checked: trace or generate");
@@ -90,6 +114,17 @@ fn materialize(w: &WorkloadSpec, seed: u64, file: Option<&Arc<Trace>>) -> Result
     })?;
     t.path = format!("generated:{}:seed{seed}", w.name).into();
     Ok(Arc::new(t))
+}
+
+/// The exact `p`-th percentile latency (ms) of a replay over every query.
+fn percentile_ms(t: &Trace, rec: &crate::engine::Records, p: f64) -> f64 {
+    let mut lat: Vec<u64> = rec
+        .finish_ns
+        .iter()
+        .zip(&t.arrival_ns)
+        .map(|(f, a)| f - a)
+        .collect();
+    crate::stats::percentile(&mut lat, p).unwrap_or(0) as f64 / 1e6
 }
 
 /// A sweep's inputs, loaded and materialized, with the registry its policies come from.
@@ -151,16 +186,22 @@ pub fn prepare(cfg: &SweepConfig, registry: &Registry) -> Result<Prepared> {
             None => files.push(None),
         }
     }
-    let cells: Vec<(usize, u64)> = (0..cfg.workloads.len())
-        .flat_map(|w| cfg.seeds.iter().map(move |&s| (w, s)))
+    let n_seeds = cfg.seeds.len();
+    let cells: Vec<(usize, usize, u64)> = (0..cfg.workloads.len())
+        .flat_map(|w| {
+            cfg.seeds
+                .iter()
+                .enumerate()
+                .map(move |(s, &seed)| (w, s, seed))
+        })
         .collect();
     let works: Vec<Work> = cells
         .par_iter()
-        .map(|&(w, seed)| {
+        .map(|&(w, s, seed)| {
             Ok(Work {
                 w,
                 seed,
-                trace: materialize(&cfg.workloads[w], seed, files[w].as_ref())?,
+                trace: materialize(&cfg.workloads[w], (s, n_seeds, seed), files[w].as_ref())?,
             })
         })
         .collect::<Result<_>>()?;
@@ -197,6 +238,16 @@ impl Prepared {
             .map_or(crate::policy::Cost::UNKNOWN.of(service), |(_, se)| {
                 se.cost.of(service)
             })
+    }
+
+    /// The rate scale of work `k`'s reference load: `reference_qps` over the trace's own
+    /// offered rate, else `reference_load` x the best peak (0 where that is 0).
+    fn reference_scale(&self, cfg: &SweepConfig, k: usize, best: &[f64]) -> f64 {
+        let work = &self.works[k];
+        match cfg.workloads[work.w].reference_qps {
+            Some(q) => q / work.trace.offered_rate(),
+            None => cfg.reference_load * best[k],
+        }
     }
 
     /// Policy `p`'s parameters for work `k`'s seed.
@@ -244,10 +295,11 @@ impl Prepared {
                     &spec.label(),
                     &|| self.registry.build_for(&spec.name, &pr.run),
                     &pr.run.service,
+                    &w.slas(pr.run.slas.rule),
                     &PeakConfig {
                         percentile: cfg.percentile,
-                        sla_ms: w.sla_ms,
                         tolerance: cfg.tolerance,
+                        pooled: cfg.pooled,
                     },
                 )?;
                 progress.tick();
@@ -279,9 +331,14 @@ impl Prepared {
             .map(|&t| {
                 let (k, p, l) = tasks.runs[t];
                 let work = &self.works[k];
+                let w = &cfg.workloads[work.w];
                 let (frac, scale) = match tasks.loads[l] {
                     Load::Fraction(f) => (Some(f), f * best[k]),
                     Load::Scale(s) => (None, s),
+                    Load::Reference => match w.reference_qps {
+                        Some(_) => (None, self.reference_scale(cfg, k, best)),
+                        None => (None, 0.0),
+                    },
                 };
                 progress.tick();
                 if scale <= 0.0 {
@@ -292,7 +349,6 @@ impl Prepared {
                 let mut t = (*work.trace).clone();
                 t.scale_rate(scale)?;
                 let mut policy = self.registry.build_for(&spec.name, &pr.run)?;
-                let w = &cfg.workloads[work.w];
                 let r = replay(
                     &t,
                     &self.profiles,
@@ -300,16 +356,26 @@ impl Prepared {
                     cfg.gpus,
                     &mut policy,
                     &pr.run.service,
-                    Some(w.sla_ms),
+                    &w.slas(pr.run.slas.rule),
                 )?;
-                let reference = frac.is_some_and(|f| (f - cfg.reference_load).abs() < 1e-12);
+                // The verdict's load: the workload's reference rate, else the reference fraction.
+                let reference = match tasks.loads[l] {
+                    Load::Reference => true,
+                    Load::Fraction(f) => {
+                        w.reference_qps.is_none() && (f - cfg.reference_load).abs() < 1e-12
+                    }
+                    Load::Scale(_) => false,
+                };
                 let cdf = (reference && work.seed == first_seed).then(|| Cdf {
                     workload: w.name.clone(),
                     policy: spec.label(),
                     points: cdf_points(&t, &r.records),
                 });
                 let c = self.coords(cfg, p, k);
-                Ok(Some((RunRow::new(&c, (frac, scale), &t, &r), cdf)))
+                let pct = percentile_ms(&t, &r.records, cfg.percentile);
+                let mut row = RunRow::new(&c, (frac, scale), &t, &r, pct);
+                row.reference = reference;
+                Ok(Some((row, cdf)))
             })
             .collect()
     }
@@ -330,7 +396,7 @@ impl Prepared {
             .map(|&t| {
                 let (w, p) = tasks.heats[t];
                 let k = Tasks::work(cfg, w, 0);
-                let scale = cfg.reference_load * best[k];
+                let scale = self.reference_scale(cfg, k, best);
                 progress.tick();
                 if scale <= 0.0 {
                     return Ok(None);
@@ -347,7 +413,7 @@ impl Prepared {
                     cfg.gpus,
                     &mut policy,
                     &pr.run.service,
-                    Some(cfg.workloads[w].sla_ms),
+                    &cfg.workloads[w].slas(pr.run.slas.rule),
                 )?;
                 Ok(Some(HeatRow {
                     workload: cfg.workloads[w].name.clone(),

@@ -272,6 +272,7 @@ fn describe(cfg: &SweepConfig, tasks: &Tasks, phase: Phase, t: usize) -> String 
             let load = match tasks.loads[l] {
                 Load::Fraction(f) => format!("load {f}"),
                 Load::Scale(s) => format!("rate scale {s}"),
+                Load::Reference => "the reference rate".into(),
             };
             format!(
                 "run {} / {} / seed {seed} / {load}",

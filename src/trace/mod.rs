@@ -19,6 +19,10 @@ use arrow_array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, StringArray
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The latest simulated time a replay handles (2^62 ns, about 146 years): arrivals beyond it
+/// are refused, so that adding service times can never overflow.
+pub const MAX_TIME_NS: u64 = 1 << 62;
+
 /// An in-memory trace, sorted by arrival, in structure-of-arrays form.
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
@@ -93,14 +97,20 @@ impl Trace {
                         format!("negative value {a}; expected >= 0"),
                     ));
                 }
-                let ns = (a as u64).checked_mul(1000).ok_or_else(|| {
-                    Error::cell(
-                        path,
-                        "arrival_us",
-                        row0 + i,
-                        format!("value {a} is too large"),
-                    )
-                })?;
+                let ns = (a as u64)
+                    .checked_mul(1000)
+                    .filter(|&ns| ns <= MAX_TIME_NS)
+                    .ok_or_else(|| {
+                        Error::cell(
+                            path,
+                            "arrival_us",
+                            row0 + i,
+                            format!(
+                                "value {a} is too large; expected at most {} us (2^62 ns)",
+                                MAX_TIME_NS / 1000
+                            ),
+                        )
+                    })?;
                 arrival_ns.push(ns);
             }
             tmp.clear();
@@ -164,7 +174,7 @@ impl Trace {
     }
 
     /// Drop the id column when every id equals its sorted position.
-    fn compact_ids(&mut self) {
+    pub(crate) fn compact_ids(&mut self) {
         if !self.id.is_empty() && self.id.iter().enumerate().all(|(q, &v)| v == q as i64) {
             self.id = Vec::new();
         }
@@ -195,6 +205,14 @@ impl Trace {
             )));
         }
         if k != 1.0 {
+            let last = self.arrival_ns.last().copied().unwrap_or(0) as f64 / k;
+            if last > MAX_TIME_NS as f64 {
+                return Err(Error::Usage(format!(
+                    "--rate-scale {k} stretches the trace to {:.3e} s of simulated time; at most {:.3e} s (2^62 ns) can be replayed",
+                    last / 1e9,
+                    MAX_TIME_NS as f64 / 1e9
+                )));
+            }
             for a in &mut self.arrival_ns {
                 *a = (*a as f64 / k).round() as u64;
             }
@@ -245,6 +263,28 @@ impl Trace {
     /// The largest batch in the trace.
     pub fn max_batch(&self) -> u32 {
         self.batch.iter().copied().max().unwrap_or(1)
+    }
+
+    /// Window `k` of `of` (0 <= k < of): the queries from position `k * n / of` up to
+    /// `(k + 1) * n / of`, in order, with their arrival times, batches and ids; the models
+    /// re-interned in order of first appearance (a model absent from the window is dropped).
+    pub fn window(&self, k: usize, of: usize) -> Trace {
+        let n = self.len();
+        let (lo, hi) = (k * n / of.max(1), ((k + 1) * n / of.max(1)).min(n));
+        let mut names = Interner::default();
+        let model = self.model[lo..hi]
+            .iter()
+            .map(|&m| names.intern(&self.models[m as usize]))
+            .collect();
+        Trace {
+            path: self.path.clone(),
+            sha256: self.sha256.clone(),
+            models: names.names,
+            arrival_ns: self.arrival_ns[lo..hi].to_vec(),
+            model,
+            batch: self.batch[lo..hi].to_vec(),
+            id: (lo..hi).map(|q| self.id_of(q)).collect(),
+        }
     }
 
     /// The mean offered arrival rate, queries/s: (queries - 1) / the span from the first to the

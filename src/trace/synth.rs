@@ -49,9 +49,13 @@ impl BatchSpec {
     pub fn pmf(&self) -> Result<Vec<(u32, f64)>> {
         match self {
             BatchSpec::LogNormal { mu, sigma, max } => {
-                if *max < 1 || !mu.is_finite() || !(sigma.is_finite() && *sigma >= 0.0) {
+                let ok = (1..=MAX_BATCH).contains(max)
+                    && mu.is_finite()
+                    && sigma.is_finite()
+                    && *sigma >= 0.0;
+                if !ok {
                     return Err(Error::Usage(format!(
-                        "log-normal batches need a finite --batch-mu, --batch-sigma >= 0 and --max-batch >= 1 (got {mu}, {sigma}, {max})"
+                        "log-normal batches need a finite --batch-mu, --batch-sigma >= 0 and --max-batch in 1..={MAX_BATCH} (got {mu}, {sigma}, {max})"
                     )));
                 }
                 if *sigma == 0.0 {
@@ -174,6 +178,11 @@ const BATCHES: u64 = 3;
 const MMPP_STATE: u64 = 4;
 
 /// Generate a trace (arrival times on whole microseconds, as the Parquet schema stores them).
+/// The largest batch a generated trace may hold.
+pub const MAX_BATCH: u32 = 65_536;
+/// The most queries a trace may hold (the engine indexes queries with 32 bits).
+pub const MAX_QUERIES: u64 = u32::MAX as u64 - 1;
+
 pub fn generate(cfg: &GenConfig) -> Result<Trace> {
     if !(cfg.rate.is_finite() && cfg.rate > 0.0) {
         return Err(Error::Usage(format!(
@@ -184,6 +193,18 @@ pub fn generate(cfg: &GenConfig) -> Result<Trace> {
     if cfg.queries.is_none() && cfg.duration_s.is_none() {
         return Err(Error::Usage("give --queries or --duration".into()));
     }
+    // What the trace will hold: bounded by the engine's query index and by memory.
+    let expected = match (cfg.queries, cfg.duration_s) {
+        (Some(q), _) => q as f64,
+        (None, Some(d)) => cfg.rate * d,
+        (None, None) => 0.0,
+    };
+    if expected > MAX_QUERIES as f64 {
+        return Err(Error::Usage(format!(
+            "the trace would hold about {expected:.3e} queries; at most {MAX_QUERIES} (lower --queries, --duration or --rate)"
+        )));
+    }
+    crate::io::check_memory((expected * 24.0) as u64, "the generated trace")?;
     if let Some(d) = cfg.duration_s
         && !(d.is_finite() && d > 0.0)
     {
@@ -284,6 +305,13 @@ pub fn generate(cfg: &GenConfig) -> Result<Trace> {
         };
         if t >= horizon {
             break;
+        }
+        if t * 1e9 > crate::trace::MAX_TIME_NS as f64 {
+            return Err(Error::Usage(format!(
+                "the trace runs past {:.3e} s (2^62 ns) of simulated time at query {}; raise --rate",
+                crate::trace::MAX_TIME_NS as f64 / 1e9,
+                rows.len()
+            )));
         }
         let us = (t * 1e6).round() as u64;
         let m = names[model_idx.sample(&mut r_mod)];

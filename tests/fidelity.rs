@@ -1,0 +1,384 @@
+//! The instrument on mixed traffic and at its edges: every query judged by its own model's SLA
+//! (hand-computed), `peak`'s per-model criterion against a closed form, a lower bound at the
+//! search cap, and the sweep's honest statistics (trace windows as replicates, an absolute
+//! reference load, failed peaks marked, mismatched reports refused).
+
+mod common;
+
+use common::{path_str, run};
+use mig_replay::gpu::GpuSpec;
+use mig_replay::peak::{MAX_SCALE, PeakConfig, find_peak};
+use mig_replay::policy::{PolicyParams, Registry};
+use mig_replay::profile::Profiles;
+use mig_replay::replay::replay;
+use mig_replay::sla::SlaSpec;
+use mig_replay::trace::Trace;
+
+const MS: u64 = 1_000_000;
+
+/// One whole A100-40GB; both models take 10 ms per query.
+fn two_models() -> Profiles {
+    let mut p = Profiles::default();
+    for m in ["a", "b"] {
+        p.insert("A100-40GB", m, "7g.40gb", &[(1, 10.0)]);
+    }
+    p
+}
+
+#[test]
+fn every_query_is_judged_by_its_own_models_sla() {
+    // FCFS on one GPU: a0@0 runs 0-10 (latency 10), b0@0 10-20 (20), a1@5 20-30 (25),
+    // b1@30 30-40 (10). The window is 0-40 ms.
+    let t = Trace::from_rows([
+        (0, "a", 1),
+        (0, "b", 1),
+        (5 * MS, "a", 1),
+        (30 * MS, "b", 1),
+    ]);
+    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
+    let prof = two_models();
+    let reg = Registry::builtin();
+    let go = |slas: &SlaSpec| {
+        let mut p = reg.build("fcfs", &PolicyParams::default()).unwrap();
+        replay(&t, &prof, &gpu, 1, &mut p, &Default::default(), slas).unwrap()
+    };
+    // a: 30 ms (met by both), b: 15 ms (b0 misses).
+    let mut slas = SlaSpec::global(15.0);
+    slas.per_model.insert("a".into(), 30.0);
+    let r = go(&slas);
+    assert_eq!(r.records.finish_ns, [10 * MS, 20 * MS, 30 * MS, 40 * MS]);
+    let h = &r.metrics.headline;
+    assert_eq!(h.sla_violation_rate, Some(0.25));
+    assert_eq!(h.sla_attainment, Some(0.75));
+    // 3 queries met their SLA in 0.04 s.
+    assert!((h.goodput_qps.unwrap() - 75.0).abs() < 1e-9);
+    let pm = &r.metrics.per_model;
+    assert_eq!(
+        (pm["a"].sla_ms, pm["a"].sla_violation_rate),
+        (Some(30.0), Some(0.0))
+    );
+    assert_eq!(
+        (pm["b"].sla_ms, pm["b"].sla_violation_rate),
+        (Some(15.0), Some(0.5))
+    );
+    assert!((pm["b"].goodput_qps.unwrap() - 25.0).abs() < 1e-9);
+    // The recorded SLAs name their sources.
+    let src: Vec<(&str, &str)> = r
+        .metrics
+        .sla
+        .iter()
+        .map(|s| (s.model.as_str(), s.source.as_str()))
+        .collect();
+    assert_eq!(src, [("a", "param sla.a"), ("b", "--sla-ms")]);
+    // The same trace under one 15 ms SLA: a1 (25 ms) and b0 (20 ms) miss.
+    let r = go(&SlaSpec::global(15.0));
+    assert_eq!(r.metrics.headline.sla_violation_rate, Some(0.5));
+    // Without any SLA nothing is judged and there is no goodput.
+    let r = go(&SlaSpec::default());
+    let h = &r.metrics.headline;
+    assert_eq!((h.sla_violation_rate, h.goodput_qps), (None, None));
+    // Only a has one: only a's queries are judged; goodput needs every model judged.
+    let mut only_a = SlaSpec::default();
+    only_a.per_model.insert("a".into(), 20.0);
+    let h = go(&only_a).metrics.headline;
+    assert_eq!((h.sla_violation_rate, h.goodput_qps), (Some(0.5), None));
+}
+
+#[test]
+fn peak_binds_on_the_model_that_misses_its_own_sla_first() {
+    // Arrivals every 10 ms alternating a, b (1000 queries), 4 ms service, one GPU. At scale k
+    // the gap is 10/k ms and, below 4 ms, query j waits j (4 - 10/k). Each model has 500
+    // queries; its nearest-rank p99 is its 495th, at position j = 988 for a (even positions)
+    // and 989 for b. With SLAs a 6 ms and b 100 ms, a binds: 4 + 988 (4 - 10/k) <= 6, so
+    // k*_a = 10 / (4 - 2/988), while b alone would allow 10 / (4 - 96/989).
+    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
+    let mut prof = Profiles::default();
+    for m in ["a", "b"] {
+        prof.insert("A100-40GB", m, "7g.40gb", &[(1, 4.0)]);
+    }
+    let t = Trace::from_rows(
+        (0..1000u64).map(|j| (j * 10 * MS, if j % 2 == 0 { "a" } else { "b" }, 1)),
+    );
+    let reg = Registry::builtin();
+    let mut slas = SlaSpec::global(100.0);
+    slas.per_model.insert("a".into(), 6.0);
+    let cfg = PeakConfig {
+        percentile: 99.0,
+        tolerance: 0.001,
+        pooled: false,
+    };
+    let r = find_peak(
+        &t,
+        &prof,
+        &gpu,
+        1,
+        "fcfs",
+        &|| reg.build("fcfs", &PolicyParams::default()),
+        &Default::default(),
+        &slas,
+        &cfg,
+    )
+    .unwrap();
+    let k_a = 10.0 / (4.0 - 2.0 / 988.0);
+    assert!(
+        r.rate_scale <= k_a && r.rate_scale >= k_a / 1.001,
+        "{} vs {k_a}",
+        r.rate_scale
+    );
+    assert_eq!((r.binding_model.as_str(), r.sla_ms), ("a", 6.0));
+    assert!(r.latency_ms_at_peak <= 6.0 && !r.lower_bound);
+    // Pooled over both models needs one SLA for both.
+    let pooled = PeakConfig {
+        pooled: true,
+        ..cfg
+    };
+    let e = find_peak(
+        &t,
+        &prof,
+        &gpu,
+        1,
+        "fcfs",
+        &|| reg.build("fcfs", &PolicyParams::default()),
+        &Default::default(),
+        &slas,
+        &pooled,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("SLAs differ"), "{e}");
+    // With one 6 ms SLA pooled, the pooled p99 is rank 990 of 1000, position 989:
+    // k* = 10 / (4 - 2/989).
+    let r = find_peak(
+        &t,
+        &prof,
+        &gpu,
+        1,
+        "fcfs",
+        &|| reg.build("fcfs", &PolicyParams::default()),
+        &Default::default(),
+        &SlaSpec::global(6.0),
+        &pooled,
+    )
+    .unwrap();
+    let k = 10.0 / (4.0 - 2.0 / 989.0);
+    assert!(
+        r.rate_scale <= k && r.rate_scale >= k / 1.001,
+        "{}",
+        r.rate_scale
+    );
+    assert_eq!(r.binding_model, "*");
+    // An SLA that never binds: the cap, flagged as a lower bound, not an error.
+    let r = find_peak(
+        &t,
+        &prof,
+        &gpu,
+        1,
+        "fcfs",
+        &|| reg.build("fcfs", &PolicyParams::default()),
+        &Default::default(),
+        &SlaSpec::global(1e12),
+        &cfg,
+    )
+    .unwrap();
+    assert!(r.lower_bound);
+    assert_eq!(r.rate_scale, MAX_SCALE);
+}
+
+#[test]
+fn run_and_peak_report_per_model_slas_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let o = run(&[
+        "run",
+        "--trace",
+        "traces/alibaba-genai.parquet",
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--policy",
+        "paris+elsa",
+        "--sla-ms",
+        "50",
+        "--param",
+        "sla.bert-base=200",
+        "--param",
+        "sla.resnet50=15",
+        "--out",
+        path_str(&out),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    for want in [
+        "SLA bert-base 200 ms (param sla.bert-base)",
+        "SLA resnet50 15 ms (param sla.resnet50)",
+        "SLA mobilenet-v2 50 ms (--sla-ms)",
+        "SLA attainment",
+        "goodput",
+    ] {
+        assert!(o.stdout.contains(want), "{want}: {}", o.stdout);
+    }
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["per_model"]["bert-base"]["sla_ms"], 200.0);
+    assert_eq!(s["per_model"]["resnet50"]["sla_ms"], 15.0);
+    // The scheduler enforced the same SLAs the figures are judged by.
+    assert_eq!(s["scheduler_details"]["sla"], s["sla"]);
+    // The overall rate is the per-model rates weighted by their queries.
+    let q = |m: &str| s["per_model"][m]["queries"].as_f64().unwrap();
+    let v = |m: &str| s["per_model"][m]["sla_violation_rate"].as_f64().unwrap();
+    let models = ["bert-base", "resnet50", "mobilenet-v2"];
+    let weighted: f64 =
+        models.iter().map(|m| q(m) * v(m)).sum::<f64>() / models.iter().map(|m| q(m)).sum::<f64>();
+    assert!((s["sla_violation_rate"].as_f64().unwrap() - weighted).abs() < 1e-12);
+    // peak says which model binds.
+    let o = run(&[
+        "peak",
+        "--trace",
+        "traces/alibaba-genai.parquet",
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--policy",
+        "paris+elsa",
+        "--sla-ms",
+        "50",
+        "--param",
+        "sla.resnet50=15",
+        "--tolerance",
+        "0.05",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("binding model"), "{}", o.stdout);
+    // And an SLA that never binds is a lower bound, said so.
+    let o = run(&[
+        "peak",
+        "--trace",
+        "traces/quickstart.parquet",
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--gpus",
+        "2",
+        "--policy",
+        "fcfs",
+        "--sla-ms",
+        "1e12",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains(">=1073741824.0000"), "{}", o.stdout);
+    assert!(o.stdout.contains("a lower bound"), "{}", o.stdout);
+}
+
+const SWEEP: &str = r#"
+name = "stats"
+gpu = "A100-80GB"
+gpus = 2
+profiles = "profiles/a100-80gb.parquet"
+seeds = [1, 2, 3]
+tolerance = 0.05
+loads = [0.5]
+
+[[workload]]
+name = "q"
+trace = "traces/quickstart.parquet"
+sla_ms = 60
+replicates = "windows"
+reference_qps = 100
+
+[[policy]]
+name = "fcfs"
+
+[[policy]]
+name = "homogeneous[slice=1g]"
+"#;
+
+#[test]
+fn replicates_from_trace_windows_an_absolute_reference_and_checked_setups() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("s.toml");
+    std::fs::write(&cfg, SWEEP).unwrap();
+    let a = dir.path().join("a");
+    let o = run(&["sweep", "--config", path_str(&cfg), "--out", path_str(&a)]);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["workloads"][0]["replicates"], "windows (3 of the trace)");
+    assert_eq!(s["workloads"][0]["reference"], "100 q/s");
+    // The quickstart trace has 2000 queries: three windows of 666, 667 and 667.
+    let t = Trace::load("traces/quickstart.parquet".as_ref()).unwrap();
+    let f = std::fs::File::open(a.join("results.parquet")).unwrap();
+    let rows: Vec<_> = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect();
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    let mut queries = std::collections::BTreeSet::new();
+    let mut reference_rates = Vec::new();
+    for b in &rows {
+        let q = b
+            .column_by_name("queries")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let off = b
+            .column_by_name("offered_qps")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        let r = b.column_by_name("reference").unwrap().as_boolean();
+        for i in 0..b.num_rows() {
+            queries.insert(q.value(i));
+            if r.value(i) {
+                reference_rates.push(off.value(i));
+            }
+        }
+    }
+    // Window k holds positions floor(k n / 3) .. floor((k + 1) n / 3).
+    let n = t.len() as i64;
+    let sizes: std::collections::BTreeSet<i64> = [n / 3, 2 * n / 3 - n / 3, n - 2 * n / 3]
+        .into_iter()
+        .collect();
+    assert_eq!(queries, sizes);
+    // The reference runs are at the absolute rate, for every policy and seed.
+    assert_eq!(reference_rates.len(), 6);
+    assert!(
+        reference_rates.iter().all(|&r| (r - 100.0).abs() < 1e-6),
+        "{reference_rates:?}"
+    );
+    // Three different windows: three different peaks for fcfs, hence an interval.
+    let fcfs = &s["verdict"][0];
+    assert_eq!(fcfs["policy"], "fcfs");
+    assert_eq!(fcfs["peak_qps"]["n"], 3);
+    assert!(fcfs["peak_qps"]["ci95"].as_f64().is_some(), "{fcfs}");
+    // homogeneous 1g cannot meet 60 ms with resnet50's largest batches: failed peaks, marked
+    // and counted as 0.
+    let h = &s["verdict"][1];
+    assert_eq!(h["failed_peaks"], 3);
+    assert_eq!(h["peak_qps"]["mean"], 0.0);
+    assert!(o.stdout.contains("†3"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("3 seeds found no sustainable load")
+            || o.stdout.contains("†k: k seeds found no sustainable load"),
+        "{}",
+        o.stdout
+    );
+    // Another setup does not compare: seeds, SLAs and the reference load are named.
+    let mut other = s.clone();
+    other["seeds"] = serde_json::json!([1, 2]);
+    other["workloads"][0]["sla_ms"] = serde_json::json!(50.0);
+    other["workloads"][0]["reference"] = serde_json::json!("200 q/s");
+    let b = dir.path().join("other.json");
+    std::fs::write(&b, serde_json::to_string(&other).unwrap()).unwrap();
+    let o = run(&["compare", path_str(&a), path_str(&b)]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    for want in [
+        "seeds: baseline [1, 2, 3], new [1, 2]",
+        "workload q SLA: baseline 60 ms {}, new 50 ms {}",
+        "workload q reference load: baseline 100 q/s, new 200 q/s",
+    ] {
+        assert!(o.stderr.contains(want), "{want}: {}", o.stderr);
+    }
+}
