@@ -361,10 +361,15 @@ mod tests {
     /// ELSA's choice for one batch-1 query of model 0 at t = 0 on `layout`, with the given
     /// estimated backlogs (ms) and SLA (ms).
     fn choose(layout: &str, backlog_ms: &[u64], sla_ms: f64) -> usize {
+        choose_with(layout, backlog_ms, sla_ms, Margin::default())
+    }
+
+    /// [`choose`] with an estimate margin; the profile's std is 10 % of every latency.
+    fn choose_with(layout: &str, backlog_ms: &[u64], sla_ms: f64, margin: Margin) -> usize {
         let gpu = GpuSpec::by_name("A100-40GB").unwrap();
         let mut prof = Profiles::default();
         for (s, l) in [("1g.5gb", 10.0), ("2g.10gb", 6.0), ("4g.20gb", 4.0)] {
-            prof.insert("A100-40GB", "m", s, &[(1, l)]);
+            prof.insert_with_std("A100-40GB", "m", s, &[(1, l, 0.1 * l)]);
         }
         let server = Server::new(gpu.clone(), vec![gpu.parse_layout(layout).unwrap()]).unwrap();
         let st = ServiceTable::build(
@@ -395,6 +400,7 @@ mod tests {
             }],
             server.instances.iter().map(|i| (i.slice, i.gpcs)).collect(),
         );
+        e.margin = margin;
         // ELSA learns backlogs from its own dispatches: replay those that built this state.
         for (i, &b) in backlog.iter().enumerate() {
             if b > 0 {
@@ -408,6 +414,22 @@ mod tests {
             arrival_ns: 0,
         };
         e.choose(&q, &view).unwrap().0
+    }
+
+    #[test]
+    fn a_margin_moves_the_query_to_a_larger_slice() {
+        // Latencies 4, 6, 10 ms (std 0.4, 0.6, 1 ms), SLA 12 ms, all idle.
+        let l = "4g.20gb+2g.10gb+1g.5gb";
+        let m = |frac, std| Margin { frac, std };
+        // 10 + 0.1 x 10 = 11 <= 12: still the 1g.
+        assert_eq!(choose_with(l, &[0, 0, 0], 12.0, m(0.1, 0.0)), 2);
+        // 10 + 0.3 x 10 = 13 > 12; the 2g: 6 + 1.8 = 7.8: the 2g.
+        assert_eq!(choose_with(l, &[0, 0, 0], 12.0, m(0.3, 0.0)), 1);
+        // 2 std: 10 + 2 = 12 <= 12, the 1g; 3 std: 13 > 12, the 2g (6 + 1.8).
+        assert_eq!(choose_with(l, &[0, 0, 0], 12.0, m(0.0, 2.0)), 2);
+        assert_eq!(choose_with(l, &[0, 0, 0], 12.0, m(0.0, 3.0)), 1);
+        // A margin that no instance meets: the earliest estimated completion, the 4g.
+        assert_eq!(choose_with(l, &[0, 0, 0], 12.0, m(5.0, 0.0)), 0);
     }
 
     #[test]

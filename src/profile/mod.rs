@@ -341,14 +341,41 @@ impl Profiles {
 
     /// Insert a series (for building profiles in memory, e.g. in tests).
     pub fn insert(&mut self, gpu: &str, model: &str, slice: &str, points: &[(u32, f64)]) {
-        let s = Series {
-            batches: points.iter().map(|p| p.0).collect(),
-            latency_ms: points.iter().map(|p| p.1).collect(),
-            source: vec![Source::Unspecified; points.len()],
-            memory_mb: vec![None; points.len()],
-            latency_std_ms: vec![None; points.len()],
+        let rows: Vec<(u32, f64, Option<f64>, Option<f64>)> =
+            points.iter().map(|&(b, l)| (b, l, None, None)).collect();
+        self.insert_rows(gpu, model, slice, &rows);
+    }
+
+    /// [`Self::insert`] with a run-to-run std per point: `(batch, latency_ms, std_ms)`.
+    pub fn insert_with_std(
+        &mut self,
+        gpu: &str,
+        model: &str,
+        slice: &str,
+        points: &[(u32, f64, f64)],
+    ) {
+        let rows: Vec<(u32, f64, Option<f64>, Option<f64>)> = points
+            .iter()
+            .map(|&(b, l, s)| (b, l, Some(s), None))
+            .collect();
+        self.insert_rows(gpu, model, slice, &rows);
+    }
+
+    /// [`Self::insert`] with every optional column: `(batch, latency_ms, std_ms, memory_mb)`.
+    pub fn insert_rows(
+        &mut self,
+        gpu: &str,
+        model: &str,
+        slice: &str,
+        rows: &[(u32, f64, Option<f64>, Option<f64>)],
+    ) {
+        let mut s = Series {
+            batches: rows.iter().map(|p| p.0).collect(),
+            latency_ms: rows.iter().map(|p| p.1).collect(),
+            source: vec![Source::Unspecified; rows.len()],
+            memory_mb: rows.iter().map(|p| p.3).collect(),
+            latency_std_ms: rows.iter().map(|p| p.2).collect(),
         };
-        let mut s = s;
         s.sort();
         self.series
             .insert((gpu.to_string(), model.to_string(), slice.to_string()), s);

@@ -15,6 +15,54 @@ pub struct Plots {
     /// Per workload: (name, latency vs load, utilization vs load, CDF).
     pub workloads: Vec<WorkloadPlots>,
     pub heatmaps: Vec<HeatPlots>,
+    /// Peak against one numeric parameter, for each family of policies that differ in it alone.
+    pub sweeps: Vec<ParamPlot>,
+}
+
+/// A parameter sweep: its title and plot.
+#[derive(Debug, Default, Serialize)]
+pub struct ParamPlot {
+    pub title: String,
+    pub svg: String,
+}
+
+/// Families of policies that differ in one numeric parameter alone (same name, same other
+/// parameters), with at least three values: (the parameter, a title, (value, policy label) in
+/// increasing value).
+pub fn param_families(res: &SweepResult) -> Vec<(String, String, Vec<(f64, String)>)> {
+    let mut fams: BTreeMap<(String, String, String), Vec<(f64, String)>> = BTreeMap::new();
+    for p in &res.config.policies {
+        let flat = p.flat_params();
+        for (k, v) in &flat {
+            let Ok(x) = v.parse::<f64>() else {
+                continue;
+            };
+            let rest: Vec<String> = flat
+                .iter()
+                .filter(|(k2, _)| k2 != k)
+                .map(|(k2, v2)| format!("{k2}={v2}"))
+                .collect();
+            fams.entry((k.clone(), p.name.clone(), rest.join(",")))
+                .or_default()
+                .push((x, p.label()));
+        }
+    }
+    fams.into_iter()
+        .filter(|(_, v)| {
+            let mut xs: Vec<f64> = v.iter().map(|x| x.0).collect();
+            xs.dedup();
+            v.len() >= 3 && xs.len() == v.len()
+        })
+        .map(|((k, name, rest), mut v)| {
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let title = if rest.is_empty() {
+                format!("{name}: peak vs {k}")
+            } else {
+                format!("{name} [{rest}]: peak vs {k}")
+            };
+            (k, title, v)
+        })
+        .collect()
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -245,5 +293,117 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
             batch,
         });
     }
+    // Parameter sweeps: the mean peak over seeds against the parameter, one line per workload,
+    // as a multiple of the baseline's peak so that workloads share the axis.
+    for (k, (param, title, members)) in param_families(res).into_iter().enumerate() {
+        let series = cfg
+            .workloads
+            .iter()
+            .enumerate()
+            .map(|(c, w)| {
+                let base = summary
+                    .verdict
+                    .iter()
+                    .find(|v| v.workload == w.name && v.policy == summary.baseline)
+                    .map(|v| v.peak_qps.mean)
+                    .unwrap_or(0.0);
+                Series {
+                    name: w.name.clone(),
+                    color: c,
+                    points: members
+                        .iter()
+                        .filter_map(|(x, label)| {
+                            let v = summary
+                                .verdict
+                                .iter()
+                                .find(|v| v.workload == w.name && &v.policy == label)?;
+                            (base > 0.0).then(|| (*x, v.peak_qps.mean / base))
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let svg = plot::save(
+            &LineChart {
+                title: title.clone(),
+                x_label: param.clone(),
+                y_label: format!("peak (mean over seeds) / {}'s", summary.baseline),
+                series,
+                hline: Some((1.0, summary.baseline.clone())),
+                log_x: false,
+                log_y: false,
+            },
+            &pdir,
+            &format!("sweep-{k}-{}", slug(&param)),
+        )?;
+        out.sweeps.push(ParamPlot { title, svg });
+    }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::config::SweepConfig;
+
+    #[test]
+    fn families_differ_in_one_numeric_parameter_alone() {
+        let text = r#"
+name = "t"
+gpu = "A100-80GB"
+gpus = 1
+profiles = "p.parquet"
+loads = [0.5]
+[[workload]]
+name = "w"
+trace = "t.parquet"
+sla_ms = 10
+[[policy]]
+name = "paris+elsa"
+label = "m0"
+params = { service_noise = "profile", margin_std = 0 }
+[[policy]]
+name = "paris+elsa"
+label = "m2"
+params = { service_noise = "profile", margin_std = 2 }
+[[policy]]
+name = "paris+elsa"
+label = "m1"
+params = { service_noise = "profile", margin_std = 1 }
+[[policy]]
+name = "paris+elsa"
+label = "other noise"
+params = { service_noise = "none", margin_std = 1 }
+[[policy]]
+name = "fcfs"
+"#;
+        let config = SweepConfig::parse(text, Path::new("t.toml")).unwrap();
+        let res = SweepResult {
+            config,
+            inputs: vec![],
+            runs: vec![],
+            peaks: vec![],
+            cdfs: vec![],
+            heatmaps: vec![],
+            stages: vec![],
+            provenance: [0; 4],
+        };
+        let f = param_families(&res);
+        // One family: the three profile-noise policies, ordered by margin_std; the fourth
+        // differs in service_noise too.
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].0, "margin_std");
+        assert_eq!(
+            f[0].2,
+            [
+                (0.0, "m0".to_string()),
+                (1.0, "m1".into()),
+                (2.0, "m2".into())
+            ]
+        );
+        assert_eq!(
+            f[0].1,
+            "paris+elsa [service_noise=profile]: peak vs margin_std"
+        );
+    }
 }
