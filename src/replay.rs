@@ -111,6 +111,29 @@ pub fn replay(
         trace.max_batch().max(largest),
         |m| trace.first_row_of_model(m),
     )?;
+    // Every query must fit the memory of some instance of the server as laid out.
+    if !table.all_fit() {
+        let used = server.slices_used();
+        for (q, (&m, &b)) in trace.model.iter().zip(&trace.batch).enumerate() {
+            if !used.iter().any(|&s| table.fits(m, s, b)) {
+                return Err(Error::file(
+                    &profiles.path,
+                    format!(
+                        "query {} (sorted trace row {q}): a batch of {b} of model '{}' exceeds the memory (memory_mb) of every slice of this server ({}); the policy's layout cannot serve it",
+                        trace.id_of(q),
+                        trace.models[m as usize],
+                        server
+                            .layout_names()
+                            .into_iter()
+                            .collect::<std::collections::BTreeSet<_>>()
+                            .into_iter()
+                            .collect::<Vec<_>>()
+                            .join(" | ")
+                    ),
+                ));
+            }
+        }
+    }
     if let Noise::Profile { fallback_cv: None } = model.noise {
         for (m, name) in trace.models.iter().enumerate() {
             for &s in &server.slices_used() {

@@ -382,3 +382,108 @@ fn replicates_from_trace_windows_an_absolute_reference_and_checked_setups() {
         assert!(o.stderr.contains(want), "{want}: {}", o.stderr);
     }
 }
+
+/// A100-40GB: model m on 1g.5gb (5,120 MB), 2g.10gb, 4g.20gb; batch 1 needs 1,000 MB and
+/// batch 8 needs 6,000 MB (more than a 1g.5gb holds). Latencies (ms): batch 1 takes 2 on 1g,
+/// 1.5 on 2g, 1 on 4g; batch 8 takes 8, 6, 4.
+fn memory_profile() -> Profiles {
+    let mut p = Profiles::default();
+    for (s, l1, l8) in [
+        ("1g.5gb", 2.0, 8.0),
+        ("2g.10gb", 1.5, 6.0),
+        ("4g.20gb", 1.0, 4.0),
+    ] {
+        p.insert_rows(
+            "A100-40GB",
+            "m",
+            s,
+            &[(1, l1, None, Some(1000.0)), (8, l8, None, Some(6000.0))],
+        );
+    }
+    p
+}
+
+#[test]
+fn no_batch_runs_on_a_slice_whose_memory_it_exceeds() {
+    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
+    let prof = memory_profile();
+    let reg = Registry::builtin();
+    let go = |policy: &str, layout: &str, t: &Trace| {
+        let params = if layout.is_empty() {
+            PolicyParams::default()
+        } else {
+            PolicyParams::from_pairs(&[("layout", layout)])
+        };
+        let mut p = reg.build(policy, &params).unwrap();
+        replay(
+            t,
+            &prof,
+            &gpu,
+            1,
+            &mut p,
+            &Default::default(),
+            &SlaSpec::global(100.0),
+        )
+    };
+    // ELSA: a batch of 8 on an idle 4g+2g+1g would go to the smallest feasible slice, the
+    // 1g (8 ms <= 100 ms); its memory does not hold it, so the 2g (instance 1).
+    let t = Trace::from_rows([(0, "m", 8)]);
+    let r = go("fixed+elsa", "4g.20gb+2g.10gb+1g.5gb", &t).unwrap();
+    assert_eq!(r.records.instance, [1]);
+    // FIFO on 3 x 2g + 1g (instances 0-2 the 2g, 3 the 1g): three batch-1 queries at 0 take
+    // the 2g; the batch of 8 at 0.5 ms finds only the 1g idle and waits; the batch of 1 at
+    // 0.6 ms takes the 1g (2 ms); at 1.5 ms the 2g of instance 0 frees and takes the 8 (6 ms).
+    let us = 1_000;
+    let t = Trace::from_rows([
+        (0, "m", 1),
+        (0, "m", 1),
+        (0, "m", 1),
+        (500 * us, "m", 8),
+        (600 * us, "m", 1),
+    ]);
+    let r = go("fixed", "2g.10gb+2g.10gb+2g.10gb+1g.5gb", &t).unwrap();
+    assert_eq!(r.records.instance, [0, 1, 2, 0, 3]);
+    assert_eq!(r.records.start_ns, [0, 0, 0, 1500 * us, 600 * us]);
+    assert_eq!(
+        r.records.finish_ns,
+        [1500 * us, 1500 * us, 1500 * us, 7500 * us, 2600 * us]
+    );
+    // A layout with nowhere to put the batch of 8: exit 2 before the replay, naming it.
+    let e = go(
+        "fixed",
+        "1g.5gb+1g.5gb+1g.5gb+1g.5gb+1g.5gb+1g.5gb+1g.5gb",
+        &t,
+    )
+    .err()
+    .expect("refused");
+    assert_eq!(e.exit_code(), 2);
+    let e = e.to_string();
+    assert!(
+        e.contains("a batch of 8 of model 'm' exceeds the memory (memory_mb) of every slice"),
+        "{e}"
+    );
+    // PARIS maps the batch of 8 to a slice that holds it, whatever the knees say.
+    let t = Trace::from_rows((0..40u64).map(|j| (j * MS, "m", if j % 4 == 0 { 8 } else { 1 })));
+    let r = go("paris+fifo", "", &t);
+    let r = match r {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let plan = serde_json::to_value(r.partition.unwrap()).unwrap();
+    let b8 = plan["mapping"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["batch"] == 8)
+        .unwrap()
+        .clone();
+    assert_ne!(b8["slice"], "1g.5gb", "{b8}");
+    assert!(r.invariants.all_ok());
+    // No batch of 8 ran on a 1g.
+    for q in 0..t.len() {
+        let inst = r.server.instances[r.records.instance[q] as usize];
+        if t.batch[q] == 8 {
+            assert_ne!(gpu.profiles[inst.slice].name, "1g.5gb");
+        }
+    }
+}

@@ -53,9 +53,10 @@ fn a_plugin_scheduler_gets_the_report_plots_and_gate_of_a_built_in() {
     assert!(o.stdout.contains("paris+jsq"), "{}", o.stdout);
     let s = summary(&a);
     assert_eq!(s["policies"].as_array().unwrap().len(), 6);
-    // 2 workloads x 3 seeds x 6 policies x 5 loads (0.2, 0.5, 0.6 = reference, 0.8, 1.0).
-    assert_eq!(s["validity"]["runs"], 180);
-    assert_eq!(s["validity"]["runs_with_invariants_ok"], 180);
+    // 2 workloads x 3 seeds x 6 policies x 6 loads (0.2, 0.5, 0.6, 0.8, 1.0 and the absolute
+    // reference rate).
+    assert_eq!(s["validity"]["runs"], 216);
+    assert_eq!(s["validity"]["runs_with_invariants_ok"], 216);
     for w in ["resnet50", "azure-conv"] {
         let v = s["verdict"]
             .as_array()
@@ -71,7 +72,7 @@ fn a_plugin_scheduler_gets_the_report_plots_and_gate_of_a_built_in() {
         );
     }
     // Its rows in results.parquet and peaks.parquet.
-    for (file, want) in [("results.parquet", 30), ("peaks.parquet", 6)] {
+    for (file, want) in [("results.parquet", 36), ("peaks.parquet", 6)] {
         let f = std::fs::File::open(a.join(file)).unwrap();
         let n: usize = ParquetRecordBatchReaderBuilder::try_new(f)
             .unwrap()

@@ -137,7 +137,23 @@ impl<'a> Sim<'a> {
                 self.trace.models[m as usize], self.server.gpu.profiles[self.slices[i]].name
             )));
         }
+        let b = self.trace.batch[q as usize];
+        if !self.service.fits(m, self.slices[i], b) {
+            return Err(Error::Other(format!(
+                "scheduler sent a batch of {b} of model '{}' to instance {i} ({}), whose memory it exceeds",
+                self.trace.models[m as usize], self.server.gpu.profiles[self.slices[i]].name
+            )));
+        }
         Ok(())
+    }
+
+    /// The batching rule of model `m` on instance `i`: its max batch capped by what fits the
+    /// instance's memory.
+    #[inline]
+    fn rule_on(&self, m: u32, i: usize) -> BatchRule {
+        let mut r = self.st.rule(m);
+        r.max_batch = r.max_batch.min(self.service.max_fitting(m, self.slices[i]));
+        r
     }
 
     /// Profiled latency of query `q` alone on instance `i`.
@@ -254,6 +270,7 @@ impl<'a> Sim<'a> {
                 };
                 if let Some(q) = nextq {
                     self.check_handed(q, now)?;
+                    self.check_target(q, i)?;
                     self.start_one(q, i, now)?;
                 }
             } else {
@@ -303,7 +320,7 @@ impl<'a> Sim<'a> {
                     next += 1;
                     if let Some(i) = self.offer(q, now, scheduler)? {
                         let (m, b) = (self.trace.model[q as usize], self.trace.batch[q as usize]);
-                        let rule = self.st.rule(m);
+                        let rule = self.rule_on(m, i);
                         let joins = self
                             .st
                             .forming(i)
@@ -336,6 +353,7 @@ impl<'a> Sim<'a> {
                     return Ok(());
                 };
                 self.check_handed(q, now)?;
+                self.check_target(q, i)?;
                 self.st.set_not_idle(i);
                 q
             }
@@ -356,7 +374,7 @@ impl<'a> Sim<'a> {
     fn form(&mut self, i: usize, head: u32, now: u64, scheduler: &mut dyn Scheduler) -> Result<()> {
         let trace = self.trace;
         let (m, b) = (trace.model[head as usize], trace.batch[head as usize]);
-        let rule = self.st.rule(m);
+        let rule = self.rule_on(m, i);
         let oldest = trace.arrival_ns[head as usize];
         self.st.open_batch(i, m, oldest + rule.max_delay_ns);
         self.join(i, head);

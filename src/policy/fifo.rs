@@ -11,6 +11,12 @@
 //!
 //! The global queue is kept as one queue per model (arrival order within each); the global
 //! head is the oldest of the model heads.
+//!
+//! Memory (the profile's `memory_mb`): an instance only takes a query whose batch fits it. A
+//! query takes the lowest-index idle instance that can serve it; an instance that frees takes
+//! the oldest model head it can serve (a head it cannot serve waits for one that can, and the
+//! queries of its model behind it with it). Without memory bounds this is plain FIFO: held
+//! queries exist only while no instance is idle.
 
 use super::{Cost, Dispatch, QueryInfo, SchedulerEntry, Scheduler, ServerView};
 use std::collections::VecDeque;
@@ -31,9 +37,10 @@ impl Scheduler for FifoScheduler {
         {
             return Dispatch::To(i);
         }
-        if self.held == 0
-            && let Some(i) = view.lowest_idle()
-        {
+        // An idle instance exists only when no held query can use it (the engine offers every
+        // freed instance to `next_for` first), so taking it keeps the order among the queries
+        // it can serve.
+        if let Some(i) = view.lowest_idle_serving(q.model, q.batch) {
             return Dispatch::To(i);
         }
         let m = q.model as usize;
@@ -46,19 +53,20 @@ impl Scheduler for FifoScheduler {
     }
 
     #[inline]
-    fn next_for(&mut self, _instance: usize, _view: &ServerView) -> Option<u32> {
+    fn next_for(&mut self, instance: usize, view: &ServerView) -> Option<u32> {
         if self.held == 0 {
             return None;
         }
-        self.held -= 1;
-        if let [q] = self.queues.as_mut_slice() {
-            return q.pop_front().map(|h| h.0);
-        }
-        // Query positions are arrival order: the oldest head is the smallest.
+        // Query positions are arrival order: the oldest head (that the instance can serve) is
+        // the smallest.
         let m = (0..self.queues.len())
-            .filter_map(|m| self.queues[m].front().map(|h| (h.0, m)))
+            .filter_map(|m| {
+                let &(q, b) = self.queues[m].front()?;
+                view.can_serve(instance, m as u32, b).then_some((q, m))
+            })
             .min()?
             .1;
+        self.held -= 1;
         self.queues[m].pop_front().map(|h| h.0)
     }
 

@@ -183,11 +183,26 @@ impl Paris {
             let m = m as usize;
             let lat = |s: SliceId| series(m, s).latency_ms(b).0;
             let meets = |s: SliceId| slas[m].as_ref().is_none_or(|x| lat(s) <= x.sla_ms);
-            let largest = *slices.last().expect("non-empty");
-            let (s, rule) = match slices.iter().find(|&&s| b <= knee[m][s] && meets(s)) {
+            // Only the slices whose memory holds the batch (the profile's memory_mb).
+            let fitting: Vec<SliceId> = slices
+                .iter()
+                .copied()
+                .filter(|&s| {
+                    series(m, s)
+                        .memory_mb_at(b)
+                        .is_none_or(|mb| mb <= gpu.profiles[s].memory_gb as f64 * 1024.0)
+                })
+                .collect();
+            let Some(&largest) = fitting.last() else {
+                return Err(Error::Usage(format!(
+                    "PARIS: a batch of {b} of model '{}' fits the memory of no slice of {}",
+                    trace.models[m], gpu.name
+                )));
+            };
+            let (s, rule) = match fitting.iter().find(|&&s| b <= knee[m][s] && meets(s)) {
                 Some(&s) => (s, "knee"),
                 None if slas[m].is_none() => (largest, "largest"),
-                None => match slices.iter().rev().find(|&&s| meets(s)) {
+                None => match fitting.iter().rev().find(|&&s| meets(s)) {
                     Some(&s) => (s, "largest meeting the SLA"),
                     None => (largest, "largest"),
                 },

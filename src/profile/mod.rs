@@ -96,6 +96,35 @@ impl Series {
         }
     }
 
+    /// The memory a batch needs (MB), from the rows that give `memory_mb`: linear between them,
+    /// the last two points' slope (at least 0) above them, the smallest one's value below; a
+    /// single point's value throughout. `None` when no row gives it.
+    pub fn memory_mb_at(&self, b: u32) -> Option<f64> {
+        let pts: Vec<(f64, f64)> = self
+            .batches
+            .iter()
+            .zip(&self.memory_mb)
+            .filter_map(|(&x, m)| m.map(|m| (x as f64, m)))
+            .collect();
+        let b = b as f64;
+        let n = pts.len();
+        match pts.iter().position(|p| p.0 >= b) {
+            _ if n == 0 => None,
+            Some(0) => Some(pts[0].1),
+            Some(i) if pts[i].0 == b => Some(pts[i].1),
+            Some(i) => {
+                let ((b0, m0), (b1, m1)) = (pts[i - 1], pts[i]);
+                Some(m0 + (b - b0) / (b1 - b0) * (m1 - m0))
+            }
+            None if n == 1 => Some(pts[0].1),
+            None => {
+                let ((b0, m0), (b1, m1)) = (pts[n - 2], pts[n - 1]);
+                let slope = ((m1 - m0) / (b1 - b0)).max(0.0);
+                Some(m1 + slope * (b - b1))
+            }
+        }
+    }
+
     /// Latency of a batch in ms, and whether it had to be extrapolated.
     pub fn latency_ms(&self, b: u32) -> (f64, bool) {
         let bs = &self.batches;

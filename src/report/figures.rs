@@ -26,10 +26,13 @@ pub struct ParamPlot {
     pub svg: String,
 }
 
+/// A family of policies that differ in one numeric parameter alone: (the parameter, a title,
+/// (value, policy label) in increasing value).
+pub type ParamFamily = (String, String, Vec<(f64, String)>);
+
 /// Families of policies that differ in one numeric parameter alone (same name, same other
-/// parameters), with at least three values: (the parameter, a title, (value, policy label) in
-/// increasing value).
-pub fn param_families(res: &SweepResult) -> Vec<(String, String, Vec<(f64, String)>)> {
+/// parameters), with at least three values.
+pub fn param_families(res: &SweepResult) -> Vec<ParamFamily> {
     let mut fams: BTreeMap<(String, String, String), Vec<(f64, String)>> = BTreeMap::new();
     for p in &res.config.policies {
         let flat = p.flat_params();
@@ -359,23 +362,23 @@ name = "w"
 trace = "t.parquet"
 sla_ms = 10
 [[policy]]
-name = "paris+elsa"
+name = "part+sched"
 label = "m0"
 params = { service_noise = "profile", margin_std = 0 }
 [[policy]]
-name = "paris+elsa"
+name = "part+sched"
 label = "m2"
 params = { service_noise = "profile", margin_std = 2 }
 [[policy]]
-name = "paris+elsa"
+name = "part+sched"
 label = "m1"
 params = { service_noise = "profile", margin_std = 1 }
 [[policy]]
-name = "paris+elsa"
+name = "part+sched"
 label = "other noise"
 params = { service_noise = "none", margin_std = 1 }
 [[policy]]
-name = "fcfs"
+name = "other+sched"
 "#;
         let config = SweepConfig::parse(text, Path::new("t.toml")).unwrap();
         let res = SweepResult {
@@ -403,7 +406,7 @@ name = "fcfs"
         );
         assert_eq!(
             f[0].1,
-            "paris+elsa [service_noise=profile]: peak vs margin_std"
+            "part+sched [service_noise=profile]: peak vs margin_std"
         );
     }
 }

@@ -121,7 +121,7 @@ impl<'a> ServerView<'a> {
         let slice = self.instances[i].slice;
         let l = self.estimated_service_ns(model, slice, batch)?;
         let now = self.now_ns;
-        let Some(rule) = self.batch_rule(model) else {
+        let Some(rule) = self.rule_on(model, i) else {
             return Some((self.estimated_free_at(i) + l, now));
         };
         let f = &self.st.forming[i];
@@ -158,7 +158,7 @@ impl<'a> ServerView<'a> {
         rest.push((model, batch, now, true));
         while !rest.is_empty() {
             let (m, b, a0, _) = rest[0];
-            let r = self.batch_rule(m).unwrap_or(BatchRule::OFF);
+            let r = self.rule_on(m, i).unwrap_or(BatchRule::OFF);
             let mut cut = Cut::open(m, b, r);
             let mut mine = false;
             let mut head = true;
@@ -194,13 +194,14 @@ impl<'a> ServerView<'a> {
     /// The instance whose forming batch of `model` opened first among those that admit a query
     /// of `batch`.
     pub fn joinable(&self, model: u32, batch: u32) -> Option<usize> {
-        let rule = self.batch_rule(model)?;
+        self.batch_rule(model)?;
         self.st.open[model as usize]
             .iter()
             .map(|&i| i as usize)
             .find(|&i| {
                 let f = &self.st.forming[i];
-                batcher::admits(f.model, f.sum, model, batch, rule)
+                self.rule_on(model, i)
+                    .is_some_and(|r| batcher::admits(f.model, f.sum, model, batch, r))
             })
     }
     /// Number of instances.
@@ -219,11 +220,39 @@ impl<'a> ServerView<'a> {
         Some((cv * self.service.get(model, slice, batch).0 as f64).round() as u64)
     }
 
-    /// Profiled service time (ns) of `batch` of `model` on `slice`; `None` if not profiled.
+    /// Profiled service time (ns) of `batch` of `model` on `slice`; `None` if not profiled,
+    /// or if the batch does not fit the slice's memory (the profile's `memory_mb`).
     #[inline]
     pub fn estimated_service_ns(&self, model: u32, slice: SliceId, batch: u32) -> Option<u64> {
-        self.service
-            .has(model, slice)
+        (self.service.has(model, slice) && self.service.fits(model, slice, batch))
             .then(|| self.service.get(model, slice, batch).0)
+    }
+
+    /// Whether a batch of `batch` of `model` can run on instance `i` at all: profiled on its
+    /// slice and within its memory.
+    #[inline]
+    pub fn can_serve(&self, i: usize, model: u32, batch: u32) -> bool {
+        let s = self.instances[i].slice;
+        self.service.has(model, s) && self.service.fits(model, s, batch)
+    }
+
+    /// The idle instance with the lowest index that can serve a batch of `batch` of `model`.
+    #[inline]
+    pub fn lowest_idle_serving(&self, model: u32, batch: u32) -> Option<usize> {
+        if self.service.all_fit() {
+            return self.lowest_idle();
+        }
+        self.idle().find(|&i| self.can_serve(i, model, batch))
+    }
+
+    /// The batching rule of `model` on instance `i`: the model's, its max batch capped by what
+    /// fits the instance's memory.
+    #[inline]
+    fn rule_on(&self, model: u32, i: usize) -> Option<BatchRule> {
+        let mut r = self.batch_rule(model)?;
+        r.max_batch = r
+            .max_batch
+            .min(self.service.max_fitting(model, self.instances[i].slice));
+        Some(r)
     }
 }

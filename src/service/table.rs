@@ -18,6 +18,11 @@ pub struct ServiceTable {
     /// `[(model * n_slices + slice) * dense_max + (batch - 1)]` = ns, top bit = extrapolated.
     dense: Vec<u64>,
     series: Vec<Option<Series>>,
+    /// Per (model, slice): the largest batch whose memory fits the slice (`u32::MAX` when the
+    /// profile gives no memory or every batch up to the replay's largest fits).
+    fit_max: Vec<u32>,
+    /// Whether every batch fits everywhere (no memory bound anywhere).
+    all_fit: bool,
 }
 
 const EXTRAP_BIT: u64 = 1 << 63;
@@ -41,6 +46,7 @@ impl ServiceTable {
         let dense_max = max_batch.clamp(1, DENSE_BATCHES);
         let mut dense = vec![0u64; models.len() * n_slices * dense_max as usize];
         let mut series = vec![None; models.len() * n_slices];
+        let mut fit_max = vec![u32::MAX; models.len() * n_slices];
         for (m, name) in models.iter().enumerate() {
             for s in 0..n_slices {
                 let slice = gpu.profiles[s].name;
@@ -71,15 +77,50 @@ impl ServiceTable {
                     let (ms, ex) = ser.latency_ms(b);
                     dense[base + b as usize - 1] = to_ns(ms) | if ex { EXTRAP_BIT } else { 0 };
                 }
+                // Memory: the first batch (up to the replay's largest) that exceeds the slice.
+                let cap_mb = gpu.profiles[s].memory_gb as f64 * 1024.0;
+                if ser.memory_mb.iter().any(Option::is_some) {
+                    let limit = max_batch.max(1);
+                    if let Some(b) =
+                        (1..=limit).find(|&b| ser.memory_mb_at(b).is_some_and(|mb| mb > cap_mb))
+                    {
+                        fit_max[m * n_slices + s] = b - 1;
+                    }
+                }
                 series[m * n_slices + s] = Some(ser.clone());
             }
         }
+        let all_fit = fit_max.iter().all(|&f| f == u32::MAX);
         Ok(ServiceTable {
             n_slices,
             dense_max,
             dense,
             series,
+            fit_max,
+            all_fit,
         })
+    }
+
+    /// Whether a batch of `batch` of `model` fits the memory of `slice` (the profile's
+    /// `memory_mb` against the slice's memory, `memory_gb` x 1024 MB; no `memory_mb`: fits).
+    #[inline]
+    pub fn fits(&self, model: u32, slice: SliceId, batch: u32) -> bool {
+        self.all_fit || batch <= self.fit_max[model as usize * self.n_slices + slice]
+    }
+
+    /// The largest batch of `model` that fits `slice` (`u32::MAX`: no bound).
+    #[inline]
+    pub fn max_fitting(&self, model: u32, slice: SliceId) -> u32 {
+        if self.all_fit {
+            u32::MAX
+        } else {
+            self.fit_max[model as usize * self.n_slices + slice]
+        }
+    }
+
+    /// Whether no batch is bounded by memory anywhere.
+    pub fn all_fit(&self) -> bool {
+        self.all_fit
     }
 
     /// Service time (ns) of `batch` of `model` on `slice`, and whether it was extrapolated.
