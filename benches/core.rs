@@ -11,6 +11,7 @@ use mig_replay::policy::{PartitionContext, PolicyParams, Registry, SchedContext}
 use mig_replay::profile::Profiles;
 use mig_replay::server::Server;
 use mig_replay::service::ServiceTable;
+use mig_replay::sla::SlaSpec;
 use mig_replay::trace::synth::{Arrivals, BatchSpec, GenConfig, generate};
 use std::time::Instant;
 
@@ -57,12 +58,16 @@ fn main() {
         for _ in 0..5 {
             let mut pol = Registry::builtin().build(policy, &params).unwrap();
             let t0 = Instant::now();
+            // No SLA given: ELSA's default rule, as a run resolves it.
+            let slas = SlaSpec::default()
+                .resolve(&t, &prof, &gpu, pol.needs_sla)
+                .unwrap();
             let ctx = PartitionContext {
                 gpu: &gpu,
                 gpus: 8,
                 profiles: &prof,
                 trace: &t,
-                slas: &[],
+                slas: &slas,
             };
             let layouts = pol.partitioner.partition(&ctx).unwrap().layouts;
             let server = Server::new(gpu.clone(), layouts).unwrap();
@@ -81,7 +86,7 @@ fn main() {
                 service: &st,
                 profiles: &prof,
                 trace: &t,
-                slas: &[],
+                slas: &slas,
                 exact_estimates: true,
             })
             .unwrap();
@@ -89,7 +94,7 @@ fn main() {
             let rec = engine::simulate(&t, &server, &st, sched.as_mut()).unwrap();
             let t2 = Instant::now();
             let inv = engine::check_invariants(&t, &server, &rec, &[]);
-            let m = mig_replay::metrics::compute(&t, &server, &rec, &[]);
+            let m = mig_replay::metrics::compute(&t, &server, &rec, &slas);
             let t3 = Instant::now();
             assert!(inv.all_ok());
             best_loop = best_loop.min((t2 - t1).as_secs_f64());

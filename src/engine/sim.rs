@@ -16,14 +16,20 @@ const UNSET: u32 = u32::MAX;
 /// The end of a batch started at `now` that runs `s` ns (profiled `est`): an error instead of
 /// an overflow when simulated time passes 2^63 ns (noise or queues that long mean the inputs
 /// are not a replay of anything).
-#[inline]
+#[inline(always)]
 fn finish(now: u64, s: u64, est: u64) -> Result<u64> {
     match now.checked_add(s.max(est)) {
         Some(t) if t < 1 << 63 => Ok(now + s),
-        _ => Err(Error::Usage(format!(
-            "simulated time overflows 2^63 ns (a batch of {s} ns started at {now} ns): the service times (noise, extrapolated batches) or the load are beyond what can be replayed"
-        ))),
+        _ => Err(overflow(now, s)),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn overflow(now: u64, s: u64) -> Error {
+    Error::Usage(format!(
+        "simulated time overflows 2^63 ns (a batch of {s} ns started at {now} ns): the service times (noise, extrapolated batches) or the load are beyond what can be replayed"
+    ))
 }
 
 pub(super) struct Sim<'a> {
@@ -123,28 +129,43 @@ impl<'a> Sim<'a> {
     }
 
     /// Check the instance a scheduler sent query `q` to.
+    #[inline(always)]
     fn check_target(&self, q: u32, i: usize) -> Result<()> {
+        let m = self.trace.model[q as usize];
+        let ok = i < self.slices.len()
+            && self.service.has(m, self.slices[i])
+            && self
+                .service
+                .fits(m, self.slices[i], self.trace.batch[q as usize]);
+        if ok {
+            Ok(())
+        } else {
+            Err(self.bad_target(q, i))
+        }
+    }
+
+    /// Why a dispatch is refused.
+    #[cold]
+    #[inline(never)]
+    fn bad_target(&self, q: u32, i: usize) -> Error {
         let ni = self.slices.len();
         if i >= ni {
-            return Err(Error::Other(format!(
+            return Error::Other(format!(
                 "scheduler sent query {q} to instance {i}, but the server has {ni}"
-            )));
+            ));
         }
         let m = self.trace.model[q as usize];
+        let slice = self.server.gpu.profiles[self.slices[i]].name;
         if !self.service.has(m, self.slices[i]) {
-            return Err(Error::Other(format!(
-                "scheduler sent model '{}' to instance {i} ({}), where it is not profiled",
-                self.trace.models[m as usize], self.server.gpu.profiles[self.slices[i]].name
-            )));
+            return Error::Other(format!(
+                "scheduler sent model '{}' to instance {i} ({slice}), where it is not profiled",
+                self.trace.models[m as usize]
+            ));
         }
-        let b = self.trace.batch[q as usize];
-        if !self.service.fits(m, self.slices[i], b) {
-            return Err(Error::Other(format!(
-                "scheduler sent a batch of {b} of model '{}' to instance {i} ({}), whose memory it exceeds",
-                self.trace.models[m as usize], self.server.gpu.profiles[self.slices[i]].name
-            )));
-        }
-        Ok(())
+        Error::Other(format!(
+            "scheduler sent a batch of {} of model '{}' to instance {i} ({slice}), whose memory it exceeds",
+            self.trace.batch[q as usize], self.trace.models[m as usize]
+        ))
     }
 
     /// The batching rule of model `m` on instance `i`: its max batch capped by what fits the
@@ -270,7 +291,9 @@ impl<'a> Sim<'a> {
                 };
                 if let Some(q) = nextq {
                     self.check_handed(q, now)?;
-                    self.check_target(q, i)?;
+                    if !self.service.all_fit() {
+                        self.check_target(q, i)?;
+                    }
                     self.start_one(q, i, now)?;
                 }
             } else {
@@ -353,7 +376,9 @@ impl<'a> Sim<'a> {
                     return Ok(());
                 };
                 self.check_handed(q, now)?;
-                self.check_target(q, i)?;
+                if !self.service.all_fit() {
+                    self.check_target(q, i)?;
+                }
                 self.st.set_not_idle(i);
                 q
             }

@@ -190,11 +190,12 @@ impl Elsa {
     /// Build for a server, with the run's SLA of every trace model.
     pub fn new(p: &Params, ctx: &SchedContext) -> Result<Elsa> {
         let slas: Vec<ModelSla> = ctx
-            .slas
+            .trace
+            .models
             .iter()
-            .zip(&ctx.trace.models)
-            .map(|(s, m)| {
-                s.clone().ok_or_else(|| {
+            .enumerate()
+            .map(|(k, m)| {
+                ctx.slas.get(k).cloned().flatten().ok_or_else(|| {
                     Error::Usage(format!(
                         "elsa needs an SLA for model '{m}': give --sla-ms or --param sla.{m}=MS"
                     ))

@@ -40,7 +40,9 @@ impl Scheduler for FifoScheduler {
         // An idle instance exists only when no held query can use it (the engine offers every
         // freed instance to `next_for` first), so taking it keeps the order among the queries
         // it can serve.
-        if let Some(i) = view.lowest_idle_serving(q.model, q.batch) {
+        if (self.held == 0 || view.memory_bounded())
+            && let Some(i) = view.lowest_idle_serving(q.model, q.batch)
+        {
             return Dispatch::To(i);
         }
         let m = q.model as usize;
@@ -56,6 +58,10 @@ impl Scheduler for FifoScheduler {
     fn next_for(&mut self, instance: usize, view: &ServerView) -> Option<u32> {
         if self.held == 0 {
             return None;
+        }
+        if let ([q], false) = (self.queues.as_mut_slice(), view.memory_bounded()) {
+            self.held -= 1;
+            return q.pop_front().map(|h| h.0);
         }
         // Query positions are arrival order: the oldest head (that the instance can serve) is
         // the smallest.

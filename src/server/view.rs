@@ -236,6 +236,13 @@ impl<'a> ServerView<'a> {
         self.service.has(model, s) && self.service.fits(model, s, batch)
     }
 
+    /// Whether the profile's memory bounds some batch on some slice (otherwise every profiled
+    /// batch fits everywhere).
+    #[inline]
+    pub fn memory_bounded(&self) -> bool {
+        !self.service.all_fit()
+    }
+
     /// The idle instance with the lowest index that can serve a batch of `batch` of `model`.
     #[inline]
     pub fn lowest_idle_serving(&self, model: u32, batch: u32) -> Option<usize> {
