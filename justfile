@@ -43,6 +43,10 @@ bench-core:
     # peak (latency-bounded throughput) of one policy on a 100k-query trace.
     /usr/bin/time -f "peak paris+elsa on 100k queries: wall %e s" ./target/release/mig-replay peak --trace traces/paper-resnet50.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy paris+elsa --sla-ms 53.61
 
+# PARIS's exact packing from 8 to 100,000 GPUs: worst time, nodes, proofs, and what the local search alone misses.
+bench-packing:
+    cargo bench --bench packing
+
 # Needs `pip install pyarrow`.
 # The pure-Python FCFS reference side by side with `run` on bench-core's 1M trace, checking every start and finish to the ns.
 bench-reference:

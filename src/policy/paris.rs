@@ -18,11 +18,9 @@
 //!    of slices; a layout with room for one more instance would only leave GPCs idle). The
 //!    chosen multiset of N layouts minimizes the deviation
 //!    D = sum over s of GPCs(s) x |n(s) - n*(s)| (GPC-weighted L1 distance between the
-//!    instance counts n and the ideal n*: GPCs placed in the wrong class). The search is a
-//!    greedy start (GPU by GPU, towards the prorated ideal) improved by best-improvement local
-//!    search over moves that change one or two GPUs' layouts, until no move lowers D; it is
-//!    deterministic, takes milliseconds for 64 GPUs, and is checked against exhaustive search
-//!    on small servers in the tests. GPUs are listed with the largest layouts first.
+//!    instance counts n and the ideal n*: GPCs placed in the wrong class) exactly, by the
+//!    branch and bound of [`pack`] (module `pack`); the plan records whether the optimum was
+//!    proven and the lower bound. GPUs are listed in layout-type order (largest slices first).
 
 use super::{
     Explanation, ParamKind, ParamSpec, Partition, PartitionContext, Partitioner, PartitionerEntry,
@@ -33,6 +31,9 @@ use crate::sla::ModelSla;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+mod pack;
+pub use pack::{NODE_LIMIT, Packing, TOL, deviation, pack, pack_local, realize};
 
 /// The registry entry.
 pub const ENTRY: PartitionerEntry = PartitionerEntry {
@@ -112,6 +113,10 @@ pub struct ParisPlan {
     /// sum over slices of GPCs x |chosen - ideal instances|.
     pub deviation: f64,
     pub norm: &'static str,
+    /// Whether the packing is proven to minimize the deviation (up to [`TOL`] GPCs).
+    pub optimal: bool,
+    /// The least deviation any packing can have (the deviation itself when `optimal`).
+    pub deviation_lower_bound: f64,
 }
 
 impl Paris {
@@ -227,9 +232,10 @@ impl Paris {
         // 4. Packing.
         let (types, counts) = layout_types(gpu, &slices);
         let weights: Vec<f64> = gpu.profiles.iter().map(|p| p.gpcs as f64).collect();
-        let chosen = pack(&counts, &weights, &ideal, ctx.gpus);
+        let packing = pack(&counts, &weights, &ideal, ctx.gpus);
+        let chosen = &packing.chosen;
         let mut total = vec![0u32; gpu.profiles.len()];
-        for &k in &chosen {
+        for &k in chosen {
             for (t, c) in total.iter_mut().zip(&counts[k]) {
                 *t += c;
             }
@@ -256,6 +262,8 @@ impl Paris {
             layouts: layouts.iter().map(|l| l.name(gpu)).collect(),
             deviation: deviation(&total, &weights, &ideal),
             norm: "sum over slices of GPCs(s) x |instances(s) - ideal instances(s)|",
+            optimal: packing.optimal,
+            deviation_lower_bound: packing.lower_bound,
         };
         Ok((plan, layouts))
     }
@@ -324,7 +332,15 @@ impl Explanation for ParisPlan {
                 x.chosen_instances
             );
         }
-        s += &format!("deviation {:.3} ({})\n", self.deviation, self.norm);
+        s += &format!("deviation {:.3} ({})", self.deviation, self.norm);
+        s += &if self.optimal {
+            ", the least any packing has\n".to_string()
+        } else {
+            format!(
+                ", the best found; no packing has less than {:.3} (search stopped at {NODE_LIMIT} nodes)\n",
+                self.deviation_lower_bound
+            )
+        };
         s
     }
 }
@@ -361,108 +377,4 @@ fn slice_counts(gpu: &GpuSpec, l: &Layout) -> Vec<u32> {
         c[p.slice] += 1;
     }
     c
-}
-
-/// D = sum_s w_s |n_s - t_s|.
-pub fn deviation(n: &[u32], w: &[f64], target: &[f64]) -> f64 {
-    n.iter()
-        .zip(w)
-        .zip(target)
-        .map(|((&c, &w), &t)| w * (c as f64 - t).abs())
-        .sum()
-}
-
-const EPS: f64 = 1e-9;
-
-/// Choose `gpus` layout types (indices into `counts`) whose summed counts minimize
-/// [`deviation`] from `target`: a greedy start, then best-improvement moves of one or two GPUs.
-/// Returned sorted by type index.
-pub fn pack(counts: &[Vec<u32>], w: &[f64], target: &[f64], gpus: usize) -> Vec<usize> {
-    let k = counts.len();
-    let dims = w.len();
-    let add = |sum: &mut [i64], t: usize, sign: i64| {
-        for d in 0..dims {
-            sum[d] += sign * counts[t][d] as i64;
-        }
-    };
-    let dev = |sum: &[i64]| -> f64 {
-        (0..dims)
-            .map(|d| w[d] * (sum[d] as f64 - target[d]).abs())
-            .sum()
-    };
-    // Greedy: each GPU takes the type that brings the running sum closest to the prorated
-    // target.
-    let mut chosen = Vec::with_capacity(gpus);
-    let mut sum = vec![0i64; dims];
-    for g in 0..gpus {
-        let frac = (g + 1) as f64 / gpus as f64;
-        let mut best = (f64::INFINITY, 0);
-        for t in 0..k {
-            add(&mut sum, t, 1);
-            let d: f64 = (0..dims)
-                .map(|x| w[x] * (sum[x] as f64 - target[x] * frac).abs())
-                .sum();
-            add(&mut sum, t, -1);
-            if d < best.0 - EPS {
-                best = (d, t);
-            }
-        }
-        chosen.push(best.1);
-        add(&mut sum, best.1, 1);
-    }
-    // Local search over multisets: remove one or two GPUs' types, add one or two.
-    let mut cur = dev(&sum);
-    loop {
-        let mut hist = vec![0usize; k];
-        for &t in &chosen {
-            hist[t] += 1;
-        }
-        let present: Vec<usize> = (0..k).filter(|&t| hist[t] > 0).collect();
-        let mut best: Option<(f64, Vec<usize>, Vec<usize>)> = None;
-        let mut consider = |d: f64, out: Vec<usize>, inn: Vec<usize>| {
-            if d < cur - EPS && best.as_ref().is_none_or(|b| d < b.0 - EPS) {
-                best = Some((d, out, inn));
-            }
-        };
-        for &a in &present {
-            add(&mut sum, a, -1);
-            for b in 0..k {
-                if b != a {
-                    add(&mut sum, b, 1);
-                    consider(dev(&sum), vec![a], vec![b]);
-                    add(&mut sum, b, -1);
-                }
-            }
-            for &a2 in present
-                .iter()
-                .filter(|&&x| x > a || (x == a && hist[a] >= 2))
-            {
-                add(&mut sum, a2, -1);
-                for b in 0..k {
-                    add(&mut sum, b, 1);
-                    for b2 in b..k {
-                        add(&mut sum, b2, 1);
-                        consider(dev(&sum), vec![a, a2], vec![b, b2]);
-                        add(&mut sum, b2, -1);
-                    }
-                    add(&mut sum, b, -1);
-                }
-                add(&mut sum, a2, 1);
-            }
-            add(&mut sum, a, 1);
-        }
-        let Some((d, out, inn)) = best else { break };
-        for t in out {
-            let pos = chosen.iter().position(|&x| x == t).expect("present");
-            chosen.swap_remove(pos);
-            add(&mut sum, t, -1);
-        }
-        for t in inn {
-            chosen.push(t);
-            add(&mut sum, t, 1);
-        }
-        cur = d;
-    }
-    chosen.sort_unstable();
-    chosen
 }
