@@ -152,12 +152,19 @@ fn peak_checks_its_settings_before_the_header() {
         (
             "--tolerance",
             "0",
-            "--tolerance must be a fraction in (0, 1)",
+            "--tolerance must be a fraction in [1e-9, 1)",
         ),
         (
             "--tolerance",
             "NaN",
-            "--tolerance must be a fraction in (0, 1)",
+            "--tolerance must be a fraction in [1e-9, 1)",
+        ),
+        // Found by the fuzz harness: a positive tolerance below an f64's resolution bisected
+        // forever.
+        (
+            "--tolerance",
+            "1e-300",
+            "--tolerance must be a fraction in [1e-9, 1)",
         ),
         ("--percentile", "0", "--percentile must be in (0, 100]"),
     ] {
@@ -301,4 +308,26 @@ fn sweep_words_the_gate_and_its_threshold() {
         o.stderr
     );
     assert!(o.stderr.contains("q/paris+elsa"), "{}", o.stderr);
+}
+
+#[test]
+fn every_flag_and_argument_of_every_command_has_help() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            let id = a.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            if a.get_help().is_none() && a.get_long_help().is_none() {
+                missing.push(format!("{path} {id}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&mig_replay::cli::Cli::command(), "mig-replay", &mut missing);
+    assert!(missing.is_empty(), "options without help: {missing:#?}");
 }

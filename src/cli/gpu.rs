@@ -10,6 +10,7 @@ pub enum GpuCommand {
     List,
     /// List every maximal legal MIG layout of a GPU, one per line.
     Layouts {
+        /// GPU kind, e.g. A100-40GB (see `mig-replay gpu list`).
         #[arg(long)]
         gpu: String,
     },

@@ -17,6 +17,8 @@ pub struct PartitionArgs {
     pub server: ServerArgs,
     #[command(flatten)]
     pub params: ParamArgs,
+    /// Latency SLA of every model in ms (`--param sla.<model>=MS` sets one model's): PARIS maps
+    /// each batch to the smallest slice whose latency meets its model's SLA.
     #[arg(long, allow_negative_numbers = true)]
     pub sla_ms: Option<f64>,
     /// Print the whole decision as JSON.

@@ -10,8 +10,10 @@ use std::path::PathBuf;
 pub enum ProfileCommand {
     /// Build profiles/*.parquet from the source CSVs in profiles/sources (arrow CSV reader).
     Build {
+        /// Folder of the source CSVs (and their licenses).
         #[arg(long, default_value = "profiles/sources")]
         sources: PathBuf,
+        /// Folder the profile Parquet files (one per GPU kind) and build-report.md go to.
         #[arg(long, default_value = "profiles")]
         out_dir: PathBuf,
         /// Relative noise tolerance of the monotonicity checks.
@@ -20,6 +22,7 @@ pub enum ProfileCommand {
     },
     /// Per (gpu, model, slice): batch range, latencies, peak throughput, 80%-of-peak batch, source mix.
     Inspect {
+        /// Profile Parquet file (gpu, slice, model, batch, latency_ms[, ...]).
         file: PathBuf,
         /// Fraction of peak throughput that defines the knee batch.
         #[arg(long, default_value_t = 0.8)]

@@ -14,6 +14,7 @@ pub enum TraceCommand {
     Import(ImportCommand),
     /// Print the statistics of a trace: queries, models, rate, burstiness, batch histogram.
     Inspect {
+        /// Trace Parquet file (arrival_us, model, batch[, id]).
         file: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -66,8 +67,10 @@ pub struct GenArgs {
     /// Explicit batch histogram instead of log-normal: `1:0.5,4:0.3,16:0.2`.
     #[arg(long)]
     pub batch_hist: Option<String>,
+    /// Seed of the arrival, model and batch streams.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Output trace Parquet file.
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -76,6 +79,7 @@ pub struct GenArgs {
 pub enum ImportCommand {
     /// Azure LLM inference trace 2023 (TIMESTAMP, ContextTokens, GeneratedTokens).
     Azure {
+        /// The trace CSV (AzureLLMInferenceTrace_conv.csv or _code.csv).
         #[arg(long)]
         csv: PathBuf,
         /// Model every request becomes.
@@ -84,6 +88,7 @@ pub enum ImportCommand {
         /// Tokens per batch item: batch = ceil(tokens / this).
         #[arg(long, default_value_t = 64)]
         tokens_per_item: u32,
+        /// Largest batch: larger requests are clamped to it (and counted).
         #[arg(long, default_value_t = 256)]
         max_batch: u32,
         /// Which tokens count.
@@ -92,11 +97,13 @@ pub enum ImportCommand {
         /// Rescale time to this mean rate (queries/s); default: real time.
         #[arg(long)]
         rate: Option<f64>,
+        /// Output trace Parquet file.
         #[arg(long)]
         out: PathBuf,
     },
     /// Alibaba GenAI 2026 LoRA request trace (gmt_create, num_images_per_prompt, checkpoint_model_version_id).
     Alibaba {
+        /// The trace CSV (lora_request_trace.csv).
         #[arg(long)]
         csv: PathBuf,
         /// Our models, in the order the most requested model ids map onto them.
@@ -112,6 +119,7 @@ pub enum ImportCommand {
         /// Rescale time to this mean rate (queries/s); default: real time.
         #[arg(long)]
         rate: Option<f64>,
+        /// Output trace Parquet file.
         #[arg(long)]
         out: PathBuf,
     },
