@@ -43,6 +43,10 @@ bench-core:
     # peak (latency-bounded throughput) of one policy on a 100k-query trace.
     /usr/bin/time -f "peak paris+elsa on 100k queries: wall %e s" ./target/release/mig-replay peak --trace traces/paper-resnet50.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy paris+elsa --sla-ms 53.61
 
+# The fuzz harness (tests/fuzz/): 100,000 seeded, structure-aware mutated inputs through every reader and command, in a release build (about 5 minutes); `cargo test` runs a 600-input slice. FUZZ_SEED, FUZZ_ONLY=target, FUZZ_CASE=i replay one input.
+fuzz inputs="100000" seed="1":
+    FUZZ_INPUTS={{inputs}} FUZZ_SEED={{seed}} cargo test --release --test fuzz
+
 # PARIS's exact packing from 8 to 100,000 GPUs: worst time, nodes, proofs, and what the local search alone misses.
 bench-packing:
     cargo bench --bench packing

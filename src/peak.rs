@@ -39,9 +39,13 @@ pub struct PeakConfig {
     pub pooled: bool,
 }
 
+/// The narrowest bracket `peak` bisects to: below it the bracket's ends are within a few units
+/// of the last place of an f64 and the bisection could not narrow it further.
+pub const MIN_TOLERANCE: f64 = 1e-9;
+
 impl PeakConfig {
     /// Check the search's settings against `trace` before any replay: a percentile in
-    /// (0, 100], a tolerance in (0, 1), and a trace of at least two queries.
+    /// (0, 100], a tolerance in [[`MIN_TOLERANCE`], 1), and a trace of at least two queries.
     pub fn check(&self, trace: &Trace) -> Result<()> {
         if !(self.percentile > 0.0 && self.percentile <= 100.0) {
             return Err(Error::Usage(format!(
@@ -49,9 +53,9 @@ impl PeakConfig {
                 self.percentile
             )));
         }
-        if !(self.tolerance > 0.0 && self.tolerance < 1.0) {
+        if !(self.tolerance >= MIN_TOLERANCE && self.tolerance < 1.0) {
             return Err(Error::Usage(format!(
-                "--tolerance must be a fraction in (0, 1) (0.01 = 1 %), got {}",
+                "--tolerance must be a fraction in [{MIN_TOLERANCE:e}, 1) (0.01 = 1 %), got {}",
                 self.tolerance
             )));
         }
@@ -251,6 +255,10 @@ pub fn find_peak(
     }
     while (hi - lo) / lo > cfg.tolerance {
         let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            // The ends are adjacent floats (a tolerance below MIN_TOLERANCE): no narrower.
+            break;
+        }
         let t = run(mid)?;
         if t.feasible {
             lo = mid;

@@ -396,3 +396,39 @@ fn usage_errors() {
         &["profile.parquet", "no rows for GPU H100-80GB", "A100-40GB"],
     );
 }
+
+/// Found by the fuzz harness (seed 1, input 5358): a trace whose bytes were damaged so that the
+/// Parquet decoder itself panics ("offset + len out of bounds"). The product says the file is
+/// corrupt, exit 2, and prints no panic.
+#[test]
+fn a_file_the_parquet_decoder_panics_on_is_a_clear_error() {
+    let c = Case::new();
+    let prof = good_profile(c.dir.path());
+    let bad = Path::new("tests/data/corrupt-trace.parquet");
+    expect_err(
+        &c.run(bad, &prof, &[]),
+        &[
+            "corrupt-trace.parquet",
+            "corrupt file",
+            "expected a valid Parquet file",
+        ],
+    );
+    let o = run(&["trace", "inspect", "tests/data/corrupt-trace.parquet"]);
+    expect_err(&o, &["corrupt-trace.parquet", "corrupt file"]);
+}
+
+/// Found by the fuzz harness: a batching delay of 2^62 us overflowed the engine's clock.
+#[test]
+fn a_batching_delay_beyond_2_62_ns_is_refused() {
+    let c = Case::new();
+    let prof = good_profile(c.dir.path());
+    let trace = good_trace(c.dir.path());
+    expect_err(
+        &c.run(
+            &trace,
+            &prof,
+            &["--batching", "max_batch=8,max_delay_us=4611686018427387904"],
+        ),
+        &["max_delay_us", "2^62 ns"],
+    );
+}

@@ -121,6 +121,31 @@ fn sharded_and_merged_equals_unsharded() {
         "{}",
         o.stderr
     );
+    // Found by the fuzz harness: a shard file claiming 2^31 - 1 shards made the message list
+    // every absent file (gigabytes). Now the first 8 and the count, at once.
+    let f0 = sh.join("shards/loads-0-of-3.json");
+    let text = std::fs::read_to_string(&f0).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["shards"] = serde_json::json!(2147483647u64);
+    std::fs::write(&f0, serde_json::to_string(&v).unwrap()).unwrap();
+    let o = common::run(&["merge", s]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("phase loads is incomplete") && o.stderr.contains("(2147483648 in all)"),
+        "{}",
+        o.stderr
+    );
+    // A shard number past its count: exit 2 naming the file.
+    v["shards"] = serde_json::json!(3);
+    v["shard"] = serde_json::json!(5);
+    std::fs::write(&f0, serde_json::to_string(&v).unwrap()).unwrap();
+    let o = common::run(&["merge", s]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("loads-0-of-3.json") && o.stderr.contains("says it is shard 5 of 3"),
+        "{}",
+        o.stderr
+    );
     // A shard of another config: exit 2 naming the file.
     std::fs::write(&cfg, CONFIG.replace("tolerance = 0.05", "tolerance = 0.04")).unwrap();
     let o = sweep(&[

@@ -71,6 +71,7 @@ pub enum Command {
     /// out (`cargo build --release --features analyze` adds it).
     #[cfg(not(feature = "analyze"))]
     Analyze {
+        /// The analysis's arguments (this build has no `analyze`: it says how to get it).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
         args: Vec<String>,
     },
@@ -184,6 +185,7 @@ pub fn main_with(registry: Registry) -> i32 {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    crate::io::guard::quiet_hook();
     let cli = Cli::parse();
     match run_command(cli, &registry) {
         Ok(code) => code,

@@ -1,10 +1,11 @@
 //! Files in and out, one concept per file: [`read`] (Parquet inputs, typed columns with the file,
 //! column and row in every error), [`csv`] (CSV inputs through arrow's reader, the same
-//! discipline), [`hash`] (input sha256s), [`intern`] (names to ids), [`order`] (stable sorts of
+//! discipline), [`guard`] (a decoder's panic on a corrupt file as an error), [`hash`] (input sha256s), [`intern`] (names to ids), [`order`] (stable sorts of
 //! parallel columns), [`atomic`] (temp file + rename) and [`mod@write`] (Parquet outputs).
 
 pub mod atomic;
 pub mod csv;
+pub mod guard;
 pub mod hash;
 pub mod intern;
 pub mod memory;

@@ -63,14 +63,17 @@ impl ParquetInput {
                 }
             })
         };
-        let builder = ParquetRecordBatchReaderBuilder::try_new(f)
-            .map_err(|e| Error::file(path, format!("not a readable Parquet file: {e}")))?;
-        let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
-        let schema = builder.schema().clone();
-        let reader = builder
-            .with_batch_size(64 * 1024)
-            .build()
-            .map_err(|e| Error::file(path, format!("cannot read Parquet file: {e}")))?;
+        let (rows, schema, reader) = super::guard::contained(path, "the Parquet reader", || {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(f)
+                .map_err(|e| Error::file(path, format!("not a readable Parquet file: {e}")))?;
+            let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
+            let schema = builder.schema().clone();
+            let reader = builder
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(|e| Error::file(path, format!("cannot read Parquet file: {e}")))?;
+            Ok((rows, schema, reader))
+        })?;
         if rows == 0 {
             return Err(Error::file(path, "file has no rows"));
         }
@@ -121,7 +124,9 @@ impl ParquetInput {
 
     /// The next record batch and the file row of its first row.
     pub fn next_batch(&mut self) -> Result<Option<(RecordBatch, usize)>> {
-        match self.reader.next() {
+        let reader = &mut self.reader;
+        let next = super::guard::contained(&self.path, "decoding its data", || Ok(reader.next()))?;
+        match next {
             None => Ok(None),
             Some(Err(e)) => Err(Error::file(
                 &self.path,

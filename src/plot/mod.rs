@@ -62,7 +62,12 @@ pub fn color(k: usize) -> RGBColor {
     RGBColor(r, g, b)
 }
 
-/// Draw `plot` to `dir/name.svg` and `dir/name.png`; returns the SVG text.
+/// PNGs larger than this many pixels are not rendered (the SVG, which the HTML report embeds,
+/// still is): a figure that tall (a sweep of thousands of policies) would need gigabytes.
+pub const MAX_PNG_PIXELS: u64 = 32 << 20;
+
+/// Draw `plot` to `dir/name.svg` and `dir/name.png` (the PNG only up to [`MAX_PNG_PIXELS`],
+/// with a note on stderr beyond); returns the SVG text.
 pub fn save(plot: &impl Plot, dir: &Path, name: &str) -> Result<String> {
     init_font();
     let (w, h) = plot.size();
@@ -74,7 +79,16 @@ pub fn save(plot: &impl Plot, dir: &Path, name: &str) -> Result<String> {
         root.present()
             .map_err(|e| Error::Other(format!("plot {name}: {e}")))?;
     }
-    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    if w as u64 * h as u64 > MAX_PNG_PIXELS {
+        eprintln!(
+            "note: {name}.png not written: {w} x {h} pixels is over {MAX_PNG_PIXELS}; {name}.svg has the figure"
+        );
+        // No stale PNG of an earlier run beside the new SVG.
+        let _ = std::fs::remove_file(dir.join(format!("{name}.png")));
+        crate::io::write_atomic(&dir.join(format!("{name}.svg")), svg.as_bytes())?;
+        return Ok(svg);
+    }
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
         plot.draw(&root)

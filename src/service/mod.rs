@@ -206,12 +206,21 @@ fn parse_max_batch(k: &str, v: &str) -> Result<u32> {
         .ok_or_else(|| bad_value(k, v, "an integer >= 1"))
 }
 
+/// A batching delay: finite, >= 0, and at most the longest replayable time (2^62 ns), so that
+/// an arrival plus its delay cannot overflow simulated time.
 fn parse_delay_us(k: &str, v: &str) -> Result<f64> {
+    let max_us = crate::trace::MAX_TIME_NS as f64 / 1e3;
     v.trim()
         .parse()
         .ok()
-        .filter(|d: &f64| d.is_finite() && *d >= 0.0)
-        .ok_or_else(|| bad_value(k, v, "a number of microseconds >= 0"))
+        .filter(|d: &f64| d.is_finite() && *d >= 0.0 && *d <= max_us)
+        .ok_or_else(|| {
+            bad_value(
+                k,
+                v,
+                &format!("a number of microseconds in [0, {max_us:.0}] (2^62 ns)"),
+            )
+        })
 }
 
 /// The service model of a run.

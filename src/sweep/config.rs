@@ -313,8 +313,15 @@ impl SweepConfig {
                 format!("{} is not in (0, 100]", self.percentile),
             );
         }
-        if !(self.tolerance > 0.0 && self.tolerance < 1.0) {
-            return bad("tolerance", format!("{} is not in (0, 1)", self.tolerance));
+        if !(self.tolerance >= crate::peak::MIN_TOLERANCE && self.tolerance < 1.0) {
+            return bad(
+                "tolerance",
+                format!(
+                    "{} is not in [{:e}, 1)",
+                    self.tolerance,
+                    crate::peak::MIN_TOLERANCE
+                ),
+            );
         }
         for (k, v) in [("loads", &self.loads), ("rate_scales", &self.rate_scales)] {
             if let Some(x) = v.iter().find(|x| !(x.is_finite() && **x > 0.0)) {

@@ -248,6 +248,15 @@ fn read_phase(dir: &Path, phase: Phase) -> Result<Vec<(PathBuf, ShardFile)>> {
                 format!("expected a {FORMAT} file of phase {}", phase.name()),
             ));
         }
+        if f.shard >= f.shards {
+            return Err(Error::file(
+                &p,
+                format!(
+                    "says it is shard {} of {}; expected 0 <= shard < shards",
+                    f.shard, f.shards
+                ),
+            ));
+        }
         out.push((p, f));
     }
     Ok(out)
@@ -338,14 +347,22 @@ fn check_cover(
     }
     let missing: Vec<usize> = (0..total).filter(|&t| at[t].is_none()).collect();
     if !missing.is_empty() {
-        // Which shard files would hold them, for the N the present files name.
+        // Which shard files would hold them, for the N the present files name: the first 8
+        // and how many in all (N can be large: never list them all).
         let ns: std::collections::BTreeSet<usize> = files.iter().map(|f| f.1.shards).collect();
-        let absent: Vec<String> = ns
+        let present: std::collections::BTreeSet<(usize, usize)> =
+            files.iter().map(|f| (f.1.shard, f.1.shards)).collect();
+        let n_absent: usize = ns.iter().sum::<usize>() - present.len();
+        let mut absent: Vec<String> = ns
             .iter()
             .flat_map(|&n| (0..n).map(move |k| (k, n)))
-            .filter(|&(k, n)| !files.iter().any(|f| f.1.shard == k && f.1.shards == n))
+            .filter(|kn| !present.contains(kn))
+            .take(8)
             .map(|(k, n)| shard_path(dir, phase, k, n).display().to_string())
             .collect();
+        if n_absent > absent.len() {
+            absent.push(format!("... ({n_absent} in all)"));
+        }
         let names: Vec<String> = missing
             .iter()
             .take(8)

@@ -58,11 +58,12 @@ pub fn stats(t: &Trace) -> TraceStats {
         counts.iter().map(|&(b, c)| (b.to_string(), c)).collect()
     } else {
         let mut bins: Vec<(String, usize)> = Vec::new();
-        let (mut lo, mut hi) = (1u32, 1u32);
-        while lo <= counts.last().map_or(1, |c| c.0) {
+        // u64: the last bin of a batch near u32::MAX ends past it.
+        let (mut lo, mut hi) = (1u64, 1u64);
+        while lo <= counts.last().map_or(1, |c| c.0 as u64) {
             let c = counts
                 .iter()
-                .filter(|x| x.0 >= lo && x.0 <= hi)
+                .filter(|x| x.0 as u64 >= lo && x.0 as u64 <= hi)
                 .map(|x| x.1)
                 .sum();
             let label = if lo == hi {
@@ -72,7 +73,7 @@ pub fn stats(t: &Trace) -> TraceStats {
             };
             bins.push((label, c));
             lo = hi + 1;
-            hi = hi.saturating_mul(2);
+            hi *= 2;
         }
         bins
     };
@@ -127,5 +128,27 @@ impl TraceStats {
         }
         s.push('\n');
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the fuzz harness: with a batch of u32::MAX the power-of-two bins overflowed.
+    #[test]
+    fn histogram_bins_reach_the_largest_batch() {
+        // 13 distinct batches: binned by powers of two.
+        let mut rows: Vec<(u64, &str, u32)> = (1..=12).map(|b| (b as u64, "m", b)).collect();
+        rows.push((13, "m", u32::MAX));
+        let s = stats(&Trace::from_rows(rows));
+        let h = &s.batch_histogram;
+        assert_eq!(h[0], ("1".to_string(), 1));
+        assert_eq!(h[1], ("2".to_string(), 1));
+        assert_eq!(h[2], ("3-4".to_string(), 2));
+        assert_eq!(h[4], ("9-16".to_string(), 4));
+        // 2^31 + 1 ..= 2^32 holds u32::MAX; bins end there.
+        assert_eq!(h.last().unwrap(), &("2147483649-4294967296".to_string(), 1));
+        assert_eq!(h.iter().map(|x| x.1).sum::<usize>(), 13);
     }
 }
