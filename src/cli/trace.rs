@@ -12,6 +12,22 @@ pub enum TraceCommand {
     /// Convert a public production trace (Azure LLM 2023, Alibaba GenAI 2026) to the trace schema.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Write a trace's rate shape: its arrivals folded modulo a period (a day) into bins, as a
+    /// CSV of multipliers (mean 1) that `trace gen --rate-shape` replays.
+    Shape {
+        /// Trace Parquet file to take the shape from.
+        #[arg(long)]
+        trace: PathBuf,
+        /// Fold arrivals modulo this many seconds (86400: by time of day).
+        #[arg(long, default_value_t = 86400.0)]
+        fold_s: f64,
+        /// Number of equal bins per fold.
+        #[arg(long, default_value_t = 24)]
+        bins: u32,
+        /// Output CSV (start_s, multiplier, arrivals).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print the statistics of a trace: queries, models, rate, burstiness, batch histogram.
     Inspect {
         /// Trace Parquet file (arrival_us, model, batch[, id]).
@@ -70,6 +86,27 @@ pub struct GenArgs {
     /// Seed of the arrival, model and batch streams.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Time-varying traffic: a TOML file of [[segment]] tables (start_s, and optionally rate,
+    /// models, batch_hist or batch_mu/batch_sigma/max_batch), each holding until the next.
+    #[arg(long)]
+    pub segments: Option<PathBuf>,
+    /// Time-varying rate: a CSV (start_s, multiplier) multiplying the rate step by step (as
+    /// `trace shape` writes it).
+    #[arg(long)]
+    pub rate_shape: Option<PathBuf>,
+    /// Divide the rate shape's times by this (24 replays a day's shape in an hour).
+    #[arg(long, default_value_t = 1.0)]
+    pub shape_compress: f64,
+    /// Repeat the rate shape with this period, seconds after compression (default: its last
+    /// step holds).
+    #[arg(long)]
+    pub shape_period: Option<f64>,
+    /// Smooth diurnal factor 1 - A cos(2 pi t / P): the amplitude A in [0, 1] (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub diurnal_amplitude: f64,
+    /// The diurnal period P, seconds.
+    #[arg(long, default_value_t = 86400.0)]
+    pub diurnal_period: f64,
     /// Output trace Parquet file.
     #[arg(long)]
     pub out: PathBuf,
@@ -170,7 +207,25 @@ pub fn trace_cmd(c: TraceCommand) -> Result<i32> {
                 batch,
                 seed: a.seed,
             };
-            write_trace(&synth::generate(&cfg)?, &a.out, &[])
+            let var = crate::trace::vary::Variation {
+                segments: match &a.segments {
+                    Some(p) => crate::trace::vary::load_segments(p, &cfg.batch)?,
+                    None => Vec::new(),
+                },
+                shape: match &a.rate_shape {
+                    Some(p) => Some(crate::trace::vary::Shape::load(
+                        p,
+                        a.shape_compress,
+                        a.shape_period,
+                    )?),
+                    None => None,
+                },
+                diurnal: (a.diurnal_amplitude != 0.0).then_some(crate::trace::vary::Diurnal {
+                    amplitude: a.diurnal_amplitude,
+                    period_s: a.diurnal_period,
+                }),
+            };
+            write_trace(&synth::generate_varying(&cfg, &var)?, &a.out, &[])
         }
         TraceCommand::Import(i) => {
             use crate::trace::import;
@@ -202,6 +257,24 @@ pub fn trace_cmd(c: TraceCommand) -> Result<i32> {
                 import::rescale_to_rate(&mut t, r, &mut notes)?;
             }
             write_trace(&t, &out, &notes.lines)
+        }
+        TraceCommand::Shape {
+            trace,
+            fold_s,
+            bins,
+            out,
+        } => {
+            let t = crate::trace::Trace::load(&trace)?;
+            let shape = stats::fold_shape(&t, fold_s, bins)?;
+            crate::io::write_atomic(&out, shape.csv().as_bytes())?;
+            println!(
+                "wrote {} ({bins} bins of {:.0} s; busiest bin {:.2}x the mean, quietest {:.2}x)",
+                out.display(),
+                fold_s / bins as f64,
+                shape.max(),
+                shape.min()
+            );
+            Ok(0)
         }
         TraceCommand::Inspect {
             file,

@@ -8,8 +8,10 @@
 //! - `id` (optional): int64; when absent the row index is the id.
 
 pub mod import;
+pub mod law;
 pub mod stats;
 pub mod synth;
+pub mod vary;
 
 use crate::error::{Error, Result};
 use crate::io::{Interner, ParquetInput, append_ints, append_strings, col};
@@ -282,6 +284,23 @@ impl Trace {
             models: names.names,
             arrival_ns: self.arrival_ns[lo..hi].to_vec(),
             model,
+            batch: self.batch[lo..hi].to_vec(),
+            id: (lo..hi).map(|q| self.id_of(q)).collect(),
+        }
+    }
+
+    /// The queries arriving in `[lo_ns, hi_ns)`, with the trace's model list kept as it is (so
+    /// model indices, and the SLAs resolved per model, still apply): the traffic a repartitioner
+    /// observes over a window.
+    pub fn between(&self, lo_ns: u64, hi_ns: u64) -> Trace {
+        let lo = self.arrival_ns.partition_point(|&a| a < lo_ns);
+        let hi = self.arrival_ns.partition_point(|&a| a < hi_ns).max(lo);
+        Trace {
+            path: self.path.clone(),
+            sha256: self.sha256.clone(),
+            models: self.models.clone(),
+            arrival_ns: self.arrival_ns[lo..hi].to_vec(),
+            model: self.model[lo..hi].to_vec(),
             batch: self.batch[lo..hi].to_vec(),
             id: (lo..hi).map(|q| self.id_of(q)).collect(),
         }

@@ -23,6 +23,103 @@ pub struct TraceStats {
 }
 
 /// Compute the statistics of a (sorted) trace.
+/// A trace's arrivals folded modulo a period into equal bins: the rate shape `trace shape`
+/// writes and `trace gen --rate-shape` reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoldedShape {
+    pub fold_s: f64,
+    /// Arrivals per bin.
+    pub counts: Vec<u64>,
+    /// How many times each bin is covered by the trace's span (from its first to its last
+    /// arrival, whole folds counted from time 0): a bin's rate is its count over its coverage.
+    pub coverage: Vec<f64>,
+}
+
+impl FoldedShape {
+    /// Each bin's rate relative to the mean over the bins (mean 1).
+    pub fn multipliers(&self) -> Vec<f64> {
+        let rates: Vec<f64> = self
+            .counts
+            .iter()
+            .zip(&self.coverage)
+            .map(|(&c, &cov)| if cov > 0.0 { c as f64 / cov } else { 0.0 })
+            .collect();
+        let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+        rates
+            .iter()
+            .map(|r| if mean > 0.0 { r / mean } else { 0.0 })
+            .collect()
+    }
+    pub fn max(&self) -> f64 {
+        self.multipliers().into_iter().fold(0.0, f64::max)
+    }
+    pub fn min(&self) -> f64 {
+        self.multipliers().into_iter().fold(f64::INFINITY, f64::min)
+    }
+    /// `start_s,multiplier,arrivals`, one row per bin.
+    pub fn csv(&self) -> String {
+        let w = self.fold_s / self.counts.len() as f64;
+        let mut s = String::from("start_s,multiplier,arrivals\n");
+        for (k, (m, c)) in self.multipliers().iter().zip(&self.counts).enumerate() {
+            s.push_str(&format!("{},{m:.6},{c}\n", k as f64 * w));
+        }
+        s
+    }
+}
+
+/// Fold the arrivals of `t` modulo `fold_s` seconds into `bins` equal bins. A bin's rate is
+/// its arrivals over the time the trace's span spends in it, so a trace that starts or ends
+/// mid-fold does not bias its first or last bins.
+pub fn fold_shape(t: &Trace, fold_s: f64, bins: u32) -> crate::error::Result<FoldedShape> {
+    use crate::error::Error;
+    if !(fold_s.is_finite() && fold_s > 0.0 && (1..=100_000).contains(&bins)) {
+        return Err(Error::Usage(format!(
+            "--fold-s must be > 0 and --bins in 1..=100000 (got {fold_s}, {bins})"
+        )));
+    }
+    if t.len() < 2 {
+        return Err(Error::file(
+            &t.path,
+            "a rate shape needs at least 2 arrivals",
+        ));
+    }
+    let fold_ns = fold_s * 1e9;
+    let w = fold_ns / bins as f64;
+    let bin_of = |ns: f64| (((ns % fold_ns) / w) as usize).min(bins as usize - 1);
+    let mut counts = vec![0u64; bins as usize];
+    for &a in &t.arrival_ns {
+        counts[bin_of(a as f64)] += 1;
+    }
+    // Coverage of [first, last] per bin, in bin widths.
+    let (lo, hi) = (t.arrival_ns[0] as f64, *t.arrival_ns.last().unwrap() as f64);
+    let mut coverage = vec![0.0f64; bins as usize];
+    // Add the part [a, b) of one fold (times relative to the fold's start).
+    let mut within = |a: f64, b: f64| {
+        for (k, c) in coverage.iter_mut().enumerate() {
+            let (x, y) = (k as f64 * w, (k as f64 + 1.0) * w);
+            *c += (b.min(y) - a.max(x)).max(0.0) / w;
+        }
+    };
+    let (f0, f1) = ((lo / fold_ns).floor(), (hi / fold_ns).floor());
+    if f0 == f1 {
+        within(lo - f0 * fold_ns, hi - f0 * fold_ns);
+    } else {
+        within(lo - f0 * fold_ns, fold_ns);
+        within(0.0, hi - f1 * fold_ns);
+        let full = f1 - f0 - 1.0;
+        if full > 0.0 {
+            for c in coverage.iter_mut() {
+                *c += full;
+            }
+        }
+    }
+    Ok(FoldedShape {
+        fold_s,
+        counts,
+        coverage,
+    })
+}
+
 pub fn stats(t: &Trace) -> TraceStats {
     let n = t.len();
     let mut models: Vec<(String, usize)> = t.models.iter().map(|m| (m.clone(), 0)).collect();
@@ -150,5 +247,32 @@ mod tests {
         // 2^31 + 1 ..= 2^32 holds u32::MAX; bins end there.
         assert_eq!(h.last().unwrap(), &("2147483649-4294967296".to_string(), 1));
         assert_eq!(h.iter().map(|x| x.1).sum::<usize>(), 13);
+    }
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+
+    #[test]
+    fn folded_rates_count_only_the_time_the_span_covers() {
+        // Fold 10 s in two 5 s bins; arrivals at 0, 1, 2, 3 s (bin 0) and 6 s (bin 1). The span
+        // [0, 6] covers bin 0 for 5 s and bin 1 for 1 s: rates 4/5 and 1/1 per s, i.e. 0.8 and
+        // 1.0, mean 0.9: multipliers 8/9 and 10/9.
+        let t = Trace::from_rows(
+            [0u64, 1, 2, 3, 6]
+                .iter()
+                .map(|&s| (s * 1_000_000_000, "m", 1u32)),
+        );
+        let f = fold_shape(&t, 10.0, 2).unwrap();
+        assert_eq!(f.counts, vec![4, 1]);
+        assert_eq!(f.coverage, vec![1.0, 0.2]);
+        let m = f.multipliers();
+        assert!((m[0] - 8.0 / 9.0).abs() < 1e-12 && (m[1] - 10.0 / 9.0).abs() < 1e-12);
+        // Two whole folds and a bit: [0, 23] with fold 10 covers bin 0 three times (0-5,
+        // 10-15, 20-23 is 0.6) and bin 1 twice.
+        let t = Trace::from_rows([0u64, 23].iter().map(|&s| (s * 1_000_000_000, "m", 1u32)));
+        assert_eq!(fold_shape(&t, 10.0, 2).unwrap().coverage, vec![2.6, 2.0]);
+        assert!(fold_shape(&t, 0.0, 2).is_err() && fold_shape(&t, 10.0, 0).is_err());
     }
 }

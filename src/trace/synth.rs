@@ -11,6 +11,8 @@
 //! the generator realizes, which tests compare the empirical mean against.
 
 use super::Trace;
+pub use super::law::{BatchSpec, MAX_BATCH, parse_model_weight};
+use super::vary::{Clock, Variation};
 use crate::error::{Error, Result};
 use rand::SeedableRng;
 use rand::distr::Distribution;
@@ -31,103 +33,6 @@ pub enum Arrivals {
     Mmpp { ratio: f64, dwell_s: f64 },
 }
 
-/// The batch-size law.
-#[derive(Debug, Clone, PartialEq)]
-pub enum BatchSpec {
-    /// `round(exp(N(mu, sigma)))`, clamped to `[1, max]`.
-    LogNormal { mu: f64, sigma: f64, max: u32 },
-    /// Explicit `(batch, weight)` pairs; weights need not sum to 1.
-    Histogram(Vec<(u32, f64)>),
-}
-
-fn phi(x: f64) -> f64 {
-    0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
-}
-
-impl BatchSpec {
-    /// The exact discrete law: `(batch, probability)` with positive probabilities.
-    pub fn pmf(&self) -> Result<Vec<(u32, f64)>> {
-        match self {
-            BatchSpec::LogNormal { mu, sigma, max } => {
-                let ok = (1..=MAX_BATCH).contains(max)
-                    && mu.is_finite()
-                    && sigma.is_finite()
-                    && *sigma >= 0.0;
-                if !ok {
-                    return Err(Error::Usage(format!(
-                        "log-normal batches need a finite --batch-mu, --batch-sigma >= 0 and --max-batch in 1..={MAX_BATCH} (got {mu}, {sigma}, {max})"
-                    )));
-                }
-                if *sigma == 0.0 {
-                    let b = (mu.exp().round() as u32).clamp(1, *max);
-                    return Ok(vec![(b, 1.0)]);
-                }
-                let cdf = |b: f64| phi((b.ln() - mu) / sigma);
-                let v: Vec<(u32, f64)> = (1..=*max)
-                    .map(|b| {
-                        let lo = if b == 1 { 0.0 } else { cdf(b as f64 - 0.5) };
-                        let hi = if b == *max { 1.0 } else { cdf(b as f64 + 0.5) };
-                        (b, (hi - lo).max(0.0))
-                    })
-                    .filter(|(_, p)| *p > 0.0)
-                    .collect();
-                let s: f64 = v.iter().map(|x| x.1).sum();
-                Ok(v.into_iter().map(|(b, p)| (b, p / s)).collect())
-            }
-            BatchSpec::Histogram(h) => {
-                if h.is_empty()
-                    || h.iter()
-                        .any(|&(b, w)| b < 1 || !(w.is_finite() && w >= 0.0))
-                {
-                    return Err(Error::Usage(
-                        "a batch histogram needs batch >= 1 and weights >= 0".into(),
-                    ));
-                }
-                let s: f64 = h.iter().map(|x| x.1).sum();
-                if s <= 0.0 {
-                    return Err(Error::Usage("batch histogram weights sum to 0".into()));
-                }
-                let mut v: Vec<(u32, f64)> = h
-                    .iter()
-                    .filter(|x| x.1 > 0.0)
-                    .map(|&(b, w)| (b, w / s))
-                    .collect();
-                v.sort_by_key(|x| x.0);
-                Ok(v)
-            }
-        }
-    }
-
-    /// Mean batch of the law.
-    pub fn mean(&self) -> Result<f64> {
-        Ok(self.pmf()?.iter().map(|&(b, p)| b as f64 * p).sum())
-    }
-
-    /// Parse `1:0.5,2:0.3,8:0.2`.
-    pub fn parse_histogram(s: &str) -> Result<BatchSpec> {
-        let mut v = Vec::new();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (b, w) = part.split_once(':').ok_or_else(|| {
-                Error::Usage(format!(
-                    "batch histogram entry '{part}': expected BATCH:WEIGHT"
-                ))
-            })?;
-            let b: u32 = b
-                .trim()
-                .parse()
-                .map_err(|_| Error::Usage(format!("bad batch '{b}' in '{part}'")))?;
-            let w: f64 = w
-                .trim()
-                .parse()
-                .map_err(|_| Error::Usage(format!("bad weight '{w}' in '{part}'")))?;
-            v.push((b, w));
-        }
-        let h = BatchSpec::Histogram(v);
-        h.pmf()?;
-        Ok(h)
-    }
-}
-
 /// Everything `trace gen` takes.
 #[derive(Debug, Clone)]
 pub struct GenConfig {
@@ -144,25 +49,6 @@ pub struct GenConfig {
     pub seed: u64,
 }
 
-/// Parse `resnet50` or `resnet50:3` (a weight).
-pub fn parse_model_weight(s: &str) -> Result<(String, f64)> {
-    match s.rsplit_once(':') {
-        Some((m, w)) => {
-            let w: f64 = w
-                .parse()
-                .map_err(|_| Error::Usage(format!("bad model weight in '{s}'")))?;
-            if !(w.is_finite() && w > 0.0) || m.is_empty() {
-                return Err(Error::Usage(format!(
-                    "'{s}': expected MODEL or MODEL:WEIGHT with WEIGHT > 0"
-                )));
-            }
-            Ok((m.to_string(), w))
-        }
-        None if !s.is_empty() => Ok((s.to_string(), 1.0)),
-        None => Err(Error::Usage("empty model name".into())),
-    }
-}
-
 /// A PCG stream for one purpose, derived from the user seed.
 pub fn stream(seed: u64, purpose: u64) -> Pcg64 {
     // splitmix64 of (seed, purpose) so that nearby seeds give unrelated streams.
@@ -177,13 +63,28 @@ const MODELS: u64 = 2;
 const BATCHES: u64 = 3;
 const MMPP_STATE: u64 = 4;
 
-/// Generate a trace (arrival times on whole microseconds, as the Parquet schema stores them).
-/// The largest batch a generated trace may hold.
-pub const MAX_BATCH: u32 = 65_536;
+/// The model and batch draws of one segment.
+struct Mix {
+    /// Index into the interned names of each of the segment's models.
+    model_of: Vec<u32>,
+    model_idx: WeightedIndex<f64>,
+    batch_values: Vec<u32>,
+    batch_idx: WeightedIndex<f64>,
+}
+
 /// The most queries a trace may hold (the engine indexes queries with 32 bits).
 pub const MAX_QUERIES: u64 = u32::MAX as u64 - 1;
 
+/// Generate a trace (arrival times on whole microseconds, as the Parquet schema stores them).
 pub fn generate(cfg: &GenConfig) -> Result<Trace> {
+    generate_varying(cfg, &Variation::default())
+}
+
+/// Generate a trace whose rate and mix vary over time ([`super::vary`]); with a stationary
+/// `var` this is [`generate`], draw for draw.
+pub fn generate_varying(cfg: &GenConfig, var: &Variation) -> Result<Trace> {
+    var.check()?;
+    let stationary = var.is_stationary();
     if !(cfg.rate.is_finite() && cfg.rate > 0.0) {
         return Err(Error::Usage(format!(
             "--rate must be > 0 queries/s, got {}",
@@ -196,7 +97,9 @@ pub fn generate(cfg: &GenConfig) -> Result<Trace> {
     // What the trace will hold: bounded by the engine's query index and by memory.
     let expected = match (cfg.queries, cfg.duration_s) {
         (Some(q), _) => q as f64,
-        (None, Some(d)) => cfg.rate * d,
+        (None, Some(d)) if stationary => cfg.rate * d,
+        (None, Some(d)) if d.is_finite() && d > 0.0 => Clock::cumulative(var, cfg.rate, d),
+        (None, Some(_)) => 0.0,
         (None, None) => 0.0,
     };
     if expected > MAX_QUERIES as f64 {
@@ -213,12 +116,48 @@ pub fn generate(cfg: &GenConfig) -> Result<Trace> {
     if cfg.models.is_empty() {
         return Err(Error::Usage("give at least one --model".into()));
     }
-    let pmf = cfg.batch.pmf()?;
-    let batch_values: Vec<u32> = pmf.iter().map(|x| x.0).collect();
-    let batch_idx =
-        WeightedIndex::new(pmf.iter().map(|x| x.1)).map_err(|e| Error::Usage(e.to_string()))?;
-    let model_idx = WeightedIndex::new(cfg.models.iter().map(|x| x.1))
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    // The mix of each segment (one without segments): model names are interned in order of
+    // first mention (the `--model`s, then each segment's).
+    let mut names: Vec<&str> = cfg.models.iter().map(|m| m.0.as_str()).collect();
+    for s in &var.segments {
+        for (m, _) in s.models.iter().flatten() {
+            if !names.contains(&m.as_str()) {
+                names.push(m);
+            }
+        }
+    }
+    let mut mixes = Vec::new();
+    let default_seg = [super::vary::Segment {
+        start_s: 0.0,
+        rate: None,
+        models: None,
+        batch: None,
+    }];
+    let segs: &[super::vary::Segment] = if var.segments.is_empty() {
+        &default_seg
+    } else {
+        &var.segments
+    };
+    for s in segs {
+        let models = s.models.as_ref().unwrap_or(&cfg.models);
+        let pmf = s.batch.as_ref().unwrap_or(&cfg.batch).pmf()?;
+        let model_of: Vec<u32> = models
+            .iter()
+            .map(|(m, _)| names.iter().position(|n| n == m).expect("interned") as u32)
+            .collect();
+        mixes.push(Mix {
+            model_of,
+            model_idx: WeightedIndex::new(models.iter().map(|x| x.1))
+                .map_err(|e| Error::Usage(e.to_string()))?,
+            batch_values: pmf.iter().map(|x| x.0).collect(),
+            batch_idx: WeightedIndex::new(pmf.iter().map(|x| x.1))
+                .map_err(|e| Error::Usage(e.to_string()))?,
+        });
+    }
+    // Stationary: arrivals at the rate itself; varying: at unit rate in operational time,
+    // mapped to real time by the clock.
+    let op_rate = if stationary { cfg.rate } else { 1.0 };
+    let mut clock = Clock::new(var, cfg.rate);
     let (mut r_arr, mut r_mod, mut r_bat, mut r_state) = (
         stream(cfg.seed, ARRIVALS),
         stream(cfg.seed, MODELS),
@@ -239,14 +178,14 @@ pub fn generate(cfg: &GenConfig) -> Result<Trace> {
         },
     }
     let mut gap = match cfg.arrivals {
-        Arrivals::Poisson => Gap::Exp(Exp::new(cfg.rate).expect("rate > 0")),
+        Arrivals::Poisson => Gap::Exp(Exp::new(op_rate).expect("rate > 0")),
         Arrivals::Gamma { cv } => {
             if !(cv.is_finite() && cv > 0.0) {
                 return Err(Error::Usage(format!("--cv must be > 0, got {cv}")));
             }
             let shape = 1.0 / (cv * cv);
             Gap::Gamma(
-                Gamma::new(shape, 1.0 / (cfg.rate * shape))
+                Gamma::new(shape, 1.0 / (op_rate * shape))
                     .map_err(|e| Error::Usage(e.to_string()))?,
             )
         }
@@ -256,7 +195,7 @@ pub fn generate(cfg: &GenConfig) -> Result<Trace> {
                     "MMPP needs --burst-ratio >= 1 and --burst-dwell > 0 s (got {ratio}, {dwell_s})"
                 )));
             }
-            let lo = 2.0 * cfg.rate / (1.0 + ratio);
+            let lo = 2.0 * op_rate / (1.0 + ratio);
             let switch = Exp::new(1.0 / dwell_s).expect("dwell > 0");
             let first = switch.sample(&mut r_state);
             Gap::Mmpp {
@@ -272,7 +211,6 @@ pub fn generate(cfg: &GenConfig) -> Result<Trace> {
     let cap = cfg.queries.unwrap_or(u64::MAX);
     let horizon = cfg.duration_s.unwrap_or(f64::INFINITY);
     let mut t = 0.0f64;
-    let names: Vec<&str> = cfg.models.iter().map(|m| m.0.as_str()).collect();
     let mut rows: Vec<(u64, &str, u32)> =
         Vec::with_capacity(cfg.queries.unwrap_or(0).min(1 << 26) as usize);
     while (rows.len() as u64) < cap {
@@ -303,19 +241,21 @@ pub fn generate(cfg: &GenConfig) -> Result<Trace> {
                 }
             }
         };
-        if t >= horizon {
+        let real = if stationary { t } else { clock.time_of(t) };
+        if real >= horizon {
             break;
         }
-        if t * 1e9 > crate::trace::MAX_TIME_NS as f64 {
+        if real * 1e9 > crate::trace::MAX_TIME_NS as f64 {
             return Err(Error::Usage(format!(
                 "the trace runs past {:.3e} s (2^62 ns) of simulated time at query {}; raise --rate",
                 crate::trace::MAX_TIME_NS as f64 / 1e9,
                 rows.len()
             )));
         }
-        let us = (t * 1e6).round() as u64;
-        let m = names[model_idx.sample(&mut r_mod)];
-        let b = batch_values[batch_idx.sample(&mut r_bat)];
+        let us = (real * 1e6).round() as u64;
+        let mix = &mixes[if stationary { 0 } else { var.segment_at(real) }];
+        let m = names[mix.model_of[mix.model_idx.sample(&mut r_mod)] as usize];
+        let b = mix.batch_values[mix.batch_idx.sample(&mut r_bat)];
         rows.push((us * 1000, m, b));
     }
     Ok(Trace::from_rows(rows))
