@@ -4,11 +4,14 @@
 //! value of its own. The SLA of every model is resolved here, once ([`crate::sla`]), and the
 //! partitioner, the scheduler and the metrics all use that one.
 
-use crate::engine::{self, Invariants, Records};
+use crate::engine::{self, Invariants, Reconfigurable, Records};
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
+use crate::gpu::Layout;
 use crate::metrics::{self, Metrics};
-use crate::policy::{Explanation, Partition, PartitionContext, Policy, SchedContext};
+use crate::policy::{
+    Explanation, Partition, PartitionContext, Policy, RepartitionContext, SchedContext,
+};
 use crate::profile::Profiles;
 use crate::server::Server;
 use crate::service::{BatchRule, Noise, ServiceModel, ServiceTable};
@@ -38,6 +41,17 @@ pub struct Replay {
     pub records: Records,
     pub metrics: Metrics,
     pub invariants: Invariants,
+    /// The repartitioner, when not `static`: its name, whether it reads ahead (foresight), its
+    /// parameters and the reconfiguration rules (its log is `records.reconfig`).
+    pub repartition: Option<RepartitionInfo>,
+}
+
+/// Which repartitioner a reconfigurable replay ran with.
+#[derive(Debug, Clone)]
+pub struct RepartitionInfo {
+    pub name: String,
+    pub reads_ahead: bool,
+    pub model: crate::server::reconfig::ReconfigModel,
 }
 
 /// The largest server a replay builds: more GPUs than any cluster holds, and few enough that
@@ -88,10 +102,38 @@ pub fn replay(
         trace,
         slas: &resolved,
     };
+    let mut repartitioner = policy.repartition.build()?;
+    let reconfigurable = !policy.repartition.is_static();
+    // The repartitioner's first layouts (planned on what it may see at time 0), else the
+    // partitioner's plan over the whole trace.
+    let first = if reconfigurable {
+        let mut plan = |w: &Trace| -> Result<Vec<Layout>> {
+            Ok(policy
+                .partitioner
+                .partition(&PartitionContext { trace: w, ..ctx })?
+                .layouts)
+        };
+        repartitioner.initial(&mut RepartitionContext {
+            now_ns: 0,
+            trace,
+            gpu,
+            layouts: &[],
+            busy: false,
+            plan: &mut plan,
+        })?
+    } else {
+        None
+    };
     let Partition {
         layouts,
         explanation,
-    } = policy.partitioner.partition(&ctx)?;
+    } = match first {
+        Some(l) => Partition {
+            layouts: l,
+            explanation: None,
+        },
+        None => policy.partitioner.partition(&ctx)?,
+    };
     if layouts.len() != gpus {
         return Err(Error::Other(format!(
             "partitioner of '{}' returned {} layouts for {gpus} GPUs",
@@ -149,16 +191,72 @@ pub fn replay(
             }
         }
     }
-    let mut scheduler = (policy.scheduler)(&SchedContext {
-        gpu,
-        server: &server,
-        service: &table,
-        profiles,
-        trace,
-        slas: &resolved,
-        exact_estimates: model.is_exact(),
-    })?;
-    let records = engine::simulate_with(trace, &server, &table, model, &rules, scheduler.as_mut())?;
+    let (records, scheduler_details, server) = if reconfigurable {
+        let exact = model.is_exact();
+        let factory = &mut policy.scheduler;
+        let partitioner = &policy.partitioner;
+        let resolved_ref = &resolved;
+        let table_ref = &table;
+        let mut details = None;
+        let details_ref = &mut details;
+        let (records, instances) = engine::simulate_reconfigurable(
+            trace,
+            &server,
+            &table,
+            model,
+            &rules,
+            Reconfigurable {
+                repartitioner,
+                plan: Box::new(move |w: &Trace| {
+                    Ok(partitioner
+                        .partition(&PartitionContext {
+                            gpu,
+                            gpus,
+                            profiles,
+                            trace: w,
+                            slas: resolved_ref,
+                        })?
+                        .layouts)
+                }),
+                scheduler: Box::new(move |s: &Server| {
+                    let sched = factory(&SchedContext {
+                        gpu,
+                        server: s,
+                        service: table_ref,
+                        profiles,
+                        trace,
+                        slas: resolved_ref,
+                        exact_estimates: exact,
+                    })?;
+                    if details_ref.is_none() {
+                        *details_ref = Some(sched.details());
+                    }
+                    Ok(sched)
+                }),
+                model: policy.repartition.reconfig,
+            },
+        )?;
+        // The metrics see every instance that existed, by instance id.
+        let all = Server {
+            gpu: server.gpu.clone(),
+            layouts: server.layouts.clone(),
+            instances,
+        };
+        (records, details.flatten(), all)
+    } else {
+        let mut scheduler = (policy.scheduler)(&SchedContext {
+            gpu,
+            server: &server,
+            service: &table,
+            profiles,
+            trace,
+            slas: &resolved,
+            exact_estimates: model.is_exact(),
+        })?;
+        let records =
+            engine::simulate_with(trace, &server, &table, model, &rules, scheduler.as_mut())?;
+        (records, scheduler.details(), server)
+    };
     // Two independent read-only passes over the records: run them side by side.
     let (invariants, metrics) = rayon::join(
         || engine::check_invariants(trace, &server, &records, &rules),
@@ -170,7 +268,7 @@ pub fn replay(
         scheduler: policy.scheduler_name.clone(),
         params: policy.params.clone(),
         partition: explanation,
-        scheduler_details: scheduler.details(),
+        scheduler_details,
         server,
         service: model.clone(),
         batch_rules: rules,
@@ -178,5 +276,10 @@ pub fn replay(
         records,
         metrics,
         invariants,
+        repartition: reconfigurable.then(|| RepartitionInfo {
+            name: policy.repartition.name.to_string(),
+            reads_ahead: policy.repartition.reads_ahead,
+            model: policy.repartition.reconfig,
+        }),
     })
 }

@@ -134,6 +134,11 @@ pub struct ParamArgs {
     /// Seed of the service-noise stream (and of `random`'s layout draw). Shortcut for --param seed=N.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Repartitioner: static (default: the layout never changes), periodic, threshold or
+    /// oracle (foresight); its parameters as --param repartition.KEY=V, the reconfiguration
+    /// rules as --param reconfig.KEY=V (see `policy list`). Shortcut for --param repartition.name=NAME.
+    #[arg(long)]
+    pub repartition: Option<String>,
 }
 
 impl ParamArgs {
@@ -153,6 +158,9 @@ impl ParamArgs {
         }
         if let Some(l) = &self.layout {
             p.set("layout", l.clone());
+        }
+        if let Some(r) = &self.repartition {
+            p.set("repartition.name", r.clone());
         }
         let mut run = RunParams::split(p)?;
         if let Some(n) = &self.service_noise {

@@ -20,11 +20,21 @@ pub struct Invariants {
     /// most the model's max_batch unless the batch is one oversized query.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batches: Option<bool>,
+    /// A reconfigurable server: every query started exactly once (none lost or served twice
+    /// across reconfigurations), on an instance that existed and took queries at that instant
+    /// (created at or before its start, destroyed at or after it: at one instant, completions
+    /// and the starts they trigger come before a reconfiguration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconfiguration: Option<bool>,
 }
 
 impl Invariants {
     pub fn all_ok(&self) -> bool {
-        self.conservation && self.causality && self.no_overlap && self.batches != Some(false)
+        self.conservation
+            && self.causality
+            && self.no_overlap
+            && self.batches != Some(false)
+            && self.reconfiguration != Some(false)
     }
 }
 
@@ -91,11 +101,21 @@ pub fn check_invariants(
                 .all(|w| rec.finish_ns[w[0] as usize] <= rec.start_ns[w[1] as usize]);
         }
     }
+    let reconfiguration = rec.reconfig.as_ref().map(|log| {
+        conservation
+            && rec.starts == n as u64
+            && log.lifetimes.len() == server.instances.len()
+            && (0..n).all(|q| {
+                let (born, gone) = log.lifetimes[rec.instance[q] as usize];
+                born <= rec.start_ns[q] && rec.start_ns[q] <= gone
+            })
+    });
     Invariants {
         conservation,
         causality,
         no_overlap,
         batches,
+        reconfiguration,
     }
 }
 

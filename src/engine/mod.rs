@@ -28,11 +28,14 @@
 //! how far the estimates were off.
 
 mod invariants;
+pub mod reconfig;
 mod records;
+mod repartition;
 mod sim;
 
 pub use invariants::{Invariants, check_invariants};
-pub use records::Records;
+pub use records::{ReconfigEvent, ReconfigLog, Records};
+pub use repartition::Reconfigurable;
 
 use crate::error::{Error, Result};
 use crate::policy::Scheduler;
@@ -67,6 +70,45 @@ pub fn simulate_with(
     rules: &[BatchRule],
     scheduler: &mut dyn Scheduler,
 ) -> Result<Records> {
+    check_sizes(trace, rules)?;
+    let mut sim = sim::Sim::new(trace, server, service, model, rules);
+    let mut s: &mut dyn Scheduler = scheduler;
+    if rules.is_empty() {
+        sim.run_unbatched(&mut s)?;
+    } else {
+        sim.run_batched(&mut s)?;
+    }
+    Ok(sim.rec)
+}
+
+/// Replay on a reconfigurable server that starts as `server`: the repartitioner of `re` is
+/// consulted as the replay goes, and its plans applied ([`reconfig`]). Returns the records and
+/// every instance that existed, by instance id (the records' `instance` indexes it).
+pub fn simulate_reconfigurable<'a>(
+    trace: &'a Trace,
+    server: &Server,
+    service: &'a ServiceTable,
+    model: &ServiceModel,
+    rules: &[BatchRule],
+    re: Reconfigurable<'a>,
+) -> Result<(Records, Vec<crate::server::Instance>)> {
+    check_sizes(trace, rules)?;
+    let mut sim = sim::Sim::new(trace, server, service, model, rules);
+    let mut sched = {
+        let mut re = re;
+        let s = (re.scheduler)(server)?;
+        sim.attach(re);
+        s
+    };
+    if rules.is_empty() {
+        sim.run_unbatched(&mut sched)?;
+    } else {
+        sim.run_batched(&mut sched)?;
+    }
+    Ok((sim.rec, sim.incarnations))
+}
+
+fn check_sizes(trace: &Trace, rules: &[BatchRule]) -> Result<()> {
     let n = trace.len();
     if n > u32::MAX as usize - 1 {
         return Err(Error::Usage(format!(
@@ -77,11 +119,5 @@ pub fn simulate_with(
     if !rules.is_empty() && rules.len() != trace.models.len() {
         return Err(Error::Other("one batching rule per trace model".into()));
     }
-    let mut sim = sim::Sim::new(trace, server, service, model, rules);
-    if rules.is_empty() {
-        sim.run_unbatched(scheduler)?;
-    } else {
-        sim.run_batched(scheduler)?;
-    }
-    Ok(sim.rec)
+    Ok(())
 }

@@ -21,4 +21,57 @@ pub struct Records {
     pub est_done_ns: Vec<u64>,
     /// Batches whose noise used `profile:cv=X`'s fallback (no std in the profile).
     pub noise_fallback: u64,
+    /// Queries started (each should start exactly once).
+    pub starts: u64,
+    /// A reconfigurable server: its reconfigurations, and every instance's lifetime (`instance`
+    /// and `busy_ns` then index instance ids, see [`crate::engine::reconfig`]).
+    pub reconfig: Option<ReconfigLog>,
+}
+
+/// One GPU's reconfiguration.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReconfigEvent {
+    pub gpu: u32,
+    /// When the repartitioner decided, and when this GPU's turn began (rolling), ns.
+    pub decided_ns: u64,
+    pub begin_ns: u64,
+    /// When its last retired batch ended (the region went down), and when the new instances
+    /// joined, ns (`None`: not reached by the end of the replay).
+    pub down_ns: Option<u64>,
+    pub up_ns: Option<u64>,
+    pub layout_before: String,
+    pub layout_after: String,
+    pub instances_kept: u32,
+    pub instances_destroyed: u32,
+    pub instances_created: u32,
+    /// GPCs of the destroyed and of the created instances.
+    pub gpcs_destroyed: u32,
+    pub gpcs_created: u32,
+    /// Queries the destroyed instances' queues and forming batches gave back.
+    pub queries_handed_back: u64,
+    /// Batches that went on running on destroyed instances.
+    pub batches_retired: u32,
+    pub reason: String,
+}
+
+impl ReconfigEvent {
+    /// From the begin to the new instances joining, ns (the region's time out of service).
+    pub fn downtime_ns(&self) -> Option<u64> {
+        self.up_ns.map(|u| u - self.begin_ns)
+    }
+}
+
+/// Everything a reconfigurable replay reports about its reconfigurations.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReconfigLog {
+    pub events: Vec<ReconfigEvent>,
+    /// Checks of the repartitioner, plans that changed some GPU, and plans not taken because a
+    /// reconfiguration was under way.
+    pub checks: u64,
+    pub plans_applied: u64,
+    pub plans_skipped_busy: u64,
+    /// The layout of every GPU at the end.
+    pub final_layouts: Vec<String>,
+    /// Per instance id: (created, destroyed) ns; `u64::MAX` while it exists.
+    pub lifetimes: Vec<(u64, u64)>,
 }

@@ -11,7 +11,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// `Records::instance` of a query not yet started (or joined to a batch).
-const UNSET: u32 = u32::MAX;
+pub(super) const UNSET: u32 = u32::MAX;
 
 /// The end of a batch started at `now` that runs `s` ns (profiled `est`): an error instead of
 /// an overflow when simulated time passes 2^63 ns (noise or queues that long mean the inputs
@@ -32,21 +32,63 @@ fn overflow(now: u64, s: u64) -> Error {
     ))
 }
 
+/// How the loops reach the scheduler: borrowed for a fixed server, owned (and replaced at each
+/// reconfiguration) for a reconfigurable one.
+pub(super) trait Sched {
+    fn get(&mut self) -> &mut dyn Scheduler;
+    /// Replace the scheduler (a reconfigurable run only).
+    fn replace(&mut self, s: Box<dyn Scheduler>);
+}
+
+impl Sched for &mut dyn Scheduler {
+    #[inline(always)]
+    fn get(&mut self) -> &mut dyn Scheduler {
+        &mut **self
+    }
+    fn replace(&mut self, _: Box<dyn Scheduler>) {
+        unreachable!("the scheduler of a server that never changes is never replaced")
+    }
+}
+
+impl Sched for Box<dyn Scheduler> {
+    #[inline(always)]
+    fn get(&mut self) -> &mut dyn Scheduler {
+        self.as_mut()
+    }
+    fn replace(&mut self, s: Box<dyn Scheduler>) {
+        *self = s;
+    }
+}
+
+/// `Sim::cur_of` of an instance that no longer exists.
+pub(super) const GONE: u32 = u32::MAX;
+
 pub(super) struct Sim<'a> {
-    trace: &'a Trace,
-    server: &'a Server,
-    service: &'a ServiceTable,
-    slices: Vec<usize>,
-    st: ServerState,
+    pub(super) trace: &'a Trace,
+    /// The server as it stands (changes only in a reconfigurable run).
+    pub(super) server: Server,
+    pub(super) service: &'a ServiceTable,
+    pub(super) slices: Vec<usize>,
+    pub(super) st: ServerState,
     pub(super) rec: Records,
-    /// Completions: (finish, instance).
-    heap: BinaryHeap<Reverse<(u64, u32)>>,
-    /// Batch deadlines: (deadline, instance); stale entries are skipped.
-    timers: BinaryHeap<Reverse<(u64, u32)>>,
+    /// Instance ids: every instance that ever existed, in creation order (the instances of
+    /// the initial server first, in their order); `Records::instance` and `busy_ns` use them.
+    pub(super) incarnations: Vec<crate::server::Instance>,
+    /// Current index -> instance id, and instance id -> current index ([`GONE`]).
+    pub(super) gid: Vec<u32>,
+    pub(super) cur_of: Vec<u32>,
+    /// Completions: (finish, instance id).
+    pub(super) heap: BinaryHeap<Reverse<(u64, u32)>>,
+    /// Batch deadlines: (deadline, instance id); stale entries are skipped.
+    pub(super) timers: BinaryHeap<Reverse<(u64, u32)>>,
     noise: Noise,
     stream: NoiseStream,
-    track_est: bool,
+    pub(super) track_est: bool,
     scratch: Vec<u32>,
+    /// The next reconfiguration event (`u64::MAX`: none; always so for a fixed server).
+    pub(super) t_re: u64,
+    /// Reconfigurable runs: the repartitioner's state.
+    pub(super) re: Option<Box<super::repartition::Reconf<'a>>>,
 }
 
 impl<'a> Sim<'a> {
@@ -62,9 +104,14 @@ impl<'a> Sim<'a> {
         let exact = model.noise.is_none() && rules.is_empty();
         Sim {
             trace,
-            server,
+            server: server.clone(),
             service,
             slices: server.instances.iter().map(|i| i.slice).collect(),
+            incarnations: server.instances.clone(),
+            gid: (0..ni as u32).collect(),
+            cur_of: (0..ni as u32).collect(),
+            t_re: u64::MAX,
+            re: None,
             st: ServerState::with_rules(ni, rules.to_vec()),
             rec: Records {
                 start_ns: vec![0; n],
@@ -88,8 +135,8 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn view(&self, now: u64) -> ServerView<'_> {
-        ServerView::new(now, self.server, &self.st, self.service, self.trace)
+    pub(super) fn view(&self, now: u64) -> ServerView<'_> {
+        ServerView::new(now, &self.server, &self.st, self.service, self.trace)
     }
 
     /// The true service time of a batch whose profiled latency is `est`.
@@ -113,7 +160,7 @@ impl<'a> Sim<'a> {
     }
 
     /// Check a query a scheduler handed out.
-    fn check_handed(&self, q: u32, now: u64) -> Result<()> {
+    pub(super) fn check_handed(&self, q: u32, now: u64) -> Result<()> {
         let n = self.trace.len();
         if q as usize >= n || self.rec.instance[q as usize] != UNSET {
             return Err(Error::Other(format!(
@@ -130,7 +177,7 @@ impl<'a> Sim<'a> {
 
     /// Check the instance a scheduler sent query `q` to.
     #[inline(always)]
-    fn check_target(&self, q: u32, i: usize) -> Result<()> {
+    pub(super) fn check_target(&self, q: u32, i: usize) -> Result<()> {
         let m = self.trace.model[q as usize];
         let ok = i < self.slices.len()
             && self.service.has(m, self.slices[i])
@@ -194,7 +241,7 @@ impl<'a> Sim<'a> {
             idx: q,
             model: self.trace.model[q as usize],
             batch: self.trace.batch[q as usize],
-            arrival_ns: now,
+            arrival_ns: self.trace.arrival_ns[q as usize],
         };
         let Dispatch::To(i) = scheduler.on_arrival(&info, &self.view(now)) else {
             return Ok(None);
@@ -218,20 +265,24 @@ impl<'a> Sim<'a> {
         let s = self.true_service(est, m, self.slices[i], b, q);
         let end = finish(now, s, est)?;
         self.rec.extrapolated += ex as u64;
+        let g = self.gid[i];
         self.rec.start_ns[qi] = now;
         self.rec.finish_ns[qi] = end;
-        self.rec.instance[qi] = i as u32;
-        self.rec.busy_ns[i] += s;
+        self.rec.instance[qi] = g;
+        self.rec.busy_ns[g as usize] += s;
+        self.rec.starts += 1;
         self.st.start_running(i, now + est);
         if self.track_est && self.rec.est_done_ns[qi] == u64::MAX {
             self.rec.est_done_ns[qi] = now + est;
         }
-        self.heap.push(Reverse((end, i as u32)));
+        self.heap.push(Reverse((end, g)));
         Ok(())
     }
 
-    /// The next event: (time, kind) with kind 0 = completion, 1 = deadline, 2 = arrival.
-    #[inline]
+    /// The next event: (time, kind) with kind 0 = completion, 1 = deadline, 3 = reconfiguration
+    /// (a repartitioner's check, or a region coming back up), 2 = arrival; at one instant in
+    /// that order.
+    #[inline(always)]
     fn next_event(&mut self, next: usize) -> Option<(u64, u8)> {
         let t_arr = if next < self.trace.len() {
             self.trace.arrival_ns[next]
@@ -240,18 +291,31 @@ impl<'a> Sim<'a> {
         };
         let t_done = self.heap.peek().map_or(u64::MAX, |r| r.0.0);
         if self.timers.is_empty() {
-            let t = t_arr.min(t_done);
-            return (t != u64::MAX).then_some((t, if t_done == t { 0 } else { 2 }));
+            let t = t_arr.min(t_done).min(self.t_re);
+            if t == u64::MAX {
+                return None;
+            }
+            return Some((
+                t,
+                if t_done == t {
+                    0
+                } else if self.t_re == t {
+                    3
+                } else {
+                    2
+                },
+            ));
         }
-        // Drop deadlines of batches that already started.
-        while let Some(&Reverse((t, i))) = self.timers.peek() {
-            if self.st.deadline_is(i as usize, t) {
+        // Drop deadlines of batches that already started (or whose instance is gone).
+        while let Some(&Reverse((t, g))) = self.timers.peek() {
+            let i = self.cur_of[g as usize];
+            if i != GONE && self.st.deadline_is(i as usize, t) {
                 break;
             }
             self.timers.pop();
         }
         let t_timer = self.timers.peek().map_or(u64::MAX, |r| r.0.0);
-        let t = t_arr.min(t_done).min(t_timer);
+        let t = t_arr.min(t_done).min(t_timer).min(self.t_re);
         if t == u64::MAX {
             return None;
         }
@@ -261,68 +325,70 @@ impl<'a> Sim<'a> {
                 0
             } else if t_timer == t {
                 1
+            } else if self.t_re == t {
+                3
             } else {
                 2
             },
         ))
     }
 
-    pub(super) fn run_unbatched(&mut self, scheduler: &mut dyn Scheduler) -> Result<()> {
-        let n = self.trace.len();
-        let mut next = 0usize;
-        let mut now = 0u64;
-        while let Some((t, kind)) = self.next_event(next) {
-            debug_assert!(t >= now, "clock went back");
-            now = t;
-            self.rec.events += 1;
-            if kind == 0 {
-                let Reverse((_, i)) = self.heap.pop().expect("peeked");
-                let i = i as usize;
-                let nextq = match self.pop_queue(i) {
-                    Some(q) => Some(q),
-                    None => {
-                        self.st.set_idle(i);
-                        let q = scheduler.next_for(i, &self.view(now));
-                        if q.is_some() {
-                            self.st.set_not_idle(i);
-                        }
-                        q
-                    }
-                };
-                if let Some(q) = nextq {
-                    self.check_handed(q, now)?;
-                    if !self.service.all_fit() {
-                        self.check_target(q, i)?;
-                    }
-                    self.start_one(q, i, now)?;
-                }
+    /// Offer query `q` (arrived, or handed back) and place it: start it on an idle instance,
+    /// queue it, or leave it with the scheduler; held by the engine while no instance of the
+    /// server can serve it (during a reconfiguration).
+    #[inline(always)]
+    pub(super) fn place_unbatched(
+        &mut self,
+        q: u32,
+        now: u64,
+        s: &mut dyn Scheduler,
+    ) -> Result<()> {
+        if self.re.is_some() && !self.servable(q) {
+            self.hold(q);
+            return Ok(());
+        }
+        if let Some(i) = self.offer(q, now, s)? {
+            if self.st.is_idle(i) {
+                self.start_one(q, i, now)?;
             } else {
-                let q = next as u32;
-                next += 1;
-                if let Some(i) = self.offer(q, now, scheduler)? {
-                    if self.st.is_idle(i) {
-                        self.start_one(q, i, now)?;
-                    } else {
-                        self.st.push_queue(i, q, self.est(q, i));
-                    }
-                }
+                self.st.push_queue(i, q, self.est(q, i));
             }
         }
-        debug_assert!(next == n);
         Ok(())
     }
 
-    /// The head of `i`'s local queue, if any.
-    #[inline]
-    fn pop_queue(&mut self, i: usize) -> Option<u32> {
-        let (trace, service, slice) = (self.trace, self.service, self.slices[i]);
-        self.st.pop_queue(i, |q| {
-            let q = q as usize;
-            service.get(trace.model[q], slice, trace.batch[q]).0
-        })
+    /// Instance `i` has nothing running (unbatched): start the head of its queue, or a query
+    /// the scheduler hands it, or mark it idle.
+    #[inline(always)]
+    pub(super) fn free_unbatched(
+        &mut self,
+        i: usize,
+        now: u64,
+        s: &mut dyn Scheduler,
+    ) -> Result<()> {
+        let nextq = match self.pop_queue(i) {
+            Some(q) => Some(q),
+            None => {
+                self.st.set_idle(i);
+                let q = s.next_for(i, &self.view(now));
+                if q.is_some() {
+                    self.st.set_not_idle(i);
+                }
+                q
+            }
+        };
+        if let Some(q) = nextq {
+            self.check_handed(q, now)?;
+            if !self.service.all_fit() || self.re.is_some() {
+                self.check_target(q, i)?;
+            }
+            self.start_one(q, i, now)?;
+        }
+        Ok(())
     }
 
-    pub(super) fn run_batched(&mut self, scheduler: &mut dyn Scheduler) -> Result<()> {
+    pub(super) fn run_unbatched<S: Sched>(&mut self, sched: &mut S) -> Result<()> {
+        let n = self.trace.len();
         let mut next = 0usize;
         let mut now = 0u64;
         while let Some((t, kind)) = self.next_event(next) {
@@ -331,43 +397,106 @@ impl<'a> Sim<'a> {
             self.rec.events += 1;
             match kind {
                 0 => {
-                    let Reverse((_, i)) = self.heap.pop().expect("peeked");
-                    self.open_next(i as usize, now, scheduler)?;
+                    let Reverse((_, g)) = self.heap.pop().expect("peeked");
+                    let i = self.cur_of[g as usize];
+                    if i == GONE {
+                        self.retired_batch_done(g, now, sched)?;
+                    } else {
+                        self.free_unbatched(i as usize, now, sched.get())?;
+                    }
                 }
-                1 => {
-                    let Reverse((_, i)) = self.timers.pop().expect("peeked");
-                    self.start_batch(i as usize, now)?;
-                }
+                3 => self.reconfig_event(now, sched)?,
                 _ => {
                     let q = next as u32;
                     next += 1;
-                    if let Some(i) = self.offer(q, now, scheduler)? {
-                        let (m, b) = (self.trace.model[q as usize], self.trace.batch[q as usize]);
-                        let rule = self.rule_on(m, i);
-                        let joins = self
-                            .st
-                            .forming(i)
-                            .is_some_and(|(fm, sum)| batcher::admits(fm, sum, m, b, rule));
-                        if joins {
-                            self.join(i, q);
-                            if self.st.forming(i).is_some_and(|f| f.1 >= rule.max_batch) {
-                                self.start_batch(i, now)?;
-                            }
-                        } else if self.st.is_idle(i) {
-                            self.st.set_not_idle(i);
-                            self.form(i, q, now, scheduler)?;
-                        } else {
-                            self.st.push_queue(i, q, self.est(q, i));
-                        }
+                    self.place_unbatched(q, now, sched.get())?;
+                }
+            }
+        }
+        debug_assert!(next == n);
+        self.finish_run()
+    }
+
+    /// The head of `i`'s local queue, if any.
+    #[inline]
+    pub(super) fn pop_queue(&mut self, i: usize) -> Option<u32> {
+        let (trace, service, slice) = (self.trace, self.service, self.slices[i]);
+        self.st.pop_queue(i, |q| {
+            let q = q as usize;
+            service.get(trace.model[q], slice, trace.batch[q]).0
+        })
+    }
+
+    pub(super) fn run_batched<S: Sched>(&mut self, sched: &mut S) -> Result<()> {
+        let mut next = 0usize;
+        let mut now = 0u64;
+        while let Some((t, kind)) = self.next_event(next) {
+            debug_assert!(t >= now, "clock went back");
+            now = t;
+            self.rec.events += 1;
+            match kind {
+                0 => {
+                    let Reverse((_, g)) = self.heap.pop().expect("peeked");
+                    let i = self.cur_of[g as usize];
+                    if i == GONE {
+                        self.retired_batch_done(g, now, sched)?;
+                    } else {
+                        self.open_next(i as usize, now, sched.get())?;
                     }
                 }
+                1 => {
+                    let Reverse((_, g)) = self.timers.pop().expect("peeked");
+                    let i = self.cur_of[g as usize] as usize;
+                    self.start_batch(i, now)?;
+                }
+                3 => self.reconfig_event(now, sched)?,
+                _ => {
+                    let q = next as u32;
+                    next += 1;
+                    self.place_batched(q, now, sched.get())?;
+                }
+            }
+        }
+        self.finish_run()
+    }
+
+    /// Offer query `q` and place it (batched): join a forming batch, open one on an idle
+    /// instance, queue it, or leave it with the scheduler (or the engine, as unbatched).
+    #[inline(always)]
+    pub(super) fn place_batched(&mut self, q: u32, now: u64, s: &mut dyn Scheduler) -> Result<()> {
+        if self.re.is_some() && !self.servable(q) {
+            self.hold(q);
+            return Ok(());
+        }
+        if let Some(i) = self.offer(q, now, s)? {
+            let (m, b) = (self.trace.model[q as usize], self.trace.batch[q as usize]);
+            let rule = self.rule_on(m, i);
+            let joins = self
+                .st
+                .forming(i)
+                .is_some_and(|(fm, sum)| batcher::admits(fm, sum, m, b, rule));
+            if joins {
+                self.join(i, q);
+                if self.st.forming(i).is_some_and(|f| f.1 >= rule.max_batch) {
+                    self.start_batch(i, now)?;
+                }
+            } else if self.st.is_idle(i) {
+                self.st.set_not_idle(i);
+                self.form(i, q, now, s)?;
+            } else {
+                self.st.push_queue(i, q, self.est(q, i));
             }
         }
         Ok(())
     }
 
     /// Instance `i` has nothing running: open its next batch, or mark it idle.
-    fn open_next(&mut self, i: usize, now: u64, scheduler: &mut dyn Scheduler) -> Result<()> {
+    pub(super) fn open_next(
+        &mut self,
+        i: usize,
+        now: u64,
+        scheduler: &mut dyn Scheduler,
+    ) -> Result<()> {
         let head = match self.pop_queue(i) {
             Some(q) => q,
             None => {
@@ -376,7 +505,7 @@ impl<'a> Sim<'a> {
                     return Ok(());
                 };
                 self.check_handed(q, now)?;
-                if !self.service.all_fit() {
+                if !self.service.all_fit() || self.re.is_some() {
                     self.check_target(q, i)?;
                 }
                 self.st.set_not_idle(i);
@@ -391,12 +520,18 @@ impl<'a> Sim<'a> {
     fn join(&mut self, i: usize, q: u32) {
         self.st.join(i, q, self.trace.batch[q as usize]);
         // Mark it taken, so a scheduler cannot hand it out twice.
-        self.rec.instance[q as usize] = i as u32;
+        self.rec.instance[q as usize] = self.gid[i];
     }
 
     /// Open a batch on `i` (not idle, nothing running) with `head`, let queries join, and
     /// start it or wait for its deadline.
-    fn form(&mut self, i: usize, head: u32, now: u64, scheduler: &mut dyn Scheduler) -> Result<()> {
+    pub(super) fn form(
+        &mut self,
+        i: usize,
+        head: u32,
+        now: u64,
+        scheduler: &mut dyn Scheduler,
+    ) -> Result<()> {
         let trace = self.trace;
         let (m, b) = (trace.model[head as usize], trace.batch[head as usize]);
         let rule = self.rule_on(m, i);
@@ -405,7 +540,7 @@ impl<'a> Sim<'a> {
         self.join(i, head);
         // Join from the local queue: the head's model in order, while the sum fits.
         let mut cut = Cut::open(m, b, rule);
-        let (service, slice) = (self.service, self.slices[i]);
+        let (service, slice, g) = (self.service, self.slices[i], self.gid[i]);
         let instance = &mut self.rec.instance;
         self.st.cut_queue(
             i,
@@ -416,7 +551,7 @@ impl<'a> Sim<'a> {
                     .get(trace.model[q as usize], slice, trace.batch[q as usize])
                     .0
             },
-            |q| instance[q as usize] = i as u32,
+            |q| instance[q as usize] = g,
         );
         // Join held queries the scheduler hands over.
         if !cut.full() {
@@ -442,34 +577,36 @@ impl<'a> Sim<'a> {
             self.start_batch(i, now)?;
         } else {
             self.st.wait_for_deadline(i);
-            self.timers.push(Reverse((start, i as u32)));
+            self.timers.push(Reverse((start, self.gid[i])));
         }
         Ok(())
     }
 
     /// Start the forming batch of `i` at `now`.
-    fn start_batch(&mut self, i: usize, now: u64) -> Result<()> {
+    pub(super) fn start_batch(&mut self, i: usize, now: u64) -> Result<()> {
         let (m, sum, members) = self.st.take_batch(i);
         let slice = self.slices[i];
         let (est, ex) = self.service.get(m, slice, sum);
         let s = self.true_service(est, m, slice, sum, members[0]);
         let end = finish(now, s, est)?;
         let bid = self.rec.batch_size.len() as u32;
+        let g = self.gid[i];
         self.rec.batch_size.push(sum);
+        self.rec.starts += members.len() as u64;
         for &q in &members {
             let q = q as usize;
             self.rec.start_ns[q] = now;
             self.rec.finish_ns[q] = end;
-            self.rec.instance[q] = i as u32;
+            self.rec.instance[q] = g;
             self.rec.batch_id[q] = bid;
             if self.track_est && self.rec.est_done_ns[q] == u64::MAX {
                 self.rec.est_done_ns[q] = now + est;
             }
         }
         self.rec.extrapolated += if ex { members.len() as u64 } else { 0 };
-        self.rec.busy_ns[i] += s;
+        self.rec.busy_ns[g as usize] += s;
         self.st.start_running(i, now + est);
-        self.heap.push(Reverse((end, i as u32)));
+        self.heap.push(Reverse((end, g)));
         self.st.recycle(i, members);
         Ok(())
     }

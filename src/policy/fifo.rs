@@ -76,6 +76,17 @@ impl Scheduler for FifoScheduler {
         self.queues[m].pop_front().map(|h| h.0)
     }
 
+    fn take_held(&mut self) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .queues
+            .iter_mut()
+            .flat_map(|q| q.drain(..).map(|h| h.0))
+            .collect();
+        v.sort_unstable();
+        self.held = 0;
+        v
+    }
+
     fn join_batch(
         &mut self,
         _instance: usize,

@@ -21,7 +21,8 @@ mod registry;
 
 pub use params::{ParamKind, ParamSpec, Params, PolicyParams, RunParams};
 pub use registry::{
-    Alias, Cost, DEFAULT_BASELINE, PartitionerEntry, Policy, Registry, SchedulerEntry,
+    Alias, Cost, DEFAULT_BASELINE, PartitionerEntry, Policy, Registry, RepartitionSetup,
+    RepartitionerEntry, SchedulerEntry,
 };
 
 use crate::error::Result;
@@ -36,9 +37,14 @@ use std::sync::Arc;
 /// The built-in halves, one file each: the list is the only place that names them. Each file
 /// defines `pub const ENTRY`, which [`Registry::builtin`] collects in this order.
 macro_rules! builtin_halves {
-    (partitioners: $($p:ident),* ; schedulers: $($s:ident),* $(;)?) => {
+    (partitioners: $($p:ident),* ; schedulers: $($s:ident),* ; repartitioners: $($r:ident),* $(;)?) => {
         $(pub mod $p;)*
         $(pub mod $s;)*
+        $(pub mod $r;)*
+        /// The built-in repartitioners, in listing order.
+        fn builtin_repartitioners() -> Vec<RepartitionerEntry> {
+            vec![$($r::ENTRY),*]
+        }
         /// The built-in partitioners, in listing order.
         fn builtin_partitioners() -> Vec<PartitionerEntry> {
             vec![$($p::ENTRY),*]
@@ -53,6 +59,7 @@ macro_rules! builtin_halves {
 builtin_halves! {
     partitioners: whole, homogeneous, fixed, paris, random;
     schedulers: fifo, elsa, least_loaded;
+    repartitioners: static_layout, periodic, threshold, oracle;
 }
 
 /// What a partitioner or a scheduler decided before the replay, and why (PARIS's knees, map,
@@ -170,4 +177,62 @@ pub trait Scheduler {
     fn details(&self) -> Option<Arc<dyn Explanation>> {
         None
     }
+
+    /// The server is about to change (a repartitioner reconfigures it): give up every query
+    /// the scheduler holds, oldest first. The engine offers them, with the queries handed back
+    /// by destroyed instances, to a scheduler built for the new server. A scheduler that holds
+    /// queries must return them here; one that never holds keeps the default.
+    fn take_held(&mut self) -> Vec<u32> {
+        Vec::new()
+    }
+}
+
+/// What a repartitioner sees when it is consulted.
+pub struct RepartitionContext<'a> {
+    /// The simulated time of the consultation (ns).
+    pub now_ns: u64,
+    /// The whole trace as replayed. An online repartitioner reads only the arrivals before
+    /// `now_ns`; one that reads ahead (`oracle`) declares it in its entry.
+    pub trace: &'a Trace,
+    pub gpu: &'a GpuSpec,
+    /// The layout of every GPU as the server stands (or will stand, once a reconfiguration
+    /// under way completes).
+    pub layouts: &'a [Layout],
+    /// A reconfiguration is under way: a plan returned now is not taken (the engine counts it
+    /// as skipped), so a repartitioner may as well not compute one.
+    pub busy: bool,
+    /// The policy's own partitioner, run on a stretch of traffic: one layout per GPU.
+    pub plan: &'a mut dyn FnMut(&Trace) -> Result<Vec<Layout>>,
+}
+
+/// A repartitioner's answer at a check.
+#[derive(Debug, Clone, Default)]
+pub struct Replan {
+    /// The layouts to move the server to (one per GPU; `None`: stay as it is).
+    pub layouts: Option<Vec<Layout>>,
+    /// When to be consulted next (ns; `None`: never again).
+    pub next_check_ns: Option<u64>,
+    /// Why, in a few words (recorded with each reconfiguration).
+    pub reason: String,
+}
+
+/// The third half of a policy: decides, during the replay, when to re-partition the server
+/// and into what (`--repartition NAME`). The engine applies its decisions as MIG does
+/// ([`crate::server::reconfig`]).
+pub trait Repartitioner {
+    /// The layouts to start from, planned from what this repartitioner may know at time 0;
+    /// `None`: the partitioner's plan over the whole trace (what `static` does).
+    fn initial(&mut self, ctx: &mut RepartitionContext) -> Result<Option<Vec<Layout>>>;
+    /// The first time it is consulted (ns); `None`: never.
+    fn first_check_ns(&self) -> Option<u64>;
+    /// A consultation at `ctx.now_ns`.
+    fn check(&mut self, ctx: &mut RepartitionContext) -> Result<Replan>;
+}
+
+/// The repartitioner that never reconfigures (every run's, unless one is asked for).
+pub const STATIC_REPARTITIONER: &str = "static";
+
+/// Seconds of simulated time as integer ns (saturating: a period longer than any trace).
+pub(crate) fn secs_to_ns(s: f64) -> u64 {
+    (s * 1e9).round() as u64
 }

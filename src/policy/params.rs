@@ -33,6 +33,8 @@ pub enum ParamKind {
     /// A MIG layout (`4g.40gb+2g.20gb+1g.10gb`), or one per GPU separated by commas; checked
     /// when the policy meets the GPU.
     Layout,
+    /// One of these words.
+    Choice(&'static [&'static str]),
 }
 
 impl ParamKind {
@@ -44,6 +46,7 @@ impl ParamKind {
             ParamKind::UInt => "integer >= 0".into(),
             ParamKind::Slice => "MIG slice".into(),
             ParamKind::Layout => "MIG layout".into(),
+            ParamKind::Choice(c) => format!("one of {}", c.join(", ")),
         }
     }
 
@@ -75,6 +78,11 @@ impl ParamKind {
             ParamKind::Slice | ParamKind::Layout => {
                 if v.trim().is_empty() {
                     return Err("empty value".into());
+                }
+            }
+            ParamKind::Choice(c) => {
+                if !c.contains(&v) {
+                    return Err(format!("'{v}' is not one of {}", c.join(", ")));
                 }
             }
         }

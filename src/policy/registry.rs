@@ -5,9 +5,10 @@
 //! [`Registry::build`] rejects an unknown name, an unknown key or a bad value with one line
 //! naming it and what is valid.
 
-use super::params::{ParamSpec, Params, PolicyParams, RunParams, split_label};
-use super::{Partitioner, SchedContext, Scheduler};
+use super::params::{ParamKind, ParamSpec, Params, PolicyParams, RunParams, split_label};
+use super::{Partitioner, Repartitioner, SchedContext, Scheduler};
 use crate::error::{Error, Result};
+use crate::server::reconfig::{Drain, ReconfigModel};
 use crate::service::{self, ServiceModel};
 use crate::sla::{self, SlaSpec};
 use std::collections::BTreeMap;
@@ -79,6 +80,94 @@ pub struct SchedulerEntry {
     pub needs_sla: bool,
 }
 
+/// How to build a named repartitioner (`--repartition NAME`, `repartition.name` in a policy file
+/// or label); its parameters are given as `repartition.<key>`.
+#[derive(Clone)]
+pub struct RepartitionerEntry {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub params: &'static [ParamSpec],
+    pub build: fn(&Params) -> Result<Box<dyn Repartitioner>>,
+    /// It reads the trace ahead of the simulated clock (perfect foresight): reports label it.
+    pub reads_ahead: bool,
+}
+
+/// The reconfiguration rules' keys (`reconfig.<key>`, [`crate::server::reconfig`]).
+pub const RECONFIG_PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "cost_s",
+        kind: ParamKind::Float { min: 0.0, max: 1e9 },
+        default: Some("6"),
+        help: "seconds a freed region is down before its new instances join (MIGRator's reported overhead)",
+    },
+    ParamSpec {
+        name: "max_concurrent",
+        kind: ParamKind::UInt,
+        default: Some("1"),
+        help: "the most GPUs reconfiguring at once (rolling), >= 1",
+    },
+    ParamSpec {
+        name: "drain",
+        kind: ParamKind::Choice(&["instances", "gpu"]),
+        default: Some("instances"),
+        help: "destroy only the instances that change (partial reconfiguration), or every instance of a changing GPU",
+    },
+];
+
+/// A policy's repartitioner: which one, its parameters and the reconfiguration rules.
+#[derive(Clone)]
+pub struct RepartitionSetup {
+    pub name: &'static str,
+    /// Its own parameters (keys without the `repartition.` prefix).
+    pub params: Params,
+    pub reconfig: ReconfigModel,
+    pub reads_ahead: bool,
+    build: fn(&Params) -> Result<Box<dyn Repartitioner>>,
+}
+
+impl RepartitionSetup {
+    /// `static`: never reconfigures.
+    pub fn fixed() -> RepartitionSetup {
+        let e = super::builtin_repartitioners()
+            .into_iter()
+            .find(|e| e.name == super::STATIC_REPARTITIONER)
+            .expect("built in");
+        RepartitionSetup {
+            name: e.name,
+            params: Params::default(),
+            reconfig: ReconfigModel::default(),
+            reads_ahead: false,
+            build: e.build,
+        }
+    }
+    /// Whether it never reconfigures.
+    pub fn is_static(&self) -> bool {
+        self.name == super::STATIC_REPARTITIONER
+    }
+    /// A fresh repartitioner (one per replay).
+    pub fn build(&self) -> Result<Box<dyn Repartitioner>> {
+        (self.build)(&self.params)
+    }
+    /// Every key with its value, prefixed as given (`repartition.name`, `repartition.period_s`,
+    /// `reconfig.cost_s`, ...).
+    pub fn keys(&self, reconfig: &Params) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        m.insert("repartition.name".to_string(), self.name.to_string());
+        for (k, v) in self.params.values() {
+            m.insert(format!("repartition.{k}"), v.clone());
+        }
+        for (k, v) in reconfig.values() {
+            m.insert(format!("reconfig.{k}"), v.clone());
+        }
+        m
+    }
+}
+
+/// Whether `key` belongs to the repartitioner (`repartition.*`, `reconfig.*`).
+pub fn is_repartition_key(key: &str) -> bool {
+    key.starts_with("repartition.") || key.starts_with("reconfig.")
+}
+
 /// A short name for a (partitioner, scheduler) pair.
 #[derive(Debug, Clone)]
 pub struct Alias {
@@ -102,6 +191,8 @@ pub struct Policy {
     pub scheduler: SchedulerFactory,
     /// The scheduler needs an SLA for every model (its entry's `needs_sla`).
     pub needs_sla: bool,
+    /// The repartitioner (`static` unless one was asked for).
+    pub repartition: RepartitionSetup,
 }
 
 impl Policy {
@@ -121,6 +212,7 @@ impl Policy {
             params: BTreeMap::new(),
             partitioner: Box::new(partitioner),
             needs_sla: false,
+            repartition: RepartitionSetup::fixed(),
             scheduler: Box::new(move |_| {
                 slot.take().ok_or_else(|| {
                     Error::Usage(format!(
@@ -152,6 +244,7 @@ fn with_label_params(label: &str, mut p: PolicyParams, own: PolicyParams) -> Res
 pub struct Registry {
     partitioners: Vec<PartitionerEntry>,
     schedulers: Vec<SchedulerEntry>,
+    repartitioners: Vec<RepartitionerEntry>,
     aliases: Vec<Alias>,
 }
 
@@ -163,6 +256,7 @@ impl Registry {
         Registry {
             partitioners: super::builtin_partitioners(),
             schedulers: super::builtin_schedulers(),
+            repartitioners: super::builtin_repartitioners(),
             aliases: vec![
                 Alias {
                     name: "fcfs",
@@ -193,6 +287,101 @@ impl Registry {
     pub fn register_scheduler(&mut self, e: SchedulerEntry) {
         self.schedulers.retain(|x| x.name != e.name);
         self.schedulers.push(e);
+    }
+
+    /// Add (or replace) a repartitioner.
+    pub fn register_repartitioner(&mut self, e: RepartitionerEntry) {
+        self.repartitioners.retain(|x| x.name != e.name);
+        self.repartitioners.push(e);
+    }
+
+    pub fn repartitioners(&self) -> &[RepartitionerEntry] {
+        &self.repartitioners
+    }
+
+    /// The repartitioner the keys `repartition.*` and `reconfig.*` of `given` ask for
+    /// (`static` when `repartition.name` is absent), validated.
+    pub fn repartition_setup(&self, given: &PolicyParams) -> Result<RepartitionSetup> {
+        let name = given
+            .values
+            .get("repartition.name")
+            .map(String::as_str)
+            .unwrap_or(super::STATIC_REPARTITIONER);
+        let e = self
+            .repartitioners
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "unknown repartitioner '{name}': expected one of {}",
+                    Self::names(&self.repartitioners, |e| e.name)
+                ))
+            })?;
+        let mut own = PolicyParams::default();
+        let mut reconfig = PolicyParams::default();
+        for (k, v) in &given.values {
+            if let Some(r) = k.strip_prefix("repartition.") {
+                if r == "name" {
+                    continue;
+                }
+                if !e.params.iter().any(|s| s.matches(r)) {
+                    return Err(Error::Usage(format!(
+                        "unknown parameter '{k}' for repartitioner '{name}': {}",
+                        if e.params.is_empty() {
+                            "it takes none".to_string()
+                        } else {
+                            format!(
+                                "expected one of {}",
+                                e.params
+                                    .iter()
+                                    .map(|s| format!("repartition.{}", s.name))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }
+                    )));
+                }
+                own.set(r, v.clone());
+            } else if let Some(r) = k.strip_prefix("reconfig.") {
+                if !RECONFIG_PARAMS.iter().any(|s| s.matches(r)) {
+                    return Err(Error::Usage(format!(
+                        "unknown parameter '{k}': expected one of {}",
+                        RECONFIG_PARAMS
+                            .iter()
+                            .map(|s| format!("reconfig.{}", s.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                reconfig.set(r, v.clone());
+            }
+        }
+        let params = Params::resolve(&format!("repartitioner {name}"), e.params, &own)?;
+        let rp = Params::resolve("reconfig", RECONFIG_PARAMS, &reconfig)?;
+        let max_concurrent = rp.u64("max_concurrent").expect("default");
+        if max_concurrent == 0 || max_concurrent > u32::MAX as u64 {
+            return Err(Error::Usage(format!(
+                "reconfig.max_concurrent must be between 1 and {}, got {max_concurrent}",
+                u32::MAX
+            )));
+        }
+        let model = ReconfigModel {
+            cost_ns: super::secs_to_ns(rp.f64("cost_s").expect("default")),
+            max_concurrent: max_concurrent as u32,
+            drain: if rp.get("drain") == Some("gpu") {
+                Drain::Gpu
+            } else {
+                Drain::Instances
+            },
+        };
+        let _ = &rp;
+        Ok(RepartitionSetup {
+            name: e.name,
+            params,
+            reconfig: model,
+            reads_ahead: e.reads_ahead,
+            build: e.build,
+        })
     }
 
     /// Add (or replace) an alias.
@@ -324,7 +513,30 @@ impl Registry {
     /// [`Self::build`]); the policy keeps the label as its name.
     pub fn build_for(&self, label: &str, run: &RunParams) -> Result<Policy> {
         let (name, _) = split_label(label)?;
-        let mut p = self.build(name, &self.params_for(label, run)?)?;
+        let mut given = self.params_for(label, run)?;
+        let mut rep = PolicyParams::default();
+        given.values.retain(|k, v| {
+            let r = is_repartition_key(k);
+            if r {
+                rep.set(k, v.clone());
+            }
+            !r
+        });
+        let mut p = self.build(name, &given)?;
+        p.repartition = self.repartition_setup(&rep)?;
+        if !p.repartition.is_static() {
+            let reconfig = PolicyParams {
+                values: rep
+                    .values
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.strip_prefix("reconfig.")?.to_string(), v.clone()))
+                    })
+                    .collect(),
+            };
+            let rp = Params::resolve("reconfig", RECONFIG_PARAMS, &reconfig)?;
+            p.params.extend(p.repartition.keys(&rp));
+        }
         p.name = label.trim().to_string();
         Ok(p)
     }
@@ -352,6 +564,7 @@ impl Registry {
             partitioner,
             scheduler: Box::new(move |ctx| build(&sp, ctx)),
             needs_sla: se.needs_sla,
+            repartition: RepartitionSetup::fixed(),
         })
     }
 
@@ -366,11 +579,12 @@ impl Registry {
     ) -> Result<(&'static str, Params, Box<dyn Partitioner>)> {
         let (name, own) = split_label(label)?;
         let pe = self.lookup_partitioner(name)?;
-        let given = with_label_params(
+        let mut given = with_label_params(
             label,
             run.for_policy(pe.params.iter().any(|s| s.matches("seed"))),
             own,
         )?;
+        given.values.retain(|k, _| !is_repartition_key(k));
         // A policy name (PART+SCHED or an alias) may carry its scheduler's keys too.
         let is_policy = name.contains('+') || self.aliases.iter().any(|a| a.name == name);
         match self.lookup(name) {
@@ -416,6 +630,15 @@ impl Registry {
             s.push_str(&format!("  {:<14} {}\n", e.name, e.help));
             params(&mut s, e.params);
         }
+        s.push_str("\nRepartitioners (--repartition NAME; parameters as repartition.<key>):\n");
+        for e in &self.repartitioners {
+            s.push_str(&format!("  {:<14} {}\n", e.name, e.help));
+            params(&mut s, e.params);
+        }
+        s.push_str(
+            "  reconfiguration rules (reconfig.<key>, with any repartitioner but static):\n",
+        );
+        params(&mut s, RECONFIG_PARAMS);
         s.push_str("\nAliases:\n");
         for a in &self.aliases {
             s.push_str(&format!(

@@ -85,8 +85,113 @@ pub struct Summary {
     /// What the scheduler decided before the replay (ELSA: the SLA per model and its source).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduler_details: Option<Arc<dyn Explanation>>,
+    /// A reconfigurable server: the repartitioner, the rules, and every reconfiguration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconfiguration: Option<ReconfigSummary>,
     pub inputs: BTreeMap<String, InputFile>,
     pub mig_replay_version: String,
+}
+
+/// One GPU's reconfiguration, in seconds of simulated time.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReconfigEventSummary {
+    pub gpu: u32,
+    pub decided_s: f64,
+    /// Its turn began: the destroyed instances left the server.
+    pub begin_s: f64,
+    /// The destroyed instances' last batch ended: the region went down.
+    pub down_s: Option<f64>,
+    /// The new instances joined.
+    pub up_s: Option<f64>,
+    /// From begin to up.
+    pub downtime_s: Option<f64>,
+    pub layout_before: String,
+    pub layout_after: String,
+    pub instances_kept: u32,
+    pub instances_destroyed: u32,
+    pub instances_created: u32,
+    pub queries_handed_back: u64,
+    pub batches_retired: u32,
+    pub reason: String,
+}
+
+/// The `reconfiguration` section of `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReconfigSummary {
+    pub repartitioner: String,
+    /// It plans from future traffic (perfect foresight): a reference, not a policy anyone can
+    /// run online.
+    pub foresight: bool,
+    pub cost_s: f64,
+    pub max_concurrent: u32,
+    pub drain: crate::server::reconfig::Drain,
+    pub checks: u64,
+    pub plans_applied: u64,
+    pub plans_skipped_busy: u64,
+    /// GPU reconfigurations begun, and completed by the end of the replay.
+    pub reconfigurations: usize,
+    pub completed: usize,
+    pub queries_handed_back: u64,
+    /// Sum over completed reconfigurations of their downtime (begin to up), and of it times the
+    /// GPCs of the region out of service (the larger of the destroyed and the created
+    /// instances' GPCs) over the GPU's GPCs: GPU-seconds of capacity lost.
+    pub gpu_seconds_reconfiguring: f64,
+    pub gpu_seconds_down: f64,
+    pub final_layouts: Vec<String>,
+    pub events: Vec<ReconfigEventSummary>,
+}
+
+impl ReconfigSummary {
+    fn of(r: &Replay) -> Option<ReconfigSummary> {
+        let info = r.repartition.as_ref()?;
+        let log = r.records.reconfig.as_ref()?;
+        let s = |ns: u64| ns as f64 / 1e9;
+        let gpcs = r.server.gpu.gpcs as f64;
+        let mut lost = 0.0;
+        let mut reconfiguring = 0.0;
+        for e in &log.events {
+            if let Some(d) = e.downtime_ns() {
+                reconfiguring += s(d);
+                lost += s(d) * e.gpcs_destroyed.max(e.gpcs_created) as f64 / gpcs;
+            }
+        }
+        Some(ReconfigSummary {
+            repartitioner: info.name.clone(),
+            foresight: info.reads_ahead,
+            cost_s: s(info.model.cost_ns),
+            max_concurrent: info.model.max_concurrent,
+            drain: info.model.drain,
+            checks: log.checks,
+            plans_applied: log.plans_applied,
+            plans_skipped_busy: log.plans_skipped_busy,
+            reconfigurations: log.events.len(),
+            completed: log.events.iter().filter(|e| e.up_ns.is_some()).count(),
+            queries_handed_back: log.events.iter().map(|e| e.queries_handed_back).sum(),
+            gpu_seconds_reconfiguring: reconfiguring,
+            gpu_seconds_down: lost,
+            final_layouts: log.final_layouts.clone(),
+            events: log
+                .events
+                .iter()
+                .map(|e| ReconfigEventSummary {
+                    gpu: e.gpu,
+                    decided_s: s(e.decided_ns),
+                    begin_s: s(e.begin_ns),
+                    down_s: e.down_ns.map(s),
+                    up_s: e.up_ns.map(s),
+                    downtime_s: e.downtime_ns().map(s),
+                    layout_before: e.layout_before.clone(),
+                    layout_after: e.layout_after.clone(),
+                    instances_kept: e.instances_kept,
+                    instances_destroyed: e.instances_destroyed,
+                    instances_created: e.instances_created,
+                    queries_handed_back: e.queries_handed_back,
+                    batches_retired: e.batches_retired,
+                    reason: e.reason.clone(),
+                })
+                .collect(),
+        })
+    }
 }
 
 impl Summary {
@@ -111,6 +216,7 @@ impl Summary {
             metrics: r.metrics.clone(),
             rate_scale,
             invariants: r.invariants.clone(),
+            reconfiguration: ReconfigSummary::of(r),
             inputs,
             mig_replay_version: env!("CARGO_PKG_VERSION").to_string(),
         }
@@ -138,6 +244,40 @@ impl Summary {
         );
         if let Some(d) = &self.scheduler_details {
             s += &d.text();
+        }
+        if let Some(rc) = &self.reconfiguration {
+            s += &format!(
+                "repartitioner {}{}: {} checks, {} plans applied ({} not taken while reconfiguring), {} GPU reconfigurations ({} completed) at {} s each (drain {}, at most {} at once), {} queries handed back, {:.1} GPU-seconds reconfiguring, {:.1} GPU-seconds of capacity down\n",
+                rc.repartitioner,
+                if rc.foresight {
+                    " (FORESIGHT: plans from future traffic)"
+                } else {
+                    ""
+                },
+                rc.checks,
+                rc.plans_applied,
+                rc.plans_skipped_busy,
+                rc.reconfigurations,
+                rc.completed,
+                rc.cost_s,
+                serde_json::to_value(rc.drain)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                rc.max_concurrent,
+                rc.queries_handed_back,
+                rc.gpu_seconds_reconfiguring,
+                rc.gpu_seconds_down,
+            );
+            let distinct: std::collections::BTreeSet<_> = rc.final_layouts.iter().collect();
+            s += &format!(
+                "layout at the end: {}\n",
+                if distinct.len() == 1 {
+                    format!("{} x {}", rc.final_layouts.len(), rc.final_layouts[0])
+                } else {
+                    rc.final_layouts.join(" | ")
+                }
+            );
         }
         let m = &self.metrics;
         let h = &m.headline;
@@ -220,12 +360,15 @@ impl Summary {
         }
         let inv = &self.invariants;
         s += &format!(
-            "invariants: conservation {}, causality {}, no overlap {}{}\n",
+            "invariants: conservation {}, causality {}, no overlap {}{}{}\n",
             ok(inv.conservation),
             ok(inv.causality),
             ok(inv.no_overlap),
             inv.batches
                 .map(|b| format!(", batches {}", ok(b)))
+                .unwrap_or_default(),
+            inv.reconfiguration
+                .map(|b| format!(", reconfiguration {}", ok(b)))
                 .unwrap_or_default()
         );
         s

@@ -7,6 +7,7 @@
 //! in the schedulers means this order.
 
 pub mod batcher;
+pub mod reconfig;
 pub mod state;
 pub mod view;
 
@@ -40,12 +41,22 @@ pub struct Server {
 impl Server {
     /// Build a server from one layout per GPU; every layout is checked against the placement rules.
     pub fn new(gpu: GpuSpec, layouts: Vec<Layout>) -> Result<Server> {
+        Self::build(gpu, layouts, false)
+    }
+
+    /// A server in the middle of a reconfiguration: a GPU may have no instance (all of them
+    /// destroyed, the new ones not yet created).
+    pub fn partial(gpu: GpuSpec, layouts: Vec<Layout>) -> Result<Server> {
+        Self::build(gpu, layouts, true)
+    }
+
+    fn build(gpu: GpuSpec, layouts: Vec<Layout>, allow_empty: bool) -> Result<Server> {
         if layouts.is_empty() {
             return Err(Error::Usage("a server needs at least one GPU".into()));
         }
         let mut instances = Vec::new();
         for (g, l) in layouts.iter().enumerate() {
-            if l.placements.is_empty() || !Self::legal(&gpu, l) {
+            if (l.placements.is_empty() && !allow_empty) || !Self::legal(&gpu, l) {
                 return Err(Error::Usage(format!(
                     "GPU {g}: layout '{}' is not a legal MIG placement on {}",
                     l.placement_string(&gpu),

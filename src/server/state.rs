@@ -132,6 +132,11 @@ impl ServerState {
         self.idle.contains(i)
     }
 
+    /// The idle instances, in index order.
+    pub fn idle_instances(&self) -> Vec<usize> {
+        self.idle.iter().collect()
+    }
+
     /// Instance `i` has nothing running, forming or queued.
     #[inline]
     pub fn set_idle(&mut self, i: usize) {
@@ -249,6 +254,79 @@ impl ServerState {
             self.open[m as usize].remove(k);
         }
         (m, sum, members)
+    }
+
+    /// Renumber the instances for a reconfigured server: `old_of[j]` is the old index of new
+    /// instance `j`, or `u32::MAX` for an instance just created (idle, empty). Instances absent
+    /// from `old_of` are gone: the queries of their local queues and forming batches are
+    /// returned (queue order, then forming members), and their forming batches' timers become
+    /// stale. Kept instances keep their state.
+    pub fn renumber(&mut self, old_of: &[u32]) -> Vec<u32> {
+        let n_old = self.queues.len();
+        let mut new_of = vec![u32::MAX; n_old];
+        for (j, &o) in old_of.iter().enumerate() {
+            if o != u32::MAX {
+                new_of[o as usize] = j as u32;
+            }
+        }
+        let mut back = Vec::new();
+        for (o, &j) in new_of.iter().enumerate() {
+            if j == u32::MAX {
+                back.extend(self.queues[o].drain(..));
+                if self.forming[o].model != NO_MODEL {
+                    back.append(&mut self.forming[o].members);
+                }
+            }
+        }
+        let n = old_of.len();
+        let mut idle = IdleSet::all(n);
+        let mut queues = Vec::with_capacity(n);
+        let mut run_end = vec![0u64; n];
+        let mut queued_est = vec![0u64; n];
+        let mut forming = Vec::with_capacity(n);
+        for (j, &o) in old_of.iter().enumerate() {
+            if o == u32::MAX {
+                queues.push(VecDeque::new());
+                forming.push(Forming {
+                    model: NO_MODEL,
+                    sum: 0,
+                    deadline: 0,
+                    members: Vec::new(),
+                });
+                continue;
+            }
+            let o = o as usize;
+            if !self.idle.contains(o) {
+                idle.remove(j);
+            }
+            queues.push(std::mem::take(&mut self.queues[o]));
+            run_end[j] = self.run_end[o];
+            queued_est[j] = self.queued_est[o];
+            forming.push(std::mem::replace(
+                &mut self.forming[o],
+                Forming {
+                    model: NO_MODEL,
+                    sum: 0,
+                    deadline: 0,
+                    members: Vec::new(),
+                },
+            ));
+        }
+        for list in &mut self.open {
+            *list = list
+                .iter()
+                .filter_map(|&o| {
+                    let j = new_of[o as usize];
+                    (j != u32::MAX).then_some(j)
+                })
+                .collect();
+        }
+        self.idle = idle;
+        self.queues = queues;
+        self.run_end = run_end;
+        self.queued_est = queued_est;
+        self.forming = forming;
+        back
     }
 
     /// Return a started batch's member list, to reuse its allocation.

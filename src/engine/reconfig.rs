@@ -1,0 +1,408 @@
+//! The engine's side of a reconfigurable server: consulting the repartitioner, and applying its
+//! plans as the rules of [`crate::server::reconfig`] say (partial or whole-GPU drain, the
+//! downtime, rolling GPUs), while every query is served exactly once.
+//!
+//! **Instance ids.** Instances are numbered for the scheduler as on any server (GPU by GPU, by
+//! start slot), and that numbering changes when the server does; records use stable *instance
+//! ids* instead: the initial server's instances keep their index as id, and every instance
+//! created by a reconfiguration gets the next id. On a fixed server the two coincide.
+//!
+//! **A reconfiguration of GPU g, step by step.**
+//! 1. *Begin* (when its turn comes): the instances to destroy leave the server at once: they
+//!    take no new query; their local queues and forming batches, and every query the scheduler
+//!    holds, are offered again, oldest first, to a scheduler built for the server without them
+//!    ([`crate::policy::Scheduler::take_held`]). A batch such an instance runs goes on to its
+//!    end (it is *retired*, not cut short).
+//! 2. *Down*: when the last retired batch of g ends (at once if none runs), the freed region is
+//!    down for `reconfig.cost_s`.
+//! 3. *Up*: the new instances join, idle; the scheduler is rebuilt for the new server, offered
+//!    the held queries again, and every new instance asks it for work.
+//!
+//! A query no instance of the server can serve at the moment (none left, or none profiled for
+//! its model with the memory for its batch) waits with the engine until one joins. Events at one
+//! instant: completions, batch deadlines, then reconfiguration events (a GPU coming up before a
+//! repartitioner's check), then arrivals. Checks stop after the last arrival.
+
+use super::records::ReconfigEvent;
+use super::repartition::{Phase, Reconf, Reconfigurable};
+use super::sim::{GONE, Sched, Sim, UNSET};
+use crate::error::{Error, Result};
+use crate::gpu::Layout;
+use crate::policy::RepartitionContext;
+use crate::server::reconfig::{assign, kept, same_placements};
+use crate::server::{Instance, Server};
+use std::cmp::Reverse;
+use std::collections::HashMap;
+
+impl<'a> Sim<'a> {
+    /// Make this replay reconfigurable.
+    pub(super) fn attach(&mut self, cfg: Reconfigurable<'a>) {
+        let mut re = Box::new(Reconf::new(cfg, &self.server.layouts));
+        re.log.lifetimes = vec![(0, u64::MAX); self.incarnations.len()];
+        self.re = Some(re);
+        self.refresh_servable();
+        self.refresh_t_re();
+    }
+
+    /// Whether some current instance can serve query `q` (its model profiled on the slice, its
+    /// batch within the slice's memory).
+    #[inline]
+    pub(super) fn servable(&self, q: u32) -> bool {
+        let re = self.re.as_ref().expect("reconfigurable");
+        let q = q as usize;
+        self.trace.batch[q] <= re.servable[self.trace.model[q] as usize]
+    }
+
+    pub(super) fn hold(&mut self, q: u32) {
+        self.re.as_mut().expect("reconfigurable").limbo.push(q);
+    }
+
+    fn refresh_servable(&mut self) {
+        let mut sv = vec![0u32; self.trace.models.len()];
+        let mut slices = self.slices.clone();
+        slices.sort_unstable();
+        slices.dedup();
+        for (m, v) in sv.iter_mut().enumerate() {
+            for &s in &slices {
+                if self.service.has(m as u32, s) {
+                    *v = (*v).max(self.service.max_fitting(m as u32, s));
+                }
+            }
+        }
+        self.re.as_mut().expect("reconfigurable").servable = sv;
+    }
+
+    /// The next reconfiguration event: a region coming up, or a check (checks stop after the
+    /// last arrival).
+    fn refresh_t_re(&mut self) {
+        let last = self.trace.arrival_ns.last().copied().unwrap_or(0);
+        let re = self.re.as_ref().expect("reconfigurable");
+        let up = re.up.peek().map_or(u64::MAX, |r| r.0.0);
+        let check = if re.next_check <= last {
+            re.next_check
+        } else {
+            u64::MAX
+        };
+        self.t_re = up.min(check);
+    }
+
+    /// A reconfiguration event at `now`: regions coming up first, then a check.
+    pub(super) fn reconfig_event<S: Sched>(&mut self, now: u64, sched: &mut S) -> Result<()> {
+        let re = self.re.as_mut().expect("reconfigurable");
+        if let Some(&Reverse((t, g))) = re.up.peek()
+            && t == now
+        {
+            re.up.pop();
+            self.come_up(g as usize, now, sched)?;
+        } else {
+            self.check(now, sched)?;
+        }
+        self.refresh_t_re();
+        Ok(())
+    }
+
+    /// Consult the repartitioner.
+    fn check<S: Sched>(&mut self, now: u64, sched: &mut S) -> Result<()> {
+        let trace = self.trace;
+        let gpu = self.server.gpu.clone();
+        let re: &mut Reconf = self.re.as_mut().expect("reconfigurable");
+        re.log.checks += 1;
+        let busy = re.busy();
+        let replan = {
+            let mut ctx = RepartitionContext {
+                now_ns: now,
+                trace,
+                gpu: &gpu,
+                layouts: &re.target,
+                busy,
+                plan: re.cfg.plan.as_mut(),
+            };
+            re.cfg.repartitioner.check(&mut ctx)?
+        };
+        re.next_check = match replan.next_check_ns {
+            Some(t) if t > now => t,
+            Some(_) => {
+                return Err(Error::Other(format!(
+                    "repartitioner asked to be consulted again at or before now ({now} ns)"
+                )));
+            }
+            None => u64::MAX,
+        };
+        let Some(planned) = replan.layouts else {
+            return Ok(());
+        };
+        if busy {
+            re.log.plans_skipped_busy += 1;
+            return Ok(());
+        }
+        if planned.len() != re.target.len() {
+            return Err(Error::Other(format!(
+                "repartitioner planned {} layouts for {} GPUs",
+                planned.len(),
+                re.target.len()
+            )));
+        }
+        // Check every planned layout before anything changes.
+        Server::new(gpu.clone(), planned.clone())
+            .map_err(|e| Error::Other(format!("repartitioner planned an illegal server: {e}")))?;
+        let assigned = assign(&re.target, &planned);
+        let mut changed = false;
+        for (g, l) in assigned.into_iter().enumerate() {
+            if same_placements(&re.target[g], &l) {
+                continue;
+            }
+            re.target[g] = l;
+            re.phase[g] = Phase::Waiting;
+            re.waiting.push_back(g);
+            changed = true;
+        }
+        if changed {
+            re.log.plans_applied += 1;
+            re.decided_ns = now;
+            re.reason = replan.reason;
+            self.start_waiting(now, sched)?;
+        }
+        Ok(())
+    }
+
+    /// Begin the waiting GPUs' reconfigurations, up to `max_concurrent` at once.
+    fn start_waiting<S: Sched>(&mut self, now: u64, sched: &mut S) -> Result<()> {
+        loop {
+            let re = self.re.as_mut().expect("reconfigurable");
+            if re.in_progress() >= re.cfg.model.max_concurrent as usize {
+                return Ok(());
+            }
+            let Some(g) = re.waiting.pop_front() else {
+                return Ok(());
+            };
+            self.begin(g, now, sched)?;
+        }
+    }
+
+    /// Begin GPU `g`'s reconfiguration: its destroyed instances leave the server now.
+    fn begin<S: Sched>(&mut self, g: usize, now: u64, sched: &mut S) -> Result<()> {
+        let re = self.re.as_mut().expect("reconfigurable");
+        let old = self.server.layouts[g].clone();
+        let new = re.target[g].clone();
+        let keep = kept(&old, &new, re.cfg.model.drain);
+        let gpu = &self.server.gpu;
+        let gpcs = |l: &Layout| -> u32 {
+            l.placements
+                .iter()
+                .filter(|p| !keep.contains(p))
+                .map(|p| gpu.profiles[p.slice].gpcs as u32)
+                .sum()
+        };
+        let ev = ReconfigEvent {
+            gpcs_destroyed: gpcs(&old),
+            gpcs_created: gpcs(&new),
+            gpu: g as u32,
+            decided_ns: re.decided_ns,
+            begin_ns: now,
+            down_ns: None,
+            up_ns: None,
+            layout_before: old.placement_string(gpu),
+            layout_after: new.placement_string(gpu),
+            instances_kept: keep.len() as u32,
+            instances_destroyed: (old.placements.len() - keep.len()) as u32,
+            instances_created: (new.placements.len() - keep.len()) as u32,
+            queries_handed_back: 0,
+            batches_retired: 0,
+            reason: re.reason.clone(),
+        };
+        re.open_event[g] = re.log.events.len();
+        re.log.events.push(ev);
+        let mut layouts = self.server.layouts.clone();
+        layouts[g] = Layout { placements: keep };
+        let (back, retired) = self.rebuild(layouts, now, sched)?;
+        let re = self.re.as_mut().expect("reconfigurable");
+        let e = &mut re.log.events[re.open_event[g]];
+        e.queries_handed_back = back;
+        e.batches_retired = retired;
+        if retired == 0 {
+            self.go_down(g, now);
+        } else {
+            re.phase[g] = Phase::Draining(retired);
+        }
+        Ok(())
+    }
+
+    fn go_down(&mut self, g: usize, now: u64) {
+        let re = self.re.as_mut().expect("reconfigurable");
+        re.phase[g] = Phase::Down;
+        re.log.events[re.open_event[g]].down_ns = Some(now);
+        let up = now.saturating_add(re.cfg.model.cost_ns);
+        re.up.push(Reverse((up, g as u32)));
+    }
+
+    /// A batch on a destroyed instance (id `gid`) ended: its GPU may go down.
+    pub(super) fn retired_batch_done<S: Sched>(
+        &mut self,
+        gid: u32,
+        now: u64,
+        _sched: &mut S,
+    ) -> Result<()> {
+        let g = self.incarnations[gid as usize].gpu as usize;
+        let re = self.re.as_mut().ok_or_else(|| {
+            Error::Other("a batch ended on an instance that does not exist".into())
+        })?;
+        match re.phase[g] {
+            Phase::Draining(1) => {
+                self.go_down(g, now);
+            }
+            Phase::Draining(k) => re.phase[g] = Phase::Draining(k - 1),
+            p => {
+                return Err(Error::Other(format!(
+                    "a retired batch ended on GPU {g}, which is not draining ({p:?})"
+                )));
+            }
+        }
+        self.refresh_t_re();
+        Ok(())
+    }
+
+    /// GPU `g`'s new instances join.
+    fn come_up<S: Sched>(&mut self, g: usize, now: u64, sched: &mut S) -> Result<()> {
+        let re = self.re.as_mut().expect("reconfigurable");
+        let mut layouts = self.server.layouts.clone();
+        layouts[g] = re.target[g].clone();
+        re.phase[g] = Phase::Serving;
+        re.log.events[re.open_event[g]].up_ns = Some(now);
+        self.rebuild(layouts, now, sched)?;
+        self.start_waiting(now, sched)
+    }
+
+    /// Move the server to `layouts` at `now`: renumber, retire the destroyed instances, create
+    /// the new ones, rebuild the scheduler, and place again every query that was handed back
+    /// or held. Returns (queries handed back by destroyed instances, retired batches).
+    fn rebuild<S: Sched>(
+        &mut self,
+        layouts: Vec<Layout>,
+        now: u64,
+        sched: &mut S,
+    ) -> Result<(u64, u32)> {
+        let server = Server::partial(self.server.gpu.clone(), layouts)?;
+        let key = |x: &Instance| (x.gpu, x.slice, x.start);
+        let old: HashMap<(u32, usize, u8), usize> = self
+            .server
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (key(x), i))
+            .collect();
+        let old_of: Vec<u32> = server
+            .instances
+            .iter()
+            .map(|x| old.get(&key(x)).map_or(u32::MAX, |&i| i as u32))
+            .collect();
+        // The ids of the instances gone, and the batches still running on them.
+        let mut stays = vec![false; self.server.instances.len()];
+        for &o in old_of.iter().filter(|&&o| o != u32::MAX) {
+            stays[o as usize] = true;
+        }
+        let gone: Vec<u32> = (0..stays.len())
+            .filter(|&i| !stays[i])
+            .map(|i| self.gid[i])
+            .collect();
+        let retired = self.heap.iter().filter(|r| gone.contains(&r.0.1)).count() as u32;
+        let re = self.re.as_mut().expect("reconfigurable");
+        for &g in &gone {
+            re.log.lifetimes[g as usize].1 = now;
+        }
+        let back = self.st.renumber(&old_of);
+        let handed_back = back.len() as u64;
+        // New ids for created instances.
+        let mut gid = Vec::with_capacity(old_of.len());
+        for (j, &o) in old_of.iter().enumerate() {
+            if o == u32::MAX {
+                let id = self.incarnations.len() as u32;
+                self.incarnations.push(server.instances[j]);
+                self.cur_of.push(GONE);
+                self.rec.busy_ns.push(0);
+                re.log.lifetimes.push((now, u64::MAX));
+                gid.push(id);
+            } else {
+                gid.push(self.gid[o as usize]);
+            }
+        }
+        for &g in &gone {
+            self.cur_of[g as usize] = GONE;
+        }
+        for (j, &g) in gid.iter().enumerate() {
+            self.cur_of[g as usize] = j as u32;
+        }
+        self.gid = gid;
+        self.slices = server.instances.iter().map(|i| i.slice).collect();
+        self.server = server;
+        self.refresh_servable();
+        // The scheduler: what it holds, then a fresh one for the new server.
+        let mut again = sched.get().take_held();
+        again.extend(back);
+        again.append(&mut self.re.as_mut().expect("reconfigurable").limbo);
+        // A server with no instance left gets no scheduler (every query waits with the engine).
+        if !self.server.instances.is_empty() {
+            let re = self.re.as_mut().expect("reconfigurable");
+            let fresh = (re.cfg.scheduler)(&self.server)?;
+            sched.replace(fresh);
+        }
+        again.sort_unstable_by_key(|&q| (self.trace.arrival_ns[q as usize], q));
+        again.dedup();
+        let batched = !self.rec.batch_id.is_empty();
+        for q in again {
+            let qi = q as usize;
+            if self.rec.finish_ns[qi] != 0 {
+                return Err(Error::Other(format!(
+                    "query {q} was handed back after it started"
+                )));
+            }
+            self.rec.instance[qi] = UNSET;
+            if self.track_est {
+                self.rec.est_done_ns[qi] = u64::MAX;
+            }
+            if batched {
+                self.place_batched(q, now, sched.get())?;
+            } else {
+                self.place_unbatched(q, now, sched.get())?;
+            }
+        }
+        // Every idle instance asks for work (the new ones, and any a held query could use).
+        let idle = self.st.idle_instances();
+        for i in idle {
+            if !self.st.is_idle(i) {
+                continue;
+            }
+            if batched {
+                self.open_next(i, now, sched.get())?;
+            } else {
+                self.free_unbatched(i, now, sched.get())?;
+            }
+        }
+        Ok((handed_back, retired))
+    }
+
+    /// The end of the loop: on a reconfigurable server, every query must have been served.
+    pub(super) fn finish_run(&mut self) -> Result<()> {
+        let Some(re) = self.re.as_mut() else {
+            return Ok(());
+        };
+        if let Some(&q) = re.limbo.first() {
+            return Err(Error::Other(format!(
+                "{} queries (the first: trace row {q}) were never served: at the end of the replay no instance of the server could serve them",
+                re.limbo.len()
+            )));
+        }
+        if let Some(q) = self.rec.instance.iter().position(|&i| i == UNSET) {
+            return Err(Error::Other(format!(
+                "query {q} was never served (a scheduler that holds queries must return them from take_held when the server is reconfigured)"
+            )));
+        }
+        re.log.final_layouts = self
+            .server
+            .layouts
+            .iter()
+            .map(|l| l.placement_string(&self.server.gpu))
+            .collect();
+        self.rec.reconfig = Some(std::mem::take(&mut re.log));
+        Ok(())
+    }
+}

@@ -1,0 +1,205 @@
+//! The reconfigurable server: a hand-computed replay through one reconfiguration (the queries
+//! the scheduler held, the batches retired on destroyed instances, the downtime, the new
+//! instance taking the waiting queries), partial reconfiguration keeping an instance serving,
+//! and `periodic` with a period longer than the trace giving the records of `static`.
+
+mod common;
+
+use mig_replay::gpu::GpuSpec;
+use mig_replay::policy::{PolicyParams, Registry, RunParams};
+use mig_replay::profile::Profiles;
+use mig_replay::replay::{Replay, replay};
+use mig_replay::sla::SlaSpec;
+use mig_replay::trace::Trace;
+
+const MS: u64 = 1_000_000;
+
+/// Model `m` on A100-40GB, profiled on 1g and 7g only (as in tests/policies.rs):
+/// 1g: 2, 3, 5, 10 ms at batches 1, 2, 4, 8 (PARIS's knee 2); 7g: 1, 1, 1.2, 2 ms (knee 4).
+/// PARIS maps batch 1 to the 1g (within its knee) and batch 8 to the 7g (beyond every knee,
+/// no SLA: the largest), so a window of batch-1 queries plans 7 x 1g, one of batch-8 queries
+/// plans 1 x 7g.
+fn hand_profile() -> Profiles {
+    let mut p = Profiles::default();
+    p.insert(
+        "A100-40GB",
+        "m",
+        "1g.5gb",
+        &[(1, 2.0), (2, 3.0), (4, 5.0), (8, 10.0)],
+    );
+    p.insert(
+        "A100-40GB",
+        "m",
+        "7g.40gb",
+        &[(1, 1.0), (2, 1.0), (4, 1.2), (8, 2.0)],
+    );
+    p
+}
+
+fn run(policy: &str, params: &[(&str, &str)], t: &Trace, gpus: usize) -> Replay {
+    let run = RunParams::split(PolicyParams::from_pairs(params)).unwrap();
+    let mut p = Registry::builtin().build_for(policy, &run).unwrap();
+    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
+    match replay(
+        t,
+        &hand_profile(),
+        &gpu,
+        gpus,
+        &mut p,
+        &Default::default(),
+        &SlaSpec::default(),
+    ) {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn one_reconfiguration_by_hand() {
+    // Batch 1 at 0..9 ms, batch 8 at 10..19 ms, one more batch 8 at 36 ms.
+    let mut rows: Vec<(u64, &str, u32)> = (0..10).map(|k| (k * MS, "m", 1)).collect();
+    rows.extend((10..20).map(|k| (k * MS, "m", 8)));
+    rows.push((36 * MS, "m", 8));
+    let t = Trace::from_rows(rows);
+    let r = run(
+        "paris+fifo",
+        &[
+            ("repartition.name", "periodic"),
+            ("repartition.period_s", "0.01"),
+            ("reconfig.cost_s", "0.005"),
+        ],
+        &t,
+        1,
+    );
+    // The first window [0, 10 ms) plans 7 x 1g (instances 0-6 by start slot). FIFO: the
+    // batch-1 query at k ms takes the lowest idle 1g for 2 ms: even k instance 0, odd k
+    // instance 1. Batch 8 runs 10 ms on a 1g: the queries at 10..16 ms take instances 0..6
+    // (each freed just in time or idle); those at 17, 18, 19 ms wait in FIFO's queue; at 20 ms
+    // instance 0 frees and takes the one of 17 ms (20-30 ms).
+    // The check at 10 ms plans 7 x 1g again (no change); the check at 20 ms (after the
+    // completion at 20 ms) plans 1 x 7g from the window [10, 20): every 1g is destroyed; the
+    // batches they run are retired (the last, the 17 ms query's, ends at 30 ms); FIFO gives
+    // back the queries of 18 and 19 ms, which no instance can serve: they wait with the engine.
+    // At 30 ms the region goes down for 5 ms; at 35 ms the 7g (instance id 7) joins and takes
+    // the 18 ms query (2 ms), FIFO holds the 19 ms one, then the 36 ms arrival; they run at 37
+    // and 39 ms. The check at 30 ms finds a reconfiguration under way; 40 ms is past the last
+    // arrival: no more checks.
+    let rec = &r.records;
+    let mut start: Vec<u64> = (0..10).map(|k| k * MS).collect();
+    start.extend((10..17).map(|k| k * MS));
+    start.extend([20 * MS, 35 * MS, 37 * MS, 39 * MS]);
+    let mut finish: Vec<u64> = (0..10).map(|k| (k + 2) * MS).collect();
+    finish.extend((10..17).map(|k| (k + 10) * MS));
+    finish.extend([30 * MS, 37 * MS, 39 * MS, 41 * MS]);
+    let mut inst: Vec<u32> = (0..10).map(|k| k % 2).collect();
+    inst.extend(0..7);
+    inst.extend([0, 7, 7, 7]);
+    assert_eq!(rec.start_ns, start);
+    assert_eq!(rec.finish_ns, finish);
+    assert_eq!(rec.instance, inst);
+    let log = rec.reconfig.as_ref().expect("a reconfigurable run");
+    assert_eq!(
+        (log.checks, log.plans_applied, log.plans_skipped_busy),
+        (3, 1, 0)
+    );
+    assert_eq!(log.events.len(), 1);
+    let e = &log.events[0];
+    assert_eq!(
+        (e.gpu, e.decided_ns, e.begin_ns, e.down_ns, e.up_ns),
+        (0, 20 * MS, 20 * MS, Some(30 * MS), Some(35 * MS))
+    );
+    assert_eq!(
+        (
+            e.instances_kept,
+            e.instances_destroyed,
+            e.instances_created,
+            e.batches_retired,
+            e.queries_handed_back
+        ),
+        (0, 7, 1, 7, 0)
+    );
+    let mut life = vec![(0, 20 * MS); 7];
+    life.push((35 * MS, u64::MAX));
+    assert_eq!(log.lifetimes, life);
+    assert_eq!(log.final_layouts, ["7g.40gb@0"]);
+    // Every instance that existed is in the server the metrics see, by id.
+    assert_eq!(r.server.instances.len(), 8);
+    assert!(r.invariants.all_ok(), "{:?}", r.invariants);
+    assert_eq!(r.invariants.reconfiguration, Some(true));
+    // Busy time by instance id: instance 0 ran 5 batch-1 queries (2 ms each), the 10 ms one
+    // of 10 ms and the retired one of 17 ms; the 7g ran three 2 ms batches.
+    assert_eq!(rec.busy_ns[0], (5 * 2 + 10 + 10) * MS);
+    assert_eq!(rec.busy_ns[7], 6 * MS);
+}
+
+#[test]
+fn partial_reconfiguration_keeps_the_instances_that_stay() {
+    // Two GPUs whose plans differ; with drain=instances an instance in both layouts keeps
+    // serving, with drain=gpu it is destroyed too. 1 x 7g and 7 x 1g share no placement, so
+    // build the case from the engine's rule directly: the kept placements of a 7g -> 7 x 1g
+    // move are none, of 7 x 1g -> 7 x 1g all.
+    use mig_replay::gpu::{Layout, Placement};
+    use mig_replay::server::reconfig::{Drain, kept};
+    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
+    let s = |n: &str| gpu.profiles.iter().position(|p| p.name == n).unwrap();
+    let l = |p: &[(&str, u8)]| Layout {
+        placements: p
+            .iter()
+            .map(|&(n, start)| Placement { slice: s(n), start })
+            .collect(),
+    };
+    let old = l(&[("4g.20gb", 0), ("2g.10gb", 4), ("1g.5gb", 6)]);
+    let new = l(&[("4g.20gb", 0), ("1g.5gb", 4), ("1g.5gb", 5), ("1g.5gb", 6)]);
+    // Partial: the 4g at 0 and the 1g at 6 stay; only the 2g is destroyed.
+    assert_eq!(
+        kept(&old, &new, Drain::Instances),
+        [
+            Placement {
+                slice: s("4g.20gb"),
+                start: 0
+            },
+            Placement {
+                slice: s("1g.5gb"),
+                start: 6
+            }
+        ]
+    );
+    assert!(kept(&old, &new, Drain::Gpu).is_empty());
+}
+
+#[test]
+fn a_period_longer_than_the_trace_gives_the_records_of_static() {
+    let t = Trace::load(std::path::Path::new("traces/quickstart.parquet")).unwrap();
+    let prof = Profiles::load(std::path::Path::new("profiles/a100-80gb.parquet")).unwrap();
+    let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+    let go = |params: &[(&str, &str)]| {
+        let run = RunParams::split(PolicyParams::from_pairs(params)).unwrap();
+        let mut p = Registry::builtin().build_for("paris+elsa", &run).unwrap();
+        replay(
+            &t,
+            &prof,
+            &gpu,
+            8,
+            &mut p,
+            &Default::default(),
+            &SlaSpec::global(50.0),
+        )
+        .unwrap()
+    };
+    let a = go(&[]);
+    let b = go(&[
+        ("repartition.name", "periodic"),
+        ("repartition.period_s", "100000"),
+    ]);
+    assert!(a.records.reconfig.is_none());
+    assert_eq!(b.records.reconfig.as_ref().unwrap().checks, 0);
+    assert_eq!(a.records.start_ns, b.records.start_ns);
+    assert_eq!(a.records.finish_ns, b.records.finish_ns);
+    assert_eq!(a.records.instance, b.records.instance);
+    assert_eq!(a.records.busy_ns, b.records.busy_ns);
+    assert_eq!(a.server.layout_names(), b.server.layout_names());
+    assert_eq!(
+        serde_json::to_string(&a.metrics).unwrap(),
+        serde_json::to_string(&b.metrics).unwrap()
+    );
+}
