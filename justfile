@@ -47,6 +47,10 @@ bench-core:
 fuzz inputs="100000" seed="1":
     FUZZ_INPUTS={{inputs}} FUZZ_SEED={{seed}} cargo test --release --test fuzz
 
+# The reconfigurable server: static vs periodic/threshold/oracle repartitioners at reconfiguration costs 0-60 s on time-varying traces (about 40 s).
+bench-reconfig:
+    cargo run --release -- sweep --config experiments/reconfig.toml --out reports/reconfig
+
 # PARIS's exact packing from 8 to 100,000 GPUs: worst time, nodes, proofs, and what the local search alone misses.
 bench-packing:
     cargo bench --bench packing

@@ -37,6 +37,11 @@ pub struct RunArgs {
     /// Print nothing on success.
     #[arg(long)]
     pub quiet: bool,
+    /// Write timeline.parquet and the timeline plot with windows of this many simulated
+    /// seconds (default for a run with a repartitioner: 1/200 of the replay, at least 1 ms;
+    /// without one, no timeline unless given).
+    #[arg(long)]
+    pub timeline_s: Option<f64>,
 }
 
 /// The inputs of a run, with their hashes, as `summary.json` records them.
@@ -104,15 +109,32 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
         q.finish(&trace, &r)?;
     }
     summary.write(&a.out.join("summary.json"))?;
+    let end = r.records.finish_ns.iter().copied().max().unwrap_or(0);
+    let window = match a.timeline_s {
+        Some(w) if w.is_finite() && w > 0.0 && w * 1e9 >= 1.0 => Some((w * 1e9) as u64),
+        Some(w) => {
+            return Err(Error::Usage(format!(
+                "--timeline-s must be at least 1e-9 s, got {w}"
+            )));
+        }
+        None if r.repartition.is_some() => Some((end / 200).max(1_000_000)),
+        None => None,
+    };
+    // At most a million windows: a longer timeline is not a figure anyone reads.
+    let window = window.map(|w| w.max(end / 1_000_000));
+    if let Some(w) = window {
+        crate::report::timeline::write(&a.out, &trace, &r, w)?;
+    }
     if !a.quiet {
         print!("{}", summary.text());
         println!(
             "wrote {}/summary.json{} (load {:.0} ms, replay {:.0} ms, write {:.0} ms, total {:.0} ms)",
             a.out.display(),
-            if a.no_queries {
-                ""
-            } else {
-                " and queries.parquet"
+            match (a.no_queries, window.is_some()) {
+                (true, false) => "",
+                (true, true) => ", timeline.parquet and timeline.svg/.png",
+                (false, false) => " and queries.parquet",
+                (false, true) => ", queries.parquet, timeline.parquet and timeline.svg/.png",
             },
             t_load.as_secs_f64() * 1e3,
             t_sim.as_secs_f64() * 1e3,

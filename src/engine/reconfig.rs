@@ -203,6 +203,8 @@ impl<'a> Sim<'a> {
             up_ns: None,
             layout_before: old.placement_string(gpu),
             layout_after: new.placement_string(gpu),
+            layout_name_before: old.name(gpu),
+            layout_name_after: new.name(gpu),
             instances_kept: keep.len() as u32,
             instances_destroyed: (old.placements.len() - keep.len()) as u32,
             instances_created: (new.placements.len() - keep.len()) as u32,

@@ -39,8 +39,11 @@ pub struct ReconfigEvent {
     /// joined, ns (`None`: not reached by the end of the replay).
     pub down_ns: Option<u64>,
     pub up_ns: Option<u64>,
+    /// The placements (`4g.40gb@0 2g.20gb@4 ...`) and the canonical names (`4g.40gb+2g.20gb`).
     pub layout_before: String,
     pub layout_after: String,
+    pub layout_name_before: String,
+    pub layout_name_after: String,
     pub instances_kept: u32,
     pub instances_destroyed: u32,
     pub instances_created: u32,

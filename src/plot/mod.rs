@@ -6,10 +6,12 @@
 pub mod bars;
 mod heat;
 mod lines;
+mod timeline;
 
 pub use bars::PeakBars;
 pub use heat::{BatchHeat, BusyHeat};
 pub use lines::{LineChart, Series};
+pub use timeline::Timeline;
 
 use crate::error::{Error, Result};
 use plotters::coord::Shift;

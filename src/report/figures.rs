@@ -339,7 +339,57 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
             &pdir,
             &format!("sweep-{k}-{}", slug(&param)),
         )?;
-        out.sweeps.push(ParamPlot { title, svg });
+        out.sweeps.push(ParamPlot {
+            title: title.clone(),
+            svg,
+        });
+        // Goodput at the reference load against the parameter, when the runs have it.
+        let goodput = |w: &str, label: &str| -> Option<f64> {
+            let v: Vec<f64> = res
+                .runs
+                .iter()
+                .filter(|r| r.workload == w && r.policy == label && r.reference)
+                .filter_map(|r| r.figures.goodput_qps)
+                .collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        let series: Vec<Series> = cfg
+            .workloads
+            .iter()
+            .enumerate()
+            .map(|(c, w)| {
+                let base = goodput(&w.name, &summary.baseline).unwrap_or(0.0);
+                Series {
+                    name: w.name.clone(),
+                    color: c,
+                    points: members
+                        .iter()
+                        .filter_map(|(x, label)| {
+                            let g = goodput(&w.name, label)?;
+                            (base > 0.0).then(|| (*x, g / base))
+                        })
+                        .collect(),
+                }
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect();
+        if !series.is_empty() {
+            let gtitle = title.replace(": peak vs ", ": goodput vs ");
+            let svg = plot::save(
+                &LineChart {
+                    title: gtitle.clone(),
+                    x_label: param.clone(),
+                    y_label: format!("goodput at the reference load / {}'s", summary.baseline),
+                    series,
+                    hline: Some((1.0, summary.baseline.clone())),
+                    log_x: false,
+                    log_y: false,
+                },
+                &pdir,
+                &format!("sweep-{k}-{}-goodput", slug(&param)),
+            )?;
+            out.sweeps.push(ParamPlot { title: gtitle, svg });
+        }
     }
     Ok(out)
 }

@@ -9,6 +9,7 @@ pub mod html;
 pub mod queries;
 pub mod run;
 pub mod sweep;
+pub mod timeline;
 pub mod verdict;
 
 pub use queries::{QUERIES_ROW_GROUP, QueriesWriter, write_queries, write_queries_in_groups};

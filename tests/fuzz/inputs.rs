@@ -506,6 +506,14 @@ pub fn param_value(r: &mut Rng, key: &str) -> String {
                 (1 + r.below(64)).to_string()
             }
             k if k.starts_with("sla.") => (5 + r.below(100)).to_string(),
+            "repartition.name" => r
+                .pick(&["static", "periodic", "threshold", "oracle"])
+                .to_string(),
+            "reconfig.drain" => r.pick(&["instances", "gpu"]).to_string(),
+            "reconfig.max_concurrent" => (1 + r.below(3)).to_string(),
+            k if k.starts_with("repartition.") || k.starts_with("reconfig.") => {
+                format!("{:.4}", r.unit() * r.pick(&[0.01, 0.5, 5.0]))
+            }
             _ => format!("{:.3}", r.unit() * 2.0),
         },
     }

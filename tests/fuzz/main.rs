@@ -232,6 +232,15 @@ impl Ctx {
             "batching.max_batch",
             "batching.max_delay_us",
             "seed",
+            "repartition.name",
+            "repartition.period_s",
+            "repartition.window_s",
+            "repartition.check_s",
+            "repartition.tv",
+            "repartition.dwell_s",
+            "reconfig.cost_s",
+            "reconfig.max_concurrent",
+            "reconfig.drain",
         ];
         let mut declared = Vec::new();
         for p in registry.partitioners() {
