@@ -203,3 +203,166 @@ fn a_period_longer_than_the_trace_gives_the_records_of_static() {
         serde_json::to_string(&b.metrics).unwrap()
     );
 }
+
+/// A partitioner for the tests: on 1 GPU, layout B (4g@0 2g@4 1g@6) when the traffic it reads
+/// has a batch of 8 or more, else A (4g@0 1g@4 1g@5 1g@6). A -> B keeps the 4g and the 1g@6.
+struct Switch;
+
+impl mig_replay::policy::Partitioner for Switch {
+    fn partition(
+        &self,
+        ctx: &mig_replay::policy::PartitionContext,
+    ) -> mig_replay::error::Result<mig_replay::policy::Partition> {
+        use mig_replay::gpu::{Layout, Placement};
+        let s = |n: &str| ctx.gpu.slice_by_name(n).unwrap();
+        let big = ctx.trace.batch.iter().any(|&b| b >= 8);
+        let p = |v: &[(&str, u8)]| Layout {
+            placements: v
+                .iter()
+                .map(|&(n, start)| Placement { slice: s(n), start })
+                .collect(),
+        };
+        let l = if big {
+            p(&[("4g.20gb", 0), ("2g.10gb", 4), ("1g.5gb", 6)])
+        } else {
+            p(&[("4g.20gb", 0), ("1g.5gb", 4), ("1g.5gb", 5), ("1g.5gb", 6)])
+        };
+        Ok(vec![l; ctx.gpus].into())
+    }
+}
+
+fn switch_registry() -> Registry {
+    let mut reg = Registry::builtin();
+    reg.register_partitioner(mig_replay::policy::PartitionerEntry {
+        name: "switch",
+        help: "test",
+        params: &[],
+        build: |_| Ok(Box::new(Switch)),
+        heat_map_layout: false,
+    });
+    reg
+}
+
+/// Model `m` on 1g, 2g and 4g of A100-40GB: 1g 2, 3, 5, 10 ms; 2g 1.5, 2, 3, 6 ms; 4g 1, 1.5,
+/// 2, 4 ms at batches 1, 2, 4, 8.
+fn three_slices() -> Profiles {
+    let mut p = Profiles::default();
+    for (slice, l) in [
+        ("1g.5gb", [2.0, 3.0, 5.0, 10.0]),
+        ("2g.10gb", [1.5, 2.0, 3.0, 6.0]),
+        ("4g.20gb", [1.0, 1.5, 2.0, 4.0]),
+    ] {
+        p.insert(
+            "A100-40GB",
+            "m",
+            slice,
+            &[(1, l[0]), (2, l[1]), (4, l[2]), (8, l[3])],
+        );
+    }
+    p
+}
+
+#[test]
+fn partial_and_whole_gpu_drain_by_hand() {
+    const US: u64 = 1_000;
+    // q0 b1 at 0; q1 b8 at 12 ms; q2, q3 b1 at 21 ms; q4 b1 at 21.5 ms; q5, q6 b2 at 26 ms.
+    let t = Trace::from_rows([
+        (0, "m", 1),
+        (12 * MS, "m", 8),
+        (21 * MS, "m", 1),
+        (21 * MS, "m", 1),
+        (21_500 * US, "m", 1),
+        (26 * MS, "m", 2),
+        (26 * MS, "m", 2),
+    ]);
+    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
+    let go = |drain: &str| {
+        let run = RunParams::split(PolicyParams::from_pairs(&[
+            ("repartition.name", "periodic"),
+            ("repartition.period_s", "0.01"),
+            ("reconfig.cost_s", "0.005"),
+            ("reconfig.drain", drain),
+        ]))
+        .unwrap();
+        let mut p = switch_registry().build_for("switch+fifo", &run).unwrap();
+        match replay(
+            &t,
+            &three_slices(),
+            &gpu,
+            1,
+            &mut p,
+            &Default::default(),
+            &SlaSpec::default(),
+        ) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    // Partial. The first window [0, 10 ms) has batch 1 only: A, instances 4g (id 0), 1g@4 (1),
+    // 1g@5 (2), 1g@6 (3). q0 takes the 4g (1 ms), q1 the 4g (4 ms, 12-16). The check at 10 ms
+    // keeps A; the one at 20 ms reads q1's batch 8: B. The 4g and the 1g@6 stay; the idle 1g@4
+    // and 1g@5 are destroyed, the region goes down at once, the 2g@4 (id 4) joins at 25 ms.
+    // Meanwhile the kept instances serve: q2 on the 4g (21-22), q3 on the 1g@6 (21-23), q4
+    // waits in FIFO for the 4g (22-23). At 26 ms q5 takes the 4g (1.5 ms), q6 the 2g (2 ms).
+    let r = go("instances");
+    let rec = &r.records;
+    assert_eq!(
+        rec.start_ns,
+        [0, 12 * MS, 21 * MS, 21 * MS, 22 * MS, 26 * MS, 26 * MS]
+    );
+    assert_eq!(
+        rec.finish_ns,
+        [MS, 16 * MS, 22 * MS, 23 * MS, 23 * MS, 27_500 * US, 28 * MS]
+    );
+    assert_eq!(rec.instance, [0, 0, 0, 3, 0, 0, 4]);
+    let log = rec.reconfig.as_ref().unwrap();
+    let e = &log.events[0];
+    assert_eq!(
+        (e.begin_ns, e.down_ns, e.up_ns),
+        (20 * MS, Some(20 * MS), Some(25 * MS))
+    );
+    assert_eq!(
+        (e.instances_kept, e.instances_destroyed, e.instances_created),
+        (2, 2, 1)
+    );
+    assert_eq!(
+        log.lifetimes,
+        [
+            (0, u64::MAX),
+            (0, 20 * MS),
+            (0, 20 * MS),
+            (0, u64::MAX),
+            (25 * MS, u64::MAX)
+        ]
+    );
+    assert!(r.invariants.all_ok());
+    // Whole-GPU drain: every instance goes at 20 ms; q2, q3, q4 wait with the engine until B
+    // (4g id 4, 2g id 5, 1g id 6) joins at 25 ms: q2 on the 4g (25-26), q3 on the 2g
+    // (25-26.5), q4 on the 1g (25-27). q5 takes the 4g at 26 (1.5 ms); q6 waits for the 2g
+    // (26.5-28.5).
+    let r = go("gpu");
+    let rec = &r.records;
+    assert_eq!(
+        rec.start_ns,
+        [0, 12 * MS, 25 * MS, 25 * MS, 25 * MS, 26 * MS, 26_500 * US]
+    );
+    assert_eq!(
+        rec.finish_ns,
+        [
+            MS,
+            16 * MS,
+            26 * MS,
+            26_500 * US,
+            27 * MS,
+            27_500 * US,
+            28_500 * US
+        ]
+    );
+    assert_eq!(rec.instance, [0, 0, 4, 5, 6, 4, 5]);
+    let e = &rec.reconfig.as_ref().unwrap().events[0];
+    assert_eq!(
+        (e.instances_kept, e.instances_destroyed, e.instances_created),
+        (0, 4, 3)
+    );
+    assert!(r.invariants.all_ok());
+}

@@ -117,7 +117,9 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
                 "--timeline-s must be at least 1e-9 s, got {w}"
             )));
         }
-        None if r.repartition.is_some() => Some((end / 200).max(1_000_000)),
+        None if r.repartition.is_some() => {
+            Some(crate::metrics::timeline::default_window_ns(&r.records))
+        }
         None => None,
     };
     // At most a million windows: a longer timeline is not a figure anyone reads.

@@ -34,6 +34,14 @@ use crate::server::{Instance, Server};
 use std::cmp::Reverse;
 use std::collections::HashMap;
 
+/// The most times a replay consults its repartitioner (a period of seconds on a trace of
+/// centuries would otherwise never end).
+const MAX_CHECKS: u64 = 10_000_000;
+
+/// The most instance rebuilds (reconfigurations x instances) a replay performs: about 85 ns
+/// each on this project's VM, so about 85 s.
+const REBUILD_BUDGET: u64 = 1_000_000_000;
+
 impl<'a> Sim<'a> {
     /// Make this replay reconfigurable.
     pub(super) fn attach(&mut self, cfg: Reconfigurable<'a>) {
@@ -75,6 +83,11 @@ impl<'a> Sim<'a> {
     /// The next reconfiguration event: a region coming up, or a check (checks stop after the
     /// last arrival).
     fn refresh_t_re(&mut self) {
+        // Once every query has started, nothing left depends on the server's layout.
+        if self.rec.starts == self.trace.len() as u64 {
+            self.t_re = u64::MAX;
+            return;
+        }
         let last = self.trace.arrival_ns.last().copied().unwrap_or(0);
         let re = self.re.as_ref().expect("reconfigurable");
         let up = re.up.peek().map_or(u64::MAX, |r| r.0.0);
@@ -86,16 +99,22 @@ impl<'a> Sim<'a> {
         self.t_re = up.min(check);
     }
 
-    /// A reconfiguration event at `now`: regions coming up first, then a check.
+    /// A reconfiguration event at `now`: regions coming up first (all that come up at this
+    /// instant, in one step), then a check.
     pub(super) fn reconfig_event<S: Sched>(&mut self, now: u64, sched: &mut S) -> Result<()> {
         let re = self.re.as_mut().expect("reconfigurable");
-        if let Some(&Reverse((t, g))) = re.up.peek()
-            && t == now
-        {
+        let mut ups = Vec::new();
+        while let Some(&Reverse((t, g))) = re.up.peek() {
+            if t != now {
+                break;
+            }
             re.up.pop();
-            self.come_up(g as usize, now, sched)?;
-        } else {
+            ups.push(g as usize);
+        }
+        if ups.is_empty() {
             self.check(now, sched)?;
+        } else {
+            self.come_up(&ups, now, sched)?;
         }
         self.refresh_t_re();
         Ok(())
@@ -107,6 +126,13 @@ impl<'a> Sim<'a> {
         let gpu = self.server.gpu.clone();
         let re: &mut Reconf = self.re.as_mut().expect("reconfigurable");
         re.log.checks += 1;
+        if re.log.checks > MAX_CHECKS {
+            return Err(Error::Usage(format!(
+                "the repartitioner was consulted {MAX_CHECKS} times by {:.3} s of simulated time (the trace runs to {:.3} s): lengthen its period",
+                now as f64 / 1e9,
+                self.trace.arrival_ns.last().copied().unwrap_or(0) as f64 / 1e9
+            )));
+        }
         let busy = re.busy();
         let replan = {
             let mut ctx = RepartitionContext {
@@ -157,6 +183,21 @@ impl<'a> Sim<'a> {
             changed = true;
         }
         if changed {
+            // Each begin and each region coming up rebuilds the server, its state and the
+            // scheduler: O(instances). Refuse a plan whose rolling application would take
+            // minutes instead of letting the replay crawl.
+            let c = re.waiting.len() as u64;
+            let rebuilds = 2 * c.div_ceil(re.cfg.model.max_concurrent as u64);
+            let work = rebuilds.saturating_mul(self.server.instances.len().max(1) as u64);
+            re.work = re.work.saturating_add(work);
+            if re.work > REBUILD_BUDGET {
+                return Err(Error::Usage(format!(
+                    "the repartitioner's plans would reconfigure {c} GPUs {} at a time on a server of {} instances: about {} instance rebuilds in all, more than {REBUILD_BUDGET} (minutes of replay); raise reconfig.max_concurrent, lengthen the period, or use fewer GPUs",
+                    re.cfg.model.max_concurrent,
+                    self.server.instances.len(),
+                    re.work
+                )));
+            }
             re.log.plans_applied += 1;
             re.decided_ns = now;
             re.reason = replan.reason;
@@ -165,66 +206,70 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    /// Begin the waiting GPUs' reconfigurations, up to `max_concurrent` at once.
+    /// Begin the waiting GPUs' reconfigurations, up to `max_concurrent` at once (those that
+    /// begin at one instant in one step).
     fn start_waiting<S: Sched>(&mut self, now: u64, sched: &mut S) -> Result<()> {
-        loop {
-            let re = self.re.as_mut().expect("reconfigurable");
-            if re.in_progress() >= re.cfg.model.max_concurrent as usize {
-                return Ok(());
-            }
-            let Some(g) = re.waiting.pop_front() else {
-                return Ok(());
-            };
-            self.begin(g, now, sched)?;
+        let re = self.re.as_mut().expect("reconfigurable");
+        let room = (re.cfg.model.max_concurrent as usize).saturating_sub(re.in_progress());
+        let n = room.min(re.waiting.len());
+        let gs: Vec<usize> = re.waiting.drain(..n).collect();
+        if gs.is_empty() {
+            return Ok(());
         }
+        self.begin(&gs, now, sched)
     }
 
-    /// Begin GPU `g`'s reconfiguration: its destroyed instances leave the server now.
-    fn begin<S: Sched>(&mut self, g: usize, now: u64, sched: &mut S) -> Result<()> {
+    /// Begin the reconfiguration of GPUs `gs`: their destroyed instances leave the server now.
+    fn begin<S: Sched>(&mut self, gs: &[usize], now: u64, sched: &mut S) -> Result<()> {
         let re = self.re.as_mut().expect("reconfigurable");
-        let old = self.server.layouts[g].clone();
-        let new = re.target[g].clone();
-        let keep = kept(&old, &new, re.cfg.model.drain);
         let gpu = &self.server.gpu;
-        let gpcs = |l: &Layout| -> u32 {
-            l.placements
-                .iter()
-                .filter(|p| !keep.contains(p))
-                .map(|p| gpu.profiles[p.slice].gpcs as u32)
-                .sum()
-        };
-        let ev = ReconfigEvent {
-            gpcs_destroyed: gpcs(&old),
-            gpcs_created: gpcs(&new),
-            gpu: g as u32,
-            decided_ns: re.decided_ns,
-            begin_ns: now,
-            down_ns: None,
-            up_ns: None,
-            layout_before: old.placement_string(gpu),
-            layout_after: new.placement_string(gpu),
-            layout_name_before: old.name(gpu),
-            layout_name_after: new.name(gpu),
-            instances_kept: keep.len() as u32,
-            instances_destroyed: (old.placements.len() - keep.len()) as u32,
-            instances_created: (new.placements.len() - keep.len()) as u32,
-            queries_handed_back: 0,
-            batches_retired: 0,
-            reason: re.reason.clone(),
-        };
-        re.open_event[g] = re.log.events.len();
-        re.log.events.push(ev);
         let mut layouts = self.server.layouts.clone();
-        layouts[g] = Layout { placements: keep };
-        let (back, retired) = self.rebuild(layouts, now, sched)?;
-        let re = self.re.as_mut().expect("reconfigurable");
-        let e = &mut re.log.events[re.open_event[g]];
-        e.queries_handed_back = back;
-        e.batches_retired = retired;
-        if retired == 0 {
-            self.go_down(g, now);
-        } else {
-            re.phase[g] = Phase::Draining(retired);
+        for &g in gs {
+            let old = self.server.layouts[g].clone();
+            let new = re.target[g].clone();
+            let keep = kept(&old, &new, re.cfg.model.drain);
+            let gpcs = |l: &Layout| -> u32 {
+                l.placements
+                    .iter()
+                    .filter(|p| !keep.contains(p))
+                    .map(|p| gpu.profiles[p.slice].gpcs as u32)
+                    .sum()
+            };
+            let ev = ReconfigEvent {
+                gpcs_destroyed: gpcs(&old),
+                gpcs_created: gpcs(&new),
+                gpu: g as u32,
+                decided_ns: re.decided_ns,
+                begin_ns: now,
+                down_ns: None,
+                up_ns: None,
+                layout_before: old.placement_string(gpu),
+                layout_after: new.placement_string(gpu),
+                layout_name_before: old.name(gpu),
+                layout_name_after: new.name(gpu),
+                instances_kept: keep.len() as u32,
+                instances_destroyed: (old.placements.len() - keep.len()) as u32,
+                instances_created: (new.placements.len() - keep.len()) as u32,
+                queries_handed_back: 0,
+                batches_retired: 0,
+                reason: re.reason.clone(),
+            };
+            re.open_event[g] = re.log.events.len();
+            re.log.events.push(ev);
+            layouts[g] = Layout { placements: keep };
+        }
+        let per_gpu = self.rebuild(layouts, now, sched)?;
+        for &g in gs {
+            let (back, retired) = per_gpu.get(&g).copied().unwrap_or((0, 0));
+            let re = self.re.as_mut().expect("reconfigurable");
+            let e = &mut re.log.events[re.open_event[g]];
+            e.queries_handed_back = back;
+            e.batches_retired = retired;
+            if retired == 0 {
+                self.go_down(g, now);
+            } else {
+                re.phase[g] = Phase::Draining(retired);
+            }
         }
         Ok(())
     }
@@ -263,26 +308,29 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    /// GPU `g`'s new instances join.
-    fn come_up<S: Sched>(&mut self, g: usize, now: u64, sched: &mut S) -> Result<()> {
+    /// The new instances of GPUs `gs` join.
+    fn come_up<S: Sched>(&mut self, gs: &[usize], now: u64, sched: &mut S) -> Result<()> {
         let re = self.re.as_mut().expect("reconfigurable");
         let mut layouts = self.server.layouts.clone();
-        layouts[g] = re.target[g].clone();
-        re.phase[g] = Phase::Serving;
-        re.log.events[re.open_event[g]].up_ns = Some(now);
+        for &g in gs {
+            layouts[g] = re.target[g].clone();
+            re.phase[g] = Phase::Serving;
+            re.log.events[re.open_event[g]].up_ns = Some(now);
+        }
         self.rebuild(layouts, now, sched)?;
         self.start_waiting(now, sched)
     }
 
     /// Move the server to `layouts` at `now`: renumber, retire the destroyed instances, create
     /// the new ones, rebuild the scheduler, and place again every query that was handed back
-    /// or held. Returns (queries handed back by destroyed instances, retired batches).
+    /// or held. Returns, per GPU that lost instances, (queries its destroyed instances handed
+    /// back, batches retired on them).
     fn rebuild<S: Sched>(
         &mut self,
         layouts: Vec<Layout>,
         now: u64,
         sched: &mut S,
-    ) -> Result<(u64, u32)> {
+    ) -> Result<HashMap<usize, (u64, u32)>> {
         let server = Server::partial(self.server.gpu.clone(), layouts)?;
         let key = |x: &Instance| (x.gpu, x.slice, x.start);
         let old: HashMap<(u32, usize, u8), usize> = self
@@ -302,17 +350,29 @@ impl<'a> Sim<'a> {
         for &o in old_of.iter().filter(|&&o| o != u32::MAX) {
             stays[o as usize] = true;
         }
-        let gone: Vec<u32> = (0..stays.len())
-            .filter(|&i| !stays[i])
-            .map(|i| self.gid[i])
-            .collect();
-        let retired = self.heap.iter().filter(|r| gone.contains(&r.0.1)).count() as u32;
+        let mut per_gpu: HashMap<usize, (u64, u32)> = HashMap::new();
+        let mut is_gone = vec![false; self.incarnations.len()];
+        let mut gone = Vec::new();
+        for (i, _) in stays.iter().enumerate().filter(|(_, s)| !**s) {
+            let g = self.gid[i];
+            is_gone[g as usize] = true;
+            gone.push(g);
+            per_gpu
+                .entry(self.server.instances[i].gpu as usize)
+                .or_default()
+                .0 += self.st.waiting(i) as u64;
+        }
+        for r in self.heap.iter() {
+            if is_gone[r.0.1 as usize] {
+                let g = self.incarnations[r.0.1 as usize].gpu as usize;
+                per_gpu.entry(g).or_default().1 += 1;
+            }
+        }
         let re = self.re.as_mut().expect("reconfigurable");
         for &g in &gone {
             re.log.lifetimes[g as usize].1 = now;
         }
         let back = self.st.renumber(&old_of);
-        let handed_back = back.len() as u64;
         // New ids for created instances.
         let mut gid = Vec::with_capacity(old_of.len());
         for (j, &o) in old_of.iter().enumerate() {
@@ -379,7 +439,7 @@ impl<'a> Sim<'a> {
                 self.free_unbatched(i, now, sched.get())?;
             }
         }
-        Ok((handed_back, retired))
+        Ok(per_gpu)
     }
 
     /// The end of the loop: on a reconfigurable server, every query must have been served.

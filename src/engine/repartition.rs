@@ -53,6 +53,8 @@ pub(super) struct Reconf<'a> {
     pub(super) log: ReconfigLog,
     pub(super) decided_ns: u64,
     pub(super) reason: String,
+    /// Instance rebuilds the applied plans cost so far (see `REBUILD_BUDGET`).
+    pub(super) work: u64,
 }
 
 impl<'a> Reconf<'a> {
@@ -72,6 +74,7 @@ impl<'a> Reconf<'a> {
             log: ReconfigLog::default(),
             decided_ns: 0,
             reason: String::new(),
+            work: 0,
         }
     }
 

@@ -14,7 +14,86 @@ use crate::engine::Records;
 use crate::server::Server;
 use crate::sla::ModelSla;
 use crate::trace::Trace;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// What the timeline plot draws, from the rows and the reconfiguration log (serializable, so
+/// that a sharded sweep carries it like a heat map).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TimelineData {
+    /// Per line (each model of a multi-model trace, else `all`): its name and (window start s,
+    /// value) points.
+    pub p99_ms: Vec<(String, Vec<(f64, f64)>)>,
+    pub attainment: Vec<(String, Vec<(f64, f64)>)>,
+    /// (model, SLA ms).
+    pub slas: Vec<(String, f64)>,
+    /// Reconfiguration begins (s).
+    pub marks_s: Vec<f64>,
+    /// Per GPU: (from s, to s, layout).
+    pub strips: Vec<Vec<(f64, f64, String)>>,
+    pub end_s: f64,
+}
+
+impl TimelineData {
+    /// From a run's timeline `rows` and its records.
+    pub fn of(
+        trace: &Trace,
+        server: &Server,
+        rec: &Records,
+        slas: &[Option<ModelSla>],
+        rows: &[TimelineRow],
+    ) -> TimelineData {
+        let names: Vec<String> = if trace.models.len() > 1 {
+            trace.models.clone()
+        } else {
+            vec!["all".to_string()]
+        };
+        let lines = |f: &dyn Fn(&TimelineRow) -> Option<f64>| {
+            names
+                .iter()
+                .map(|m| {
+                    let pts = rows
+                        .iter()
+                        .filter(|x| &x.model == m)
+                        .filter_map(|x| Some((x.window_start_s, f(x)?)))
+                        .collect();
+                    (m.clone(), pts)
+                })
+                .collect::<Vec<_>>()
+        };
+        let end = rec.finish_ns.iter().copied().max().unwrap_or(0);
+        // The strips of the first MAX_STRIPS GPUs (a figure of more rows is not readable).
+        let mut strips = vec![Vec::new(); server.gpus().min(MAX_STRIPS)];
+        for s in layout_spans(server, rec, end) {
+            if let Some(v) = strips.get_mut(s.gpu as usize) {
+                v.push((s.from_ns as f64 / 1e9, s.to_ns as f64 / 1e9, s.layout));
+            }
+        }
+        TimelineData {
+            p99_ms: lines(&|x| x.p99_ms),
+            attainment: lines(&|x| x.sla_attainment),
+            slas: slas
+                .iter()
+                .flatten()
+                .map(|s| (s.model.clone(), s.sla_ms))
+                .collect(),
+            marks_s: rec
+                .reconfig
+                .iter()
+                .flat_map(|l| l.events.iter().map(|e| e.begin_ns as f64 / 1e9))
+                .collect(),
+            strips,
+            end_s: end as f64 / 1e9,
+        }
+    }
+}
+
+/// The most GPUs the timeline plot draws a layout strip for (the first ones).
+pub const MAX_STRIPS: usize = 64;
+
+/// The default window of a run's timeline: 1/200 of the replay, at least 1 ms.
+pub fn default_window_ns(rec: &Records) -> u64 {
+    (rec.finish_ns.iter().copied().max().unwrap_or(0) / 200).max(1_000_000)
+}
 
 /// One (window, model) row.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -47,18 +126,19 @@ pub struct LayoutSpan {
 /// reconfigurations in `rec` (reconfiguring from each one's begin to its end).
 pub fn layout_spans(server: &Server, rec: &Records, end_ns: u64) -> Vec<LayoutSpan> {
     let names = server.layout_names();
+    let mut by_gpu: Vec<Vec<&crate::engine::ReconfigEvent>> = vec![Vec::new(); names.len()];
+    for e in rec.reconfig.iter().flat_map(|l| l.events.iter()) {
+        if let Some(v) = by_gpu.get_mut(e.gpu as usize) {
+            v.push(e);
+        }
+    }
     let mut out = Vec::new();
     for (g, first) in names.iter().enumerate() {
         let mut t = 0u64;
         let mut cur = first.clone();
-        let mut events: Vec<_> = rec
-            .reconfig
-            .iter()
-            .flat_map(|l| l.events.iter())
-            .filter(|e| e.gpu as usize == g)
-            .collect();
+        let events = &mut by_gpu[g];
         events.sort_by_key(|e| e.begin_ns);
-        for e in events {
+        for e in events.iter() {
             let begin = e.begin_ns.min(end_ns);
             if begin > t {
                 out.push(LayoutSpan {
@@ -90,6 +170,26 @@ pub fn layout_spans(server: &Server, rec: &Records, end_ns: u64) -> Vec<LayoutSp
         }
     }
     out
+}
+
+/// The layouts of every GPU as one line: runs of consecutive GPUs with the same layout,
+/// `0-3: 7g.80gb | 4: reconfiguring | 5-7: 1g.10gb+...` (compact on large servers).
+fn layout_line(per_gpu: &[&str]) -> String {
+    let mut parts = Vec::new();
+    let mut a = 0;
+    while a < per_gpu.len() {
+        let mut b = a;
+        while b + 1 < per_gpu.len() && per_gpu[b + 1] == per_gpu[a] {
+            b += 1;
+        }
+        parts.push(if a == b {
+            format!("{a}: {}", per_gpu[a])
+        } else {
+            format!("{a}-{b}: {}", per_gpu[a])
+        });
+        a = b + 1;
+    }
+    parts.join(" | ")
 }
 
 /// The timeline in windows of `window_ns` (see the module docs). `server` lists every instance
@@ -146,20 +246,37 @@ pub fn timeline(
         }
     }
     let spans = layout_spans(server, rec, end);
+    // Per GPU, its spans in time order (layout_spans emits them so), walked with a cursor as
+    // the windows advance.
+    let ng = server.gpus();
+    let mut first = vec![usize::MAX; ng];
+    for (i, s) in spans.iter().enumerate() {
+        if first[s.gpu as usize] == usize::MAX {
+            first[s.gpu as usize] = i;
+        }
+    }
+    let mut cursor = first.clone();
     let total = server.total_gpcs() as f64 * w as f64;
     let ws = w as f64 / 1e9;
     let mut rows = Vec::with_capacity(nw * (nm + 1));
     for k in 0..nw {
         let t = k as u64 * w;
-        let layout = (0..server.gpus() as u32)
+        let per_gpu: Vec<&str> = (0..ng)
             .map(|g| {
-                spans
-                    .iter()
-                    .find(|s| s.gpu == g && s.from_ns <= t && t < s.to_ns)
-                    .map_or(String::new(), |s| s.layout.clone())
+                let c = &mut cursor[g];
+                if *c == usize::MAX {
+                    return "";
+                }
+                while *c + 1 < spans.len()
+                    && spans[*c + 1].gpu as usize == g
+                    && spans[*c].to_ns <= t
+                {
+                    *c += 1;
+                }
+                spans[*c].layout.as_str()
             })
-            .collect::<Vec<_>>()
-            .join(" | ");
+            .collect();
+        let layout = layout_line(&per_gpu);
         let util = busy[k] / total;
         let row = |model: String, mut l: Vec<u64>, met: u64, judged: bool, done: u64| {
             let arrivals = l.len() as u64;

@@ -3,23 +3,15 @@
 //! GPU coloured by the layout in force (grey while reconfiguring).
 
 use super::{FONT, Plot, color, e};
+use crate::metrics::timeline::TimelineData;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-/// What the timeline plot draws.
+/// The timeline plot: a title and what it draws.
 #[derive(Debug, Clone)]
 pub struct Timeline {
     pub title: String,
-    /// Per line (a model, or `all`): its name and (window start s, value) points.
-    pub p99_ms: Vec<(String, Vec<(f64, f64)>)>,
-    pub attainment: Vec<(String, Vec<(f64, f64)>)>,
-    /// (model, SLA ms).
-    pub slas: Vec<(String, f64)>,
-    /// Reconfiguration begins (s).
-    pub marks_s: Vec<f64>,
-    /// Per GPU: (from s, to s, layout).
-    pub strips: Vec<Vec<(f64, f64, String)>>,
-    pub end_s: f64,
+    pub data: TimelineData,
 }
 
 const GREY: RGBColor = RGBColor(190, 190, 190);
@@ -28,7 +20,7 @@ impl Timeline {
     /// The distinct layouts in order of first appearance (not `reconfiguring`).
     fn layouts(&self) -> Vec<String> {
         let mut v: Vec<String> = Vec::new();
-        for s in self.strips.iter().flatten() {
+        for s in self.data.strips.iter().flatten() {
             if s.2 != "reconfiguring" && !v.contains(&s.2) {
                 v.push(s.2.clone());
             }
@@ -37,7 +29,7 @@ impl Timeline {
     }
 
     fn strip_height(&self) -> u32 {
-        (self.strips.len() as u32 * 16).clamp(60, 400)
+        (self.data.strips.len() as u32 * 16).clamp(60, 400)
     }
 }
 
@@ -54,22 +46,36 @@ impl Plot for Timeline {
         let root = root.titled(&self.title, (FONT, 18)).map_err(e)?;
         let (top, rest) = root.split_vertically(300);
         let (mid, bottom) = rest.split_vertically(220);
-        let x1 = self.end_s.max(1e-9);
-        // p99, log scale.
-        let ys: Vec<f64> = self
+        let x1 = self.data.end_s.max(1e-9);
+        // p99, log scale: the data's range, widened to show the SLAs within a factor of 1000
+        // of it (a log axis over hundreds of decades is not a figure).
+        let data: Vec<f64> = self
+            .data
             .p99_ms
             .iter()
             .flat_map(|s| s.1.iter().map(|p| p.1))
-            .chain(self.slas.iter().map(|s| s.1))
             .filter(|y| y.is_finite() && *y > 0.0)
             .collect();
-        let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = ys.iter().copied().fold(0.0, f64::max);
-        let (lo, hi) = if lo.is_finite() {
-            (lo / 1.5, hi * 1.5)
+        let dlo = data.iter().copied().fold(f64::INFINITY, f64::min);
+        let dhi = data.iter().copied().fold(0.0, f64::max);
+        let (mut lo, mut hi) = if dlo.is_finite() {
+            (dlo, dhi)
         } else {
             (0.1, 1.0)
         };
+        let shown = |y: f64| y.is_finite() && y >= lo / 1e3 && y <= hi * 1e3;
+        let slas: Vec<(String, f64)> = self
+            .data
+            .slas
+            .iter()
+            .filter(|s| shown(s.1))
+            .cloned()
+            .collect();
+        for s in &slas {
+            lo = lo.min(s.1);
+            hi = hi.max(s.1);
+        }
+        let (lo, hi) = (lo / 1.5, hi * 1.5);
         let mut c = ChartBuilder::on(&top)
             .margin(8)
             .x_label_area_size(30)
@@ -82,7 +88,7 @@ impl Plot for Timeline {
             .axis_desc_style((FONT, 13))
             .draw()
             .map_err(e)?;
-        for (k, (name, pts)) in self.p99_ms.iter().enumerate() {
+        for (k, (name, pts)) in self.data.p99_ms.iter().enumerate() {
             let col = color(k);
             c.draw_series(LineSeries::new(pts.clone(), col.stroke_width(2)))
                 .map_err(e)?
@@ -91,7 +97,7 @@ impl Plot for Timeline {
                     PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2))
                 });
         }
-        for (k, (name, sla)) in self.slas.iter().enumerate() {
+        for (k, (name, sla)) in slas.iter().enumerate() {
             let col = color(k);
             c.draw_series(DashedLineSeries::new(
                 vec![(0.0, *sla), (x1, *sla)],
@@ -103,7 +109,7 @@ impl Plot for Timeline {
             .label(format!("SLA {name} {sla} ms"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(1)));
         }
-        for &m in &self.marks_s {
+        for &m in &self.data.marks_s {
             c.draw_series(std::iter::once(PathElement::new(
                 vec![(m, lo), (m, hi)],
                 RED.stroke_width(1),
@@ -130,11 +136,11 @@ impl Plot for Timeline {
             .axis_desc_style((FONT, 13))
             .draw()
             .map_err(e)?;
-        for (k, (_, pts)) in self.attainment.iter().enumerate() {
+        for (k, (_, pts)) in self.data.attainment.iter().enumerate() {
             c.draw_series(LineSeries::new(pts.clone(), color(k).stroke_width(2)))
                 .map_err(e)?;
         }
-        for &m in &self.marks_s {
+        for &m in &self.data.marks_s {
             c.draw_series(std::iter::once(PathElement::new(
                 vec![(m, 0.0), (m, 1.05)],
                 RED.stroke_width(1),
@@ -143,7 +149,7 @@ impl Plot for Timeline {
         }
         // Layout strips, one row per GPU.
         let (strips, legend) = bottom.split_vertically(self.strip_height() + 40);
-        let ng = self.strips.len().max(1) as f64;
+        let ng = self.data.strips.len().max(1) as f64;
         let layouts = self.layouts();
         let mut c = ChartBuilder::on(&strips)
             .margin(8)
@@ -160,7 +166,7 @@ impl Plot for Timeline {
             .axis_desc_style((FONT, 13))
             .draw()
             .map_err(e)?;
-        for (g, spans) in self.strips.iter().enumerate() {
+        for (g, spans) in self.data.strips.iter().enumerate() {
             let y0 = ng - g as f64 - 0.9;
             for (a, b, l) in spans {
                 let col = match layouts.iter().position(|x| x == l) {

@@ -83,6 +83,8 @@ pub struct HeatPlots {
     pub policy: String,
     pub busy: String,
     pub batch: String,
+    /// A reconfigurable policy's timeline (empty for a static one).
+    pub timeline: String,
 }
 
 /// A workload's reference load in words: `600 q/s`, or `60% of the best peak`.
@@ -289,11 +291,23 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
             &pdir,
             &format!("batch-{s}"),
         )?;
+        let timeline = match &h.timeline {
+            Some(d) => plot::save(
+                &plot::Timeline {
+                    title: h.timeline_title.clone().unwrap_or_default(),
+                    data: d.clone(),
+                },
+                &pdir,
+                &format!("timeline-{s}"),
+            )?,
+            None => String::new(),
+        };
         out.heatmaps.push(HeatPlots {
             workload: h.workload.clone(),
             policy: h.policy.clone(),
             busy,
             batch,
+            timeline,
         });
     }
     // Parameter sweeps: the mean peak over seeds against the parameter, one line per workload,

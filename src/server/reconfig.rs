@@ -88,18 +88,40 @@ pub fn same_placements(a: &Layout, b: &Layout) -> bool {
     x == y
 }
 
+/// A layout's placements as sorted (start, slice) pairs: equal for the same instances.
+type PlacementKey = Vec<(u8, usize)>;
+
 /// Assign the planned layouts (a multiset, one per GPU) to GPUs: unchanged GPUs first, then
-/// the most placements kept (see the module docs). Returns one layout per GPU.
+/// the most placements kept (see the module docs). Returns one layout per GPU. Layouts are
+/// grouped by their placements, so the cost is O(GPUs x distinct layouts), not GPUs squared.
 pub fn assign(current: &[Layout], planned: &[Layout]) -> Vec<Layout> {
     let n = current.len();
-    let mut left: Vec<Option<&Layout>> = planned.iter().map(Some).collect();
+    let key = |l: &Layout| {
+        let mut v: Vec<(u8, usize)> = l.placements.iter().map(|p| (p.start, p.slice)).collect();
+        v.sort_unstable();
+        v
+    };
+    // Distinct planned layouts in order of first appearance, with how many are left.
+    let mut distinct: Vec<(PlacementKey, Layout, usize)> = Vec::new();
+    let mut index: std::collections::HashMap<PlacementKey, usize> =
+        std::collections::HashMap::new();
+    for l in planned {
+        let k = key(l);
+        match index.get(&k) {
+            Some(&d) => distinct[d].2 += 1,
+            None => {
+                index.insert(k.clone(), distinct.len());
+                distinct.push((k, l.clone(), 1));
+            }
+        }
+    }
     let mut out: Vec<Option<Layout>> = vec![None; n];
     for (g, cur) in current.iter().enumerate() {
-        if let Some(k) = left
-            .iter()
-            .position(|l| l.is_some_and(|l| same_placements(l, cur)))
+        if let Some(&d) = index.get(&key(cur))
+            && distinct[d].2 > 0
         {
-            out[g] = left[k].take().cloned();
+            distinct[d].2 -= 1;
+            out[g] = Some(distinct[d].1.clone());
         }
     }
     for (g, cur) in current.iter().enumerate() {
@@ -107,19 +129,22 @@ pub fn assign(current: &[Layout], planned: &[Layout]) -> Vec<Layout> {
             continue;
         }
         let mut best: Option<(usize, usize)> = None;
-        for (k, l) in left.iter().enumerate() {
-            let Some(l) = l else { continue };
+        for (d, (_, l, left)) in distinct.iter().enumerate() {
+            if *left == 0 {
+                continue;
+            }
             let keep = cur
                 .placements
                 .iter()
                 .filter(|p| l.placements.contains(p))
                 .count();
             if best.is_none_or(|(_, b)| keep > b) {
-                best = Some((k, keep));
+                best = Some((d, keep));
             }
         }
-        let (k, _) = best.expect("as many planned layouts as GPUs");
-        out[g] = left[k].take().cloned();
+        let (d, _) = best.expect("as many planned layouts as GPUs");
+        distinct[d].2 -= 1;
+        out[g] = Some(distinct[d].1.clone());
     }
     out.into_iter().map(|l| l.expect("assigned")).collect()
 }

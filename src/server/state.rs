@@ -132,6 +132,16 @@ impl ServerState {
         self.idle.contains(i)
     }
 
+    /// Queries waiting on instance `i`: its local queue and its forming batch.
+    pub fn waiting(&self, i: usize) -> usize {
+        self.queues[i].len()
+            + if self.forming[i].model != NO_MODEL {
+                self.forming[i].members.len()
+            } else {
+                0
+            }
+    }
+
     /// The idle instances, in index order.
     pub fn idle_instances(&self) -> Vec<usize> {
         self.idle.iter().collect()

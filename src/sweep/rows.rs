@@ -109,6 +109,12 @@ pub struct HeatRow {
     pub policy: String,
     #[serde(flatten)]
     pub map: Heatmap,
+    /// A reconfigurable policy's timeline at the same run (none for a static one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<crate::metrics::timeline::TimelineData>,
+    /// The timeline plot's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline_title: Option<String>,
 }
 
 /// A load task's outcome: its row and, at the reference load of the first seed, its CDF

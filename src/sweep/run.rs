@@ -415,10 +415,30 @@ impl Prepared {
                     &pr.run.service,
                     &cfg.workloads[w].slas(pr.run.slas.rule),
                 )?;
+                let timeline = r.repartition.is_some().then(|| {
+                    let rows = crate::metrics::timeline::timeline(
+                        &t,
+                        &r.server,
+                        &r.records,
+                        &r.slas,
+                        crate::metrics::timeline::default_window_ns(&r.records),
+                    );
+                    crate::metrics::timeline::TimelineData::of(
+                        &t, &r.server, &r.records, &r.slas, &rows,
+                    )
+                });
                 Ok(Some(HeatRow {
                     workload: cfg.workloads[w].name.clone(),
                     policy: spec.label(),
                     map: heatmap(&t, &r.server, &r.records),
+                    timeline_title: timeline.as_ref().map(|_| {
+                        format!(
+                            "{}: {} at the reference load",
+                            cfg.workloads[w].name,
+                            spec.label()
+                        )
+                    }),
+                    timeline,
                 }))
             })
             .collect()
