@@ -106,12 +106,15 @@ pub fn replay(
     let reconfigurable = !policy.repartition.is_static();
     // The repartitioner's first layouts (planned on what it may see at time 0), else the
     // partitioner's plan over the whole trace.
+    // The explanation of the first plan (of the window it read) is the run's `partition`.
+    let mut first_explanation = None;
     let first = if reconfigurable {
         let mut plan = |w: &Trace| -> Result<Vec<Layout>> {
-            Ok(policy
+            let p = policy
                 .partitioner
-                .partition(&PartitionContext { trace: w, ..ctx })?
-                .layouts)
+                .partition(&PartitionContext { trace: w, ..ctx })?;
+            first_explanation = p.explanation;
+            Ok(p.layouts)
         };
         repartitioner.initial(&mut RepartitionContext {
             now_ns: 0,
@@ -130,7 +133,7 @@ pub fn replay(
     } = match first {
         Some(l) => Partition {
             layouts: l,
-            explanation: None,
+            explanation: first_explanation,
         },
         None => policy.partitioner.partition(&ctx)?,
     };
