@@ -366,3 +366,69 @@ fn partial_and_whole_gpu_drain_by_hand() {
     );
     assert!(r.invariants.all_ok());
 }
+
+#[test]
+fn bad_repartition_keys_are_exit_2_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let base = [
+        "run",
+        "--trace",
+        "traces/quickstart.parquet",
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--policy",
+        "paris+elsa",
+        "--out",
+        common::path_str(&out),
+    ];
+    for (extra, want) in [
+        (
+            vec!["--repartition", "sometimes"],
+            "unknown repartitioner 'sometimes': expected one of static, periodic, threshold, oracle",
+        ),
+        (
+            vec![
+                "--repartition",
+                "periodic",
+                "--param",
+                "repartition.speed=2",
+            ],
+            "unknown parameter 'repartition.speed' for repartitioner 'periodic'",
+        ),
+        (
+            vec!["--repartition", "periodic", "--param", "reconfig.cost_s=-1"],
+            "parameter 'cost_s' of 'reconfig'",
+        ),
+        (
+            vec![
+                "--repartition",
+                "periodic",
+                "--param",
+                "reconfig.max_concurrent=0",
+            ],
+            "reconfig.max_concurrent must be between 1",
+        ),
+        (
+            vec!["--repartition", "threshold", "--param", "repartition.tv=2"],
+            "parameter 'tv' of 'repartitioner threshold'",
+        ),
+        (
+            vec![
+                "--repartition",
+                "periodic",
+                "--param",
+                "reconfig.drain=some",
+            ],
+            "'some' is not one of instances, gpu",
+        ),
+    ] {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend(extra.iter());
+        let o = common::run(&args);
+        assert_eq!(o.code, 2, "{extra:?}: {}", o.stderr);
+        assert!(o.stderr.contains(want), "{extra:?}: {}", o.stderr);
+    }
+}
