@@ -51,6 +51,11 @@ fuzz inputs="100000" seed="1":
 bench-reconfig:
     cargo run --release -- sweep --config experiments/reconfig.toml --out reports/reconfig
 
+# The paper workloads on 8 GPUs of each kind (A100-80GB measured; H100, H200, A30 modeled): fcfs vs paris+elsa.
+bench-gpu-kinds:
+    cargo build --release
+    for k in a100-80gb h100-80gb h200-141gb a30-24gb; do ./target/release/mig-replay sweep --config experiments/gpu-kinds/$k.toml --out reports/gpu-kinds/$k; done
+
 # PARIS's exact packing from 8 to 100,000 GPUs: worst time, nodes, proofs, and what the local search alone misses.
 bench-packing:
     cargo bench --bench packing

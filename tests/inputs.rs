@@ -28,7 +28,14 @@ fn profile_build_is_reproducible_and_matches_the_shipped_files() {
         })
         .unwrap();
     }
-    for f in ["a100-80gb.parquet", "a100-40gb.parquet", "build-report.md"] {
+    for f in [
+        "a100-80gb.parquet",
+        "a100-40gb.parquet",
+        "h100-80gb.parquet",
+        "h200-141gb.parquet",
+        "a30-24gb.parquet",
+        "build-report.md",
+    ] {
         let a = std::fs::read(dirs[0].path().join(f)).unwrap();
         assert_eq!(
             a,
@@ -39,6 +46,97 @@ fn profile_build_is_reproducible_and_matches_the_shipped_files() {
             a,
             std::fs::read(Path::new("profiles").join(f)).unwrap(),
             "{f}: shipped file is stale; run `mig-replay profile build`"
+        );
+    }
+}
+
+/// The modeled kinds, recomputed here from the MLPerf figures (typed from the
+/// mlperf_log_summary.txt files `profiles/sources/mlperf/offline_per_accelerator.csv` cites) and
+/// the documented rule: latency = the A100-80GB slice of as many GPCs / (R x 7 / C).
+#[test]
+fn modeled_kinds_follow_the_mlperf_ratios() {
+    let a100 = Profiles::load(Path::new("profiles/a100-80gb.parquet")).unwrap();
+    let lat = |p: &Profiles, gpu: &str, m: &str, s: &str, b: u32| {
+        p.get(gpu, m, s)
+            .unwrap_or_else(|| panic!("{gpu} {m} {s}"))
+            .latency_ms(b)
+            .0
+    };
+    // (file, gpu, model, slice, its A100-80GB slice, per-compute-slice factor)
+    let h100_res = 91825.7 / 42379.3;
+    let h100_bert = 9369.12 / 3590.46;
+    let cases = [
+        (
+            "h100-80gb",
+            "H100-80GB",
+            "resnet50",
+            "1g.10gb",
+            "1g.10gb",
+            h100_res,
+        ),
+        (
+            "h100-80gb",
+            "H100-80GB",
+            "bert-base",
+            "7g.80gb",
+            "7g.80gb",
+            h100_bert,
+        ),
+        (
+            "h100-80gb",
+            "H100-80GB",
+            "mobilenet-v2",
+            "3g.40gb",
+            "3g.40gb",
+            h100_res,
+        ),
+        (
+            "h200-141gb",
+            "H200-141GB",
+            "resnet50",
+            "2g.35gb",
+            "2g.20gb",
+            756960.0 / 8.0 / 88714.3 * h100_res,
+        ),
+        (
+            "h200-141gb",
+            "H200-141GB",
+            "bert-base",
+            "4g.71gb",
+            "4g.40gb",
+            73309.5 / 8.0 / 9081.51 * h100_bert,
+        ),
+        (
+            "a30-24gb",
+            "A30-24GB",
+            "resnet50",
+            "4g.24gb",
+            "4g.40gb",
+            18072.9 / 39649.2 * 7.0 / 4.0,
+        ),
+        (
+            "a30-24gb",
+            "A30-24GB",
+            "bert-base",
+            "1g.6gb",
+            "1g.10gb",
+            1692.41 / 3560.73 * 7.0 / 4.0,
+        ),
+    ];
+    for (file, gpu, m, s, from, f) in cases {
+        let p = Profiles::load(&Path::new("profiles").join(format!("{file}.parquet"))).unwrap();
+        for b in [1, 8, 64] {
+            let want = lat(&a100, "A100-80GB", m, from, b) / f;
+            let got = lat(&p, gpu, m, s, b);
+            assert!(
+                (got - want).abs() <= 1e-9 * want,
+                "{gpu} {m} {s} batch {b}: {got} vs {want}"
+            );
+        }
+        let ser = p.get(gpu, m, s).unwrap();
+        assert!(
+            ser.source.iter().all(|&x| x == Source::Modeled),
+            "{gpu} {m} {s}"
         );
     }
 }

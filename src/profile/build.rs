@@ -541,7 +541,52 @@ pub fn build_table(sources: &Path) -> Result<Table> {
         fill(s, &grid);
     }
     bound_by_slices(&mut t);
+    model_kinds(&mut t, sources)?;
     Ok(t)
+}
+
+/// H100-80GB, H200-141GB and A30-24GB, modeled from the finished A100-80GB series
+/// ([`super::kinds`]): every slice of each kind from the A100 slice with as many GPCs, its
+/// latencies (and stds) divided by the kind's per-compute-slice factor, its memory kept.
+fn model_kinds(t: &mut Table, sources: &Path) -> Result<()> {
+    let a100 = GpuSpec::by_name("A100-80GB")?;
+    for f in super::kinds::factors(sources)? {
+        let spec = GpuSpec::by_name(f.gpu)?;
+        for p in &spec.profiles {
+            let Some(from) = a100.profiles.iter().find(|a| a.gpcs == p.gpcs) else {
+                continue;
+            };
+            let Some(src) = t
+                .get(&("A100-80GB".into(), f.model.into(), from.name.into()))
+                .cloned()
+            else {
+                continue;
+            };
+            let series: BTreeMap<u32, Point> = src
+                .into_iter()
+                .map(|(b, q)| {
+                    let mut d = Point::derived(
+                        q.latency_ms / f.per_slice,
+                        q.latency_std_ms.map(|s| s / f.per_slice),
+                        Source::Modeled,
+                        format!(
+                            "A100-80GB {} batch {b} ({}) / {:.4} (per compute slice: {:.4} x 7 / {} GPCs; {})",
+                            from.name,
+                            q.source.as_str(),
+                            f.per_slice,
+                            f.whole,
+                            spec.gpcs,
+                            f.rule
+                        ),
+                    );
+                    d.memory_mb = q.memory_mb;
+                    (b, d)
+                })
+                .collect();
+            t.insert((f.gpu.into(), f.model.into(), p.name.into()), series);
+        }
+    }
+    Ok(())
 }
 
 /// Slice order for modeled points: at each batch, a modeled latency is raised to the latency of
@@ -653,10 +698,14 @@ pub fn build(cfg: &BuildConfig) -> Result<BuildReport> {
             }
         }
     }
+    let kinds = super::kinds::KINDS.iter().map(|&(g, _, f)| (g, f));
     for (gpu, file) in [
         ("A100-80GB", "a100-80gb.parquet"),
         ("A100-40GB", "a100-40gb.parquet"),
-    ] {
+    ]
+    .into_iter()
+    .chain(kinds)
+    {
         let path = cfg.out_dir.join(file);
         let n = write_gpu(&t, gpu, &path)?;
         rep.files.push((path, n));

@@ -17,6 +17,7 @@
 
 pub mod build;
 pub mod inspect;
+pub mod kinds;
 
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;

@@ -35,6 +35,11 @@ pub fn write_rows<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
 /// Write the whole report folder.
 pub fn write(res: &SweepResult, dir: &Path) -> Result<BenchSummary> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    if res.runs.is_empty() {
+        return Err(Error::Usage(
+            "no offered load to replay: every policy's peak is 0 on every workload (its SLA is missed even at the lowest rate tried) and no workload gives an absolute reference_qps; loosen the SLAs or give reference_qps".into(),
+        ));
+    }
     write_rows(&dir.join("results.parquet"), &res.runs)?;
     write_rows(&dir.join("peaks.parquet"), &res.peaks)?;
     let summary = summarize(res);
