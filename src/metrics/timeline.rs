@@ -173,24 +173,49 @@ pub fn layout_spans(server: &Server, rec: &Records, end_ns: u64) -> Vec<LayoutSp
 }
 
 /// The layouts of every GPU as one line: runs of consecutive GPUs with the same layout,
-/// `0-3: 7g.80gb | 4: reconfiguring | 5-7: 1g.10gb+...` (compact on large servers).
+/// `0-3: 7g.80gb | 4: reconfiguring | 5-7: 1g.10gb+...`; beyond [`MAX_RUNS`] runs, how many GPUs
+/// have each layout instead (`5000 x 7g.80gb | 3 x reconfiguring`), so that the line stays
+/// short on any server.
 fn layout_line(per_gpu: &[&str]) -> String {
-    let mut parts = Vec::new();
+    let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut a = 0;
     while a < per_gpu.len() {
         let mut b = a;
         while b + 1 < per_gpu.len() && per_gpu[b + 1] == per_gpu[a] {
             b += 1;
         }
-        parts.push(if a == b {
-            format!("{a}: {}", per_gpu[a])
-        } else {
-            format!("{a}-{b}: {}", per_gpu[a])
-        });
+        runs.push((a, b));
         a = b + 1;
     }
-    parts.join(" | ")
+    if runs.len() <= MAX_RUNS {
+        return runs
+            .iter()
+            .map(|&(a, b)| {
+                if a == b {
+                    format!("{a}: {}", per_gpu[a])
+                } else {
+                    format!("{a}-{b}: {}", per_gpu[a])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" | ");
+    }
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for l in per_gpu {
+        match counts.iter_mut().find(|c| c.0 == *l) {
+            Some(c) => c.1 += 1,
+            None => counts.push((l, 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(l, n)| format!("{n} x {l}"))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
+
+/// The most runs of GPUs the layout column spells out one by one.
+const MAX_RUNS: usize = 16;
 
 /// The timeline in windows of `window_ns` (see the module docs). `server` lists every instance
 /// by the records' instance ids.
@@ -316,4 +341,19 @@ pub fn timeline(
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::layout_line;
+
+    #[test]
+    fn layout_lines_are_runs_then_counts() {
+        assert_eq!(layout_line(&["a", "a", "b", "a"]), "0-1: a | 2: b | 3: a");
+        // 20 alternating GPUs: 20 runs, more than 16: counts in order of first appearance.
+        let v: Vec<&str> = (0..20)
+            .map(|i| if i % 2 == 0 { "a" } else { "b" })
+            .collect();
+        assert_eq!(layout_line(&v), "10 x a | 10 x b");
+    }
 }
