@@ -89,26 +89,6 @@ fn paris_and_random_layouts_are_legal_and_within_the_gpcs() {
     assert_ne!(draw("1"), draw("2"));
 }
 
-/// Model `m` on A100-40GB, profiled on 1g and 7g only:
-/// 1g: 2, 3, 5, 10 ms at batches 1, 2, 4, 8 (throughput 0.5, 0.67, 0.8, 0.8 per ms: knee 2);
-/// 7g: 1, 1, 1.2, 2 ms (throughput 1, 2, 3.33, 4: knee 4 at theta 0.8).
-fn hand_profile() -> Profiles {
-    let mut p = Profiles::default();
-    p.insert(
-        "A100-40GB",
-        "m",
-        "1g.5gb",
-        &[(1, 2.0), (2, 3.0), (4, 5.0), (8, 10.0)],
-    );
-    p.insert(
-        "A100-40GB",
-        "m",
-        "7g.40gb",
-        &[(1, 1.0), (2, 1.0), (4, 1.2), (8, 2.0)],
-    );
-    p
-}
-
 /// PARIS's batch -> slice map as (batch, slice, rule).
 fn mapping(d: &serde_json::Value) -> Vec<(u64, String, String)> {
     d["mapping"]
@@ -134,7 +114,7 @@ fn hand_trace() -> Trace {
 #[test]
 fn paris_knees_map_shares_and_packing_by_hand() {
     let gpu = GpuSpec::by_name("A100-40GB").unwrap();
-    let prof = hand_profile();
+    let prof = common::hand_profile();
     let trace = hand_trace();
     let part = partition(
         "paris+fifo",

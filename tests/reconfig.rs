@@ -14,35 +14,17 @@ use mig_replay::trace::Trace;
 
 const MS: u64 = 1_000_000;
 
-/// Model `m` on A100-40GB, profiled on 1g and 7g only (as in tests/policies.rs):
-/// 1g: 2, 3, 5, 10 ms at batches 1, 2, 4, 8 (PARIS's knee 2); 7g: 1, 1, 1.2, 2 ms (knee 4).
-/// PARIS maps batch 1 to the 1g (within its knee) and batch 8 to the 7g (beyond every knee,
-/// no SLA: the largest), so a window of batch-1 queries plans 7 x 1g, one of batch-8 queries
-/// plans 1 x 7g.
-fn hand_profile() -> Profiles {
-    let mut p = Profiles::default();
-    p.insert(
-        "A100-40GB",
-        "m",
-        "1g.5gb",
-        &[(1, 2.0), (2, 3.0), (4, 5.0), (8, 10.0)],
-    );
-    p.insert(
-        "A100-40GB",
-        "m",
-        "7g.40gb",
-        &[(1, 1.0), (2, 1.0), (4, 1.2), (8, 2.0)],
-    );
-    p
-}
-
+/// A replay on `common::hand_profile()` (model `m` on A100-40GB, 1g and 7g only: 1g 2, 3, 5,
+/// 10 ms at batches 1, 2, 4, 8, PARIS's knee 2; 7g 1, 1, 1.2, 2 ms, knee 4). PARIS maps batch 1
+/// to the 1g (within its knee) and batch 8 to the 7g (beyond every knee, no SLA: the largest),
+/// so a window of batch-1 queries plans 7 x 1g, one of batch-8 queries plans 1 x 7g.
 fn run(policy: &str, params: &[(&str, &str)], t: &Trace, gpus: usize) -> Replay {
     let run = RunParams::split(PolicyParams::from_pairs(params)).unwrap();
     let mut p = Registry::builtin().build_for(policy, &run).unwrap();
     let gpu = GpuSpec::by_name("A100-40GB").unwrap();
     match replay(
         t,
-        &hand_profile(),
+        &common::hand_profile(),
         &gpu,
         gpus,
         &mut p,

@@ -4,7 +4,7 @@
 //! it as such.
 
 use super::params::{ParamKind, ParamSpec, Params};
-use super::periodic::plan_window;
+use super::periodic::{plan_window, replan_every};
 use super::{RepartitionContext, Repartitioner, RepartitionerEntry, Replan, secs_to_ns};
 use crate::error::Result;
 use crate::gpu::Layout;
@@ -24,25 +24,13 @@ impl Repartitioner for Oracle {
     }
     fn check(&mut self, ctx: &mut RepartitionContext) -> Result<Replan> {
         let now = ctx.now_ns;
-        if ctx.busy {
-            return Ok(Replan {
-                layouts: None,
-                next_check_ns: Some(now.saturating_add(self.period_ns)),
-                reason: "a reconfiguration is under way".into(),
-            });
-        }
-        let (layouts, win) = plan_window(ctx, now, now.saturating_add(self.period_ns))?;
-        Ok(Replan {
-            reason: match &layouts {
-                Some(_) => format!(
-                    "oracle: planned on the next period's {} queries (foresight)",
-                    win.len()
-                ),
-                None => "oracle: no arrival in the next period".into(),
-            },
-            layouts,
-            next_check_ns: Some(now.saturating_add(self.period_ns)),
-        })
+        replan_every(
+            ctx,
+            self.period_ns,
+            (now, now.saturating_add(self.period_ns)),
+            |n| format!("oracle: planned on the next period's {n} queries (foresight)"),
+            "oracle: no arrival in the next period",
+        )
     }
 }
 

@@ -22,7 +22,7 @@ pub(super) fn first_window(ctx: &mut RepartitionContext, w: u64) -> Result<Optio
     Ok(Some((ctx.plan)(&win)?))
 }
 
-/// Plans from the traffic of `[lo, hi)`, or `None` with a reason when it holds no arrival.
+/// Plans from the traffic of `[lo, hi)`, or `None` when it holds no arrival.
 pub(super) fn plan_window(
     ctx: &mut RepartitionContext,
     lo: u64,
@@ -34,6 +34,35 @@ pub(super) fn plan_window(
     }
     let l = (ctx.plan)(&win)?;
     Ok((Some(l), win))
+}
+
+/// A check of a repartitioner that re-plans every `period_ns` on the traffic of `[lo, hi)`
+/// (`periodic`: the last window; `oracle`: the next period): nothing while a reconfiguration
+/// is under way; `planned` says why, given the window's query count, `empty` when it has none.
+pub(super) fn replan_every(
+    ctx: &mut RepartitionContext,
+    period_ns: u64,
+    (lo, hi): (u64, u64),
+    planned: impl Fn(usize) -> String,
+    empty: &str,
+) -> Result<Replan> {
+    let next_check_ns = Some(ctx.now_ns.saturating_add(period_ns));
+    if ctx.busy {
+        return Ok(Replan {
+            layouts: None,
+            next_check_ns,
+            reason: "a reconfiguration is under way".into(),
+        });
+    }
+    let (layouts, win) = plan_window(ctx, lo, hi)?;
+    Ok(Replan {
+        reason: match &layouts {
+            Some(_) => planned(win.len()),
+            None => empty.into(),
+        },
+        layouts,
+        next_check_ns,
+    })
 }
 
 /// Re-plans every period on the last window.
@@ -52,22 +81,13 @@ impl Repartitioner for Periodic {
     }
     fn check(&mut self, ctx: &mut RepartitionContext) -> Result<Replan> {
         let now = ctx.now_ns;
-        if ctx.busy {
-            return Ok(Replan {
-                layouts: None,
-                next_check_ns: Some(now.saturating_add(self.period_ns)),
-                reason: "a reconfiguration is under way".into(),
-            });
-        }
-        let (layouts, win) = plan_window(ctx, now.saturating_sub(self.window_ns), now)?;
-        Ok(Replan {
-            reason: match &layouts {
-                Some(_) => format!("period: planned on the last window's {} queries", win.len()),
-                None => "period: no arrival in the last window".into(),
-            },
-            layouts,
-            next_check_ns: Some(now.saturating_add(self.period_ns)),
-        })
+        replan_every(
+            ctx,
+            self.period_ns,
+            (now.saturating_sub(self.window_ns), now),
+            |n| format!("period: planned on the last window's {n} queries"),
+            "period: no arrival in the last window",
+        )
     }
 }
 

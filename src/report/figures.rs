@@ -310,99 +310,85 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
             timeline,
         });
     }
-    // Parameter sweeps: the mean peak over seeds against the parameter, one line per workload,
-    // as a multiple of the baseline's peak so that workloads share the axis.
-    for (k, (param, title, members)) in param_families(res).into_iter().enumerate() {
-        let series = cfg
-            .workloads
+    // Parameter sweeps: the mean peak over seeds against the parameter, and the goodput at
+    // the reference load when the runs have it; one line per workload, as a multiple of the
+    // baseline's so that workloads share the axis.
+    let peak = |w: &str, label: &str| {
+        summary
+            .verdict
+            .iter()
+            .find(|v| v.workload == w && v.policy == label)
+            .map(|v| v.peak_qps.mean)
+    };
+    let goodput = |w: &str, label: &str| -> Option<f64> {
+        let v: Vec<f64> = res
+            .runs
+            .iter()
+            .filter(|r| r.workload == w && r.policy == label && r.reference)
+            .filter_map(|r| r.figures.goodput_qps)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    // Per workload, `value` of each member over the baseline's (none where the baseline's is 0).
+    let relative = |members: &[(f64, String)], value: &dyn Fn(&str, &str) -> Option<f64>| {
+        cfg.workloads
             .iter()
             .enumerate()
             .map(|(c, w)| {
-                let base = summary
-                    .verdict
-                    .iter()
-                    .find(|v| v.workload == w.name && v.policy == summary.baseline)
-                    .map(|v| v.peak_qps.mean)
-                    .unwrap_or(0.0);
+                let base = value(&w.name, &summary.baseline).unwrap_or(0.0);
                 Series {
                     name: w.name.clone(),
                     color: c,
                     points: members
                         .iter()
                         .filter_map(|(x, label)| {
-                            let v = summary
-                                .verdict
-                                .iter()
-                                .find(|v| v.workload == w.name && &v.policy == label)?;
-                            (base > 0.0).then(|| (*x, v.peak_qps.mean / base))
+                            let v = value(&w.name, label)?;
+                            (base > 0.0).then(|| (*x, v / base))
                         })
                         .collect(),
                 }
             })
-            .collect();
+            .collect::<Vec<Series>>()
+    };
+    let mut save = |title: String, param: &str, y: &str, series: Vec<Series>, name: String| {
         let svg = plot::save(
             &LineChart {
                 title: title.clone(),
-                x_label: param.clone(),
-                y_label: format!("peak (mean over seeds) / {}'s", summary.baseline),
+                x_label: param.to_string(),
+                y_label: format!("{y} / {}'s", summary.baseline),
                 series,
                 hline: Some((1.0, summary.baseline.clone())),
                 log_x: false,
                 log_y: false,
             },
             &pdir,
-            &format!("sweep-{k}-{}", slug(&param)),
+            &name,
         )?;
-        out.sweeps.push(ParamPlot {
-            title: title.clone(),
-            svg,
-        });
-        // Goodput at the reference load against the parameter, when the runs have it.
-        let goodput = |w: &str, label: &str| -> Option<f64> {
-            let v: Vec<f64> = res
-                .runs
-                .iter()
-                .filter(|r| r.workload == w && r.policy == label && r.reference)
-                .filter_map(|r| r.figures.goodput_qps)
-                .collect();
-            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-        };
-        let series: Vec<Series> = cfg
-            .workloads
-            .iter()
-            .enumerate()
-            .map(|(c, w)| {
-                let base = goodput(&w.name, &summary.baseline).unwrap_or(0.0);
-                Series {
-                    name: w.name.clone(),
-                    color: c,
-                    points: members
-                        .iter()
-                        .filter_map(|(x, label)| {
-                            let g = goodput(&w.name, label)?;
-                            (base > 0.0).then(|| (*x, g / base))
-                        })
-                        .collect(),
-                }
-            })
+        out.sweeps.push(ParamPlot { title, svg });
+        Ok::<(), crate::error::Error>(())
+    };
+    for (k, (param, title, members)) in param_families(res).into_iter().enumerate() {
+        let stem = format!("sweep-{k}-{}", slug(&param));
+        let series = relative(&members, &peak);
+        save(
+            title.clone(),
+            &param,
+            "peak (mean over seeds)",
+            series,
+            stem.clone(),
+        )?;
+        let series: Vec<Series> = relative(&members, &goodput)
+            .into_iter()
             .filter(|s| !s.points.is_empty())
             .collect();
         if !series.is_empty() {
-            let gtitle = title.replace(": peak vs ", ": goodput vs ");
-            let svg = plot::save(
-                &LineChart {
-                    title: gtitle.clone(),
-                    x_label: param.clone(),
-                    y_label: format!("goodput at the reference load / {}'s", summary.baseline),
-                    series,
-                    hline: Some((1.0, summary.baseline.clone())),
-                    log_x: false,
-                    log_y: false,
-                },
-                &pdir,
-                &format!("sweep-{k}-{}-goodput", slug(&param)),
+            save(
+                title.replace(": peak vs ", ": goodput vs "),
+                &param,
+                "goodput at the reference load",
+                series,
+                format!("{stem}-goodput"),
             )?;
-            out.sweeps.push(ParamPlot { title: gtitle, svg });
         }
     }
     Ok(out)

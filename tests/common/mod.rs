@@ -130,3 +130,23 @@ pub fn run_in(bin: &Path, args: &[&str], cwd: Option<&Path>) -> Out {
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
 }
+
+/// Model `m` on A100-40GB, profiled on 1g and 7g only:
+/// 1g: 2, 3, 5, 10 ms at batches 1, 2, 4, 8 (throughput 0.5, 0.67, 0.8, 0.8 per ms: knee 2);
+/// 7g: 1, 1, 1.2, 2 ms (throughput 1, 2, 3.33, 4: knee 4 at theta 0.8).
+pub fn hand_profile() -> mig_replay::profile::Profiles {
+    let mut p = mig_replay::profile::Profiles::default();
+    p.insert(
+        "A100-40GB",
+        "m",
+        "1g.5gb",
+        &[(1, 2.0), (2, 3.0), (4, 5.0), (8, 10.0)],
+    );
+    p.insert(
+        "A100-40GB",
+        "m",
+        "7g.40gb",
+        &[(1, 1.0), (2, 1.0), (4, 1.2), (8, 2.0)],
+    );
+    p
+}
