@@ -40,7 +40,7 @@ pub struct RunArgs {
     /// Write timeline.parquet and the timeline plot with windows of this many simulated
     /// seconds (default for a run with a repartitioner: 1/200 of the replay, at least 1 ms;
     /// without one, no timeline unless given).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub timeline_s: Option<f64>,
 }
 
@@ -114,7 +114,7 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
         Some(w) if w.is_finite() && w > 0.0 && w * 1e9 >= 1.0 => Some((w * 1e9) as u64),
         Some(w) => {
             return Err(Error::Usage(format!(
-                "--timeline-s must be at least 1e-9 s, got {w}"
+                "--timeline-s must be a number of seconds >= 1e-9, got {w}"
             )));
         }
         None if r.repartition.is_some() => {

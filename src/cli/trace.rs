@@ -19,7 +19,7 @@ pub enum TraceCommand {
         #[arg(long)]
         trace: PathBuf,
         /// Fold arrivals modulo this many seconds (86400: by time of day).
-        #[arg(long, default_value_t = 86400.0)]
+        #[arg(long, default_value_t = 86400.0, allow_negative_numbers = true)]
         fold_s: f64,
         /// Number of equal bins per fold.
         #[arg(long, default_value_t = 24)]
@@ -95,17 +95,17 @@ pub struct GenArgs {
     #[arg(long)]
     pub rate_shape: Option<PathBuf>,
     /// Divide the rate shape's times by this (24 replays a day's shape in an hour).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub shape_compress: f64,
     /// Repeat the rate shape with this period, seconds after compression (default: its last
     /// step holds).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub shape_period: Option<f64>,
     /// Smooth diurnal factor 1 - A cos(2 pi t / P): the amplitude A in [0, 1] (0: none).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub diurnal_amplitude: f64,
     /// The diurnal period P, seconds.
-    #[arg(long, default_value_t = 86400.0)]
+    #[arg(long, default_value_t = 86400.0, allow_negative_numbers = true)]
     pub diurnal_period: f64,
     /// Output trace Parquet file.
     #[arg(long)]
