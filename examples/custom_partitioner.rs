@@ -83,6 +83,7 @@ fn main() {
             }))
         },
         heat_map_layout: false,
+        same_layout_every_gpu: false,
     });
     std::process::exit(mig_replay::cli::main_with(registry));
 }

@@ -12,6 +12,7 @@
 pub mod aggregate;
 #[cfg(feature = "analyze")]
 pub mod analyze;
+pub mod capacity;
 pub mod cli;
 pub mod compare;
 pub mod engine;

@@ -108,6 +108,132 @@ struct Try {
     layout: Vec<String>,
 }
 
+/// The SLA criterion of a replay, shared by `peak` and `plan`: every model's exact
+/// `percentile`-th latency (nearest rank) at most its own SLA, or with `pooled` one percentile
+/// over every query against the one SLA all models share.
+#[derive(Debug, Clone)]
+pub struct Criterion {
+    pub percentile: f64,
+    pub pooled: bool,
+    /// Every trace model's SLA, ns (trace-model order).
+    pub sla_ns: Vec<u64>,
+}
+
+/// How one replay fares against a [`Criterion`].
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub feasible: bool,
+    /// The binding model: the largest percentile / SLA (ties: the first model); `*` when
+    /// pooled over several models.
+    pub binding_model: String,
+    /// The binding percentile and its SLA, ns.
+    pub binding_ns: u64,
+    pub binding_sla_ns: u64,
+    /// Every model's percentile, ns (`None`: no query of that model).
+    pub per_model_ns: Vec<Option<u64>>,
+}
+
+impl Criterion {
+    /// Resolve every model's SLA (`slas`, with the default rule when `needs_rule`); every model
+    /// needs one, and `pooled` needs one shared by all.
+    pub fn new(
+        trace: &Trace,
+        profiles: &Profiles,
+        gpu: &GpuSpec,
+        needs_rule: bool,
+        slas: &SlaSpec,
+        percentile: f64,
+        pooled: bool,
+    ) -> Result<Criterion> {
+        let resolved = slas.resolve(trace, profiles, gpu, needs_rule)?;
+        let mut sla_ns = Vec::with_capacity(resolved.len());
+        for (m, s) in trace.models.iter().zip(&resolved) {
+            let s = s.as_ref().ok_or_else(|| {
+                Error::Usage(format!(
+                    "judging a load needs every model's SLA, and model '{m}' has none: give --sla-ms or --param sla.{m}=MS"
+                ))
+            })?;
+            sla_ns.push(s.ns());
+        }
+        if pooled && sla_ns.windows(2).any(|w| w[0] != w[1]) {
+            return Err(Error::Usage(
+                "--pooled compares one percentile over every query with one SLA, but the models' SLAs differ; drop --pooled to judge each model by its own".into(),
+            ));
+        }
+        Ok(Criterion {
+            percentile,
+            pooled,
+            sla_ns,
+        })
+    }
+
+    /// Judge the replay of `trace` whose queries finished at `finish_ns`; `lat` is scratch.
+    pub fn judge(&self, trace: &Trace, finish_ns: &[u64], lat: &mut Vec<u64>) -> Judgement {
+        let nm = trace.models.len();
+        let lat_of = |q: usize| finish_ns[q] - trace.arrival_ns[q];
+        let mut per_model_ns = vec![None; nm];
+        if nm == 1 || self.pooled {
+            lat.clear();
+            lat.extend((0..trace.len()).map(lat_of));
+            let p = percentile(lat, self.percentile).unwrap_or(0);
+            if nm == 1 {
+                per_model_ns[0] = Some(p);
+                return Judgement {
+                    feasible: p <= self.sla_ns[0],
+                    binding_model: trace.models[0].clone(),
+                    binding_ns: p,
+                    binding_sla_ns: self.sla_ns[0],
+                    per_model_ns,
+                };
+            }
+            for (m, slot) in per_model_ns.iter_mut().enumerate() {
+                lat.clear();
+                lat.extend(
+                    (0..trace.len())
+                        .filter(|&q| trace.model[q] as usize == m)
+                        .map(lat_of),
+                );
+                *slot = percentile(lat, self.percentile);
+            }
+            return Judgement {
+                feasible: p <= self.sla_ns[0],
+                binding_model: "*".into(),
+                binding_ns: p,
+                binding_sla_ns: self.sla_ns[0],
+                per_model_ns,
+            };
+        }
+        let mut worst: Option<(usize, u64)> = None;
+        for (m, slot) in per_model_ns.iter_mut().enumerate() {
+            lat.clear();
+            lat.extend(
+                (0..trace.len())
+                    .filter(|&q| trace.model[q] as usize == m)
+                    .map(lat_of),
+            );
+            let Some(p) = percentile(lat, self.percentile) else {
+                continue;
+            };
+            *slot = Some(p);
+            // p / sla compared exactly as p * sla' against p' * sla.
+            let worse = worst.is_none_or(|(w, wp)| {
+                (p as u128) * (self.sla_ns[w] as u128) > (wp as u128) * (self.sla_ns[m] as u128)
+            });
+            if worse {
+                worst = Some((m, p));
+            }
+        }
+        let (m, p) = worst.expect("the trace has queries");
+        Judgement {
+            feasible: p <= self.sla_ns[m],
+            binding_model: trace.models[m].clone(),
+            binding_ns: p,
+            binding_sla_ns: self.sla_ns[m],
+            per_model_ns,
+        }
+    }
+}
+
 /// Find the peak of the policy that `make_policy` builds (a fresh one per try), under the
 /// service model `service` and the SLAs `slas`.
 #[allow(clippy::too_many_arguments)]
@@ -125,22 +251,15 @@ pub fn find_peak(
     cfg.check(trace)?;
     // Every model needs an SLA to be judged; the pooled criterion needs one shared by all.
     let needs_rule = make_policy()?.needs_sla;
-    let resolved = slas.resolve(trace, profiles, gpu, needs_rule)?;
-    let mut sla_ns = Vec::with_capacity(resolved.len());
-    for (m, s) in trace.models.iter().zip(&resolved) {
-        let s = s.as_ref().ok_or_else(|| {
-            Error::Usage(format!(
-                "a peak search judges every model by its SLA, and model '{m}' has none: give --sla-ms or --param sla.{m}=MS"
-            ))
-        })?;
-        sla_ns.push(s.ns());
-    }
-    if cfg.pooled && sla_ns.windows(2).any(|w| w[0] != w[1]) {
-        return Err(Error::Usage(
-            "--pooled compares one percentile over every query with one SLA, but the models' SLAs differ; drop --pooled to judge each model by its own".into(),
-        ));
-    }
-    let nm = trace.models.len();
+    let criterion = Criterion::new(
+        trace,
+        profiles,
+        gpu,
+        needs_rule,
+        slas,
+        cfg.percentile,
+        cfg.pooled,
+    )?;
     let tries = std::cell::Cell::new(0u32);
     let mut lat = Vec::with_capacity(trace.len());
     let mut run = |k: f64| -> Result<Try> {
@@ -154,44 +273,14 @@ pub fn find_peak(
                 "simulator invariants violated for '{name}' at rate scale {k}"
             )));
         }
-        let lat_of = |q: usize| r.records.finish_ns[q] - t.arrival_ns[q];
-        // The binding model: the largest percentile / SLA (ties: the first model).
-        let binding = if cfg.pooled || nm == 1 {
-            lat.clear();
-            lat.extend((0..t.len()).map(lat_of));
-            let p = percentile(&mut lat, cfg.percentile).unwrap_or(0);
-            let model = if nm == 1 {
-                t.models[0].clone()
-            } else {
-                "*".into()
-            };
-            (model, p, sla_ns[0])
-        } else {
-            let mut worst: Option<(usize, u64)> = None;
-            for m in 0..nm {
-                lat.clear();
-                lat.extend(
-                    (0..t.len())
-                        .filter(|&q| t.model[q] as usize == m)
-                        .map(lat_of),
-                );
-                let Some(p) = percentile(&mut lat, cfg.percentile) else {
-                    continue;
-                };
-                // p / sla compared exactly as p * sla' against p' * sla.
-                let worse = worst.is_none_or(|(w, wp)| {
-                    (p as u128) * (sla_ns[w] as u128) > (wp as u128) * (sla_ns[m] as u128)
-                });
-                if worse {
-                    worst = Some((m, p));
-                }
-            }
-            let (m, p) = worst.expect("the trace has queries");
-            (t.models[m].clone(), p, sla_ns[m])
-        };
+        let j = criterion.judge(&t, &r.records.finish_ns, &mut lat);
         Ok(Try {
-            feasible: binding.1 <= binding.2,
-            binding: (binding.0, binding.1 as f64 / 1e6, binding.2 as f64 / 1e6),
+            feasible: j.feasible,
+            binding: (
+                j.binding_model,
+                j.binding_ns as f64 / 1e6,
+                j.binding_sla_ns as f64 / 1e6,
+            ),
             utilization: r.metrics.headline.utilization,
             throughput_qps: r.metrics.headline.throughput_qps,
             rate_qps: t.offered_rate(),

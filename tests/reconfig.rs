@@ -221,6 +221,7 @@ fn switch_registry() -> Registry {
         params: &[],
         build: |_| Ok(Box::new(Switch)),
         heat_map_layout: false,
+        same_layout_every_gpu: false,
     });
     reg
 }

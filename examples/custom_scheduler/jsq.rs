@@ -45,6 +45,7 @@ pub const ENTRY: SchedulerEntry = SchedulerEntry {
         batched: 4,
     },
     heat_maps: true,
+    fcfs_earliest_free: false,
     needs_sla: false,
 };
 

@@ -1,5 +1,6 @@
 //! The command line: one file per command, each a thin shell over library functions.
-//! `run` (one replay), `peak` (latency-bounded throughput), `partition` (what a partitioner
+//! `run` (one replay), `peak` (latency-bounded throughput), `plan` (the fewest GPUs meeting
+//! the SLA), `partition` (what a partitioner
 //! chooses), `sweep` and `bench-all` (a comparison matrix and its report), `compare` (the
 //! regression gate), `merge` (a sharded sweep's report), `analyze` (polars, opt-in feature),
 //! `policy list`, `gpu list|layouts`, `trace gen|import|inspect`,
@@ -19,6 +20,7 @@ mod gpu;
 mod merge;
 mod partition;
 mod peak;
+mod plan;
 mod policy;
 mod profile;
 mod run;
@@ -30,6 +32,7 @@ pub use gpu::GpuCommand;
 pub use merge::MergeArgs;
 pub use partition::PartitionArgs;
 pub use peak::PeakArgs;
+pub use plan::PlanArgs;
 pub use policy::PolicyCommand;
 pub use profile::ProfileCommand;
 pub use run::RunArgs;
@@ -56,6 +59,8 @@ pub enum Command {
     Run(RunArgs),
     /// Latency-bounded throughput: the largest rate scale at which a latency percentile meets the SLA.
     Peak(PeakArgs),
+    /// Capacity planning: the fewest GPUs (per policy and GPU kind) whose replay meets the SLA.
+    Plan(PlanArgs),
     /// Run a comparison matrix described by a TOML file; write the report folder.
     Sweep(SweepArgs),
     /// The whole comparison: `sweep --config experiments/bench-all.toml --out reports/bench-all`.
@@ -209,6 +214,7 @@ pub fn run_command(cli: Cli, registry: &Registry) -> Result<i32> {
     match cli.command {
         Command::Run(a) => run::run(a, registry),
         Command::Peak(a) => peak::peak(a, registry),
+        Command::Plan(a) => plan::plan(a, registry),
         Command::Partition(a) => partition::partition(a, registry),
         Command::Sweep(a) => sweep::sweep(a, registry),
         Command::Compare(a) => compare::compare(a),

@@ -118,12 +118,22 @@ pub fn report(res: &sweep::SweepResult, out: &std::path::Path, t0: Instant) -> R
     print!("{}", verdict_text(&summary));
     let bad = summary.validity.runs - summary.validity.runs_with_invariants_ok;
     println!(
-        "{} runs and {} peak searches in {:.1} s (report {:.1} s); wrote {}/index.html, summary.json, results.parquet, peaks.parquet, timing.json, plots/",
+        "{} runs, {} peak searches{} in {:.1} s (report {:.1} s); wrote {}/index.html, summary.json, results.parquet, peaks.parquet, {}timing.json, plots/",
         summary.validity.runs,
         summary.validity.peak_searches,
+        if res.plans.is_empty() {
+            String::new()
+        } else {
+            format!(" and {} capacity plans", res.plans.len())
+        },
         t0.elapsed().as_secs_f64(),
         t_report.elapsed().as_secs_f64(),
-        out.display()
+        out.display(),
+        if res.plans.is_empty() {
+            ""
+        } else {
+            "plans.json, "
+        }
     );
     if bad > 0 {
         return Err(Error::Other(format!(

@@ -200,9 +200,15 @@ fn layout_line(per_gpu: &[&str]) -> String {
             .collect::<Vec<_>>()
             .join(" | ");
     }
+    layout_counts(per_gpu)
+}
+
+/// The layouts of a server's GPUs as counts, in order of first appearance: `10 x a | 10 x b`.
+pub fn layout_counts<S: AsRef<str>>(per_gpu: &[S]) -> String {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for l in per_gpu {
-        match counts.iter_mut().find(|c| c.0 == *l) {
+        let l = l.as_ref();
+        match counts.iter_mut().find(|c| c.0 == l) {
             Some(c) => c.1 += 1,
             None => counts.push((l, 1)),
         }

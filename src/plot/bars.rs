@@ -53,6 +53,7 @@ impl Plot for PeakBars {
                 .disable_y_mesh()
                 .y_labels(n)
                 .y_label_formatter(&|y: &f64| label(&names, *y))
+                .x_label_formatter(&|x: &f64| super::lines::tick(*x, false))
                 .x_desc(&self.x_label)
                 .label_style((FONT, 12))
                 .axis_desc_style((FONT, 13))

@@ -1,5 +1,11 @@
 //! Line charts: p99 latency or utilization against offered load, and latency CDFs; one line
 //! per policy, an optional horizontal reference line (the SLA), optional log axes.
+//!
+//! Every policy stays visible: besides its colour, each gets a marker shape (five) and a line
+//! style (solid, then dashed for the next five: [`style_of`]), so ten policies are ten distinct
+//! looks; a series whose points equal an earlier one's is named "(= that one)" in the legend,
+//! since the two are drawn on top of each other. Ticks are written in the unit's natural form:
+//! `20`, not `20.0`; `0.25`; `20%` on a percent axis.
 
 use super::{FONT, Plot, color, e};
 use plotters::coord::Shift;
@@ -16,7 +22,7 @@ pub struct Series {
 }
 
 /// A line chart.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LineChart {
     pub title: String,
     pub x_label: String,
@@ -26,6 +32,76 @@ pub struct LineChart {
     pub hline: Option<(f64, String)>,
     pub log_x: bool,
     pub log_y: bool,
+    /// Values in percent: ticks read `20%`.
+    pub x_percent: bool,
+    pub y_percent: bool,
+}
+
+/// A tick value in its natural form: the fewest decimals (up to 4) that write it, `%` after it
+/// on a percent axis.
+pub fn tick(v: f64, percent: bool) -> String {
+    let mut t = format!("{v:.4}");
+    for d in 0..4 {
+        let c = format!("{v:.d$}");
+        if (c.parse::<f64>().unwrap_or(f64::NAN) - v).abs() <= 1e-9 * v.abs().max(1.0) {
+            t = c;
+            break;
+        }
+    }
+    if t == "-0" {
+        t = "0".into();
+    }
+    if percent {
+        t.push('%');
+    }
+    t
+}
+
+/// The marker shape (0..5) and whether the line is dashed for palette index `k`: five shapes
+/// solid, then the five again dashed, so ten policies look different even where colours are
+/// hard to tell apart.
+pub fn style_of(k: usize) -> (usize, bool) {
+    (k % 5, (k / 5) % 2 == 1)
+}
+
+/// Draw marker `shape` at `p` (pixel size 4).
+fn marker<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &DrawingArea<DB, CT>,
+    p: (f64, f64),
+    shape: usize,
+    c: RGBColor,
+) -> Result<(), String> {
+    match shape {
+        0 => chart.draw(&Circle::new(p, 4, c.filled())),
+        1 => chart.draw(&TriangleMarker::new(p, 5, c.filled())),
+        2 => chart.draw(&(EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], c.filled()))),
+        3 => chart.draw(&Cross::new(p, 4, c.stroke_width(2))),
+        _ => chart.draw(
+            &(EmptyElement::at(p)
+                + Polygon::new(vec![(0, -5), (5, 0), (0, 5), (-5, 0)], c.filled())),
+        ),
+    }
+    .map_err(e)
+}
+
+/// For each series, the earlier series with exactly the same points, if any.
+fn coincident(series: &[Series]) -> Vec<Option<usize>> {
+    (0..series.len())
+        .map(|i| {
+            (0..i).find(|&j| {
+                !series[i].points.is_empty()
+                    && series[i].points.len() == series[j].points.len()
+                    && series[i]
+                        .points
+                        .iter()
+                        .zip(&series[j].points)
+                        .all(|(a, b)| {
+                            (a.0 - b.0).abs() <= 1e-9 * a.0.abs().max(1.0)
+                                && (a.1 - b.1).abs() <= 1e-9 * a.1.abs().max(1.0)
+                        })
+            })
+        })
+        .collect()
 }
 
 fn bounds(v: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
@@ -57,23 +133,32 @@ impl LineChart {
         Y::CoordDescType: ValueFormatter<f64>,
     {
         root.fill(&WHITE).map_err(e)?;
-        let mut chart = ChartBuilder::on(root)
+        // The legend has a panel of its own on the right, so it never hides a curve.
+        let (w, _) = root.dim_in_pixel();
+        let (plot_area, legend_area) = root.split_horizontally(w.saturating_sub(LEGEND_W));
+        let mut chart = ChartBuilder::on(&plot_area)
             .caption(&self.title, (FONT, 20))
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(70)
             .build_cartesian_2d(x, y)
             .map_err(e)?;
+        let (xp, yp) = (self.x_percent, self.y_percent);
         chart
             .configure_mesh()
+            .x_label_formatter(&|v: &f64| tick(*v, xp))
+            .y_label_formatter(&|v: &f64| tick(*v, yp))
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 14))
             .draw()
             .map_err(e)?;
-        for s in &self.series {
+        let same = coincident(&self.series);
+        let mut entries: Vec<(String, RGBColor, Option<usize>, bool)> = Vec::new();
+        for (s, same) in self.series.iter().zip(same) {
             let c = color(s.color);
+            let (shape, dashed) = style_of(s.color);
             let pts: Vec<(f64, f64)> = s
                 .points
                 .iter()
@@ -85,18 +170,28 @@ impl LineChart {
                         && (!self.log_x || *a > 0.0)
                 })
                 .collect();
-            chart
-                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
-                .map_err(e)?
-                .label(&s.name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
-            if pts.len() <= 40 {
+            if dashed {
                 chart
-                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                    .draw_series(DashedLineSeries::new(pts.clone(), 8, 5, c.stroke_width(2)))
+                    .map_err(e)?;
+            } else {
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
                     .map_err(e)?;
             }
+            // Markers at every point of a short series, at about a dozen of a long one (a CDF).
+            let every = pts.len().div_ceil(12).max(1);
+            let area = chart.plotting_area();
+            for (i, p) in pts.iter().enumerate() {
+                if pts.len() <= 40 || i % every == 0 {
+                    marker(area, *p, shape, c)?;
+                }
+            }
+            let name = match same {
+                Some(j) => format!("{} (= {})", s.name, self.series[j].name),
+                None => s.name.clone(),
+            };
+            entries.push((name, c, Some(shape), dashed));
         }
         if let Some((v, name)) = &self.hline {
             let (x0, x1) = bounds(
@@ -112,27 +207,70 @@ impl LineChart {
                     4,
                     BLACK.stroke_width(2),
                 ))
-                .map_err(e)?
-                .label(name.as_str())
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2))
-                });
+                .map_err(e)?;
+            entries.push((name.clone(), BLACK, None, true));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(e)?;
-        Ok(())
+        legend(&legend_area, &entries)
     }
+}
+
+/// Width of the legend panel, pixels.
+const LEGEND_W: u32 = 330;
+
+/// The legend: one row per entry (name, colour, marker shape, dashed), top-down, long names
+/// wrapped on `(`.
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, RGBColor, Option<usize>, bool)],
+) -> Result<(), String> {
+    let mut y = 60;
+    for (name, c, shape, dashed) in entries {
+        let c = *c;
+        let (a, b) = if *dashed { (8, 14) } else { (26, 0) };
+        area.draw(&PathElement::new(
+            vec![(8, y), (8 + a, y)],
+            c.stroke_width(2),
+        ))
+        .map_err(e)?;
+        area.draw(&PathElement::new(
+            vec![(8 + b, y), (34, y)],
+            c.stroke_width(2),
+        ))
+        .map_err(e)?;
+        let m = (21, y);
+        match shape {
+            Some(0) => area.draw(&Circle::new(m, 4, c.filled())),
+            Some(1) => area.draw(&TriangleMarker::new(m, 5, c.filled())),
+            Some(2) => area.draw(&Rectangle::new([(17, y - 4), (25, y + 4)], c.filled())),
+            Some(3) => area.draw(&Cross::new(m, 4, c.stroke_width(2))),
+            Some(_) => area.draw(&Polygon::new(
+                vec![(21, y - 5), (26, y), (21, y + 5), (16, y)],
+                c.filled(),
+            )),
+            None => Ok(()),
+        }
+        .map_err(e)?;
+        // A long name (a coincidence note) goes on two lines.
+        let lines: Vec<&str> = match name.find(" (= ") {
+            Some(i) if name.len() > 38 => vec![&name[..i], &name[i + 1..]],
+            _ => vec![name.as_str()],
+        };
+        for (k, l) in lines.iter().enumerate() {
+            area.draw(&Text::new(
+                l.to_string(),
+                (42, y - 7 + 16 * k as i32),
+                (FONT, 13).into_font().color(&BLACK),
+            ))
+            .map_err(e)?;
+        }
+        y += 10 + 16 * lines.len() as i32;
+    }
+    Ok(())
 }
 
 impl Plot for LineChart {
     fn size(&self) -> (u32, u32) {
-        (900, 560)
+        (900 + LEGEND_W, 560)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {

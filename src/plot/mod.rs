@@ -6,11 +6,13 @@
 pub mod bars;
 mod heat;
 mod lines;
+mod needed;
 mod timeline;
 
 pub use bars::PeakBars;
 pub use heat::{BatchHeat, BusyHeat};
 pub use lines::{LineChart, Series};
+pub use needed::{GpusNeeded, NeededBar};
 pub use timeline::Timeline;
 
 use crate::error::{Error, Result};

@@ -56,6 +56,7 @@ pub const ENTRY: SchedulerEntry = SchedulerEntry {
         batched: 30,
     },
     heat_maps: true,
+    fcfs_earliest_free: false,
     needs_sla: true,
 };
 

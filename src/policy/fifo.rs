@@ -123,5 +123,6 @@ pub const ENTRY: SchedulerEntry = SchedulerEntry {
         batched: 3,
     },
     heat_maps: true,
+    fcfs_earliest_free: true,
     needs_sla: false,
 };

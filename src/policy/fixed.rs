@@ -44,4 +44,5 @@ pub const ENTRY: PartitionerEntry = PartitionerEntry {
         }))
     },
     heat_map_layout: false,
+    same_layout_every_gpu: false,
 };

@@ -53,5 +53,6 @@ pub const ENTRY: SchedulerEntry = SchedulerEntry {
         batched: 30,
     },
     heat_maps: false,
+    fcfs_earliest_free: false,
     needs_sla: false,
 };

@@ -57,6 +57,7 @@ pub const ENTRY: PartitionerEntry = PartitionerEntry {
     },
     // Heat maps compare schedulers on PARIS's heterogeneous layout.
     heat_map_layout: true,
+    same_layout_every_gpu: false,
 };
 
 /// The PARIS partitioner.

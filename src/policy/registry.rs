@@ -27,6 +27,11 @@ pub struct PartitionerEntry {
     /// with it (the same layout under each scheduler, so the maps differ by the scheduler
     /// alone).
     pub heat_map_layout: bool,
+    /// Every GPU gets the same layout whatever the count (whole GPUs, homogeneous): one more
+    /// GPU adds identical instances. With an `fcfs_earliest_free` scheduler, exact service and
+    /// no repartitioner, more GPUs never lengthen a query's wait, so `plan` may bisect the
+    /// count ([`crate::capacity`]).
+    pub same_layout_every_gpu: bool,
 }
 
 /// A scheduler's expected cost per replayed query, relative to the others, under each kind of
@@ -78,6 +83,10 @@ pub struct SchedulerEntry {
     /// The scheduler needs an SLA for every model: the run fills the ones not given with the
     /// default rule ([`crate::sla`]), and judges queries by them.
     pub needs_sla: bool,
+    /// One queue served in arrival order, each query on the first instance to be free (plain
+    /// FIFO): over identical instances, an FCFS multi-server queue (see
+    /// `PartitionerEntry::same_layout_every_gpu`).
+    pub fcfs_earliest_free: bool,
 }
 
 /// How to build a named repartitioner (`--repartition NAME`, `repartition.name` in a policy file
@@ -193,6 +202,9 @@ pub struct Policy {
     pub needs_sla: bool,
     /// The repartitioner (`static` unless one was asked for).
     pub repartition: RepartitionSetup,
+    /// Its partitioner gives every GPU the same layout and its scheduler is plain FIFO (both
+    /// entries declare it): under exact service and no repartitioner, more GPUs never hurt.
+    pub identical_fcfs: bool,
 }
 
 impl Policy {
@@ -213,6 +225,7 @@ impl Policy {
             partitioner: Box::new(partitioner),
             needs_sla: false,
             repartition: RepartitionSetup::fixed(),
+            identical_fcfs: false,
             scheduler: Box::new(move |_| {
                 slot.take().ok_or_else(|| {
                     Error::Usage(format!(
@@ -565,6 +578,7 @@ impl Registry {
             scheduler: Box::new(move |ctx| build(&sp, ctx)),
             needs_sla: se.needs_sla,
             repartition: RepartitionSetup::fixed(),
+            identical_fcfs: pe.same_layout_every_gpu && se.fcfs_earliest_free,
         })
     }
 

@@ -28,4 +28,5 @@ pub const ENTRY: PartitionerEntry = PartitionerEntry {
     params: &[],
     build: |_| Ok(Box::new(WholeGpu)),
     heat_map_layout: false,
+    same_layout_every_gpu: true,
 };

@@ -12,6 +12,8 @@ use std::path::Path;
 #[derive(Debug, Default, Serialize)]
 pub struct Plots {
     pub peaks: String,
+    /// With a capacity plan: GPUs needed per policy, one panel per workload.
+    pub gpus_needed: String,
     /// Per workload: (name, latency vs load, utilization vs load, CDF).
     pub workloads: Vec<WorkloadPlots>,
     pub heatmaps: Vec<HeatPlots>,
@@ -183,6 +185,44 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
         &pdir,
         "peaks",
     )?;
+    if !summary.plan.is_empty() {
+        out.gpus_needed = plot::save(
+            &plot::GpusNeeded {
+                title: format!(
+                    "GPUs needed ({}): fewest meeting every model's p{} SLA at the workload's rate, in every seed",
+                    cfg.gpu, cfg.percentile
+                ),
+                panels: cfg
+                    .workloads
+                    .iter()
+                    .map(|w| {
+                        let rows: Vec<_> = summary
+                            .plan
+                            .iter()
+                            .filter(|r| r.workload == w.name)
+                            .collect();
+                        (
+                            format!(
+                                "{} at {:.0} q/s",
+                                w.name,
+                                rows.first().map_or(0.0, |r| r.rate_qps)
+                            ),
+                            rows.iter()
+                                .map(|r| plot::NeededBar {
+                                    policy: r.policy.clone(),
+                                    color: color_of(&r.policy),
+                                    gpus: r.gpus,
+                                    max_gpus: r.max_gpus,
+                                })
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            },
+            &pdir,
+            "gpus-needed",
+        )?;
+    }
     let pct = cfg.percentile;
     for w in &cfg.workloads {
         let s = slug(&w.name);
@@ -196,6 +236,8 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
                 hline: Some((w.sla_ms, format!("SLA {} ms", w.sla_ms))),
                 log_x: false,
                 log_y: true,
+                x_percent: true,
+                y_percent: false,
             },
             &pdir,
             &format!("latency-{s}"),
@@ -209,6 +251,8 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
                 hline: Some((w.sla_ms, format!("SLA {} ms", w.sla_ms))),
                 log_x: false,
                 log_y: true,
+                x_percent: true,
+                y_percent: false,
             },
             &pdir,
             &format!("p50-{s}"),
@@ -222,6 +266,8 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
                 hline: None,
                 log_x: false,
                 log_y: false,
+                x_percent: true,
+                y_percent: true,
             },
             &pdir,
             &format!("utilization-{s}"),
@@ -249,6 +295,7 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
                 hline: None,
                 log_x: true,
                 log_y: false,
+                ..Default::default()
             },
             &pdir,
             &format!("cdf-{s}"),
@@ -360,6 +407,7 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
                 hline: Some((1.0, summary.baseline.clone())),
                 log_x: false,
                 log_y: false,
+                ..Default::default()
             },
             &pdir,
             &name,
@@ -438,6 +486,7 @@ name = "other+sched"
             peaks: vec![],
             cdfs: vec![],
             heatmaps: vec![],
+            plans: vec![],
             stages: vec![],
             provenance: [0; 4],
         };

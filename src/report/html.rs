@@ -41,6 +41,24 @@ pub fn index(summary: &BenchSummary, plots: &Plots, stages: &[(String, f64)]) ->
             }
         })
         .collect();
+    let show = |g: Option<usize>, max: usize| g.map_or(format!("> {max}"), |g| g.to_string());
+    let plan_rows: Vec<minijinja::Value> = summary
+        .plan
+        .iter()
+        .map(|r| {
+            context! {
+                workload => r.workload,
+                policy => r.policy,
+                gpus => show(r.gpus, r.max_gpus),
+                per_seed => r.gpus_per_seed.iter().map(|g| show(*g, r.max_gpus)).collect::<Vec<_>>().join(", "),
+                versus => r.fewer_than_baseline.map_or("-".into(), super::verdict::fewer_text),
+                latency => r.latency_ms.map_or("-".into(), |l| format!("{l:.2} / {:.2} ({})", r.sla_ms, r.binding_model)),
+                utilization => format!("{:.1}%", 100.0 * r.utilization),
+                attainment => r.attainment.map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
+                layout => r.layout,
+            }
+        })
+        .collect();
     let provenance: Vec<minijinja::Value> = summary
         .provenance
         .iter()
@@ -56,6 +74,7 @@ pub fn index(summary: &BenchSummary, plots: &Plots, stages: &[(String, f64)]) ->
     t.render(context! {
         s => summary,
         rows => rows,
+        plan_rows => plan_rows,
         provenance => provenance,
         plots => plots,
         stages => stages,

@@ -6,6 +6,7 @@
 
 pub mod figures;
 pub mod html;
+pub mod plan;
 pub mod queries;
 pub mod run;
 pub mod sweep;

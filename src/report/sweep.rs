@@ -1,5 +1,6 @@
 //! The report folder of a sweep: `results.parquet` (one row per run), `peaks.parquet` (one row
-//! per policy x workload x seed), `summary.json` (the verdict, [`super::verdict`]),
+//! per policy x workload x seed), `plans.json` (with a `plan` table: every capacity plan),
+//! `summary.json` (the verdict, [`super::verdict`]),
 //! `timing.json`, the plots ([`super::figures`]) and `index.html` ([`super::html`]).
 
 use super::figures::plots;
@@ -42,6 +43,13 @@ pub fn write(res: &SweepResult, dir: &Path) -> Result<BenchSummary> {
     }
     write_rows(&dir.join("results.parquet"), &res.runs)?;
     write_rows(&dir.join("peaks.parquet"), &res.peaks)?;
+    if !res.plans.is_empty() {
+        // Every seed's plan with its probes (nested lists: JSON, not a Parquet table).
+        let mut p =
+            serde_json::to_string_pretty(&res.plans).map_err(|e| Error::Other(e.to_string()))?;
+        p.push('\n');
+        crate::io::write_atomic(&dir.join("plans.json"), p.as_bytes())?;
+    }
     let summary = summarize(res);
     let mut s = serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?;
     s.push('\n');

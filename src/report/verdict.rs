@@ -91,6 +91,12 @@ pub struct BenchSummary {
     /// Profile rows by source.
     pub provenance: BTreeMap<String, usize>,
     pub verdict: Vec<VerdictRow>,
+    /// With a `plan` table: GPUs needed per workload and policy, and one sentence per workload
+    /// ([`super::plan`]).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub plan: Vec<super::plan::PlanVerdictRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub plan_verdict: Vec<String>,
     pub validity: Validity,
     pub mig_replay_version: String,
 }
@@ -105,6 +111,7 @@ pub fn percentile_of(r: &RunRow, _p: f64) -> f64 {
 /// ([`crate::sweep::config::SweepConfig::baseline`]).
 pub fn summarize(res: &SweepResult) -> BenchSummary {
     let cfg = &res.config;
+    let (plan, plan_verdict) = super::plan::plan_verdict(res);
     let labels: Vec<String> = cfg.policies.iter().map(|p| p.label()).collect();
     let baseline = cfg.baseline();
     let mut verdict = Vec::new();
@@ -246,6 +253,8 @@ pub fn summarize(res: &SweepResult) -> BenchSummary {
             .map(|(n, c)| (n.to_string(), c))
             .collect(),
         verdict,
+        plan,
+        plan_verdict,
         validity,
         mig_replay_version: env!("CARGO_PKG_VERSION").to_string(),
     }
@@ -262,7 +271,8 @@ pub fn verdict_text(s: &BenchSummary) -> String {
     } else {
         "reference".to_string()
     };
-    let mut out = format!(
+    let mut out = plan_text(s);
+    out += &format!(
         "{:<22} {:<30} {:>24} {:>18} {:>22} {:>10}\n",
         "workload",
         "policy",
@@ -321,4 +331,50 @@ pub fn verdict_text(s: &BenchSummary) -> String {
         out += "(>=: the SLA held at every rate scale tried; the peak is a lower bound)\n";
     }
     out
+}
+
+/// The capacity plan as terminal text: the sentences, then GPUs needed per workload and
+/// policy; empty without a plan.
+fn plan_text(s: &BenchSummary) -> String {
+    if s.plan.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    for v in &s.plan_verdict {
+        out += v;
+        out.push('\n');
+    }
+    out += &format!(
+        "{:<22} {:<30} {:>7} {:>14} {:>22} {:>10}\n",
+        "workload",
+        "policy",
+        "GPUs",
+        format!("vs {}", s.baseline),
+        format!("p{} ms / SLA", s.percentile),
+        "met SLA"
+    );
+    for r in &s.plan {
+        out += &format!(
+            "{:<22} {:<30} {:>7} {:>14} {:>22} {:>10}\n",
+            r.workload,
+            r.policy,
+            r.gpus.map_or(format!(">{}", r.max_gpus), |g| g.to_string()),
+            r.fewer_than_baseline.map_or("-".into(), fewer_text),
+            r.latency_ms
+                .map_or("-".into(), |l| format!("{l:.2} / {:.2}", r.sla_ms)),
+            r.attainment
+                .map_or("-".into(), |a| format!("{:.2}%", 100.0 * a))
+        );
+    }
+    out += "(GPUs: the fewest of the sweep's kind meeting every model's SLA at the workload's own rate, in every seed; figures at that count for the seed needing the most)\n\n";
+    out
+}
+
+/// How many GPUs fewer than the baseline a plan needs, in words: `2 fewer`, `same`, `1 more`.
+pub fn fewer_text(d: i64) -> String {
+    match d {
+        0 => "same".into(),
+        d if d > 0 => format!("{d} fewer"),
+        d => format!("{} more", -d),
+    }
 }

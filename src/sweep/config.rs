@@ -65,12 +65,49 @@ pub struct SweepConfig {
     /// first policy with it, preferring a partitioner whose entry asks for its layout.
     #[serde(default)]
     pub heat_maps: Option<Vec<String>>,
+    /// Capacity planning: for every workload (at its own rate) and policy, the fewest GPUs of
+    /// the sweep's kind meeting every model's SLA at `percentile`, per seed (`mig-replay plan`);
+    /// the report leads with it. Absent: no plan.
+    #[serde(default)]
+    pub plan: Option<PlanSpec>,
     /// Workloads.
     #[serde(rename = "workload")]
     pub workloads: Vec<WorkloadSpec>,
     /// Policies.
     #[serde(rename = "policy")]
     pub policies: Vec<PolicySpec>,
+}
+
+fn default_plan_max_gpus() -> usize {
+    crate::capacity::DEFAULT_MAX_GPUS
+}
+fn default_plan_search() -> String {
+    "auto".into()
+}
+
+/// The `plan` table: how the fewest GPUs are searched (`mig-replay plan`'s `--max-gpus` and
+/// `--search`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSpec {
+    /// The largest count tried.
+    #[serde(default = "default_plan_max_gpus")]
+    pub max_gpus: usize,
+    /// `auto` (default), `bisect` or `scan` (as `plan --search`).
+    #[serde(default = "default_plan_search")]
+    pub search: String,
+}
+
+impl PlanSpec {
+    /// The search settings at the sweep's percentile and criterion.
+    pub fn config(&self, cfg: &SweepConfig) -> Result<crate::capacity::PlanConfig> {
+        Ok(crate::capacity::PlanConfig {
+            percentile: cfg.percentile,
+            pooled: cfg.pooled,
+            max_gpus: self.max_gpus,
+            search: crate::capacity::Search::parse(&self.search)?,
+        })
+    }
 }
 
 /// One workload: a trace file or a generator, and its SLA.
@@ -306,6 +343,11 @@ impl SweepConfig {
         }
         if self.seeds.is_empty() {
             return bad("seeds", "expected at least one seed".into());
+        }
+        if let Some(p) = &self.plan
+            && let Err(e) = p.config(self).and_then(|c| c.check())
+        {
+            return bad("plan", e.to_string().replace("--", ""));
         }
         if !(self.percentile > 0.0 && self.percentile <= 100.0) {
             return bad(

@@ -21,8 +21,8 @@ pub mod run;
 pub mod shard;
 
 pub use plan::{Load, Tasks, estimate_tasks};
-pub use progress::{Bar, Lines, Progress};
-pub use rows::{Cdf, HeatRow, LoadResult, PeakRow, RunRow};
+pub use progress::{Bar, Lines, Progress, Quiet};
+pub use rows::{Cdf, HeatRow, LoadResult, PeakRow, PlanRow, RunRow};
 pub use run::{Prepared, prepare};
 
 use crate::error::Result;
@@ -40,6 +40,8 @@ pub struct SweepResult {
     pub peaks: Vec<PeakRow>,
     pub cdfs: Vec<Cdf>,
     pub heatmaps: Vec<HeatRow>,
+    /// With a `plan` table: the capacity plan of every (workload, seed, policy).
+    pub plans: Vec<PlanRow>,
     /// Seconds per stage.
     pub stages: Vec<(String, f64)>,
     /// Profile rows by source: measured, interpolated, modeled, unspecified.
@@ -59,6 +61,7 @@ pub fn best_peaks(cfg: &SweepConfig, peaks: &[PeakRow]) -> Vec<f64> {
 }
 
 /// Put a sweep's results together (every task's outcome, in task order).
+#[allow(clippy::too_many_arguments)]
 pub fn assemble(
     cfg: &SweepConfig,
     inputs: Vec<(String, String, String)>,
@@ -66,6 +69,7 @@ pub fn assemble(
     peaks: Vec<PeakRow>,
     loads: Vec<LoadResult>,
     heats: Vec<Option<HeatRow>>,
+    plans: Vec<PlanRow>,
     stages: Vec<(String, f64)>,
 ) -> SweepResult {
     let mut runs = Vec::new();
@@ -81,6 +85,7 @@ pub fn assemble(
         peaks,
         cdfs,
         heatmaps: heats.into_iter().flatten().collect(),
+        plans,
         stages,
         provenance,
     }
@@ -102,6 +107,11 @@ pub fn run(cfg: &SweepConfig, registry: &Registry, progress: &dyn Progress) -> R
     let t3 = Instant::now();
     let heats = prep.run_heats(cfg, &tasks, &best, &all(tasks.heats.len()), progress)?;
     stages.push(("heat maps".to_string(), t3.elapsed().as_secs_f64()));
+    let t4 = Instant::now();
+    let plans = prep.run_plans(cfg, progress)?;
+    if cfg.plan.is_some() {
+        stages.push(("capacity plans".to_string(), t4.elapsed().as_secs_f64()));
+    }
     progress.finish();
     Ok(assemble(
         cfg,
@@ -110,6 +120,7 @@ pub fn run(cfg: &SweepConfig, registry: &Registry, progress: &dyn Progress) -> R
         peaks,
         loads,
         heats,
+        plans,
         stages,
     ))
 }

@@ -9,6 +9,15 @@ pub trait Progress: Sync {
     fn finish(&self);
 }
 
+/// No progress output (a stage run inside another command, such as `merge`'s plans).
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn stage(&self, _: &str, _: u64) {}
+    fn tick(&self) {}
+    fn finish(&self) {}
+}
+
 /// Plain newline-terminated progress lines (CI logs).
 pub struct Lines {
     done: std::sync::atomic::AtomicU64,

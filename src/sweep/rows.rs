@@ -94,6 +94,17 @@ pub struct PeakRow {
     pub peak: PeakResult,
 }
 
+/// One capacity plan: the fewest GPUs of the sweep's kind for one (workload, seed, policy)
+/// at the workload's own rate (its result's `policy` is the label).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PlanRow {
+    pub workload: String,
+    pub policy_name: String,
+    pub params: String,
+    pub seed: u64,
+    pub plan: crate::capacity::PlanResult,
+}
+
 /// The latency CDF of one policy at the reference load: (latency ms, cumulative fraction).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cdf {

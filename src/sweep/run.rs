@@ -6,7 +6,7 @@
 use super::config::{PolicySpec, SweepConfig, WorkloadSpec};
 use super::plan::{Load, Tasks};
 use super::progress::Progress;
-use super::rows::{Cdf, Coords, HeatRow, LoadResult, PeakRow, RunRow};
+use super::rows::{Cdf, Coords, HeatRow, LoadResult, PeakRow, PlanRow, RunRow};
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
 use crate::metrics::derived::{cdf_points, heatmap};
@@ -309,6 +309,48 @@ impl Prepared {
                     params: pr.text.clone(),
                     seed: work.seed,
                     peak: r,
+                })
+            })
+            .collect()
+    }
+
+    /// With a `plan` table: the fewest GPUs of every (workload, seed, policy), each at the
+    /// work's own trace (its rate as materialized), in matrix order; empty without one.
+    pub fn run_plans(&self, cfg: &SweepConfig, progress: &dyn Progress) -> Result<Vec<PlanRow>> {
+        let Some(spec) = &cfg.plan else {
+            return Ok(Vec::new());
+        };
+        let pc = spec.config(cfg)?;
+        let np = cfg.policies.len();
+        let tasks: Vec<(usize, usize)> = (0..self.works.len())
+            .flat_map(|k| (0..np).map(move |p| (k, p)))
+            .collect();
+        progress.stage("capacity plans", tasks.len() as u64);
+        tasks
+            .par_iter()
+            .map(|&(k, p)| {
+                let work = &self.works[k];
+                let spec = &cfg.policies[p];
+                let pr = self.policy_run(cfg, p, k);
+                let w = &cfg.workloads[work.w];
+                let r = crate::capacity::plan(
+                    &work.trace,
+                    &self.profiles,
+                    &self.gpu,
+                    &spec.label(),
+                    &|| self.registry.build_for(&spec.name, &pr.run),
+                    &pr.run.service,
+                    &w.slas(pr.run.slas.rule),
+                    &pc,
+                    None,
+                )?;
+                progress.tick();
+                Ok(PlanRow {
+                    workload: w.name.clone(),
+                    policy_name: spec.name.clone(),
+                    params: pr.text.clone(),
+                    seed: work.seed,
+                    plan: r,
                 })
             })
             .collect()

@@ -447,9 +447,23 @@ pub fn merge(dir: &Path, registry: &Registry) -> Result<SweepResult> {
             .entry("offered loads and heat maps (shards, summed)")
             .or_default() += f.seconds;
     }
-    let stages = secs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let mut stages: Vec<(String, f64)> =
+        secs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    // The capacity plans are not sharded: this machine computes them (a few replays per
+    // policy and work, seconds for the shipped sweeps).
+    let plans = if cfg.plan.is_some() {
+        let t = std::time::Instant::now();
+        let plans = super::prepare(&cfg, registry)?.run_plans(&cfg, &super::Quiet)?;
+        stages.push((
+            "capacity plans (at merge)".to_string(),
+            t.elapsed().as_secs_f64(),
+        ));
+        plans
+    } else {
+        Vec::new()
+    };
     Ok(assemble(
-        &cfg, inputs, provenance, peaks, loads, heats, stages,
+        &cfg, inputs, provenance, peaks, loads, heats, plans, stages,
     ))
 }
 

@@ -1,0 +1,295 @@
+//! `mig-replay plan`: capacity planning, the fewest GPUs (per policy and GPU kind) whose replay
+//! of a trace meets the SLA ([`crate::capacity`]).
+
+use super::{ParamArgs, json};
+use crate::capacity::{DEFAULT_MAX_GPUS, PlanConfig, PlanResult, Search, plan as plan_one};
+use crate::error::{Error, Result};
+use crate::gpu::GpuSpec;
+use crate::io::write_atomic;
+use crate::plot::{self, GpusNeeded, NeededBar};
+use crate::policy::Registry;
+use crate::profile::Profiles;
+use crate::trace::Trace;
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Trace Parquet file (arrival_us, model, batch[, id]).
+    #[arg(long)]
+    pub trace: PathBuf,
+    /// Profile Parquet file(s) (repeatable): each GPU kind is planned with the first file that
+    /// profiles it.
+    #[arg(long = "profiles", required = true)]
+    pub profiles: Vec<PathBuf>,
+    /// GPU kind to plan for (repeatable), e.g. A100-80GB (see `mig-replay gpu list`).
+    #[arg(long = "gpu", required = true)]
+    pub gpus: Vec<String>,
+    /// Policy to plan (repeatable): PART+SCHED, an alias, or a label NAME[key=value,...]. The
+    /// parameters apply to each.
+    #[arg(long = "policy", required = true)]
+    pub policies: Vec<String>,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// The SLA of every model, ms (`--param sla.<model>=MS` sets one model's).
+    #[arg(long, allow_negative_numbers = true)]
+    pub sla_ms: Option<f64>,
+    /// Latency percentile that must meet every model's SLA.
+    #[arg(long, default_value_t = 99.0, allow_negative_numbers = true)]
+    pub percentile: f64,
+    /// Judge one percentile over every query against one SLA shared by all models.
+    #[arg(long)]
+    pub pooled: bool,
+    /// Rescale the trace to this mean offered rate, queries/s (default: the trace's own).
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "rate_scale")]
+    pub rate: Option<f64>,
+    /// Divide every inter-arrival time by K instead (as `run --rate-scale`).
+    #[arg(long, allow_negative_numbers = true)]
+    pub rate_scale: Option<f64>,
+    /// The largest GPU count tried: a policy no count up to it satisfies is reported as not met.
+    #[arg(long, default_value_t = DEFAULT_MAX_GPUS)]
+    pub max_gpus: usize,
+    /// auto (default: bisection where more GPUs provably never hurt, fcfs and homogeneous FIFO
+    /// under exact service; otherwise exact over every count below a sufficient one), bisect
+    /// (galloping then bisection: fast, exact only when more GPUs never hurt) or scan (every
+    /// count from 1 up, then the bisection's counts too).
+    #[arg(long, default_value = "auto")]
+    pub search: String,
+    /// Price of one GPU-hour of a kind, KIND=PRICE (repeatable), e.g. A100-80GB=3.67: adds the
+    /// server's cost per hour and per million queries.
+    #[arg(long = "cost")]
+    pub cost: Vec<String>,
+    /// One JSON object per policy and GPU kind, one per line (`gpus` is the answer, null when
+    /// not met).
+    #[arg(long)]
+    pub json: bool,
+    /// Also write plan.json and the GPUs-needed bar plot (gpus-needed.png/svg) here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Parse `KIND=PRICE` pairs into the price per GPU-hour of each canonical kind name.
+fn prices(cost: &[String]) -> Result<BTreeMap<String, f64>> {
+    let mut m = BTreeMap::new();
+    for c in cost {
+        let (k, v) = c.split_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "--cost takes KIND=PRICE (a GPU kind and its price per GPU-hour), got '{c}'"
+            ))
+        })?;
+        let gpu = GpuSpec::by_name(k.trim())?;
+        let p: f64 = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p: &f64| p.is_finite() && *p >= 0.0)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--cost {c}: the price per GPU-hour must be a number >= 0, got '{}'",
+                    v.trim()
+                ))
+            })?;
+        m.insert(gpu.name.to_string(), p);
+    }
+    Ok(m)
+}
+
+pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
+    let search = Search::parse(&a.search)?;
+    let mut run = a.params.run_params()?;
+    run.slas = run.slas.with_global(a.sla_ms)?;
+    let cfg = PlanConfig {
+        percentile: a.percentile,
+        pooled: a.pooled,
+        max_gpus: a.max_gpus,
+        search,
+    };
+    cfg.check()?;
+    let prices = prices(&a.cost)?;
+    let kinds = a
+        .gpus
+        .iter()
+        .map(|g| GpuSpec::by_name(g))
+        .collect::<Result<Vec<_>>>()?;
+    for g in prices.keys() {
+        if !kinds.iter().any(|k| k.name == g) {
+            return Err(Error::Usage(format!(
+                "--cost names {g}, which is not one of the --gpu kinds planned"
+            )));
+        }
+    }
+    // Validate every policy name and parameter before the first replay.
+    for p in &a.policies {
+        registry.build_for(p, &run)?;
+    }
+    let mut trace = Trace::load(&a.trace)?;
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(Error::Usage(format!(
+                "--rate must be a positive number of queries/s, got {r}"
+            )));
+        }
+        if trace.len() < 2 {
+            return Err(Error::file(
+                &trace.path,
+                "--rate rescales the trace's mean rate, which needs at least two queries",
+            ));
+        }
+        let k = r / trace.offered_rate();
+        trace.scale_rate(k)?;
+    } else if let Some(k) = a.rate_scale {
+        trace.scale_rate(k)?;
+    }
+    let profile_files = a
+        .profiles
+        .iter()
+        .map(|p| Profiles::load(p))
+        .collect::<Result<Vec<_>>>()?;
+    let mut results: Vec<PlanResult> = Vec::new();
+    for gpu in &kinds {
+        let profiles = profile_files
+            .iter()
+            .find(|p| p.gpus().iter().any(|g| g == gpu.name))
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "no --profiles file profiles {}; the files profile: {}",
+                    gpu.name,
+                    profile_files
+                        .iter()
+                        .map(|p| format!("{} ({})", p.path.display(), p.gpus().join(", ")))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            })?;
+        for p in &a.policies {
+            let r = plan_one(
+                &trace,
+                profiles,
+                gpu,
+                p,
+                &|| registry.build_for(p, &run),
+                &run.service,
+                &run.slas,
+                &cfg,
+                prices.get(gpu.name).copied(),
+            )?;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&r).map_err(|e| Error::Other(e.to_string()))?
+                );
+            } else {
+                print_row(&r, results.is_empty(), !prices.is_empty());
+            }
+            results.push(r);
+        }
+    }
+    if !a.json {
+        if let Some(r) = results.first() {
+            println!(
+                "(trace: {} queries at {:.1} q/s; p{} of every model against its SLA; search: {}, up to {} GPUs)",
+                r.queries,
+                r.rate_qps,
+                r.percentile,
+                search.as_str(),
+                cfg.max_gpus
+            );
+        }
+        for r in results.iter().filter(|r| !r.not_monotone.is_empty()) {
+            println!(
+                "note: {} on {}: counts above the answer fail the SLA ({:?}): more GPUs do not always help this policy here, so only an exact search (auto, scan) finds the fewest",
+                r.policy, r.gpu, r.not_monotone
+            );
+        }
+    }
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        write_atomic(&out.join("plan.json"), json(&results)?.as_bytes())?;
+        let panels = kinds
+            .iter()
+            .map(|g| {
+                let bars = results
+                    .iter()
+                    .filter(|r| r.gpu == g.name)
+                    .enumerate()
+                    .map(|(k, r)| NeededBar {
+                        policy: r.policy.clone(),
+                        color: k,
+                        gpus: r.gpus,
+                        max_gpus: r.max_gpus,
+                    })
+                    .collect();
+                (g.name.to_string(), bars)
+            })
+            .collect();
+        plot::save(
+            &GpusNeeded {
+                title: format!(
+                    "GPUs needed: {} at {:.0} q/s, p{} within SLA",
+                    a.trace.display(),
+                    results.first().map_or(0.0, |r| r.rate_qps),
+                    cfg.percentile
+                ),
+                panels,
+            },
+            out,
+            "gpus-needed",
+        )?;
+        if !a.json {
+            println!("wrote {}/plan.json and gpus-needed.png/svg", out.display());
+        }
+    }
+    let unmet: Vec<&PlanResult> = results.iter().filter(|r| r.gpus.is_none()).collect();
+    if !unmet.is_empty() {
+        for r in &unmet {
+            eprintln!(
+                "not met: {} on {}: no count up to --max-gpus {} meets the SLA (at {}: {} is the binding model)",
+                r.policy, r.gpu, r.max_gpus, r.max_gpus, r.binding_model
+            );
+        }
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn print_row(r: &PlanResult, header: bool, costs: bool) {
+    if header {
+        print!(
+            "{:<28} {:<11} {:>6} {:>10} {:>11}",
+            "policy", "gpu", "GPUs", "attainment", "utilization"
+        );
+        if costs {
+            print!(" {:>9} {:>9}", "$/hour", "$/Mquery");
+        }
+        println!("  p{} ms / SLA ms per model; layout", r.percentile);
+    }
+    let gpus = match r.gpus {
+        Some(n) => n.to_string(),
+        None => format!(">{}", r.max_gpus),
+    };
+    print!(
+        "{:<28} {:<11} {:>6} {:>9.2}% {:>10.1}%",
+        r.policy,
+        r.gpu,
+        gpus,
+        100.0 * r.attainment.unwrap_or(f64::NAN),
+        100.0 * r.utilization
+    );
+    if costs {
+        match (r.cost_per_hour, r.cost_per_million_queries) {
+            (Some(h), Some(m)) => print!(" {h:>9.2} {m:>9.3}"),
+            _ => print!(" {:>9} {:>9}", "-", "-"),
+        }
+    }
+    let models = r
+        .models
+        .iter()
+        .map(|m| match m.latency_ms {
+            Some(l) => format!("{} {:.2}/{:.2}", m.model, l, m.sla_ms),
+            None => format!("{} -/{:.2}", m.model, m.sla_ms),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!("  {models}; {}", r.layout);
+}

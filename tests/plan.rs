@@ -1,0 +1,533 @@
+//! Capacity planning (`plan`): the fewest GPUs meeting the SLA, checked against hand-computed
+//! answers, against a brute force over every count with its own percentile, and against `peak`
+//! run at each count; bad input and an unreachable SLA end with a message, not a hang.
+
+mod common;
+
+use common::{path_str, run};
+use mig_replay::capacity::{PlanConfig, Search, plan};
+use mig_replay::gpu::GpuSpec;
+use mig_replay::peak::{PeakConfig, find_peak};
+use mig_replay::policy::{PolicyParams, Registry};
+use mig_replay::profile::Profiles;
+use mig_replay::replay::replay;
+use mig_replay::service::ServiceModel;
+use mig_replay::sla::SlaSpec;
+use mig_replay::trace::Trace;
+use mig_replay::trace::law::BatchSpec;
+use mig_replay::trace::synth::{Arrivals, GenConfig, generate};
+
+const MS: u64 = 1_000_000;
+
+fn sla(ms: f64) -> SlaSpec {
+    SlaSpec::default().with_global(Some(ms)).unwrap()
+}
+
+fn cfg(percentile: f64, max_gpus: usize, search: Search) -> PlanConfig {
+    PlanConfig {
+        percentile,
+        pooled: false,
+        max_gpus,
+        search,
+    }
+}
+
+fn plan_of(
+    trace: &Trace,
+    prof: &Profiles,
+    gpu: &str,
+    policy: &str,
+    slas: &SlaSpec,
+    c: &PlanConfig,
+) -> mig_replay::capacity::PlanResult {
+    let gpu = GpuSpec::by_name(gpu).unwrap();
+    let reg = Registry::builtin();
+    plan(
+        trace,
+        prof,
+        &gpu,
+        policy,
+        &|| reg.build(policy, &PolicyParams::default()),
+        &ServiceModel::default(),
+        slas,
+        c,
+        None,
+    )
+    .unwrap()
+}
+
+/// Four batch-1 queries at time 0, 10 ms each on a whole A100-40GB. On n GPUs under FCFS the
+/// latencies are 10 ms for the first n, 20 ms for the next n, ...: by hand,
+/// - p100 <= 15 ms needs all four at once: 4 GPUs;
+/// - p50 (nearest rank: the 2nd of 4) <= 15 ms needs two at 10 ms: 2 GPUs;
+/// - p100 <= 25 ms: 2 GPUs (10, 10, 20, 20); p100 <= 45 ms: 1 GPU (10, 20, 30, 40);
+/// - p100 <= 5 ms: never (the service alone is 10 ms).
+#[test]
+fn fcfs_answers_by_hand() {
+    let mut prof = Profiles::default();
+    prof.insert("A100-40GB", "m", "7g.40gb", &[(1, 10.0)]);
+    let t = Trace::from_rows([(0, "m", 1), (0, "m", 1), (0, "m", 1), (0, "m", 1)]);
+    for search in [Search::Bisect, Search::Scan] {
+        for (sla_ms, p, want) in [
+            (15.0, 100.0, Some(4)),
+            (15.0, 50.0, Some(2)),
+            (25.0, 100.0, Some(2)),
+            (45.0, 100.0, Some(1)),
+            (5.0, 100.0, None),
+        ] {
+            let r = plan_of(
+                &t,
+                &prof,
+                "A100-40GB",
+                "fcfs",
+                &sla(sla_ms),
+                &cfg(p, 8, search),
+            );
+            assert_eq!(r.gpus, want, "SLA {sla_ms} ms, p{p}, {search:?}");
+            if want.is_none() {
+                // The bound was tried, and nothing past it.
+                assert_eq!(r.probes.last().unwrap().gpus, 8);
+                assert_eq!(r.models[0].latency_ms, Some(10.0));
+            }
+        }
+    }
+    // The figures at the answer: p100 of 10, 10, 20, 20 ms on 2 GPUs.
+    let r = plan_of(
+        &t,
+        &prof,
+        "A100-40GB",
+        "fcfs",
+        &sla(25.0),
+        &cfg(100.0, 8, Search::Bisect),
+    );
+    assert_eq!(r.models[0].latency_ms, Some(20.0));
+    assert_eq!(r.layout, "2 x 7g.40gb");
+    // Bisection from 1: 1 (no), 2 (yes): two replays.
+    assert_eq!(r.probes.len(), 2);
+}
+
+/// A two-model trace at a real load: resnet50 and bert-base on A100-80GB, each with its own SLA.
+fn two_model_trace() -> Trace {
+    generate(&GenConfig {
+        rate: 1200.0,
+        queries: Some(20_000),
+        duration_s: None,
+        models: vec![("resnet50".into(), 2.0), ("bert-base".into(), 1.0)],
+        arrivals: Arrivals::Poisson,
+        batch: BatchSpec::LogNormal {
+            mu: 1.5,
+            sigma: 0.8,
+            max: 64,
+        },
+        seed: 7,
+    })
+    .unwrap()
+}
+
+fn a100() -> Profiles {
+    Profiles::load(std::path::Path::new("profiles/a100-80gb.parquet")).unwrap()
+}
+
+/// Does every model's nearest-rank p99 (rank ceil(99 n / 100), in integers) meet its SLA?
+fn meets_by_sorting(t: &Trace, finish: &[u64], sla_ns: &[u64]) -> bool {
+    (0..t.models.len()).all(|m| {
+        let mut l: Vec<u64> = (0..t.len())
+            .filter(|&q| t.model[q] as usize == m)
+            .map(|q| finish[q] - t.arrival_ns[q])
+            .collect();
+        l.sort_unstable();
+        let rank = (99 * l.len()).div_ceil(100);
+        l[rank - 1] <= sla_ns[m]
+    })
+}
+
+#[test]
+fn plan_matches_a_brute_force_over_every_count() {
+    let t = two_model_trace();
+    let prof = a100();
+    let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+    let mut slas = sla(60.0);
+    slas.per_model.insert("bert-base".into(), 150.0);
+    let sla_ns = |m: &str| if m == "bert-base" { 150 * MS } else { 60 * MS };
+    let sla_ns: Vec<u64> = t.models.iter().map(|m| sla_ns(m)).collect();
+    let reg = Registry::builtin();
+    for policy in ["fcfs", "paris+elsa", "homogeneous+fifo"] {
+        let params = {
+            let mut p = PolicyParams::default();
+            if policy.starts_with("homogeneous") {
+                p.set("slice", "3g");
+            }
+            p
+        };
+        // Brute force: the first count (from 1) whose replay meets both SLAs, and whether
+        // every larger count up to 24 does too.
+        let ok: Vec<bool> = (1..=24)
+            .map(|n| {
+                let mut p = reg.build(policy, &params).unwrap();
+                let r =
+                    replay(&t, &prof, &gpu, n, &mut p, &ServiceModel::default(), &slas).unwrap();
+                meets_by_sorting(&t, &r.records.finish_ns, &sla_ns)
+            })
+            .collect();
+        let first = ok.iter().position(|&b| b).map(|i| i + 1);
+        assert!(first.is_some_and(|n| n > 1), "{policy}: {ok:?}");
+        for search in [Search::Auto, Search::Scan, Search::Bisect] {
+            let r = plan(
+                &t,
+                &prof,
+                &gpu,
+                policy,
+                &|| reg.build(policy, &params),
+                &ServiceModel::default(),
+                &slas,
+                &cfg(99.0, 64, search),
+                None,
+            )
+            .unwrap();
+            let monotone = ok.iter().skip_while(|b| !**b).all(|b| *b);
+            if search != Search::Bisect || monotone {
+                assert_eq!(r.gpus, first, "{policy} {search:?}: {ok:?}");
+            }
+            if search == Search::Scan {
+                // Every count above the answer that the scan reports failing does fail.
+                for n in &r.not_monotone {
+                    if *n <= 24 {
+                        assert!(!ok[n - 1], "{policy}: {n}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The answer N is the count at which `peak` (searching the load) first finds the trace's own
+/// rate sustainable: at N GPUs the peak's rate scale is >= 1, at N - 1 it is < 1.
+#[test]
+fn plan_agrees_with_peak_at_each_count() {
+    let t = two_model_trace();
+    let prof = a100();
+    let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+    let slas = sla(60.0);
+    let reg = Registry::builtin();
+    for policy in ["fcfs", "paris+elsa"] {
+        let r = plan(
+            &t,
+            &prof,
+            &gpu,
+            policy,
+            &|| reg.build(policy, &PolicyParams::default()),
+            &ServiceModel::default(),
+            &slas,
+            &cfg(99.0, 64, Search::Bisect),
+            None,
+        )
+        .unwrap();
+        let n = r.gpus.unwrap();
+        let peak_at = |gpus: usize| {
+            find_peak(
+                &t,
+                &prof,
+                &gpu,
+                gpus,
+                policy,
+                &|| reg.build(policy, &PolicyParams::default()),
+                &ServiceModel::default(),
+                &slas,
+                &PeakConfig {
+                    percentile: 99.0,
+                    tolerance: 0.01,
+                    pooled: false,
+                },
+            )
+            .unwrap()
+            .rate_scale
+        };
+        assert!(peak_at(n) >= 1.0, "{policy} on {n}");
+        assert!(peak_at(n - 1) < 1.0, "{policy} on {}", n - 1);
+    }
+}
+
+#[test]
+fn plan_command_table_json_costs_and_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "plan",
+        "--trace",
+        "traces/paper-resnet50.parquet",
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--profiles",
+        "profiles/h100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--gpu",
+        "H100-80GB",
+        "--policy",
+        "fcfs",
+        "--policy",
+        "paris+elsa",
+        "--sla-ms",
+        "53.61",
+        "--rate",
+        "1000",
+        "--cost",
+        "A100-80GB=2",
+        "--json",
+        "--out",
+        path_str(dir.path()),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let rows: Vec<serde_json::Value> = o
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        let gpus = r["gpus"].as_u64().unwrap();
+        assert!(gpus >= 1);
+        // The trace rescaled to 1000 q/s.
+        assert!((r["rate_qps"].as_f64().unwrap() - 1000.0).abs() < 1e-6);
+        if r["gpu"] == "A100-80GB" {
+            // 2 $ per GPU-hour: the server's cost per hour and per million queries by hand.
+            let h = 2.0 * gpus as f64;
+            assert_eq!(r["cost_per_hour"].as_f64().unwrap(), h);
+            let m = r["cost_per_million_queries"].as_f64().unwrap();
+            assert!((m - h / 3.6).abs() < 1e-9, "{m} vs {}", h / 3.6);
+        } else {
+            assert!(r.get("cost_per_hour").is_none());
+        }
+    }
+    // The faster H100 needs no more GPUs than the A100 for the same policy.
+    for p in ["fcfs", "paris+elsa"] {
+        let g = |k: &str| {
+            rows.iter()
+                .find(|r| r["policy"] == p && r["gpu"] == k)
+                .unwrap()["gpus"]
+                .as_u64()
+                .unwrap()
+        };
+        assert!(g("H100-80GB") <= g("A100-80GB"), "{p}");
+    }
+    assert!(dir.path().join("plan.json").exists());
+    assert!(dir.path().join("gpus-needed.png").exists());
+    assert!(dir.path().join("gpus-needed.svg").exists());
+}
+
+#[test]
+fn plan_unreachable_sla_says_so_with_the_bound() {
+    // 1g slices cannot serve resnet50's large batches within 20 ms, at any count.
+    let o = run(&[
+        "plan",
+        "--trace",
+        "traces/paper-resnet50.parquet",
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--policy",
+        "homogeneous[slice=1g]",
+        "--sla-ms",
+        "20",
+        "--max-gpus",
+        "40",
+    ]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains(">40"), "{}", o.stdout);
+    assert!(o.stderr.contains("--max-gpus 40"), "{}", o.stderr);
+}
+
+#[test]
+fn plan_bad_input_is_exit_2_naming_it() {
+    let base = [
+        "plan",
+        "--trace",
+        "traces/paper-resnet50.parquet",
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--policy",
+        "fcfs",
+        "--sla-ms",
+        "50",
+    ];
+    for (extra, says) in [
+        (&["--cost", "A100-80GB"][..], "KIND=PRICE"),
+        (&["--cost", "A100-80GB=-1"][..], "price per GPU-hour"),
+        (&["--cost", "H100-80GB=2"][..], "not one of the --gpu kinds"),
+        (&["--max-gpus", "0"][..], "--max-gpus"),
+        (&["--rate", "0"][..], "--rate"),
+        (&["--search", "linear"][..], "--search"),
+        (
+            &["--gpu", "H100-80GB"][..],
+            "no --profiles file profiles H100-80GB",
+        ),
+    ] {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        let o = run(&a);
+        assert_eq!(o.code, 2, "{extra:?}: {}{}", o.stdout, o.stderr);
+        assert!(o.stderr.contains(says), "{extra:?}: {}", o.stderr);
+    }
+}
+
+/// A sweep with a `[plan]` table: the summary's GPUs per policy equal a brute force over every
+/// count (with its own percentile), and the sentence the report leads with says them.
+#[test]
+fn sweep_plan_section_is_computed_from_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.parquet");
+    let o = run(&[
+        "trace",
+        "gen",
+        "--rate",
+        "700",
+        "--queries",
+        "8000",
+        "--model",
+        "resnet50",
+        "--batch-mu",
+        "1.5",
+        "--batch-sigma",
+        "0.8",
+        "--max-batch",
+        "64",
+        "--seed",
+        "3",
+        "--out",
+        path_str(&trace),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let cfg = dir.path().join("s.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"name = "plan-test"
+gpu = "A100-80GB"
+gpus = 8
+profiles = "profiles/a100-80gb.parquet"
+seeds = [1]
+loads = [0.5]
+[plan]
+max_gpus = 32
+[[workload]]
+name = "w"
+trace = "{}"
+sla_ms = 40
+[[policy]]
+name = "fcfs"
+[[policy]]
+name = "paris+elsa"
+"#,
+            path_str(&trace)
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("report");
+    let o = run(&["sweep", "--config", path_str(&cfg), "--out", path_str(&out)]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    // Brute force: the first count from 1 whose replay meets the SLA.
+    let t = Trace::load(&trace).unwrap();
+    let prof = a100();
+    let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+    let reg = Registry::builtin();
+    let first = |policy: &str| {
+        (1..=32).find(|&n| {
+            let mut p = reg.build(policy, &PolicyParams::default()).unwrap();
+            let r = replay(
+                &t,
+                &prof,
+                &gpu,
+                n,
+                &mut p,
+                &ServiceModel::default(),
+                &sla(40.0),
+            )
+            .unwrap();
+            meets_by_sorting(&t, &r.records.finish_ns, &[40 * MS])
+        })
+    };
+    let (f, p) = (first("fcfs").unwrap(), first("paris+elsa").unwrap());
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let gpus = |policy: &str| {
+        s["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["policy"] == policy)
+            .unwrap()["gpus"]
+            .as_u64()
+            .unwrap() as usize
+    };
+    assert_eq!((gpus("fcfs"), gpus("paris+elsa")), (f, p));
+    let sentence = s["plan_verdict"][0].as_str().unwrap().to_string();
+    let want = if p < f {
+        format!("paris+elsa needs {p} GPUs, {} fewer than fcfs ({f})", f - p)
+    } else {
+        format!("fcfs needs {f} GPU")
+    };
+    assert!(sentence.contains(&want), "{sentence} / {want}");
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains(&want), "the page leads with the sentence");
+    assert!(out.join("plans.json").exists());
+    assert!(out.join("plots/gpus-needed.png").exists());
+    // The printed verdict leads with it too.
+    assert!(o.stdout.contains(&want), "{}", o.stdout);
+}
+
+/// More GPUs can hurt PARIS: on bench-all's paper-resnet50 (seed 1), paris+fifo meets the SLA on
+/// 15 GPUs, not on 16 (its layout changes with the count), and again on 17. Bisection answers
+/// 17; `auto` and `scan` find 15 and report 16.
+#[test]
+fn paris_is_not_monotone_and_auto_finds_the_fewest() {
+    let t = generate(&GenConfig {
+        rate: 640.0,
+        queries: Some(100_000),
+        duration_s: None,
+        models: vec![("resnet50".into(), 1.0)],
+        arrivals: Arrivals::Poisson,
+        batch: BatchSpec::LogNormal {
+            mu: 2.0,
+            sigma: 1.0,
+            max: 128,
+        },
+        seed: 1,
+    })
+    .unwrap();
+    let prof = a100();
+    let go = |search| {
+        plan_of(
+            &t,
+            &prof,
+            "A100-80GB",
+            "paris+fifo",
+            &sla(53.61),
+            &cfg(99.0, 64, search),
+        )
+    };
+    let (auto, bisect, scan) = (go(Search::Auto), go(Search::Bisect), go(Search::Scan));
+    assert!(!auto.monotone_by_design);
+    assert_eq!(
+        (auto.gpus, scan.gpus, bisect.gpus),
+        (Some(15), Some(15), Some(17))
+    );
+    assert!(auto.not_monotone.contains(&16), "{:?}", auto.not_monotone);
+    assert!(scan.not_monotone.contains(&16), "{:?}", scan.not_monotone);
+    // fcfs is monotone by design: auto bisects (few replays) and matches scan.
+    let f = |search| {
+        plan_of(
+            &t,
+            &prof,
+            "A100-80GB",
+            "fcfs",
+            &sla(53.61),
+            &cfg(99.0, 64, search),
+        )
+    };
+    let (fa, fs) = (f(Search::Auto), f(Search::Scan));
+    assert!(fa.monotone_by_design);
+    assert_eq!(fa.gpus, fs.gpus);
+    assert!(fa.probes.len() < fs.probes.len());
+}
