@@ -19,9 +19,11 @@
 //! `paris+fifo` on paper-resnet50 (seed 1) meets the SLA on 15 GPUs, not on 16, and again on 17.
 //!
 //! - [`Search::Auto`] (the default): bisection for a policy that is monotone by the argument
-//!   above; otherwise bisection to find a sufficient count, then every count below it in
-//!   increasing order, the first sufficient one being the answer (when none up to `max_gpus` is
-//!   sufficient, every count is tried): exact for any policy, at most `max_gpus` replays.
+//!   above; otherwise bisection to find a sufficient count N, then every count below N in
+//!   increasing order, the first sufficient one being the answer: exact for any policy, at
+//!   most about N + 2 log2 N replays. When the bisection finds no sufficient count up to
+//!   `max_gpus`, a non-monotone policy is reported as not met without trying every count below
+//!   the bound (`exact` false: `scan` would try them, up to `max_gpus` replays).
 //! - [`Search::Bisect`]: replay 1, 2, 4, ... GPUs until a count is sufficient (the last power
 //!   of two is clipped to `max_gpus`), then bisect between the last insufficient count and it.
 //!   About 2 log2(N) replays; exact when monotone, an upper bound otherwise.
@@ -32,7 +34,10 @@
 //! the answer that is not sufficient (evidence that sufficiency is not monotone there).
 //!
 //! When no count up to `max_gpus` is sufficient the result says so (`gpus` is `None`) with the
-//! figures at `max_gpus`; the search never runs past the bound.
+//! figures at `max_gpus`; the search never runs past the bound. Under exact service a floor is
+//! checked first: every query's latency is at least its service time on the fastest profiled
+//! slice, so when that floor's percentile exceeds a model's SLA no count can help, and the
+//! search stops at once with the reason (`unreachable`).
 
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
@@ -139,6 +144,9 @@ pub struct PlanResult {
     pub search: Search,
     /// Whether more GPUs provably never hurt this policy here (then `auto` bisects).
     pub monotone_by_design: bool,
+    /// Whether the answer is proven the fewest (or, not met, that no count up to `max_gpus`
+    /// meets the SLA): false only for a bisection over a policy not monotone by design.
+    pub exact: bool,
     /// The trace's mean offered rate, queries/s, and its queries.
     pub rate_qps: f64,
     pub queries: usize,
@@ -166,6 +174,10 @@ pub struct PlanResult {
     /// not monotone for this policy and trace).
     #[serde(default)]
     pub not_monotone: Vec<usize>,
+    /// Why no count can meet the SLA, when the service-time floor proves it (exact service):
+    /// then only `max_gpus` was replayed, for the figures.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unreachable: Option<String>,
 }
 
 /// A layout with runs of one slice written as a count: `1g.10gb+1g.10gb+2g.20gb` is
@@ -296,20 +308,32 @@ pub fn plan(
         }
         Ok(Some(hi))
     };
+    let unreachable = if service.is_exact() {
+        floor(trace, profiles, gpu, &criterion)?
+    } else {
+        None
+    };
     let answer = match cfg.search {
+        _ if unreachable.is_some() => {
+            // No count can meet the SLA: one replay at the bound for the figures.
+            probe(cfg.max_gpus, &mut seen)?;
+            None
+        }
         Search::Bisect => bisect(&mut |n| probe(n, &mut seen))?,
         Search::Auto if monotone_by_design => bisect(&mut |n| probe(n, &mut seen))?,
-        Search::Auto => {
-            let upper = bisect(&mut |n| probe(n, &mut seen))?;
-            let mut answer = None;
-            for n in 1..=upper.unwrap_or(cfg.max_gpus) {
-                if probe(n, &mut seen)? {
-                    answer = Some(n);
-                    break;
+        Search::Auto => match bisect(&mut |n| probe(n, &mut seen))? {
+            Some(upper) => {
+                let mut answer = upper;
+                for n in 1..upper {
+                    if probe(n, &mut seen)? {
+                        answer = n;
+                        break;
+                    }
                 }
+                Some(answer)
             }
-            answer
-        }
+            None => None,
+        },
         Search::Scan => {
             let mut answer = None;
             for n in 1..=cfg.max_gpus {
@@ -358,6 +382,13 @@ pub fn plan(
         max_gpus: cfg.max_gpus,
         search: cfg.search,
         monotone_by_design,
+        exact: monotone_by_design
+            || unreachable.is_some()
+            || match cfg.search {
+                Search::Bisect => false,
+                Search::Scan => true,
+                Search::Auto => answer.is_some(),
+            },
         rate_qps,
         queries: trace.len(),
         percentile: cfg.percentile,
@@ -380,7 +411,65 @@ pub fn plan(
             })
             .collect(),
         not_monotone,
+        unreachable,
     })
+}
+
+/// A proof that no count meets the SLA, under exact service: a query's latency is at least its
+/// service time on the fastest slice of the GPU kind that the profile covers (memory aside,
+/// which can only exclude slices), whatever the layout, the scheduler and the count. When that
+/// floor's percentile already exceeds a model's SLA (pooled: the shared one), more GPUs cannot
+/// help; the reason, or `None`.
+fn floor(
+    trace: &Trace,
+    profiles: &Profiles,
+    gpu: &GpuSpec,
+    criterion: &Criterion,
+) -> Result<Option<String>> {
+    let table = crate::service::ServiceTable::build(
+        profiles,
+        gpu,
+        &trace.models,
+        &[],
+        trace.max_batch(),
+        |m| trace.first_row_of_model(m),
+    )?;
+    let profiled: Vec<Vec<usize>> = trace
+        .models
+        .iter()
+        .map(|m| {
+            (0..gpu.profiles.len())
+                .filter(|&s| profiles.get(gpu.name, m, gpu.profiles[s].name).is_some())
+                .collect()
+        })
+        .collect();
+    let floor_of = |q: usize| {
+        let m = trace.model[q];
+        profiled[m as usize]
+            .iter()
+            .map(|&s| table.get(m, s, trace.batch[q]).0)
+            .min()
+            .unwrap_or(0)
+    };
+    // The floor as if every query finished its service at arrival + floor.
+    let finish: Vec<u64> = (0..trace.len())
+        .map(|q| trace.arrival_ns[q] + floor_of(q))
+        .collect();
+    let j = criterion.judge(trace, &finish, &mut Vec::new());
+    Ok((!j.feasible).then(|| {
+        format!(
+            "even with no queueing, each query on the fastest {} slice, the p{} of {} is {:.3} ms, over its SLA of {:.3} ms: no GPU count can meet it",
+            gpu.name,
+            criterion.percentile,
+            if j.binding_model == "*" {
+                "every query".to_string()
+            } else {
+                j.binding_model.clone()
+            },
+            j.binding_ns as f64 / 1e6,
+            j.binding_sla_ns as f64 / 1e6
+        )
+    }))
 }
 
 #[cfg(test)]

@@ -84,10 +84,16 @@ fn fcfs_answers_by_hand() {
                 &cfg(p, 8, search),
             );
             assert_eq!(r.gpus, want, "SLA {sla_ms} ms, p{p}, {search:?}");
+            assert!(r.exact);
             if want.is_none() {
-                // The bound was tried, and nothing past it.
-                assert_eq!(r.probes.last().unwrap().gpus, 8);
+                // The 10 ms service alone exceeds 5 ms: proven unreachable before any search,
+                // one replay at the bound for the figures, and nothing past it.
+                assert!(r.unreachable.as_ref().unwrap().contains("10.000 ms"));
+                assert_eq!(r.probes.len(), 1);
+                assert_eq!(r.probes[0].gpus, 8);
                 assert_eq!(r.models[0].latency_ms, Some(10.0));
+            } else {
+                assert!(r.unreachable.is_none());
             }
         }
     }
@@ -316,7 +322,32 @@ fn plan_command_table_json_costs_and_plot() {
 
 #[test]
 fn plan_unreachable_sla_says_so_with_the_bound() {
-    // 1g slices cannot serve resnet50's large batches within 20 ms, at any count.
+    // At 53.61 ms a 7g slice could (fcfs needs 6 GPUs), but 1g slices cannot serve resnet50's
+    // large batches in time at any count: the search stops at the bound, 40.
+    let o = run(&[
+        "plan",
+        "--trace",
+        "traces/paper-resnet50.parquet",
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--policy",
+        "homogeneous[slice=1g]",
+        "--sla-ms",
+        "53.61",
+        "--max-gpus",
+        "40",
+        "--json",
+    ]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    let r: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert!(r["gpus"].is_null());
+    assert_eq!(r["exact"], true, "homogeneous FIFO is monotone: bisection proves it");
+    assert_eq!(r["probes"].as_array().unwrap().last().unwrap()["gpus"], 40);
+    assert!(o.stderr.contains("--max-gpus 40"), "{}", o.stderr);
+    // 20 ms: even on an idle 7g slice the p99 of resnet50's service exceeds it, whatever the
+    // policy: said at once.
     let o = run(&[
         "plan",
         "--trace",
@@ -335,6 +366,7 @@ fn plan_unreachable_sla_says_so_with_the_bound() {
     assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
     assert!(o.stdout.contains(">40"), "{}", o.stdout);
     assert!(o.stderr.contains("--max-gpus 40"), "{}", o.stderr);
+    assert!(o.stderr.contains("no GPU count can meet it"), "{}", o.stderr);
 }
 
 #[test]

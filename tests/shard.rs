@@ -16,6 +16,10 @@ tolerance = 0.05
 loads = [0.5, 1.0]
 reference_load = 0.6
 
+# Capacity plans are computed by merge, on one machine: the same as unsharded.
+[plan]
+max_gpus = 8
+
 [[workload]]
 name = "small"
 generate = { rate = 150, queries = 3000, models = ["resnet50"], batch_mu = 1.5, batch_sigma = 1.0, max_batch = 64 }
@@ -105,9 +109,19 @@ fn sharded_and_merged_equals_unsharded() {
     let merged = dir.path().join("merged");
     let o = common::run(&["merge", s, "--out", common::path_str(&merged)]);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    for f in ["results.parquet", "peaks.parquet", "summary.json"] {
+    for f in [
+        "results.parquet",
+        "peaks.parquet",
+        "summary.json",
+        "plans.json",
+    ] {
         same(&whole, &merged, f);
     }
+    let summary = std::fs::read_to_string(merged.join("summary.json")).unwrap();
+    assert!(
+        summary.contains("\"plan_verdict\""),
+        "the merged report has the plans"
+    );
 
     // A missing shard: exit 2 naming the runs and the file.
     std::fs::remove_file(sh.join("shards/loads-1-of-3.json")).unwrap();

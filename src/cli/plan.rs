@@ -196,6 +196,11 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
                 cfg.max_gpus
             );
         }
+        if results.iter().any(|r| !r.exact) {
+            println!(
+                "(*: found by bisection for a policy not monotone by design: a count below might also meet the SLA; --search auto or scan checks every one)"
+            );
+        }
         for r in results.iter().filter(|r| !r.not_monotone.is_empty()) {
             println!(
                 "note: {} on {}: counts above the answer fail the SLA ({:?}): more GPUs do not always help this policy here, so only an exact search (auto, scan) finds the fewest",
@@ -243,10 +248,16 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
     let unmet: Vec<&PlanResult> = results.iter().filter(|r| r.gpus.is_none()).collect();
     if !unmet.is_empty() {
         for r in &unmet {
-            eprintln!(
-                "not met: {} on {}: no count up to --max-gpus {} meets the SLA (at {}: {} is the binding model)",
-                r.policy, r.gpu, r.max_gpus, r.max_gpus, r.binding_model
-            );
+            match &r.unreachable {
+                Some(why) => eprintln!(
+                    "not met: {} on {} (up to --max-gpus {}): {why}",
+                    r.policy, r.gpu, r.max_gpus
+                ),
+                None => eprintln!(
+                    "not met: {} on {}: no count up to --max-gpus {} meets the SLA (at {}: {} is the binding model)",
+                    r.policy, r.gpu, r.max_gpus, r.max_gpus, r.binding_model
+                ),
+            }
         }
         return Ok(1);
     }
@@ -264,10 +275,13 @@ fn print_row(r: &PlanResult, header: bool, costs: bool) {
         }
         println!("  p{} ms / SLA ms per model; layout", r.percentile);
     }
-    let gpus = match r.gpus {
+    let mut gpus = match r.gpus {
         Some(n) => n.to_string(),
         None => format!(">{}", r.max_gpus),
     };
+    if !r.exact {
+        gpus.push('*');
+    }
     print!(
         "{:<28} {:<11} {:>6} {:>9.2}% {:>10.1}%",
         r.policy,

@@ -49,7 +49,7 @@ pub fn index(summary: &BenchSummary, plots: &Plots, stages: &[(String, f64)]) ->
             context! {
                 workload => r.workload,
                 policy => r.policy,
-                gpus => show(r.gpus, r.max_gpus),
+                gpus => show(r.gpus, r.max_gpus) + if r.exact { "" } else { "*" },
                 per_seed => r.gpus_per_seed.iter().map(|g| show(*g, r.max_gpus)).collect::<Vec<_>>().join(", "),
                 versus => r.fewer_than_baseline.map_or("-".into(), super::verdict::fewer_text),
                 latency => r.latency_ms.map_or("-".into(), |l| format!("{l:.2} / {:.2} ({})", r.sla_ms, r.binding_model)),

@@ -18,6 +18,8 @@ pub struct PlanVerdictRow {
     pub gpus: Option<usize>,
     pub gpus_per_seed: Vec<Option<usize>>,
     pub max_gpus: usize,
+    /// Every seed's answer is proven the fewest (see [`crate::capacity::PlanResult::exact`]).
+    pub exact: bool,
     /// The baseline's count minus this one (both met).
     pub fewer_than_baseline: Option<i64>,
     /// At the answer of the seed that needs the most: the binding model, its percentile and SLA.
@@ -79,6 +81,7 @@ pub fn plan_verdict(res: &SweepResult) -> (Vec<PlanVerdictRow>, Vec<String>) {
                 gpus,
                 gpus_per_seed,
                 max_gpus: first.max_gpus,
+                exact: per.iter().all(|r| r.exact),
                 fewer_than_baseline: None,
                 binding_model: worst.binding_model.clone(),
                 latency_ms: binding.and_then(|m| m.latency_ms),

@@ -358,7 +358,8 @@ fn plan_text(s: &BenchSummary) -> String {
             "{:<22} {:<30} {:>7} {:>14} {:>22} {:>10}\n",
             r.workload,
             r.policy,
-            r.gpus.map_or(format!(">{}", r.max_gpus), |g| g.to_string()),
+            r.gpus.map_or(format!(">{}", r.max_gpus), |g| g.to_string())
+                + if r.exact { "" } else { "*" },
             r.fewer_than_baseline.map_or("-".into(), fewer_text),
             r.latency_ms
                 .map_or("-".into(), |l| format!("{l:.2} / {:.2}", r.sla_ms)),
@@ -366,7 +367,7 @@ fn plan_text(s: &BenchSummary) -> String {
                 .map_or("-".into(), |a| format!("{:.2}%", 100.0 * a))
         );
     }
-    out += "(GPUs: the fewest of the sweep's kind meeting every model's SLA at the workload's own rate, in every seed; figures at that count for the seed needing the most)\n\n";
+    out += "(GPUs: the fewest of the sweep's kind meeting every model's SLA at the workload's own rate, in every seed; figures at that count for the seed needing the most; *: by bisection for a policy not monotone by design, a smaller count might also do)\n\n";
     out
 }
 

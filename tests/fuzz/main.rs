@@ -121,6 +121,9 @@ tolerance = 0.1
 loads = [0.5, 1.0]
 reference_load = 0.5
 
+[plan]
+max_gpus = 6
+
 [[workload]]
 name = "gen"
 generate = { rate = 200, queries = 300, models = ["resnet50"], batch_mu = 1.0, batch_sigma = 0.5, max_batch = 16 }
@@ -366,9 +369,9 @@ impl Ctx {
         }
     }
 
-    /// `run`, `peak` or `partition` on `trace` and `profiles` with random policy flags.
+    /// `run`, `peak`, `plan` or `partition` on `trace` and `profiles` with random policy flags.
     fn replay_command(&self, r: &mut Rng, trace: &Path, profiles: &Path) -> Vec<String> {
-        let cmd = *r.pick(&["run", "run", "run", "peak", "partition"]);
+        let cmd = *r.pick(&["run", "run", "run", "peak", "plan", "partition"]);
         let mut a = vec![
             s(cmd),
             s("--trace"),
@@ -384,6 +387,34 @@ impl Ctx {
         ];
         a.extend(self.policy_flags(r));
         self.run_flags(r, &mut a);
+        if cmd == "plan" {
+            // plan searches the count: its bound instead of --gpus (small, or at the edges).
+            let k = a
+                .iter()
+                .position(|x| x == "--gpus")
+                .expect("run_flags gives --gpus");
+            a[k] = s("--max-gpus");
+            // A legal bound above 64 could mean thousands of replays (scan): keep the legal
+            // ones small, and the illegal ones (0, above 100,000, not a number) as they are.
+            let legal = a[k + 1]
+                .parse::<usize>()
+                .is_ok_and(|n| (1..=mig_replay::replay::MAX_GPUS).contains(&n));
+            if legal || r.chance(0.8) {
+                a[k + 1] = s(1 + r.below(12));
+            }
+            if r.chance(0.3) {
+                a.extend([
+                    s("--search"),
+                    s(*r.pick(&["auto", "bisect", "scan", "linear"])),
+                ]);
+            }
+            if r.chance(0.2) {
+                a.extend([s("--rate"), values::float(r).to_string()]);
+            }
+            if r.chance(0.2) {
+                a.extend([s("--cost"), format!("A100-80GB={}", values::float(r))]);
+            }
+        }
         match cmd {
             "run" => a.extend([s("--out"), s(self.work.join("out").display()), s("--quiet")]),
             "peak" => {
@@ -539,7 +570,9 @@ fn sweep_toml(ctx: &Ctx, r: &mut Rng, case: &mut Case) -> Outcome {
     };
     let tasks = estimate_tasks(&cfg);
     let _ = Tasks::of(&cfg, &ctx.registry);
-    if name == "tiny" && tasks <= 400 {
+    // A plan replays up to max_gpus counts per cell: only small bounds run end to end.
+    let small_plan = cfg.plan.as_ref().is_none_or(|p| p.max_gpus <= 64);
+    if name == "tiny" && tasks <= 400 && small_plan {
         // Small enough to run end to end (the shipped matrices take seconds each).
         case.args = vec![
             s("sweep"),
