@@ -343,7 +343,10 @@ fn plan_unreachable_sla_says_so_with_the_bound() {
     assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
     let r: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
     assert!(r["gpus"].is_null());
-    assert_eq!(r["exact"], true, "homogeneous FIFO is monotone: bisection proves it");
+    assert_eq!(
+        r["exact"], true,
+        "homogeneous FIFO is monotone: bisection proves it"
+    );
     assert_eq!(r["probes"].as_array().unwrap().last().unwrap()["gpus"], 40);
     assert!(o.stderr.contains("--max-gpus 40"), "{}", o.stderr);
     // 20 ms: even on an idle 7g slice the p99 of resnet50's service exceeds it, whatever the
@@ -366,7 +369,11 @@ fn plan_unreachable_sla_says_so_with_the_bound() {
     assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
     assert!(o.stdout.contains(">40"), "{}", o.stdout);
     assert!(o.stderr.contains("--max-gpus 40"), "{}", o.stderr);
-    assert!(o.stderr.contains("no GPU count can meet it"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("no GPU count can meet it"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]

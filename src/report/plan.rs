@@ -30,6 +30,9 @@ pub struct PlanVerdictRow {
     pub attainment: Option<f64>,
     /// Its layouts there.
     pub layout: String,
+    /// Why no count can meet the SLA, when a seed's service-time floor proves it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unreachable: Option<String>,
 }
 
 /// The rows (workload, then policy order) and one sentence per workload.
@@ -89,6 +92,7 @@ pub fn plan_verdict(res: &SweepResult) -> (Vec<PlanVerdictRow>, Vec<String>) {
                 utilization: worst.utilization,
                 attainment: worst.attainment,
                 layout: worst.layout.clone(),
+                unreachable: per.iter().find_map(|r| r.unreachable.clone()),
             });
         }
         let base = here
@@ -134,6 +138,9 @@ fn sentence(
         .filter(|r| r.gpus.is_some())
         .min_by(|a, b| a.gpus.cmp(&b.gpus).then(ratio(a).total_cmp(&ratio(b))));
     let Some(best) = best else {
+        if let Some(why) = rows.iter().find_map(|r| r.unreachable.as_ref()) {
+            return Some(format!("{head}: {why}."));
+        }
         return Some(format!(
             "{head}: no policy meets the SLA on up to {} GPUs.",
             first.max_gpus
