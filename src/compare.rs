@@ -1,7 +1,8 @@
 //! The regression gate: compare two sweep reports (their `summary.json`) figure by figure.
 //! Tracked per (workload, policy): the latency-bounded throughput (mean across seeds; lower is
-//! worse) and the verdict percentile at the reference load (mean; higher is worse). A figure
-//! that got worse by more than the threshold is a regression.
+//! worse), the verdict percentile at the reference load (mean; higher is worse) and, when both
+//! reports have capacity plans, the GPUs needed (more is worse; a plan no longer met counts as
+//! infinitely many). A figure that got worse by more than the threshold is a regression.
 
 use crate::error::{Error, Result};
 use crate::report::verdict::BenchSummary;
@@ -230,6 +231,29 @@ pub fn compare(old: &BenchSummary, new: &BenchSummary, max_regression: f64) -> R
             });
         }
     }
+    // GPUs needed, where both reports planned the row.
+    for o in &old.plan {
+        let Some(n) = new
+            .plan
+            .iter()
+            .find(|n| n.workload == o.workload && n.policy == o.policy)
+        else {
+            continue;
+        };
+        let count = |g: Option<usize>| g.map_or(f64::INFINITY, |g| g as f64);
+        let (a, b) = (count(o.gpus), count(n.gpus));
+        let c = if a == b { 0.0 } else { rel(a, b) };
+        out.push(Change {
+            workload: o.workload.clone(),
+            policy: o.policy.clone(),
+            figure: "gpus_needed".into(),
+            old: a,
+            new: b,
+            // Not met before, met now: -100 %.
+            change: if c.is_nan() { -1.0 } else { c },
+            regression: b > a && c > max_regression,
+        });
+    }
     Ok(Comparison {
         changes: out,
         only_new,
@@ -288,6 +312,53 @@ mod tests {
         for bad in ["1", "-0.1", "x", "150%", "NaN", "inf%"] {
             assert!(threshold(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn more_gpus_needed_is_a_regression() {
+        use crate::report::plan::PlanVerdictRow;
+        let row = |gpus: Option<usize>| PlanVerdictRow {
+            workload: "w".into(),
+            policy: "p".into(),
+            rate_qps: 100.0,
+            gpus,
+            gpus_per_seed: vec![gpus],
+            max_gpus: 64,
+            exact: true,
+            fewer_than_baseline: None,
+            binding_model: "m".into(),
+            latency_ms: Some(1.0),
+            sla_ms: 2.0,
+            utilization: 0.5,
+            attainment: Some(1.0),
+            layout: String::new(),
+            unreachable: None,
+        };
+        let base: BenchSummary =
+            serde_json::from_str(include_str!("../experiments/baselines/ci/summary.json")).unwrap();
+        let with = |g: Option<usize>| {
+            let mut s = base.clone();
+            s.plan = vec![row(g)];
+            s
+        };
+        let gpus = |a, b| {
+            compare(&with(a), &with(b), 0.05)
+                .unwrap()
+                .changes
+                .into_iter()
+                .find(|c| c.figure == "gpus_needed")
+                .unwrap()
+        };
+        // 6 -> 7 GPUs: 16.7 % more, a regression; 6 -> 5 an improvement; unchanged: 0.
+        let c = gpus(Some(6), Some(7));
+        assert!(c.regression && (c.change - 1.0 / 6.0).abs() < 1e-12);
+        assert!(!gpus(Some(6), Some(5)).regression);
+        assert_eq!(gpus(Some(6), Some(6)).change, 0.0);
+        // Met before, not met now: a regression; not met in both: no change.
+        assert!(gpus(Some(6), None).regression);
+        let c = gpus(None, None);
+        assert!(!c.regression && c.change == 0.0);
+        assert!(!gpus(None, Some(9)).regression);
     }
 
     #[test]
