@@ -223,6 +223,7 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
                         color: k,
                         gpus: r.gpus,
                         max_gpus: r.max_gpus,
+                        unreachable: r.unreachable.is_some(),
                     })
                     .collect();
                 (g.name.to_string(), bars)

@@ -14,6 +14,8 @@ pub struct NeededBar {
     pub color: usize,
     pub gpus: Option<usize>,
     pub max_gpus: usize,
+    /// No count can meet the SLA (the service-time floor exceeds it).
+    pub unreachable: bool,
 }
 
 /// Panels of bars.
@@ -81,6 +83,11 @@ impl Plot for GpusNeeded {
                             .map_err(e)?;
                         (g.to_string(), g as f64 + top * 0.01, BLACK)
                     }
+                    None if b.unreachable => (
+                        "no count can meet the SLA: the service time alone exceeds it".to_string(),
+                        top * 0.01,
+                        RGBColor(110, 110, 110),
+                    ),
                     None => (
                         format!("not met on up to {} GPUs", b.max_gpus),
                         top * 0.01,

@@ -213,6 +213,7 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
                                     color: color_of(&r.policy),
                                     gpus: r.gpus,
                                     max_gpus: r.max_gpus,
+                                    unreachable: r.unreachable.is_some(),
                                 })
                                 .collect(),
                         )
