@@ -198,7 +198,7 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
         }
         if results.iter().any(|r| !r.exact) {
             println!(
-                "(*: found by bisection for a policy not monotone by design: a count below might also meet the SLA; --search auto or scan checks every one)"
+                "(*: by bisection alone, for a policy not monotone by design: a smaller count might meet the SLA; --search scan checks every count up to the bound)"
             );
         }
         for r in results.iter().filter(|r| !r.not_monotone.is_empty()) {
