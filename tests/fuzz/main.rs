@@ -786,6 +786,13 @@ fn main() {
         let outcome = catch_unwind(AssertUnwindSafe(|| f(&ctx, &mut r, &mut case)));
         CURRENT.store(u64::MAX, Ordering::SeqCst);
         let secs = began.elapsed().as_secs_f64();
+        if secs > 10.0 {
+            // Not a hang, but worth a look: say how to replay it.
+            say(&format!(
+                "fuzz: input {i} ({name}) took {secs:.1} s: {:?}. Replay: FUZZ_SEED={seed} FUZZ_CASE={i} cargo test --release --test fuzz",
+                case.args
+            ));
+        }
         let st = &mut per[ti];
         st.inputs += 1;
         st.slowest = st.slowest.max(secs);
