@@ -260,6 +260,15 @@ pub fn compare(old: &BenchSummary, new: &BenchSummary, max_regression: f64) -> R
     })
 }
 
+/// A tracked figure as text: three decimals; an infinite count of GPUs needed is `not met`.
+pub fn figure_text(v: f64) -> String {
+    if v.is_infinite() {
+        "not met".into()
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 /// The comparison as a terminal table.
 pub fn text(c: &Comparison, max_regression: f64) -> String {
     let changes = &c.changes;
@@ -269,12 +278,12 @@ pub fn text(c: &Comparison, max_regression: f64) -> String {
     );
     for c in changes {
         s += &format!(
-            "{:<22} {:<30} {:<22} {:>12.3} {:>12.3} {:>8.2}%{}\n",
+            "{:<22} {:<30} {:<22} {:>12} {:>12} {:>8.2}%{}\n",
             c.workload,
             c.policy,
             c.figure,
-            c.old,
-            c.new,
+            figure_text(c.old),
+            figure_text(c.new),
             100.0 * c.change,
             if c.regression { "  REGRESSION" } else { "" }
         );

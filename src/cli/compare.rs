@@ -75,7 +75,7 @@ fn page(
         .map(|c| {
             context! {
                 workload => c.workload, policy => c.policy, figure => c.figure,
-                old => format!("{:.3}", c.old), new => format!("{:.3}", c.new),
+                old => compare::figure_text(c.old), new => compare::figure_text(c.new),
                 change => format!("{:+.2}%", 100.0 * c.change), regression => c.regression,
             }
         })
