@@ -56,6 +56,13 @@ bench-gpu-kinds:
     cargo build --release
     for k in a100-80gb h100-80gb h200-141gb a30-24gb; do ./target/release/mig-replay sweep --config experiments/gpu-kinds/$k.toml --out reports/gpu-kinds/$k; done
 
+# Capacity planning: GPUs needed per policy and GPU kind for the three paper traces at their shipped rates (plan.json and gpus-needed.png under reports/plan/). Each plan exits 1 because no A30 count can meet these SLAs ('-': the recipe goes on).
+plan-paper:
+    cargo build --release
+    -./target/release/mig-replay plan --trace traces/paper-resnet50.parquet --profiles profiles/a100-80gb.parquet --profiles profiles/h100-80gb.parquet --profiles profiles/a30-24gb.parquet --gpu A100-80GB --gpu H100-80GB --gpu A30-24GB --policy fcfs --policy paris+fifo --policy paris+elsa --sla-ms 53.61 --out reports/plan/paper-resnet50
+    -./target/release/mig-replay plan --trace traces/paper-bert-base.parquet --profiles profiles/a100-80gb.parquet --profiles profiles/h100-80gb.parquet --profiles profiles/a30-24gb.parquet --gpu A100-80GB --gpu H100-80GB --gpu A30-24GB --policy fcfs --policy paris+fifo --policy paris+elsa --sla-ms 120.26 --out reports/plan/paper-bert-base
+    -./target/release/mig-replay plan --trace traces/paper-mobilenet-v2.parquet --profiles profiles/a100-80gb.parquet --profiles profiles/h100-80gb.parquet --profiles profiles/a30-24gb.parquet --gpu A100-80GB --gpu H100-80GB --gpu A30-24GB --policy fcfs --policy paris+fifo --policy paris+elsa --sla-ms 26.525 --out reports/plan/paper-mobilenet-v2
+
 # PARIS's exact packing from 8 to 100,000 GPUs: worst time, nodes, proofs, and what the local search alone misses.
 bench-packing:
     cargo bench --bench packing
