@@ -171,64 +171,46 @@ impl Criterion {
     pub fn judge(&self, trace: &Trace, finish_ns: &[u64], lat: &mut Vec<u64>) -> Judgement {
         let nm = trace.models.len();
         let lat_of = |q: usize| finish_ns[q] - trace.arrival_ns[q];
-        let mut per_model_ns = vec![None; nm];
-        if nm == 1 || self.pooled {
-            lat.clear();
-            lat.extend((0..trace.len()).map(lat_of));
-            let p = percentile(lat, self.percentile).unwrap_or(0);
-            if nm == 1 {
-                per_model_ns[0] = Some(p);
-                return Judgement {
-                    feasible: p <= self.sla_ns[0],
-                    binding_model: trace.models[0].clone(),
-                    binding_ns: p,
-                    binding_sla_ns: self.sla_ns[0],
-                    per_model_ns,
-                };
-            }
-            for (m, slot) in per_model_ns.iter_mut().enumerate() {
+        // Every model's percentile over its own queries (one model: over every query).
+        let per_model_ns: Vec<Option<u64>> = (0..nm)
+            .map(|m| {
                 lat.clear();
                 lat.extend(
                     (0..trace.len())
-                        .filter(|&q| trace.model[q] as usize == m)
+                        .filter(|&q| nm == 1 || trace.model[q] as usize == m)
                         .map(lat_of),
                 );
-                *slot = percentile(lat, self.percentile);
-            }
-            return Judgement {
-                feasible: p <= self.sla_ns[0],
-                binding_model: "*".into(),
-                binding_ns: p,
-                binding_sla_ns: self.sla_ns[0],
-                per_model_ns,
-            };
-        }
-        let mut worst: Option<(usize, u64)> = None;
-        for (m, slot) in per_model_ns.iter_mut().enumerate() {
+                percentile(lat, self.percentile)
+            })
+            .collect();
+        let (binding_model, binding_ns, binding_sla_ns) = if self.pooled && nm > 1 {
             lat.clear();
-            lat.extend(
-                (0..trace.len())
-                    .filter(|&q| trace.model[q] as usize == m)
-                    .map(lat_of),
-            );
-            let Some(p) = percentile(lat, self.percentile) else {
-                continue;
-            };
-            *slot = Some(p);
-            // p / sla compared exactly as p * sla' against p' * sla.
-            let worse = worst.is_none_or(|(w, wp)| {
-                (p as u128) * (self.sla_ns[w] as u128) > (wp as u128) * (self.sla_ns[m] as u128)
-            });
-            if worse {
-                worst = Some((m, p));
+            lat.extend((0..trace.len()).map(lat_of));
+            let p = percentile(lat, self.percentile).unwrap_or(0);
+            ("*".to_string(), p, self.sla_ns[0])
+        } else {
+            // The largest percentile / SLA (ties: the first model), compared exactly as
+            // p * sla' against p' * sla.
+            let mut worst: Option<(usize, u64)> = None;
+            for (m, p) in per_model_ns.iter().enumerate() {
+                let Some(p) = *p else {
+                    continue;
+                };
+                let worse = worst.is_none_or(|(w, wp)| {
+                    (p as u128) * (self.sla_ns[w] as u128) > (wp as u128) * (self.sla_ns[m] as u128)
+                });
+                if worse {
+                    worst = Some((m, p));
+                }
             }
-        }
-        let (m, p) = worst.expect("the trace has queries");
+            let (m, p) = worst.expect("the trace has queries");
+            (trace.models[m].clone(), p, self.sla_ns[m])
+        };
         Judgement {
-            feasible: p <= self.sla_ns[m],
-            binding_model: trace.models[m].clone(),
-            binding_ns: p,
-            binding_sla_ns: self.sla_ns[m],
+            feasible: binding_ns <= binding_sla_ns,
+            binding_model,
+            binding_ns,
+            binding_sla_ns,
             per_model_ns,
         }
     }
