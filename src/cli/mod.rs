@@ -113,6 +113,22 @@ pub struct ServerArgs {
     pub gpus: usize,
 }
 
+/// How a replay is judged, shared by `peak` and `plan` ([`crate::peak::Criterion`]).
+#[derive(Debug, Args, Clone)]
+pub struct CriterionArgs {
+    /// The SLA of every model, ms (`--param sla.<model>=MS` sets one model's). A replay meets
+    /// the SLA when every model's percentile is within its own SLA.
+    #[arg(long, allow_negative_numbers = true)]
+    pub sla_ms: Option<f64>,
+    /// Latency percentile that must stay within the SLA.
+    #[arg(long, default_value_t = 99.0, allow_negative_numbers = true)]
+    pub percentile: f64,
+    /// Judge one percentile over every query against one SLA shared by all models, instead
+    /// of every model's percentile against its own SLA.
+    #[arg(long)]
+    pub pooled: bool,
+}
+
 /// Policy parameters, shared by `run`, `peak` and `partition`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ParamArgs {

@@ -1,6 +1,6 @@
 //! `mig-replay peak`: latency-bounded throughput of one or more policies.
 
-use super::{ParamArgs, ServerArgs, json};
+use super::{CriterionArgs, ParamArgs, ServerArgs, json};
 use crate::error::Result;
 use crate::gpu::GpuSpec;
 use crate::peak::{PeakConfig, find_peak};
@@ -19,20 +19,12 @@ pub struct PeakArgs {
     pub policies: Vec<String>,
     #[command(flatten)]
     pub params: ParamArgs,
-    /// The SLA of every model, ms (`--param sla.<model>=MS` sets one model's). A load is
-    /// sustained when every model's percentile meets its own SLA.
-    #[arg(long, allow_negative_numbers = true)]
-    pub sla_ms: Option<f64>,
-    /// Latency percentile that must stay within the SLA.
-    #[arg(long, default_value_t = 99.0, allow_negative_numbers = true)]
-    pub percentile: f64,
+    /// A load is sustained when the replay at it meets the SLA.
+    #[command(flatten)]
+    pub criterion: CriterionArgs,
     /// Relative width at which the bisection stops.
     #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
     pub tolerance: f64,
-    /// Judge one percentile over every query against one SLA shared by all models, instead
-    /// of every model's percentile against its own SLA.
-    #[arg(long)]
-    pub pooled: bool,
     /// One JSON object per policy, one per line.
     #[arg(long)]
     pub json: bool,
@@ -41,7 +33,7 @@ pub struct PeakArgs {
 pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
     let gpu = GpuSpec::by_name(&a.server.gpu)?;
     let mut run = a.params.run_params()?;
-    run.slas = run.slas.with_global(a.sla_ms)?;
+    run.slas = run.slas.with_global(a.criterion.sla_ms)?;
     // Validate every policy name and parameter before the first replay.
     for p in &a.policies {
         registry.build_for(p, &run)?;
@@ -49,9 +41,9 @@ pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
     let trace = Trace::load(&a.server.trace)?;
     let profiles = Profiles::load(&a.server.profiles)?;
     let cfg = PeakConfig {
-        percentile: a.percentile,
+        percentile: a.criterion.percentile,
         tolerance: a.tolerance,
-        pooled: a.pooled,
+        pooled: a.criterion.pooled,
     };
     // Every setting checked before the table's header.
     cfg.check(&trace)?;
@@ -78,7 +70,7 @@ pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
                 "policy",
                 "rate-scale",
                 "queries/s",
-                format!("p{} ms", a.percentile),
+                format!("p{} ms", a.criterion.percentile),
                 "SLA ms",
                 "binding model",
                 "utilization",

@@ -1,7 +1,7 @@
 //! `mig-replay plan`: capacity planning, the fewest GPUs (per policy and GPU kind) whose replay
 //! of a trace meets the SLA ([`crate::capacity`]).
 
-use super::{ParamArgs, json};
+use super::{CriterionArgs, ParamArgs, json};
 use crate::capacity::{DEFAULT_MAX_GPUS, PlanConfig, PlanResult, Search, plan as plan_one};
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
@@ -32,15 +32,9 @@ pub struct PlanArgs {
     pub policies: Vec<String>,
     #[command(flatten)]
     pub params: ParamArgs,
-    /// The SLA of every model, ms (`--param sla.<model>=MS` sets one model's).
-    #[arg(long, allow_negative_numbers = true)]
-    pub sla_ms: Option<f64>,
-    /// Latency percentile that must meet every model's SLA.
-    #[arg(long, default_value_t = 99.0, allow_negative_numbers = true)]
-    pub percentile: f64,
-    /// Judge one percentile over every query against one SLA shared by all models.
-    #[arg(long)]
-    pub pooled: bool,
+    /// A GPU count suffices when the replay on it meets the SLA.
+    #[command(flatten)]
+    pub criterion: CriterionArgs,
     /// Rescale the trace to this mean offered rate, queries/s (default: the trace's own).
     #[arg(long, allow_negative_numbers = true, conflicts_with = "rate_scale")]
     pub rate: Option<f64>,
@@ -98,10 +92,10 @@ fn prices(cost: &[String]) -> Result<BTreeMap<String, f64>> {
 pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
     let search = Search::parse(&a.search)?;
     let mut run = a.params.run_params()?;
-    run.slas = run.slas.with_global(a.sla_ms)?;
+    run.slas = run.slas.with_global(a.criterion.sla_ms)?;
     let cfg = PlanConfig {
-        percentile: a.percentile,
-        pooled: a.pooled,
+        percentile: a.criterion.percentile,
+        pooled: a.criterion.pooled,
         max_gpus: a.max_gpus,
         search,
     };
