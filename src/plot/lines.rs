@@ -64,10 +64,11 @@ pub fn style_of(k: usize) -> (usize, bool) {
     (k % 5, (k / 5) % 2 == 1)
 }
 
-/// Draw marker `shape` at `p` (pixel size 4).
-fn marker<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
+/// Draw marker `shape` at `p` (pixel size 4), on a chart (data coordinates) or the legend
+/// (pixels).
+fn marker<DB: DrawingBackend, CT: CoordTranslate>(
     chart: &DrawingArea<DB, CT>,
-    p: (f64, f64),
+    p: CT::From,
     shape: usize,
     c: RGBColor,
 ) -> Result<(), String> {
@@ -237,19 +238,9 @@ fn legend<DB: DrawingBackend>(
             c.stroke_width(2),
         ))
         .map_err(e)?;
-        let m = (21, y);
-        match shape {
-            Some(0) => area.draw(&Circle::new(m, 4, c.filled())),
-            Some(1) => area.draw(&TriangleMarker::new(m, 5, c.filled())),
-            Some(2) => area.draw(&Rectangle::new([(17, y - 4), (25, y + 4)], c.filled())),
-            Some(3) => area.draw(&Cross::new(m, 4, c.stroke_width(2))),
-            Some(_) => area.draw(&Polygon::new(
-                vec![(21, y - 5), (26, y), (21, y + 5), (16, y)],
-                c.filled(),
-            )),
-            None => Ok(()),
+        if let Some(shape) = shape {
+            marker(area, (21, y), *shape, c)?;
         }
-        .map_err(e)?;
         // A long name (a coincidence note) goes on two lines.
         let lines: Vec<&str> = match name.find(" (= ") {
             Some(i) if name.len() > 38 => vec![&name[..i], &name[i + 1..]],
