@@ -324,14 +324,7 @@ fn plan_command_table_json_costs_and_plot() {
 fn plan_unreachable_sla_says_so_with_the_bound() {
     // At 53.61 ms a 7g slice could (fcfs needs 6 GPUs), but 1g slices cannot serve resnet50's
     // large batches in time at any count: the search stops at the bound, 40.
-    let o = run(&[
-        "plan",
-        "--trace",
-        "traces/paper-resnet50.parquet",
-        "--profiles",
-        "profiles/a100-80gb.parquet",
-        "--gpu",
-        "A100-80GB",
+    let o = plan_r50(&[
         "--policy",
         "homogeneous[slice=1g]",
         "--sla-ms",
@@ -351,14 +344,7 @@ fn plan_unreachable_sla_says_so_with_the_bound() {
     assert!(o.stderr.contains("--max-gpus 40"), "{}", o.stderr);
     // 20 ms: even on an idle 7g slice the p99 of resnet50's service exceeds it, whatever the
     // policy: said at once.
-    let o = run(&[
-        "plan",
-        "--trace",
-        "traces/paper-resnet50.parquet",
-        "--profiles",
-        "profiles/a100-80gb.parquet",
-        "--gpu",
-        "A100-80GB",
+    let o = plan_r50(&[
         "--policy",
         "homogeneous[slice=1g]",
         "--sla-ms",
@@ -378,19 +364,6 @@ fn plan_unreachable_sla_says_so_with_the_bound() {
 
 #[test]
 fn plan_bad_input_is_exit_2_naming_it() {
-    let base = [
-        "plan",
-        "--trace",
-        "traces/paper-resnet50.parquet",
-        "--profiles",
-        "profiles/a100-80gb.parquet",
-        "--gpu",
-        "A100-80GB",
-        "--policy",
-        "fcfs",
-        "--sla-ms",
-        "50",
-    ];
     for (extra, says) in [
         (&["--cost", "A100-80GB"][..], "KIND=PRICE"),
         (&["--cost", "A100-80GB=-1"][..], "price per GPU-hour"),
@@ -402,13 +375,43 @@ fn plan_bad_input_is_exit_2_naming_it() {
             &["--gpu", "H100-80GB"][..],
             "no --profiles file profiles H100-80GB",
         ),
+        // NaN, negative, zero and absurd values of each number.
+        (&["--rate", "NaN"][..], "--rate"),
+        (&["--rate", "-5"][..], "--rate"),
+        (&["--rate-scale", "NaN"][..], "--rate-scale"),
+        (&["--max-gpus", "1000000"][..], "--max-gpus"),
+        (&["--max-gpus", "-1"][..], "--max-gpus"),
+        (&["--percentile", "NaN"][..], "--percentile"),
+        (&["--percentile", "1e300"][..], "--percentile"),
+        (&["--cost", "A100-80GB=NaN"][..], "price per GPU-hour"),
+        (&["--cost", "A100-80GB=1e400"][..], "price per GPU-hour"),
     ] {
-        let mut a: Vec<&str> = base.to_vec();
+        let mut a = vec!["--policy", "fcfs", "--sla-ms", "50"];
         a.extend_from_slice(extra);
-        let o = run(&a);
+        let o = plan_r50(&a);
         assert_eq!(o.code, 2, "{extra:?}: {}{}", o.stdout, o.stderr);
         assert!(o.stderr.contains(says), "{extra:?}: {}", o.stderr);
     }
+    for sla in ["NaN", "-1", "0"] {
+        let o = plan_r50(&["--policy", "fcfs", "--sla-ms", sla]);
+        assert_eq!(o.code, 2, "{sla}: {}{}", o.stdout, o.stderr);
+        assert!(o.stderr.contains("--sla-ms"), "{sla}: {}", o.stderr);
+    }
+}
+
+/// `plan` on the shipped paper-resnet50 trace and the A100-80GB profile, with `extra`.
+fn plan_r50(extra: &[&str]) -> common::Out {
+    let mut a = vec![
+        "plan",
+        "--trace",
+        "traces/paper-resnet50.parquet",
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+    ];
+    a.extend_from_slice(extra);
+    run(&a)
 }
 
 /// A sweep with a `[plan]` table: the summary's GPUs per policy equal a brute force over every

@@ -42,7 +42,7 @@ pub struct PlanArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub rate_scale: Option<f64>,
     /// The largest GPU count tried: a policy no count up to it satisfies is reported as not met.
-    #[arg(long, default_value_t = DEFAULT_MAX_GPUS)]
+    #[arg(long, default_value_t = DEFAULT_MAX_GPUS, allow_negative_numbers = true)]
     pub max_gpus: usize,
     /// auto (default: bisection where more GPUs provably never hurt, fcfs and homogeneous FIFO
     /// under exact service; otherwise exact over every count below a sufficient one), bisect
