@@ -344,15 +344,27 @@ impl SweepConfig {
         if self.seeds.is_empty() {
             return bad("seeds", "expected at least one seed".into());
         }
-        if let Some(p) = &self.plan
-            && let Err(e) = p.config(self).and_then(|c| c.check())
-        {
-            return bad("plan", e.to_string().replace("--", ""));
-        }
         if !(self.percentile > 0.0 && self.percentile <= 100.0) {
             return bad(
                 "percentile",
                 format!("{} is not in (0, 100]", self.percentile),
+            );
+        }
+        // The plan's settings, checked as `plan` checks its flags (the percentile is checked
+        // above), each error named by its key.
+        if let Some(p) = &self.plan
+            && let Err(e) = p.config(self).and_then(|c| c.check())
+        {
+            let m = e.to_string();
+            let key = if m.contains("--search") {
+                "plan.search"
+            } else {
+                "plan.max_gpus"
+            };
+            return bad(
+                key,
+                m.replace("--max-gpus", "max_gpus")
+                    .replace("--search", "search"),
             );
         }
         if !(self.tolerance >= crate::peak::MIN_TOLERANCE && self.tolerance < 1.0) {
