@@ -287,7 +287,7 @@ pub fn plan(
     let bisect = |probe: &mut dyn FnMut(usize) -> Result<bool>| -> Result<Option<usize>> {
         let mut lo = 0; // the largest count known insufficient (0: none tried)
         let mut n = 1;
-        let hi = loop {
+        let mut hi = loop {
             if probe(n)? {
                 break n;
             }
@@ -297,7 +297,6 @@ pub fn plan(
             lo = n;
             n = (2 * n).min(cfg.max_gpus);
         };
-        let mut hi = hi;
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             if probe(mid)? {
