@@ -30,6 +30,7 @@ pub mod server;
 pub mod service;
 pub mod sla;
 pub mod stats;
+pub mod stream;
 pub mod sweep;
 pub mod trace;
 

@@ -58,9 +58,21 @@ pub struct RepartitionInfo {
 /// its state fits in memory.
 pub const MAX_GPUS: usize = 100_000;
 
-/// Replay `trace` with `policy` on `gpus` GPUs of kind `gpu`, under the service model
-/// `service` (noise, batching; [`ServiceModel::default`] is exact) and the SLAs `slas`.
-pub fn replay(
+/// What a replay builds before its event loop: the SLAs, the first layouts (and what the
+/// partitioner said of them), the server, the batching rules and the service table.
+pub(crate) struct Setup {
+    pub resolved: Vec<Option<ModelSla>>,
+    pub explanation: Option<Arc<dyn Explanation>>,
+    pub server: Server,
+    pub rules: Vec<BatchRule>,
+    pub table: ServiceTable,
+    pub repartitioner: Box<dyn crate::policy::Repartitioner>,
+    pub reconfigurable: bool,
+}
+
+/// Check the inputs and build everything the event loop needs. `trace` is the whole trace, or
+/// a streamed replay's head ([`Trace::head`]: no rows, the whole trace's mix).
+pub(crate) fn setup(
     trace: &Trace,
     profiles: &Profiles,
     gpu: &GpuSpec,
@@ -68,7 +80,7 @@ pub fn replay(
     policy: &mut Policy,
     service: &ServiceModel,
     slas: &SlaSpec,
-) -> Result<Replay> {
+) -> Result<Setup> {
     if gpus == 0 || gpus > MAX_GPUS {
         return Err(Error::Usage(format!(
             "--gpus must be between 1 and {MAX_GPUS}, got {gpus}"
@@ -81,7 +93,7 @@ pub fn replay(
             "--sla-ms must be a positive number, got {s}"
         )));
     }
-    if trace.is_empty() {
+    if trace.queries() == 0 {
         return Err(Error::file(&trace.path, "trace has no queries"));
     }
     if !profiles.gpus().iter().any(|g| g == gpu.name) {
@@ -156,27 +168,31 @@ pub fn replay(
         trace.max_batch().max(largest),
         |m| trace.first_row_of_model(m),
     )?;
-    // Every query must fit the memory of some instance of the server as laid out.
+    // Every query must fit the memory of some instance of the server as laid out: the first
+    // query of every (model, batch) that fits none is named.
     if !table.all_fit() {
         let used = server.slices_used();
-        for (q, (&m, &b)) in trace.model.iter().zip(&trace.batch).enumerate() {
-            if !used.iter().any(|&s| table.fits(m, s, b)) {
-                return Err(Error::file(
-                    &profiles.path,
-                    format!(
-                        "query {} (sorted trace row {q}): a batch of {b} of model '{}' exceeds the memory (memory_mb) of every slice of this server ({}); the policy's layout cannot serve it",
-                        trace.id_of(q),
-                        trace.models[m as usize],
-                        server
-                            .layout_names()
-                            .into_iter()
-                            .collect::<std::collections::BTreeSet<_>>()
-                            .into_iter()
-                            .collect::<Vec<_>>()
-                            .join(" | ")
-                    ),
-                ));
-            }
+        let mix = trace.mix();
+        let misfit = mix
+            .first
+            .iter()
+            .filter(|&(&(m, b), _)| !used.iter().any(|&s| table.fits(m, s, b)))
+            .min_by_key(|&(_, &(q, _))| q);
+        if let Some((&(m, b), &(q, id))) = misfit {
+            return Err(Error::file(
+                &profiles.path,
+                format!(
+                    "query {id} (sorted trace row {q}): a batch of {b} of model '{}' exceeds the memory (memory_mb) of every slice of this server ({}); the policy's layout cannot serve it",
+                    trace.models[m as usize],
+                    server
+                        .layout_names()
+                        .into_iter()
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                ),
+            ));
         }
     }
     if let Noise::Profile { fallback_cv: None } = model.noise {
@@ -194,6 +210,38 @@ pub fn replay(
             }
         }
     }
+    Ok(Setup {
+        resolved,
+        explanation,
+        server,
+        rules,
+        table,
+        repartitioner,
+        reconfigurable,
+    })
+}
+
+/// Replay `trace` with `policy` on `gpus` GPUs of kind `gpu`, under the service model
+/// `service` (noise, batching; [`ServiceModel::default`] is exact) and the SLAs `slas`.
+pub fn replay(
+    trace: &Trace,
+    profiles: &Profiles,
+    gpu: &GpuSpec,
+    gpus: usize,
+    policy: &mut Policy,
+    service: &ServiceModel,
+    slas: &SlaSpec,
+) -> Result<Replay> {
+    let Setup {
+        resolved,
+        explanation,
+        server,
+        rules,
+        table,
+        repartitioner,
+        reconfigurable,
+    } = setup(trace, profiles, gpu, gpus, policy, service, slas)?;
+    let model = service;
     let (records, scheduler_details, server) = if reconfigurable {
         let exact = model.is_exact();
         let factory = &mut policy.scheduler;

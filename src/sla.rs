@@ -213,12 +213,5 @@ impl SlaSpec {
 
 /// The `p`-th percentile (nearest rank, 0 < p <= 100) of model `m`'s batch sizes.
 pub fn batch_percentile(trace: &Trace, m: u32, p: f64) -> Option<u32> {
-    let mut b: Vec<u32> = trace
-        .model
-        .iter()
-        .zip(&trace.batch)
-        .filter(|(x, _)| **x == m)
-        .map(|(_, &b)| b)
-        .collect();
-    crate::stats::percentile(&mut b, p)
+    trace.mix().batch_percentile(m, p)
 }

@@ -32,10 +32,12 @@ pub mod reconfig;
 mod records;
 mod repartition;
 mod sim;
+mod stream;
 
 pub use invariants::{Invariants, check_invariants};
 pub use records::{ReconfigEvent, ReconfigLog, Records};
 pub use repartition::Reconfigurable;
+pub use stream::{RowGroup, simulate_streamed};
 
 use crate::error::{Error, Result};
 use crate::policy::Scheduler;
@@ -71,7 +73,13 @@ pub fn simulate_with(
     scheduler: &mut dyn Scheduler,
 ) -> Result<Records> {
     check_sizes(trace, rules)?;
-    let mut sim = sim::Sim::new(trace, server, service, model, rules);
+    let mut sim = sim::Sim::new(
+        std::borrow::Cow::Borrowed(trace),
+        server,
+        service,
+        model,
+        rules,
+    );
     let mut s: &mut dyn Scheduler = scheduler;
     if rules.is_empty() {
         sim.run_unbatched(&mut s)?;
@@ -93,7 +101,13 @@ pub fn simulate_reconfigurable<'a>(
     re: Reconfigurable<'a>,
 ) -> Result<(Records, Vec<crate::server::Instance>)> {
     check_sizes(trace, rules)?;
-    let mut sim = sim::Sim::new(trace, server, service, model, rules);
+    let mut sim = sim::Sim::new(
+        std::borrow::Cow::Borrowed(trace),
+        server,
+        service,
+        model,
+        rules,
+    );
     let mut sched = {
         let mut re = re;
         let s = (re.scheduler)(server)?;

@@ -122,7 +122,7 @@ impl<'a> Sim<'a> {
 
     /// Consult the repartitioner.
     fn check<S: Sched>(&mut self, now: u64, sched: &mut S) -> Result<()> {
-        let trace = self.trace;
+        let trace = self.whole();
         let gpu = self.server.gpu.clone();
         let re: &mut Reconf = self.re.as_mut().expect("reconfigurable");
         re.log.checks += 1;

@@ -26,6 +26,10 @@ pub struct Records {
     /// A reconfigurable server: its reconfigurations, and every instance's lifetime (`instance`
     /// and `busy_ns` then index instance ids, see [`crate::engine::reconfig`]).
     pub reconfig: Option<ReconfigLog>,
+    /// The global position of the first per-query record (0 but in a streamed replay's window,
+    /// [`crate::stream`]: its trace's `base`), and the batch id of `batch_size[0]`.
+    pub base: usize,
+    pub batch_base: u32,
 }
 
 /// One GPU's reconfiguration.

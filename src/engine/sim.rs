@@ -7,6 +7,7 @@ use crate::server::batcher::{self, Cut};
 use crate::server::{Server, ServerState, ServerView};
 use crate::service::{BatchRule, Noise, NoiseStream, ServiceModel, ServiceTable};
 use crate::trace::Trace;
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -63,8 +64,20 @@ impl Sched for Box<dyn Scheduler> {
 /// `Sim::cur_of` of an instance that no longer exists.
 pub(super) const GONE: u32 = u32::MAX;
 
+/// Where a run of the loop stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Every query was replayed.
+    Done,
+    /// The next arrival is beyond the trace's loaded rows and more may come (a streamed
+    /// replay): append them, then run again.
+    NeedRows,
+}
+
 pub(super) struct Sim<'a> {
-    pub(super) trace: &'a Trace,
+    /// The trace: the whole trace (borrowed), or a streamed window of it (owned, its rows
+    /// appended and dropped between runs; see [`Trace::base`]).
+    pub(super) trace: Cow<'a, Trace>,
     /// The server as it stands (changes only in a reconfigurable run).
     pub(super) server: Server,
     pub(super) service: &'a ServiceTable,
@@ -89,20 +102,32 @@ pub(super) struct Sim<'a> {
     pub(super) t_re: u64,
     /// Reconfigurable runs: the repartitioner's state.
     pub(super) re: Option<Box<super::repartition::Reconf<'a>>>,
+    /// The global position of the next arrival, and the clock.
+    pub(super) next: usize,
+    pub(super) now: u64,
+    /// Whether rows may still be appended after the trace's last (a streamed replay).
+    pub(super) more: bool,
+    /// Whether the run batches (records a batch per query).
+    batched: bool,
 }
 
 impl<'a> Sim<'a> {
     pub(super) fn new(
-        trace: &'a Trace,
+        trace: Cow<'a, Trace>,
         server: &'a Server,
         service: &'a ServiceTable,
         model: &ServiceModel,
         rules: &[BatchRule],
     ) -> Sim<'a> {
         let n = trace.len();
+        let base = trace.base;
         let ni = server.instances.len();
         let exact = model.noise.is_none() && rules.is_empty();
         Sim {
+            next: base,
+            now: 0,
+            more: false,
+            batched: !rules.is_empty(),
             trace,
             server: server.clone(),
             service,
@@ -124,6 +149,7 @@ impl<'a> Sim<'a> {
                     vec![UNSET; n]
                 },
                 est_done_ns: if exact { Vec::new() } else { vec![u64::MAX; n] },
+                base,
                 ..Records::default()
             },
             heap: BinaryHeap::with_capacity(ni),
@@ -136,7 +162,7 @@ impl<'a> Sim<'a> {
     }
 
     pub(super) fn view(&self, now: u64) -> ServerView<'_> {
-        ServerView::new(now, &self.server, &self.st, self.service, self.trace)
+        ServerView::new(now, &self.server, &self.st, self.service, &self.trace)
     }
 
     /// The true service time of a batch whose profiled latency is `est`.
@@ -159,15 +185,77 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// The whole trace of a replay that is not streamed (a reconfigurable one).
+    pub(super) fn whole(&self) -> &'a Trace {
+        match self.trace {
+            Cow::Borrowed(t) => t,
+            Cow::Owned(_) => unreachable!("a streamed replay has no repartitioner"),
+        }
+    }
+
+    /// The slot of the query at global position `q` in the records (and the trace).
+    #[inline(always)]
+    pub(super) fn slot(&self, q: u32) -> usize {
+        q as usize - self.rec.base
+    }
+
+    /// Append rows to a streamed window: the trace's and empty records for them.
+    pub(super) fn append_rows(&mut self, rows: &Trace) {
+        let k = rows.len();
+        let t = self.trace.to_mut();
+        t.arrival_ns.extend_from_slice(&rows.arrival_ns);
+        t.model.extend_from_slice(&rows.model);
+        t.batch.extend_from_slice(&rows.batch);
+        if !rows.id.is_empty() {
+            t.id.extend_from_slice(&rows.id);
+        }
+        let r = &mut self.rec;
+        let n = r.start_ns.len() + k;
+        r.start_ns.resize(n, 0);
+        r.finish_ns.resize(n, 0);
+        r.instance.resize(n, UNSET);
+        if self.batched {
+            r.batch_id.resize(n, UNSET);
+        }
+        if self.track_est {
+            r.est_done_ns.resize(n, u64::MAX);
+        }
+    }
+
+    /// Drop the first `k` rows of a streamed window (the trace's and the records').
+    pub(super) fn drop_rows(&mut self, k: usize) {
+        let t = self.trace.to_mut();
+        t.arrival_ns.drain(..k);
+        t.model.drain(..k);
+        t.batch.drain(..k);
+        if !t.id.is_empty() {
+            t.id.drain(..k);
+        }
+        t.base += k;
+        let r = &mut self.rec;
+        r.start_ns.drain(..k);
+        r.finish_ns.drain(..k);
+        r.instance.drain(..k);
+        if !r.batch_id.is_empty() {
+            r.batch_id.drain(..k);
+        }
+        if !r.est_done_ns.is_empty() {
+            r.est_done_ns.drain(..k);
+        }
+        r.base += k;
+    }
+
     /// Check a query a scheduler handed out.
     pub(super) fn check_handed(&self, q: u32, now: u64) -> Result<()> {
-        let n = self.trace.len();
-        if q as usize >= n || self.rec.instance[q as usize] != UNSET {
+        if (q as usize) < self.rec.base
+            || q as usize >= self.trace.end()
+            || self.rec.instance[self.slot(q)] != UNSET
+        {
             return Err(Error::Other(format!(
                 "scheduler returned query {q}, which does not exist or was already started"
             )));
         }
-        if self.trace.arrival_ns[q as usize] > now {
+        if self.trace.arrival_of(q) > now {
             return Err(Error::Other(format!(
                 "scheduler started query {q} before its arrival"
             )));
@@ -178,12 +266,10 @@ impl<'a> Sim<'a> {
     /// Check the instance a scheduler sent query `q` to.
     #[inline(always)]
     pub(super) fn check_target(&self, q: u32, i: usize) -> Result<()> {
-        let m = self.trace.model[q as usize];
+        let m = self.trace.model_of(q);
         let ok = i < self.slices.len()
             && self.service.has(m, self.slices[i])
-            && self
-                .service
-                .fits(m, self.slices[i], self.trace.batch[q as usize]);
+            && self.service.fits(m, self.slices[i], self.trace.batch_of(q));
         if ok {
             Ok(())
         } else {
@@ -201,7 +287,7 @@ impl<'a> Sim<'a> {
                 "scheduler sent query {q} to instance {i}, but the server has {ni}"
             ));
         }
-        let m = self.trace.model[q as usize];
+        let m = self.trace.model_of(q);
         let slice = self.server.gpu.profiles[self.slices[i]].name;
         if !self.service.has(m, self.slices[i]) {
             return Error::Other(format!(
@@ -211,7 +297,8 @@ impl<'a> Sim<'a> {
         }
         Error::Other(format!(
             "scheduler sent a batch of {} of model '{}' to instance {i} ({slice}), whose memory it exceeds",
-            self.trace.batch[q as usize], self.trace.models[m as usize]
+            self.trace.batch_of(q),
+            self.trace.models[m as usize]
         ))
     }
 
@@ -227,9 +314,12 @@ impl<'a> Sim<'a> {
     /// Profiled latency of query `q` alone on instance `i`.
     #[inline]
     fn est(&self, q: u32, i: usize) -> u64 {
-        let q = q as usize;
         self.service
-            .get(self.trace.model[q], self.slices[i], self.trace.batch[q])
+            .get(
+                self.trace.model_of(q),
+                self.slices[i],
+                self.trace.batch_of(q),
+            )
             .0
     }
 
@@ -239,16 +329,17 @@ impl<'a> Sim<'a> {
     fn offer(&mut self, q: u32, now: u64, scheduler: &mut dyn Scheduler) -> Result<Option<usize>> {
         let info = QueryInfo {
             idx: q,
-            model: self.trace.model[q as usize],
-            batch: self.trace.batch[q as usize],
-            arrival_ns: self.trace.arrival_ns[q as usize],
+            model: self.trace.model_of(q),
+            batch: self.trace.batch_of(q),
+            arrival_ns: self.trace.arrival_of(q),
         };
         let Dispatch::To(i) = scheduler.on_arrival(&info, &self.view(now)) else {
             return Ok(None);
         };
         self.check_target(q, i)?;
         if self.track_est {
-            self.rec.est_done_ns[q as usize] = self
+            let k = self.slot(q);
+            self.rec.est_done_ns[k] = self
                 .view(now)
                 .estimate_done(i, info.model, info.batch)
                 .expect("checked: profiled");
@@ -259,7 +350,7 @@ impl<'a> Sim<'a> {
     /// Start query `q` alone on instance `i` at `now` (no batching).
     #[inline]
     fn start_one(&mut self, q: u32, i: usize, now: u64) -> Result<()> {
-        let qi = q as usize;
+        let qi = self.slot(q);
         let (m, b) = (self.trace.model[qi], self.trace.batch[qi]);
         let (est, ex) = self.service.get(m, self.slices[i], b);
         let s = self.true_service(est, m, self.slices[i], b, q);
@@ -284,8 +375,8 @@ impl<'a> Sim<'a> {
     /// that order.
     #[inline(always)]
     fn next_event(&mut self, next: usize) -> Option<(u64, u8)> {
-        let t_arr = if next < self.trace.len() {
-            self.trace.arrival_ns[next]
+        let t_arr = if next < self.trace.end() {
+            self.trace.arrival_ns[next - self.trace.base]
         } else {
             u64::MAX
         };
@@ -387,11 +478,17 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    pub(super) fn run_unbatched<S: Sched>(&mut self, sched: &mut S) -> Result<()> {
-        let n = self.trace.len();
-        let mut next = 0usize;
-        let mut now = 0u64;
-        while let Some((t, kind)) = self.next_event(next) {
+    pub(super) fn run_unbatched<S: Sched>(&mut self, sched: &mut S) -> Result<Step> {
+        let mut next = self.next;
+        let mut now = self.now;
+        loop {
+            if self.more && next >= self.trace.end() {
+                (self.next, self.now) = (next, now);
+                return Ok(Step::NeedRows);
+            }
+            let Some((t, kind)) = self.next_event(next) else {
+                break;
+            };
             debug_assert!(t >= now, "clock went back");
             now = t;
             self.rec.events += 1;
@@ -413,24 +510,32 @@ impl<'a> Sim<'a> {
                 }
             }
         }
-        debug_assert!(next == n);
-        self.finish_run()
+        debug_assert!(next == self.trace.end());
+        (self.next, self.now) = (next, now);
+        self.finish_run()?;
+        Ok(Step::Done)
     }
 
     /// The head of `i`'s local queue, if any.
     #[inline]
     pub(super) fn pop_queue(&mut self, i: usize) -> Option<u32> {
-        let (trace, service, slice) = (self.trace, self.service, self.slices[i]);
+        let (trace, service, slice) = (&*self.trace, self.service, self.slices[i]);
         self.st.pop_queue(i, |q| {
-            let q = q as usize;
-            service.get(trace.model[q], slice, trace.batch[q]).0
+            service.get(trace.model_of(q), slice, trace.batch_of(q)).0
         })
     }
 
-    pub(super) fn run_batched<S: Sched>(&mut self, sched: &mut S) -> Result<()> {
-        let mut next = 0usize;
-        let mut now = 0u64;
-        while let Some((t, kind)) = self.next_event(next) {
+    pub(super) fn run_batched<S: Sched>(&mut self, sched: &mut S) -> Result<Step> {
+        let mut next = self.next;
+        let mut now = self.now;
+        loop {
+            if self.more && next >= self.trace.end() {
+                (self.next, self.now) = (next, now);
+                return Ok(Step::NeedRows);
+            }
+            let Some((t, kind)) = self.next_event(next) else {
+                break;
+            };
             debug_assert!(t >= now, "clock went back");
             now = t;
             self.rec.events += 1;
@@ -457,7 +562,9 @@ impl<'a> Sim<'a> {
                 }
             }
         }
-        self.finish_run()
+        (self.next, self.now) = (next, now);
+        self.finish_run()?;
+        Ok(Step::Done)
     }
 
     /// Offer query `q` and place it (batched): join a forming batch, open one on an idle
@@ -469,7 +576,7 @@ impl<'a> Sim<'a> {
             return Ok(());
         }
         if let Some(i) = self.offer(q, now, s)? {
-            let (m, b) = (self.trace.model[q as usize], self.trace.batch[q as usize]);
+            let (m, b) = (self.trace.model_of(q), self.trace.batch_of(q));
             let rule = self.rule_on(m, i);
             let joins = self
                 .st
@@ -518,9 +625,10 @@ impl<'a> Sim<'a> {
     /// Add query `q` to the forming batch of `i`.
     #[inline]
     fn join(&mut self, i: usize, q: u32) {
-        self.st.join(i, q, self.trace.batch[q as usize]);
+        self.st.join(i, q, self.trace.batch_of(q));
         // Mark it taken, so a scheduler cannot hand it out twice.
-        self.rec.instance[q as usize] = self.gid[i];
+        let k = self.slot(q);
+        self.rec.instance[k] = self.gid[i];
     }
 
     /// Open a batch on `i` (not idle, nothing running) with `head`, let queries join, and
@@ -532,26 +640,23 @@ impl<'a> Sim<'a> {
         now: u64,
         scheduler: &mut dyn Scheduler,
     ) -> Result<()> {
-        let trace = self.trace;
-        let (m, b) = (trace.model[head as usize], trace.batch[head as usize]);
+        let (m, b) = (self.trace.model_of(head), self.trace.batch_of(head));
         let rule = self.rule_on(m, i);
-        let oldest = trace.arrival_ns[head as usize];
+        let oldest = self.trace.arrival_of(head);
         self.st.open_batch(i, m, oldest + rule.max_delay_ns);
         self.join(i, head);
         // Join from the local queue: the head's model in order, while the sum fits.
         let mut cut = Cut::open(m, b, rule);
         let (service, slice, g) = (self.service, self.slices[i], self.gid[i]);
+        let trace = &*self.trace;
+        let base = self.rec.base;
         let instance = &mut self.rec.instance;
         self.st.cut_queue(
             i,
             &mut cut,
-            |q| (trace.model[q as usize], trace.batch[q as usize]),
-            |q| {
-                service
-                    .get(trace.model[q as usize], slice, trace.batch[q as usize])
-                    .0
-            },
-            |q| instance[q as usize] = g,
+            |q| (trace.model_of(q), trace.batch_of(q)),
+            |q| service.get(trace.model_of(q), slice, trace.batch_of(q)).0,
+            |q| instance[q as usize - base] = g,
         );
         // Join held queries the scheduler hands over.
         if !cut.full() {
@@ -560,7 +665,7 @@ impl<'a> Sim<'a> {
             scheduler.join_batch(i, m, cut.room(), &self.view(now), &mut got);
             for &q in &got {
                 self.check_handed(q, now)?;
-                let (qm, qb) = (trace.model[q as usize], trace.batch[q as usize]);
+                let (qm, qb) = (self.trace.model_of(q), self.trace.batch_of(q));
                 if !batcher::admits(m, cut.sum, qm, qb, rule) {
                     return Err(Error::Other(format!(
                         "scheduler joined query {q} (model {qm}, batch {qb}) to a batch of model {m} with room {}",
@@ -589,12 +694,13 @@ impl<'a> Sim<'a> {
         let (est, ex) = self.service.get(m, slice, sum);
         let s = self.true_service(est, m, slice, sum, members[0]);
         let end = finish(now, s, est)?;
-        let bid = self.rec.batch_size.len() as u32;
+        let bid = self.rec.batch_base + self.rec.batch_size.len() as u32;
         let g = self.gid[i];
         self.rec.batch_size.push(sum);
         self.rec.starts += members.len() as u64;
+        let base = self.rec.base;
         for &q in &members {
-            let q = q as usize;
+            let q = q as usize - base;
             self.rec.start_ns[q] = now;
             self.rec.finish_ns[q] = end;
             self.rec.instance[q] = g;

@@ -138,6 +138,32 @@ pub struct BatchStats {
     pub max_size: u32,
 }
 
+/// What the metrics are computed from, however the records were read: counts, the exact
+/// distributions and the replay window's ends. [`compute`] fills it from in-memory records, a
+/// streamed replay ([`crate::stream`]) row group by row group; [`assemble`] turns it into
+/// [`Metrics`], one formula for both.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    pub queries: u64,
+    /// The first arrival and the last completion, ns.
+    pub t0: u64,
+    pub t1: u64,
+    /// Queries per model, and those within their model's SLA.
+    pub count: Vec<u64>,
+    pub good: Vec<u64>,
+    /// Queries per instance.
+    pub inst_q: Vec<u64>,
+    pub latency: Dist,
+    /// Per model (empty with a single model, whose figures are `latency`).
+    pub per_model: Vec<Dist>,
+    pub queue: Dist,
+    /// When the run is not exact: the estimate-error distribution and the queries that
+    /// finished later than estimated.
+    pub estimates: Option<(Dist, u64)>,
+    /// With batching: batches, their summed sizes (added in batch-id order) and the largest.
+    pub batches: Option<(u64, f64, u32)>,
+}
+
 /// Compute the metrics of a finished replay; `slas` holds the SLA of every trace model
 /// (trace-model order; `None` where a model has none).
 pub fn compute(
@@ -150,11 +176,7 @@ pub fn compute(
     let nm = trace.models.len();
     let t0 = trace.arrival_ns.first().copied().unwrap_or(0);
     let t1 = rec.finish_ns.iter().copied().max().unwrap_or(t0);
-    let window = (t1 - t0).max(1);
-    let window_s = window as f64 / 1e9;
-    let sla_ns: Vec<Option<u64>> = (0..nm)
-        .map(|m| slas.get(m).and_then(|s| s.as_ref()).map(ModelSla::ns))
-        .collect();
+    let sla_ns = sla_ns(slas, nm);
     let mut lat: Vec<u64> = Vec::with_capacity(n);
     let mut queue: Vec<u64> = Vec::with_capacity(n);
     let mut count = vec![0u64; nm];
@@ -175,7 +197,7 @@ pub fn compute(
         inst_q[rec.instance[q] as usize] += 1;
     }
     // Per model: the latencies grouped by model (a counting sort), each group's exact figures.
-    let per_model_dist: Vec<Dist> = if nm == 1 {
+    let per_model: Vec<Dist> = if nm == 1 {
         Vec::new()
     } else {
         let mut start = vec![0usize; nm + 1];
@@ -195,6 +217,60 @@ pub fn compute(
     };
     let latency = Dist::exact(&mut lat);
     let queue = Dist::exact(&mut queue);
+    let estimates = (!rec.est_done_ns.is_empty()).then(|| {
+        let mut err: Vec<u64> = Vec::with_capacity(n);
+        let mut late = 0u64;
+        for (&f, &e) in rec.finish_ns.iter().zip(&rec.est_done_ns) {
+            err.push(f.abs_diff(e));
+            late += (f > e) as u64;
+        }
+        (Dist::exact(&mut err), late)
+    });
+    let batches = (!rec.batch_id.is_empty()).then(|| {
+        (
+            rec.batch_size.len() as u64,
+            rec.batch_size.iter().map(|&b| b as f64).sum::<f64>(),
+            rec.batch_size.iter().copied().max().unwrap_or(0),
+        )
+    });
+    let parts = Parts {
+        queries: n as u64,
+        t0,
+        t1,
+        count,
+        good,
+        inst_q,
+        latency,
+        per_model,
+        queue,
+        estimates,
+        batches,
+    };
+    assemble(parts, &trace.models, server, rec, slas)
+}
+
+/// The SLA of every model in ns (`None`: no SLA).
+pub fn sla_ns(slas: &[Option<ModelSla>], models: usize) -> Vec<Option<u64>> {
+    (0..models)
+        .map(|m| slas.get(m).and_then(|s| s.as_ref()).map(ModelSla::ns))
+        .collect()
+}
+
+/// The metrics from their parts; `rec` gives the busy time of every instance and the counters
+/// (extrapolated queries, noise fallbacks), not its per-query records.
+pub fn assemble(
+    p: Parts,
+    models: &[String],
+    server: &Server,
+    rec: &Records,
+    slas: &[Option<ModelSla>],
+) -> Metrics {
+    let nm = models.len();
+    let n = p.queries;
+    let window = (p.t1 - p.t0).max(1);
+    let window_s = window as f64 / 1e9;
+    let sla_ns = sla_ns(slas, nm);
+    let (count, good) = (&p.count, &p.good);
     let judged: u64 = (0..nm)
         .filter(|&m| sla_ns[m].is_some())
         .map(|m| count[m])
@@ -215,12 +291,11 @@ pub fn compute(
             gpu: i.gpu,
             slice: server.gpu.profiles[i.slice].name.to_string(),
             start: i.start,
-            queries: inst_q[k],
+            queries: p.inst_q[k],
             busy_fraction: rec.busy_ns[k] as f64 / window as f64,
         })
         .collect();
-    let per_model = trace
-        .models
+    let per_model = models
         .iter()
         .enumerate()
         .map(|(m, name)| {
@@ -230,9 +305,9 @@ pub fn compute(
                 ModelStats {
                     queries: c,
                     latency: if nm == 1 {
-                        latency.clone()
+                        p.latency.clone()
                     } else {
-                        per_model_dist[m].clone()
+                        p.per_model[m].clone()
                     },
                     sla_ms: slas.get(m).and_then(|s| s.as_ref()).map(|s| s.sla_ms),
                     sla_violation_rate: sla_ns[m].map(|_| (c - good[m]) as f64 / c.max(1) as f64),
@@ -244,46 +319,37 @@ pub fn compute(
     let violation = (judged > 0).then(|| (judged - met) as f64 / judged as f64);
     Metrics {
         headline: Headline {
-            queries: n as u64,
+            queries: n,
             duration_s: window_s,
             throughput_qps: n as f64 / window_s,
-            latency,
-            queue_mean_ms: queue.mean_ms,
-            queue_p99_ms: queue.p99_ms,
+            latency: p.latency,
+            queue_mean_ms: p.queue.mean_ms,
+            queue_p99_ms: p.queue.p99_ms,
             sla_violation_rate: violation,
             sla_attainment: violation.map(|v| 1.0 - v),
             goodput_qps: all_judged.then(|| met as f64 / window_s),
             utilization: busy_gpc as f64 / (server.total_gpcs() as u128 * window as u128) as f64,
             extrapolated: rec.extrapolated,
         },
-        queue,
+        queue: p.queue,
         sla: slas.iter().flatten().cloned().collect(),
         instances,
         per_model,
-        estimates: (!rec.est_done_ns.is_empty()).then(|| {
-            let mut err: Vec<u64> = Vec::with_capacity(n);
-            let mut late = 0u64;
-            for (&f, &e) in rec.finish_ns.iter().zip(&rec.est_done_ns) {
-                err.push(f.abs_diff(e));
-                late += (f > e) as u64;
-            }
-            let d = Dist::exact(&mut err);
-            EstimateStats {
-                abs_error_mean_ms: d.mean_ms,
-                abs_error_p50_ms: d.p50_ms,
-                abs_error_p99_ms: d.p99_ms,
-                abs_error_max_ms: d.max_ms,
-                late_fraction: late as f64 / n.max(1) as f64,
-                noise_fallback_batches: rec.noise_fallback,
-            }
+        estimates: p.estimates.map(|(d, late)| EstimateStats {
+            abs_error_mean_ms: d.mean_ms,
+            abs_error_p50_ms: d.p50_ms,
+            abs_error_p99_ms: d.p99_ms,
+            abs_error_max_ms: d.max_ms,
+            late_fraction: late as f64 / n.max(1) as f64,
+            noise_fallback_batches: rec.noise_fallback,
         }),
-        batches: (!rec.batch_id.is_empty()).then(|| {
-            let nb = rec.batch_size.len().max(1) as f64;
+        batches: p.batches.map(|(count, sum, max)| {
+            let nb = count.max(1) as f64;
             BatchStats {
-                batches: rec.batch_size.len() as u64,
+                batches: count,
                 mean_queries: n as f64 / nb,
-                mean_size: rec.batch_size.iter().map(|&b| b as f64).sum::<f64>() / nb,
-                max_size: rec.batch_size.iter().copied().max().unwrap_or(0),
+                mean_size: sum / nb,
+                max_size: max,
             }
         }),
     }

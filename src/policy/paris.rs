@@ -29,7 +29,6 @@ use crate::error::{Error, Result};
 use crate::gpu::{GpuSpec, Layout, SliceId};
 use crate::sla::ModelSla;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 mod pack;
@@ -126,7 +125,7 @@ impl Paris {
         let gpu = ctx.gpu;
         let trace = ctx.trace;
         let profiles = ctx.profiles;
-        if trace.is_empty() {
+        if trace.queries() == 0 {
             return Err(Error::Usage("PARIS needs a trace with queries".into()));
         }
         // Slices every trace model is profiled on, smallest first.
@@ -178,14 +177,12 @@ impl Paris {
             }
         }
         // 2. Batch -> slice, over the trace's joint (model, batch) frequencies.
-        let mut freq: BTreeMap<(u32, u32), u64> = BTreeMap::new();
-        for (&m, &b) in trace.model.iter().zip(&trace.batch) {
-            *freq.entry((m, b)).or_default() += 1;
-        }
-        let n = trace.len() as f64;
+        let mix = trace.mix();
+        let freq = &mix.counts;
+        let n = trace.queries() as f64;
         let mut work = vec![0.0f64; gpu.profiles.len()];
         let mut mapping = Vec::new();
-        for (&(m, b), &c) in &freq {
+        for (&(m, b), &c) in freq {
             let m = m as usize;
             let lat = |s: SliceId| series(m, s).latency_ms(b).0;
             let meets = |s: SliceId| slas[m].as_ref().is_none_or(|x| lat(s) <= x.sla_ms);

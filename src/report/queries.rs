@@ -20,9 +20,11 @@
 //! for the first row group before the replay has finished: `run` calls it on a second thread
 //! while the (single-threaded) event loop runs, which takes them off the write's critical path.
 
+use crate::engine::{Records, RowGroup};
 use crate::error::{Error, Result};
 use crate::io::{ColumnEncoding, Compress, ParquetSink};
 use crate::replay::Replay;
+use crate::server::Server;
 use crate::trace::Trace;
 use arrow_array::types::Int32Type;
 use arrow_array::{
@@ -149,8 +151,9 @@ impl QueriesWriter {
         }
         let hi = self.rows_per_group.min(trace.len());
         let cols = Columns {
-            trace,
-            replay: None,
+            rows: Rows::of_trace(trace),
+            models: &trace.models,
+            server: None,
         };
         let (ahead, rest): (Vec<_>, Vec<_>) = self
             .sink
@@ -175,8 +178,9 @@ impl QueriesWriter {
             )));
         }
         let cols = Columns {
-            trace,
-            replay: Some(r),
+            rows: Rows::of_replay(trace, &r.records),
+            models: &trace.models,
+            server: Some(&r.server),
         };
         let mut lo = 0;
         while lo < n {
@@ -201,18 +205,107 @@ impl QueriesWriter {
         }
         self.sink.finish()
     }
+
+    /// Append one row group of a streamed replay (every column); groups must come in order,
+    /// each of `rows_per_group` rows but the last.
+    pub fn append(&mut self, g: &RowGroup, models: &[String], server: &Server) -> Result<()> {
+        let cols = Columns {
+            rows: Rows::of_group(g),
+            models,
+            server: Some(server),
+        };
+        let writers = self
+            .sink
+            .row_group_writers()?
+            .into_iter()
+            .enumerate()
+            .collect();
+        let chunks = self
+            .sink
+            .encode(writers, true, |i| cols.build(self.cols[i], 0, g.len()))?;
+        self.sink.append(chunks)
+    }
+
+    /// Write the file of a streamed replay into place.
+    pub fn close(self) -> Result<()> {
+        self.sink.finish()
+    }
+}
+
+/// The rows a column is built from, borrowed: the whole trace and records of a replay, or a
+/// streamed replay's row group. Ids are `first + row` when `id` is empty; batch sizes are
+/// looked up by batch id from `batch_base`.
+struct Rows<'a> {
+    first: usize,
+    id: &'a [i64],
+    arrival_ns: &'a [u64],
+    model: &'a [u32],
+    batch: &'a [u32],
+    start_ns: &'a [u64],
+    finish_ns: &'a [u64],
+    instance: &'a [u32],
+    batch_id: &'a [u32],
+    batch_size: &'a [u32],
+    batch_base: u32,
+}
+
+impl<'a> Rows<'a> {
+    fn of_trace(t: &'a Trace) -> Rows<'a> {
+        Rows {
+            first: t.base,
+            id: &t.id,
+            arrival_ns: &t.arrival_ns,
+            model: &t.model,
+            batch: &t.batch,
+            start_ns: &[],
+            finish_ns: &[],
+            instance: &[],
+            batch_id: &[],
+            batch_size: &[],
+            batch_base: 0,
+        }
+    }
+
+    fn of_replay(t: &'a Trace, r: &'a Records) -> Rows<'a> {
+        Rows {
+            start_ns: &r.start_ns,
+            finish_ns: &r.finish_ns,
+            instance: &r.instance,
+            batch_id: &r.batch_id,
+            batch_size: &r.batch_size,
+            batch_base: r.batch_base,
+            ..Rows::of_trace(t)
+        }
+    }
+
+    fn of_group(g: &'a RowGroup) -> Rows<'a> {
+        Rows {
+            first: g.first,
+            id: &g.id,
+            arrival_ns: &g.arrival_ns,
+            model: &g.model,
+            batch: &g.batch,
+            start_ns: &g.start_ns,
+            finish_ns: &g.finish_ns,
+            instance: &g.instance,
+            batch_id: &g.batch_id,
+            batch_size: &g.batch_size,
+            batch_base: g.batch_base,
+        }
+    }
 }
 
 /// Builds any column's array for a range of rows: the trace columns from the trace alone, the
-/// others from the replay.
+/// others from the replay's records and server.
 struct Columns<'a> {
-    trace: &'a Trace,
-    replay: Option<&'a Replay>,
+    rows: Rows<'a>,
+    models: &'a [String],
+    server: Option<&'a Server>,
 }
 
 impl Columns<'_> {
     fn build(&self, c: Col, lo: usize, hi: usize) -> Result<ArrayRef> {
-        let t = self.trace;
+        let t = &self.rows;
         let us = |v: &[u64]| -> ArrayRef {
             Arc::new(Float64Array::from_iter_values(
                 v.iter().map(|&x| x as f64 / 1e3),
@@ -225,16 +318,22 @@ impl Columns<'_> {
                     .map_err(|e| Error::Other(e.to_string()))?,
             ))
         };
-        let replay = || {
-            self.replay.ok_or_else(|| {
+        let server = || {
+            self.server.ok_or_else(|| {
                 Error::Other(format!("queries.parquet: column {c:?} needs the replay"))
             })
         };
         Ok(match c {
-            Col::Id => Arc::new(Int64Array::from_iter_values((lo..hi).map(|q| t.id_of(q)))),
+            Col::Id => Arc::new(Int64Array::from_iter_values((lo..hi).map(|q| {
+                if t.id.is_empty() {
+                    (t.first + q) as i64
+                } else {
+                    t.id[q]
+                }
+            }))),
             Col::Model => dict(
                 Int32Array::from_iter_values(t.model[lo..hi].iter().map(|&m| m as i32)),
-                &mut t.models.iter().map(String::as_str),
+                &mut self.models.iter().map(String::as_str),
             )?,
             Col::Batch => Arc::new(Int32Array::from_iter_values(
                 t.batch[lo..hi].iter().map(|&b| b as i32),
@@ -245,41 +344,38 @@ impl Columns<'_> {
             Col::ArrivalNs => Arc::new(Int64Array::from_iter_values(
                 t.arrival_ns[lo..hi].iter().map(|&a| a as i64),
             )),
-            Col::Start => us(&replay()?.records.start_ns[lo..hi]),
-            Col::Finish => us(&replay()?.records.finish_ns[lo..hi]),
+            Col::Start => us(&t.start_ns[lo..hi]),
+            Col::Finish => us(&t.finish_ns[lo..hi]),
             Col::Gpu => {
-                let r = replay()?;
+                let server = server()?;
                 Arc::new(Int32Array::from_iter_values(
-                    r.records.instance[lo..hi]
+                    t.instance[lo..hi]
                         .iter()
-                        .map(|&i| r.server.instances[i as usize].gpu as i32),
+                        .map(|&i| server.instances[i as usize].gpu as i32),
                 ))
             }
             Col::Instance => Arc::new(UInt32Array::from_iter_values(
-                replay()?.records.instance[lo..hi].iter().copied(),
+                t.instance[lo..hi].iter().copied(),
             )),
             Col::Slice => {
-                let r = replay()?;
+                let server = server()?;
                 dict(
                     Int32Array::from_iter_values(
-                        r.records.instance[lo..hi]
+                        t.instance[lo..hi]
                             .iter()
-                            .map(|&i| r.server.instances[i as usize].slice as i32),
+                            .map(|&i| server.instances[i as usize].slice as i32),
                     ),
-                    &mut r.server.gpu.profiles.iter().map(|p| p.name),
+                    &mut server.gpu.profiles.iter().map(|p| p.name),
                 )?
             }
             Col::BatchId => Arc::new(UInt32Array::from_iter_values(
-                replay()?.records.batch_id[lo..hi].iter().copied(),
+                t.batch_id[lo..hi].iter().copied(),
             )),
-            Col::BatchSize => {
-                let rec = &replay()?.records;
-                Arc::new(UInt32Array::from_iter_values(
-                    rec.batch_id[lo..hi]
-                        .iter()
-                        .map(|&b| rec.batch_size[b as usize]),
-                ))
-            }
+            Col::BatchSize => Arc::new(UInt32Array::from_iter_values(
+                t.batch_id[lo..hi]
+                    .iter()
+                    .map(|&b| t.batch_size[(b - t.batch_base) as usize]),
+            )),
         })
     }
 }

@@ -146,11 +146,10 @@ impl<'a> ServerView<'a> {
         let mut rest: Vec<(u32, u32, u64, bool)> = queue
             .iter()
             .map(|&q| {
-                let q = q as usize;
                 (
-                    self.trace.model[q],
-                    self.trace.batch[q],
-                    self.trace.arrival_ns[q],
+                    self.trace.model_of(q),
+                    self.trace.batch_of(q),
+                    self.trace.arrival_of(q),
                     false,
                 )
             })

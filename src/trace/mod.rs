@@ -9,21 +9,50 @@
 
 pub mod import;
 pub mod law;
+pub mod reader;
 pub mod stats;
 pub mod synth;
 pub mod vary;
 
 use crate::error::{Error, Result};
-use crate::io::{Interner, ParquetInput, append_ints, append_strings, col};
+use crate::io::Interner;
 use arrow_array::RecordBatch;
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, StringArray};
+pub use reader::{Chunk, Mix, TraceReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The latest simulated time a replay handles (2^62 ns, about 146 years): arrivals beyond it
 /// are refused, so that adding service times can never overflow.
 pub const MAX_TIME_NS: u64 = 1 << 62;
+
+/// Refuse a rate scale that is not a positive number, or that stretches the last arrival
+/// (`last_ns`) beyond [`MAX_TIME_NS`].
+pub fn check_rate_scale(k: f64, last_ns: u64) -> Result<()> {
+    if !(k.is_finite() && k > 0.0) {
+        return Err(Error::Usage(format!(
+            "--rate-scale must be a positive number, got {k}"
+        )));
+    }
+    if k != 1.0 {
+        let last = last_ns as f64 / k;
+        if last > MAX_TIME_NS as f64 {
+            return Err(Error::Usage(format!(
+                "--rate-scale {k} stretches the trace to {:.3e} s of simulated time; at most {:.3e} s (2^62 ns) can be replayed",
+                last / 1e9,
+                MAX_TIME_NS as f64 / 1e9
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An arrival under rate scale `k`: divided by `k`, rounded to the nanosecond.
+#[inline]
+pub fn scale_ns(a: u64, k: f64) -> u64 {
+    (a as f64 / k).round() as u64
+}
 
 /// An in-memory trace, sorted by arrival, in structure-of-arrays form.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +70,15 @@ pub struct Trace {
     /// Query ids in sorted order; empty when every id equals its sorted position (the common
     /// case, stored implicitly to save 8 bytes per query): read them with [`Trace::id_of`].
     pub id: Vec<i64>,
+    /// The global position of row 0: 0 for a whole trace; for a window of a streamed replay
+    /// ([`crate::stream`]), the position in the whole sorted trace of its first row. The engine
+    /// and the server's view address queries by global position through [`Trace::model_of`],
+    /// [`Trace::batch_of`] and [`Trace::arrival_of`].
+    pub base: usize,
+    /// A streamed replay's stand-in for the whole trace ([`crate::stream`]): no rows, and the
+    /// whole trace's batch mix, which is all that partitioners and the SLA rule read of it
+    /// ([`Trace::mix`], [`Trace::queries`]).
+    pub head: Option<Arc<Mix>>,
 }
 
 impl Trace {
@@ -72,107 +110,61 @@ impl Trace {
     /// Load and validate a Parquet trace, streaming it batch by batch (memory: the trace
     /// itself, 16 bytes per query, plus 8 when it carries ids that are not its row order).
     pub fn load(path: &Path) -> Result<Trace> {
-        let mut input = ParquetInput::open(path)?;
-        input.require(
-            "arrival_us",
-            "an integer column of microseconds from the trace start",
-        )?;
-        input.require("model", "a string column with the model name")?;
-        input.require("batch", "an integer column with the batch size (>= 1)")?;
-        let has_id = input.has("id");
-        let n = input.rows;
-        let mut arrival_ns = Vec::with_capacity(n);
-        let mut batch = Vec::with_capacity(n);
-        let mut ids = Vec::with_capacity(if has_id { n } else { 0 });
-        let mut model = Vec::with_capacity(n);
-        let mut names = Interner::default();
-        let mut tmp = Vec::new();
-        while let Some((b, row0)) = input.next_batch()? {
-            tmp.clear();
-            append_ints(col(&b, "arrival_us"), path, "arrival_us", row0, &mut tmp)?;
-            for (i, &a) in tmp.iter().enumerate() {
-                if a < 0 {
-                    return Err(Error::cell(
-                        path,
-                        "arrival_us",
-                        row0 + i,
-                        format!("negative value {a}; expected >= 0"),
-                    ));
-                }
-                let ns = (a as u64)
-                    .checked_mul(1000)
-                    .filter(|&ns| ns <= MAX_TIME_NS)
-                    .ok_or_else(|| {
-                        Error::cell(
-                            path,
-                            "arrival_us",
-                            row0 + i,
-                            format!(
-                                "value {a} is too large; expected at most {} us (2^62 ns)",
-                                MAX_TIME_NS / 1000
-                            ),
-                        )
-                    })?;
-                arrival_ns.push(ns);
-            }
-            tmp.clear();
-            append_ints(col(&b, "batch"), path, "batch", row0, &mut tmp)?;
-            for (i, &v) in tmp.iter().enumerate() {
-                if v < 1 || v > u32::MAX as i64 {
-                    return Err(Error::cell(
-                        path,
-                        "batch",
-                        row0 + i,
-                        format!("value {v}; expected an integer >= 1"),
-                    ));
-                }
-                batch.push(v as u32);
-            }
-            append_strings(
-                col(&b, "model"),
-                path,
-                "model",
-                row0,
-                &mut names,
-                &mut model,
-            )?;
-            if has_id {
-                append_ints(col(&b, "id"), path, "id", row0, &mut ids)?;
-            }
-        }
-        for (i, m) in names.names.iter().enumerate() {
-            if m.trim().is_empty() {
-                let row = model.iter().position(|&x| x as usize == i).unwrap_or(0);
-                return Err(Error::cell(
-                    path,
-                    "model",
-                    row,
-                    "empty model name; expected a model name",
-                ));
-            }
-        }
+        let mut r = TraceReader::open(path)?;
+        let n = r.rows();
         let mut t = Trace {
             path: path.to_path_buf(),
-            sha256: input.sha256(),
-            models: names.names,
-            arrival_ns,
-            model,
-            batch,
-            id: ids,
+            arrival_ns: Vec::with_capacity(n),
+            model: Vec::with_capacity(n),
+            batch: Vec::with_capacity(n),
+            id: Vec::with_capacity(if r.has_id { n } else { 0 }),
+            ..Trace::default()
         };
+        while let Some(c) = r.next_chunk()? {
+            t.arrival_ns.extend_from_slice(&c.arrival_ns);
+            t.model.extend_from_slice(&c.model);
+            t.batch.extend_from_slice(&c.batch);
+            t.id.extend_from_slice(&c.id);
+        }
+        r.check_model_names(|m| t.model.iter().position(|&x| x == m).unwrap_or(0))?;
+        (t.models, t.sha256) = r.finish();
         t.sort_stable();
         t.compact_ids();
         Ok(t)
     }
 
-    /// The id of sorted query `q`.
+    /// The id of sorted query `q` (a row of this trace, `base` not applied).
     #[inline]
     pub fn id_of(&self, q: usize) -> i64 {
         if self.id.is_empty() {
-            q as i64
+            (self.base + q) as i64
         } else {
             self.id[q]
         }
+    }
+
+    /// The model of the query at global position `q` (see [`Trace::base`]).
+    #[inline(always)]
+    pub fn model_of(&self, q: u32) -> u32 {
+        self.model[q as usize - self.base]
+    }
+
+    /// The batch of the query at global position `q`.
+    #[inline(always)]
+    pub fn batch_of(&self, q: u32) -> u32 {
+        self.batch[q as usize - self.base]
+    }
+
+    /// The arrival (ns) of the query at global position `q`.
+    #[inline(always)]
+    pub fn arrival_of(&self, q: u32) -> u64 {
+        self.arrival_ns[q as usize - self.base]
+    }
+
+    /// One past the global position of the last row.
+    #[inline(always)]
+    pub fn end(&self) -> usize {
+        self.base + self.arrival_ns.len()
     }
 
     /// Drop the id column when every id equals its sorted position.
@@ -201,22 +193,10 @@ impl Trace {
     /// Divide every inter-arrival time by `k` (k = 2 doubles the offered load). Arrivals are
     /// times from the trace start, so each becomes `round(arrival / k)` nanoseconds.
     pub fn scale_rate(&mut self, k: f64) -> Result<()> {
-        if !(k.is_finite() && k > 0.0) {
-            return Err(Error::Usage(format!(
-                "--rate-scale must be a positive number, got {k}"
-            )));
-        }
+        check_rate_scale(k, self.arrival_ns.last().copied().unwrap_or(0))?;
         if k != 1.0 {
-            let last = self.arrival_ns.last().copied().unwrap_or(0) as f64 / k;
-            if last > MAX_TIME_NS as f64 {
-                return Err(Error::Usage(format!(
-                    "--rate-scale {k} stretches the trace to {:.3e} s of simulated time; at most {:.3e} s (2^62 ns) can be replayed",
-                    last / 1e9,
-                    MAX_TIME_NS as f64 / 1e9
-                )));
-            }
             for a in &mut self.arrival_ns {
-                *a = (*a as f64 / k).round() as u64;
+                *a = scale_ns(*a, k);
             }
         }
         Ok(())
@@ -264,7 +244,26 @@ impl Trace {
 
     /// The largest batch in the trace.
     pub fn max_batch(&self) -> u32 {
-        self.batch.iter().copied().max().unwrap_or(1)
+        match &self.head {
+            Some(h) => h.counts.keys().map(|&(_, b)| b).max().unwrap_or(1),
+            None => self.batch.iter().copied().max().unwrap_or(1),
+        }
+    }
+
+    /// Queries in the whole trace: its rows, or a stream's head's count.
+    pub fn queries(&self) -> usize {
+        self.head
+            .as_ref()
+            .map_or(self.len(), |h| h.queries as usize)
+    }
+
+    /// The batch mix of the whole trace: the count of every (model, batch) and its first
+    /// sorted row (a stream's head carries it; otherwise counted from the rows).
+    pub fn mix(&self) -> std::borrow::Cow<'_, Mix> {
+        match &self.head {
+            Some(h) => std::borrow::Cow::Borrowed(h),
+            None => std::borrow::Cow::Owned(Mix::of(self)),
+        }
     }
 
     /// Window `k` of `of` (0 <= k < of): the queries from position `k * n / of` up to
@@ -286,6 +285,8 @@ impl Trace {
             model,
             batch: self.batch[lo..hi].to_vec(),
             id: (lo..hi).map(|q| self.id_of(q)).collect(),
+            base: 0,
+            head: None,
         }
     }
 
@@ -303,6 +304,8 @@ impl Trace {
             model: self.model[lo..hi].to_vec(),
             batch: self.batch[lo..hi].to_vec(),
             id: (lo..hi).map(|q| self.id_of(q)).collect(),
+            base: 0,
+            head: None,
         }
     }
 
@@ -318,6 +321,14 @@ impl Trace {
 
     /// The first row (in sorted order) that uses model `m`.
     pub fn first_row_of_model(&self, m: u32) -> Option<usize> {
+        if let Some(h) = &self.head {
+            return h
+                .first
+                .iter()
+                .filter(|(k, _)| k.0 == m)
+                .map(|(_, &r)| r.0)
+                .min();
+        }
         self.model.iter().position(|&x| x == m)
     }
 }

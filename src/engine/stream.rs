@@ -1,0 +1,208 @@
+//! The event loop over a trace that arrives in chunks ([`simulate_streamed`]): the same loop
+//! as a whole-trace replay ([`super::sim`]), run on a *window* of the trace (see
+//! [`Trace::base`]) that rows are appended to as the loop needs them and cut from the front, a
+//! row group at a time, once every query of the group has started. Queries keep their global
+//! positions, so the scheduler, the noise stream and the batch ids see exactly what they see in
+//! a whole-trace replay, and the records are the same, row for row.
+//!
+//! Memory: the window (36 bytes per row, 48 with batching and noise) holds the rows from the
+//! oldest query not yet started to the last row read, plus the row group being cut. At a stable
+//! load that is about one row group and one chunk; a query held back for long (a scheduler that
+//! starves it, an overload) keeps every row after it in the window.
+
+use super::Records;
+use super::sim::{Sim, Step, UNSET};
+use crate::error::Result;
+use crate::policy::Scheduler;
+use crate::server::Server;
+use crate::service::{BatchRule, ServiceModel, ServiceTable};
+use crate::trace::Trace;
+use std::borrow::Cow;
+
+/// A run of consecutive queries with their records, cut from the window (or from a whole
+/// replay's records): everything `queries.parquet` and the metrics read of them.
+#[derive(Debug, Clone, Default)]
+pub struct RowGroup {
+    /// Global position of the first row.
+    pub first: usize,
+    /// Ids; empty when every id is its position (`first + k`).
+    pub id: Vec<i64>,
+    pub arrival_ns: Vec<u64>,
+    pub model: Vec<u32>,
+    pub batch: Vec<u32>,
+    pub start_ns: Vec<u64>,
+    pub finish_ns: Vec<u64>,
+    pub instance: Vec<u32>,
+    /// With batching: each row's batch id, and the summed size of batches `batch_base..`.
+    pub batch_id: Vec<u32>,
+    pub batch_size: Vec<u32>,
+    pub batch_base: u32,
+    /// When the run is not exact: each row's estimated completion.
+    pub est_done_ns: Vec<u64>,
+    /// The summed sizes of the batches no later row can belong to, in batch-id order (each
+    /// batch retired exactly once over the run's row groups).
+    pub retired_batches: Vec<u32>,
+}
+
+impl RowGroup {
+    pub fn len(&self) -> usize {
+        self.arrival_ns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.arrival_ns.is_empty()
+    }
+
+    /// The id of row `k`.
+    #[inline]
+    pub fn id_of(&self, k: usize) -> i64 {
+        if self.id.is_empty() {
+            (self.first + k) as i64
+        } else {
+            self.id[k]
+        }
+    }
+
+    /// The summed size of the batch of row `k` (`None`: a batch id outside the group's range,
+    /// which only a broken run produces).
+    #[inline]
+    pub fn batch_size_of(&self, k: usize) -> Option<u32> {
+        let b = self.batch_id[k].checked_sub(self.batch_base)?;
+        self.batch_size.get(b as usize).copied()
+    }
+}
+
+/// Replay a trace read in chunks: `rows` hands the next chunk of the sorted trace (as a
+/// [`Trace`] of rows whose `base` is ignored; `None` at the end), `emit` receives the records
+/// in row groups of `rows_per_group` rows (the last may be shorter), in order. `models` are the
+/// whole trace's model names. Returns the run's counters and busy times (its per-query vectors
+/// are empty: every row went to `emit`).
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_streamed(
+    models: &[String],
+    server: &Server,
+    service: &ServiceTable,
+    model: &ServiceModel,
+    rules: &[BatchRule],
+    scheduler: &mut dyn Scheduler,
+    mut rows: impl FnMut() -> Result<Option<Trace>>,
+    rows_per_group: usize,
+    mut emit: impl FnMut(RowGroup) -> Result<()>,
+) -> Result<Records> {
+    if !rules.is_empty() && rules.len() != models.len() {
+        return Err(crate::error::Error::Other(
+            "one batching rule per trace model".into(),
+        ));
+    }
+    let rows_per_group = rows_per_group.max(1);
+    let window = Trace {
+        models: models.to_vec(),
+        ..Trace::default()
+    };
+    let mut sim = Sim::new(Cow::Owned(window), server, service, model, rules);
+    sim.more = true;
+    let mut s: &mut dyn Scheduler = scheduler;
+    // Rows [0, started) of the window have all started.
+    let mut started = 0usize;
+    loop {
+        let step = if rules.is_empty() {
+            sim.run_unbatched(&mut s)?
+        } else {
+            sim.run_batched(&mut s)?
+        };
+        while started < sim.rec.finish_ns.len() && sim.rec.finish_ns[started] != 0 {
+            started += 1;
+        }
+        while started >= rows_per_group {
+            emit(cut(&mut sim, rows_per_group, false))?;
+            started -= rows_per_group;
+        }
+        match step {
+            Step::Done => break,
+            Step::NeedRows => match rows()? {
+                Some(t) if (sim.next as u64 + t.len() as u64) >= u32::MAX as u64 => {
+                    return Err(crate::error::Error::Usage(format!(
+                        "trace has more than {} queries; at most that many supported",
+                        u32::MAX - 1
+                    )));
+                }
+                Some(t) => sim.append_rows(&t),
+                None => sim.more = false,
+            },
+        }
+    }
+    while !sim.trace.is_empty() {
+        let k = rows_per_group.min(sim.trace.len());
+        let last = k == sim.trace.len();
+        emit(cut(&mut sim, k, last))?;
+    }
+    Ok(std::mem::take(&mut sim.rec))
+}
+
+/// Cut the first `k` rows of the window into a row group; `last`: nothing follows, so every
+/// batch left retires.
+fn cut(sim: &mut Sim, k: usize, last: bool) -> RowGroup {
+    let (t, r) = (&*sim.trace, &sim.rec);
+    let batched = !r.batch_id.is_empty() || !r.batch_size.is_empty();
+    let mut g = RowGroup {
+        first: t.base,
+        id: if t.id.is_empty() {
+            Vec::new()
+        } else {
+            t.id[..k].to_vec()
+        },
+        arrival_ns: t.arrival_ns[..k].to_vec(),
+        model: t.model[..k].to_vec(),
+        batch: t.batch[..k].to_vec(),
+        start_ns: r.start_ns[..k].to_vec(),
+        finish_ns: r.finish_ns[..k].to_vec(),
+        instance: r.instance[..k].to_vec(),
+        batch_id: if r.batch_id.is_empty() {
+            Vec::new()
+        } else {
+            r.batch_id[..k].to_vec()
+        },
+        est_done_ns: if r.est_done_ns.is_empty() {
+            Vec::new()
+        } else {
+            r.est_done_ns[..k].to_vec()
+        },
+        ..RowGroup::default()
+    };
+    if !g.batch_id.is_empty() {
+        // The sizes of the batches the group's rows ran in.
+        let ids = || g.batch_id.iter().copied().filter(|&b| b != UNSET);
+        if let (Some(lo), Some(hi)) = (ids().min(), ids().max()) {
+            let (a, b) = (
+                lo.saturating_sub(r.batch_base) as usize,
+                (hi.saturating_sub(r.batch_base) as usize + 1).min(r.batch_size.len()),
+            );
+            if a < b {
+                g.batch_size = r.batch_size[a..b].to_vec();
+                g.batch_base = r.batch_base + a as u32;
+            }
+        }
+    }
+    sim.drop_rows(k);
+    if batched {
+        // Batches below the lowest id a remaining row ran in (or the next id) are done.
+        let r = &mut sim.rec;
+        let next = r.batch_base + r.batch_size.len() as u32;
+        let keep = if last {
+            next
+        } else {
+            r.batch_id
+                .iter()
+                .zip(&r.finish_ns)
+                .filter(|&(&b, &f)| f != 0 && b != UNSET)
+                .map(|(&b, _)| b)
+                .min()
+                .unwrap_or(next)
+                .min(next)
+        };
+        let k = (keep.saturating_sub(r.batch_base) as usize).min(r.batch_size.len());
+        g.retired_batches = r.batch_size.drain(..k).collect();
+        r.batch_base += k as u32;
+    }
+    g
+}

@@ -1,0 +1,330 @@
+//! Streamed replay (`run --stream`): a trace of any length replayed in bounded memory, with
+//! the same outputs, byte for byte, as an in-memory replay.
+//!
+//! 1. **First pass** ([`crate::trace::reader::Scan`]): the trace file is read once and every
+//!    cell validated as [`Trace::load`] does. It yields the model names, the batch mix (the
+//!    count of every (model, batch): what PARIS's batch map and the default SLA rule read of a
+//!    trace, see [`Trace::head`]) and whether the rows are sorted by arrival.
+//! 2. **Setup** on that head: SLAs, partition, server, service table, scheduler, exactly as an
+//!    in-memory replay builds them ([`crate::replay::setup`]).
+//! 3. **Replay**: a reader thread decodes the file's record batches ahead of the event loop;
+//!    the loop ([`crate::engine::simulate_streamed`]) holds a window of rows from the oldest
+//!    query not yet started; finished row groups go to a writer thread that appends them to
+//!    `queries.parquet` (the same row groups, so the same bytes) and counts them into the
+//!    metrics and the invariant checks ([`tally`]).
+//! 4. **Exact percentiles** ([`exact`]): latencies, queueing delays and estimate errors are
+//!    counted in a histogram and spilled to disk (8 bytes per value each, in a temporary folder
+//!    beside the outputs, removed at the end); a pass over the spill per refinement resolves
+//!    every percentile to the nanosecond.
+//!
+//! **Unsorted traces** are accepted: the first pass finds them, and they are then loaded whole
+//! and sorted in memory (16 bytes per query, as an in-memory replay holds them); the rest
+//! streams as above. Sort a large trace once (`mig-replay trace import` writes sorted traces)
+//! to stream it in bounded memory.
+//!
+//! Not streamed: a reconfigurable server (`--repartition` other than `static`), whose
+//! repartitioners read windows of the whole trace, and the timeline (`--timeline-s`); `run`
+//! refuses them with `--stream`.
+
+pub mod exact;
+mod tally;
+
+use crate::engine;
+use crate::error::{Error, Result};
+use crate::gpu::GpuSpec;
+use crate::policy::{Policy, SchedContext};
+use crate::profile::Profiles;
+use crate::replay::{Replay, Setup};
+use crate::report::QueriesWriter;
+use crate::service::ServiceModel;
+use crate::sla::SlaSpec;
+use crate::trace::reader::Scan;
+use crate::trace::{Mix, Trace, TraceReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::sync_channel;
+
+/// Rows per chunk read from a trace held in memory (an unsorted trace).
+const CHUNK: usize = 1 << 16;
+
+/// How a streamed replay runs.
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    /// Rows per row group of `queries.parquet`, and per cut of the window.
+    pub rows_per_group: usize,
+    /// Where the spill folder is made (a fresh temporary folder inside, removed at the end).
+    pub spill_in: PathBuf,
+}
+
+/// The spill folder, removed when dropped.
+struct SpillDir(PathBuf);
+
+impl SpillDir {
+    fn create(parent: &Path) -> Result<SpillDir> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let p = parent.join(format!(".spill-{}-{stamp}", std::process::id()));
+        std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+        Ok(SpillDir(p))
+    }
+}
+
+impl Drop for SpillDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where the rows come from: the file (sorted), or a trace loaded and sorted in memory.
+enum Source {
+    File,
+    Memory(Trace),
+}
+
+/// Replay the trace file `path` (arrivals divided by `rate_scale`) streamed; `queries`, when
+/// given, receives every row group. Returns the replay (its records hold the counters and the
+/// busy times, not per-query vectors) and the trace's head (models, hash, mix).
+#[allow(clippy::too_many_arguments)]
+pub fn replay_stream(
+    path: &Path,
+    rate_scale: f64,
+    profiles: &Profiles,
+    gpu: &GpuSpec,
+    gpus: usize,
+    policy: &mut Policy,
+    service: &ServiceModel,
+    slas: &SlaSpec,
+    mut queries: Option<QueriesWriter>,
+    opts: &StreamOptions,
+) -> Result<(Replay, Trace)> {
+    crate::trace::check_rate_scale(rate_scale, 0)?;
+    if !policy.repartition.is_static() {
+        return Err(Error::Usage(format!(
+            "--stream replays a fixed server; the repartitioner '{}' reads windows of the whole trace (run without --stream)",
+            policy.repartition.name
+        )));
+    }
+    let scan = Scan::read(path)?;
+    let (source, head) = if scan.sorted {
+        crate::trace::check_rate_scale(rate_scale, scan.last_ns)?;
+        let head = Trace {
+            path: scan.path,
+            sha256: scan.sha256,
+            models: scan.models,
+            head: Some(Arc::new(scan.mix)),
+            ..Trace::default()
+        };
+        (Source::File, head)
+    } else {
+        let mut t = Trace::load(path)?;
+        t.scale_rate(rate_scale)?;
+        let head = Trace {
+            path: t.path.clone(),
+            sha256: t.sha256.clone(),
+            models: t.models.clone(),
+            head: Some(Arc::new(Mix::of(&t))),
+            ..Trace::default()
+        };
+        (Source::Memory(t), head)
+    };
+    let queries_total = head.queries() as u64;
+    let Setup {
+        resolved,
+        explanation,
+        server,
+        rules,
+        table,
+        ..
+    } = crate::replay::setup(&head, profiles, gpu, gpus, policy, service, slas)?;
+    let mut scheduler = (policy.scheduler)(&SchedContext {
+        gpu,
+        server: &server,
+        service: &table,
+        profiles,
+        trace: &head,
+        slas: &resolved,
+        exact_estimates: service.is_exact(),
+    })?;
+    let spill = SpillDir::create(&opts.spill_in)?;
+    let tally = tally::Tally::new(
+        &spill.0,
+        head.models.len(),
+        &resolved,
+        &server,
+        &rules,
+        !service.is_exact(),
+    )?;
+    let (records, tally, queries) = std::thread::scope(|s| -> Result<_> {
+        // Rows: decoded on a reader thread (the file), or cut from the sorted trace.
+        let (row_tx, row_rx) = sync_channel::<Result<Trace>>(2);
+        let reader = match &source {
+            Source::File => {
+                let p = head.path.clone();
+                let models = head.models.len();
+                Some(s.spawn(move || read_rows(&p, rate_scale, models, &row_tx)))
+            }
+            Source::Memory(_) => {
+                drop(row_tx);
+                None
+            }
+        };
+        let mut at = 0usize;
+        let rows = || -> Result<Option<Trace>> {
+            match &source {
+                Source::File => match row_rx.recv() {
+                    Ok(r) => r.map(Some),
+                    Err(_) => Ok(None),
+                },
+                Source::Memory(t) => Ok((at < t.len()).then(|| {
+                    let hi = (at + CHUNK).min(t.len());
+                    let c = slice(t, at, hi);
+                    at = hi;
+                    c
+                })),
+            }
+        };
+        // Row groups: counted and written on a writer thread.
+        let (group_tx, group_rx) = sync_channel::<engine::RowGroup>(1);
+        let (models, server_ref) = (&head.models, &server);
+        let mut tally = tally;
+        let writer = s.spawn(move || -> Result<_> {
+            for g in group_rx {
+                tally.add(&g)?;
+                if let Some(q) = &mut queries {
+                    q.append(&g, models, server_ref)?;
+                }
+            }
+            Ok((tally, queries))
+        });
+        let emit = move |g: engine::RowGroup| -> Result<()> {
+            group_tx
+                .send(g)
+                .map_err(|_| Error::Other("the queries.parquet writer stopped".into()))
+        };
+        let records = engine::simulate_streamed(
+            &head.models,
+            &server,
+            &table,
+            service,
+            &rules,
+            scheduler.as_mut(),
+            rows,
+            opts.rows_per_group,
+            emit,
+        );
+        drop(row_rx);
+        let written = writer
+            .join()
+            .map_err(|_| Error::Other("the queries.parquet thread panicked".into()))?;
+        if let Some(r) = reader {
+            r.join()
+                .map_err(|_| Error::Other("the trace reader thread panicked".into()))?;
+        }
+        // The writer's error says why a send failed; otherwise the replay's own.
+        let (tally, queries) = written?;
+        Ok((records?, tally, queries))
+    })?;
+    if let Some(q) = queries {
+        q.close()?;
+    }
+    let (metrics, invariants) =
+        tally.finish(queries_total, &head.models, &server, &records, &resolved)?;
+    drop(spill);
+    Ok((
+        Replay {
+            policy: policy.name.clone(),
+            partitioner: policy.partitioner_name.clone(),
+            scheduler: policy.scheduler_name.clone(),
+            params: policy.params.clone(),
+            partition: explanation,
+            scheduler_details: scheduler.details(),
+            server,
+            service: service.clone(),
+            batch_rules: rules,
+            slas: resolved,
+            records,
+            metrics,
+            invariants,
+            repartition: None,
+        },
+        head,
+    ))
+}
+
+/// Rows `lo..hi` of a sorted trace, as a chunk.
+fn slice(t: &Trace, lo: usize, hi: usize) -> Trace {
+    Trace {
+        arrival_ns: t.arrival_ns[lo..hi].to_vec(),
+        model: t.model[lo..hi].to_vec(),
+        batch: t.batch[lo..hi].to_vec(),
+        id: if t.id.is_empty() {
+            Vec::new()
+        } else {
+            t.id[lo..hi].to_vec()
+        },
+        ..Trace::default()
+    }
+}
+
+/// Decode the (sorted) trace file chunk by chunk, scaling arrivals, and send the chunks; stops
+/// at the end, at the first error (sent), or when the replay stops listening.
+fn read_rows(
+    path: &Path,
+    rate_scale: f64,
+    models: usize,
+    tx: &std::sync::mpsc::SyncSender<Result<Trace>>,
+) {
+    let mut r = match TraceReader::open(path) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    };
+    let mut prev = 0u64;
+    loop {
+        let c = match r.next_chunk() {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        if r.models().len() > models {
+            let _ = tx.send(Err(Error::file(
+                path,
+                "the file changed while it was replayed (a model the first pass did not see)",
+            )));
+            return;
+        }
+        if c.arrival_ns.iter().any(|&a| {
+            let back = a < prev;
+            prev = a;
+            back
+        }) {
+            let _ = tx.send(Err(Error::file(
+                path,
+                "the file changed while it was replayed (its rows are no longer sorted)",
+            )));
+            return;
+        }
+        let mut arrival_ns = c.arrival_ns;
+        if rate_scale != 1.0 {
+            for a in &mut arrival_ns {
+                *a = crate::trace::scale_ns(*a, rate_scale);
+            }
+        }
+        let t = Trace {
+            arrival_ns,
+            model: c.model,
+            batch: c.batch,
+            id: c.id,
+            ..Trace::default()
+        };
+        if tx.send(Ok(t)).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Reading a Parquet trace chunk by chunk, in file order, every cell validated ([`TraceReader`]):
+//! [`super::Trace::load`] gathers the chunks into a sorted trace; a streamed replay
+//! ([`crate::stream`]) reads them twice, once for the trace's [`Mix`] and once to replay them.
+
+use super::{MAX_TIME_NS, Trace};
+use crate::error::{Error, Result};
+use crate::io::{FileHash, Interner, ParquetInput, append_ints, append_strings, col};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Rows of a trace in file order: arrival (ns), model (interned in order of first appearance
+/// in the file), batch, and the `id` column when the file has one (empty otherwise).
+#[derive(Debug, Clone, Default)]
+pub struct Chunk {
+    /// File row of the first row.
+    pub row0: usize,
+    pub arrival_ns: Vec<u64>,
+    pub model: Vec<u32>,
+    pub batch: Vec<u32>,
+    pub id: Vec<i64>,
+}
+
+/// Reads and validates a Parquet trace (the schema of [`super`]) one record batch at a time.
+pub struct TraceReader {
+    input: ParquetInput,
+    names: Interner,
+    /// Whether the file has an `id` column.
+    pub has_id: bool,
+    tmp: Vec<i64>,
+}
+
+impl TraceReader {
+    /// Open `path` and check its columns.
+    pub fn open(path: &Path) -> Result<TraceReader> {
+        let input = ParquetInput::open(path)?;
+        input.require(
+            "arrival_us",
+            "an integer column of microseconds from the trace start",
+        )?;
+        input.require("model", "a string column with the model name")?;
+        input.require("batch", "an integer column with the batch size (>= 1)")?;
+        Ok(TraceReader {
+            has_id: input.has("id"),
+            input,
+            names: Interner::default(),
+            tmp: Vec::new(),
+        })
+    }
+
+    /// Rows in the file.
+    pub fn rows(&self) -> usize {
+        self.input.rows
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.input.path
+    }
+
+    /// The model names met so far, in order of first appearance.
+    pub fn models(&self) -> &[String] {
+        &self.names.names
+    }
+
+    /// The next rows, validated: arrivals >= 0 and at most 2^62 ns, batches >= 1.
+    pub fn next_chunk(&mut self) -> Result<Option<Chunk>> {
+        let Some((b, row0)) = self.input.next_batch()? else {
+            return Ok(None);
+        };
+        let path = self.input.path.clone();
+        let path = path.as_path();
+        let n = b.num_rows();
+        let mut c = Chunk {
+            row0,
+            arrival_ns: Vec::with_capacity(n),
+            model: Vec::with_capacity(n),
+            batch: Vec::with_capacity(n),
+            id: Vec::new(),
+        };
+        let tmp = &mut self.tmp;
+        tmp.clear();
+        append_ints(col(&b, "arrival_us"), path, "arrival_us", row0, tmp)?;
+        for (i, &a) in tmp.iter().enumerate() {
+            if a < 0 {
+                return Err(Error::cell(
+                    path,
+                    "arrival_us",
+                    row0 + i,
+                    format!("negative value {a}; expected >= 0"),
+                ));
+            }
+            let ns = (a as u64)
+                .checked_mul(1000)
+                .filter(|&ns| ns <= MAX_TIME_NS)
+                .ok_or_else(|| {
+                    Error::cell(
+                        path,
+                        "arrival_us",
+                        row0 + i,
+                        format!(
+                            "value {a} is too large; expected at most {} us (2^62 ns)",
+                            MAX_TIME_NS / 1000
+                        ),
+                    )
+                })?;
+            c.arrival_ns.push(ns);
+        }
+        tmp.clear();
+        append_ints(col(&b, "batch"), path, "batch", row0, tmp)?;
+        for (i, &v) in tmp.iter().enumerate() {
+            if v < 1 || v > u32::MAX as i64 {
+                return Err(Error::cell(
+                    path,
+                    "batch",
+                    row0 + i,
+                    format!("value {v}; expected an integer >= 1"),
+                ));
+            }
+            c.batch.push(v as u32);
+        }
+        append_strings(
+            col(&b, "model"),
+            path,
+            "model",
+            row0,
+            &mut self.names,
+            &mut c.model,
+        )?;
+        if self.has_id {
+            append_ints(col(&b, "id"), path, "id", row0, &mut c.id)?;
+        }
+        Ok(Some(c))
+    }
+
+    /// Refuse an empty model name, naming the first file row (`first_row(model)`) that has it.
+    pub fn check_model_names(&self, first_row: impl Fn(u32) -> usize) -> Result<()> {
+        for (i, m) in self.names.names.iter().enumerate() {
+            if m.trim().is_empty() {
+                return Err(Error::cell(
+                    &self.input.path,
+                    "model",
+                    first_row(i as u32),
+                    "empty model name; expected a model name",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The model names and the file's hash.
+    pub fn finish(self) -> (Vec<String>, FileHash) {
+        (self.names.names, self.input.sha256())
+    }
+}
+
+/// The batch mix of a whole trace: how many queries of every (model, batch) it holds, and the
+/// first of them (sorted position and id). Partitioners (PARIS's batch map) and the default SLA
+/// rule read this of a trace, so a streamed replay can plan without holding the rows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mix {
+    pub counts: BTreeMap<(u32, u32), u64>,
+    /// (sorted position, id) of the first query of every (model, batch).
+    pub first: BTreeMap<(u32, u32), (usize, i64)>,
+    pub queries: u64,
+}
+
+impl Mix {
+    /// The mix of an in-memory trace.
+    pub fn of(t: &Trace) -> Mix {
+        let mut m = Mix::default();
+        for (q, (&md, &b)) in t.model.iter().zip(&t.batch).enumerate() {
+            m.add(md, b, q, t.id_of(q));
+        }
+        m
+    }
+
+    /// Count one query at sorted position `q`.
+    #[inline]
+    pub fn add(&mut self, model: u32, batch: u32, q: usize, id: i64) {
+        use std::collections::btree_map::Entry;
+        match self.counts.entry((model, batch)) {
+            Entry::Occupied(mut e) => *e.get_mut() += 1,
+            Entry::Vacant(e) => {
+                e.insert(1);
+                self.first.insert((model, batch), (q, id));
+            }
+        }
+        self.queries += 1;
+    }
+
+    /// The `p`-th percentile (nearest rank) of model `m`'s batch sizes.
+    pub fn batch_percentile(&self, m: u32, p: f64) -> Option<u32> {
+        let of_m = || self.counts.range((m, 0)..=(m, u32::MAX));
+        let n: u64 = of_m().map(|(_, &c)| c).sum();
+        if n == 0 {
+            return None;
+        }
+        let rank = crate::stats::nearest_rank(n as usize, p) as u64;
+        let mut seen = 0;
+        for (&(_, b), &c) in of_m() {
+            seen += c;
+            if seen >= rank {
+                return Some(b);
+            }
+        }
+        None
+    }
+}
+
+/// A trace file read for a streamed replay's first pass: its models, its mix, whether its rows
+/// are sorted by arrival, and its first and last arrival (ns, before any rate scaling).
+pub struct Scan {
+    pub path: PathBuf,
+    pub sha256: FileHash,
+    pub models: Vec<String>,
+    pub mix: Mix,
+    pub sorted: bool,
+    pub has_id: bool,
+    pub first_ns: u64,
+    pub last_ns: u64,
+}
+
+impl Scan {
+    /// Read `path` once, validating every cell as [`Trace::load`] does. The mix's positions are
+    /// sorted positions only when the file is sorted (`sorted`).
+    pub fn read(path: &Path) -> Result<Scan> {
+        let mut r = TraceReader::open(path)?;
+        let mut mix = Mix::default();
+        let mut first_row_of: Vec<usize> = Vec::new();
+        let (mut sorted, mut prev, mut first_ns, mut last_ns) = (true, 0u64, None, 0u64);
+        while let Some(c) = r.next_chunk()? {
+            for (k, ((&a, &m), &b)) in c.arrival_ns.iter().zip(&c.model).zip(&c.batch).enumerate() {
+                let q = c.row0 + k;
+                let id = if c.id.is_empty() { q as i64 } else { c.id[k] };
+                mix.add(m, b, q, id);
+                if m as usize >= first_row_of.len() {
+                    first_row_of.push(q);
+                }
+                sorted &= a >= prev;
+                prev = a;
+                first_ns.get_or_insert(a);
+                last_ns = last_ns.max(a);
+            }
+        }
+        r.check_model_names(|m| first_row_of.get(m as usize).copied().unwrap_or(0))?;
+        let has_id = r.has_id;
+        let path = r.path().to_path_buf();
+        let (models, sha256) = r.finish();
+        Ok(Scan {
+            path,
+            sha256,
+            models,
+            mix,
+            sorted,
+            has_id,
+            first_ns: first_ns.unwrap_or(0),
+            last_ns,
+        })
+    }
+}

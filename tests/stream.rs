@@ -1,0 +1,318 @@
+//! Streamed replay (`run --stream`, `mig_replay::stream`) against the in-memory replay: the
+//! same `queries.parquet` and `summary.json`, byte for byte, over row-group sizes from 1 row to
+//! 2^20, on sorted and unsorted files, one and three models, exact service, noise, dynamic
+//! batching, fcfs, PARIS+ELSA, homogeneous slices and the random scheduler. The in-memory replay
+//! is the reference: its own tests check it against closed forms and hand-computed traces.
+
+mod common;
+
+use mig_replay::gpu::GpuSpec;
+use mig_replay::policy::{PolicyParams, Registry, RunParams};
+use mig_replay::profile::Profiles;
+use mig_replay::replay::replay;
+use mig_replay::report::{QueriesWriter, Summary, write_queries_in_groups};
+use mig_replay::stream::{StreamOptions, replay_stream};
+use mig_replay::trace::Trace;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A trace of `n` queries over `models`, arrivals at a mean `gap_us` apart (whole microseconds),
+/// batches 1-32, written to `path` in arrival order or, with `shuffle`, in a scrambled order
+/// (ids then name the rows' arrival order, as a real unsorted log would).
+fn write_trace(path: &Path, n: usize, models: &[&str], gap_us: u64, shuffle: bool, seed: u64) {
+    let mut x = seed | 1;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut t = 0u64;
+    let mut rows: Vec<(u64, u32, u32)> = (0..n)
+        .map(|_| {
+            t += rnd() % (2 * gap_us + 1);
+            let b = 1 + (rnd() % 32).min(rnd() % 32) as u32;
+            (t * 1000, (rnd() % models.len() as u64) as u32, b)
+        })
+        .collect();
+    if shuffle {
+        for i in (1..rows.len()).rev() {
+            let j = (rnd() % (i as u64 + 1)) as usize;
+            rows.swap(i, j);
+        }
+    }
+    let trace = Trace {
+        models: models.iter().map(|s| s.to_string()).collect(),
+        arrival_ns: rows.iter().map(|r| r.0).collect(),
+        model: rows.iter().map(|r| r.1).collect(),
+        batch: rows.iter().map(|r| r.2).collect(),
+        id: if shuffle {
+            (0..n as i64).map(|i| i * 3 + 7).collect()
+        } else {
+            Vec::new()
+        },
+        ..Trace::default()
+    };
+    trace.write(path).unwrap();
+}
+
+fn profiles() -> Profiles {
+    Profiles::load(Path::new("profiles/a100-80gb.parquet")).unwrap()
+}
+
+/// Replay `path` both ways with `rows_per_group`; assert the outputs are the same bytes.
+fn same_both_ways(
+    dir: &Path,
+    path: &Path,
+    policy: &str,
+    params: &[(&str, &str)],
+    gpus: usize,
+    rate_scale: f64,
+    rows_per_group: usize,
+) {
+    let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+    let prof = profiles();
+    let reg = Registry::builtin();
+    let run = RunParams::split(PolicyParams::from_pairs(params)).unwrap();
+    let tag = format!("{policy} {params:?} on {gpus} GPUs, {rows_per_group} rows per group");
+    let inputs = |t: &Trace| {
+        let mut m = BTreeMap::new();
+        m.insert(
+            "trace".to_string(),
+            mig_replay::report::InputFile {
+                path: t.path.display().to_string(),
+                sha256: t.sha256.get().unwrap(),
+            },
+        );
+        m
+    };
+    // In memory.
+    let mut trace = Trace::load(path).unwrap();
+    trace.scale_rate(rate_scale).unwrap();
+    let mut p = reg.build_for(policy, &run).unwrap();
+    let r = replay(&trace, &prof, &gpu, gpus, &mut p, &run.service, &run.slas).unwrap();
+    assert!(r.invariants.all_ok(), "{tag}: {:?}", r.invariants);
+    let mem = dir.join("mem");
+    std::fs::create_dir_all(&mem).unwrap();
+    write_queries_in_groups(&mem.join("queries.parquet"), &trace, &r, rows_per_group).unwrap();
+    Summary::new(&r, &trace.models, inputs(&trace), rate_scale)
+        .write(&mem.join("summary.json"))
+        .unwrap();
+    // Streamed.
+    let st = dir.join("stream");
+    std::fs::create_dir_all(&st).unwrap();
+    let q = QueriesWriter::create(
+        &st.join("queries.parquet"),
+        QueriesWriter::batched(&run.service),
+        rows_per_group,
+    )
+    .unwrap();
+    let mut p = reg.build_for(policy, &run).unwrap();
+    let opts = StreamOptions {
+        rows_per_group,
+        spill_in: st.clone(),
+    };
+    let (r2, head) = replay_stream(
+        path,
+        rate_scale,
+        &prof,
+        &gpu,
+        gpus,
+        &mut p,
+        &run.service,
+        &run.slas,
+        Some(q),
+        &opts,
+    )
+    .unwrap();
+    Summary::new(&r2, &head.models, inputs(&head), rate_scale)
+        .write(&st.join("summary.json"))
+        .unwrap();
+    for f in ["queries.parquet", "summary.json"] {
+        let (a, b) = (
+            std::fs::read(mem.join(f)).unwrap(),
+            std::fs::read(st.join(f)).unwrap(),
+        );
+        if a != b && f == "summary.json" {
+            assert_eq!(
+                String::from_utf8_lossy(&a),
+                String::from_utf8_lossy(&b),
+                "{tag}"
+            );
+        }
+        assert!(a == b, "{tag}: {f} differs");
+    }
+    // The spill folder is gone; only the outputs remain.
+    let mut left: Vec<PathBuf> = std::fs::read_dir(&st)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    left.sort();
+    assert_eq!(left, [st.join("queries.parquet"), st.join("summary.json")]);
+}
+
+#[test]
+fn fcfs_one_model_every_row_group_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.parquet");
+    // About 80% load on 2 A100-80GB.
+    write_trace(&t, 30_000, &["resnet50"], 9_000, false, 1);
+    for rpg in [1, 7, 1000, 1 << 20] {
+        let d = dir.path().join(format!("fcfs-{rpg}"));
+        same_both_ways(&d, &t, "fcfs", &[], 2, 1.0, rpg);
+    }
+}
+
+#[test]
+fn three_models_unsorted_paris_elsa_and_homogeneous() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.parquet");
+    let models = ["resnet50", "bert-base", "mobilenet-v2"];
+    write_trace(&t, 20_000, &models, 2_000, true, 2);
+    let slas = [
+        ("sla.resnet50", "60"),
+        ("sla.bert-base", "130"),
+        ("sla.mobilenet-v2", "30"),
+    ];
+    for (k, rpg) in [(0usize, 333usize), (1, 4096)] {
+        let d = dir.path().join(format!("paris-{k}"));
+        same_both_ways(&d, &t, "paris+elsa", &slas, 4, 1.0, rpg);
+        let d = dir.path().join(format!("homog-{k}"));
+        same_both_ways(
+            &d,
+            &t,
+            "homogeneous",
+            &[("slice", "3g.40gb"), ("sla.resnet50", "60")],
+            4,
+            1.5,
+            rpg,
+        );
+    }
+}
+
+#[test]
+fn batching_and_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.parquet");
+    let models = ["resnet50", "mobilenet-v2"];
+    write_trace(&t, 20_000, &models, 1_500, false, 3);
+    let batching = [
+        ("batching.max_batch", "48"),
+        ("batching.max_delay_us", "3000"),
+        ("service_noise", "lognormal:cv=0.4"),
+        ("seed", "9"),
+    ];
+    for rpg in [5, 2000] {
+        let d = dir.path().join(format!("fcfs-batch-{rpg}"));
+        same_both_ways(&d, &t, "fcfs", &batching, 3, 1.0, rpg);
+        let d = dir.path().join(format!("paris-batch-{rpg}"));
+        same_both_ways(
+            &d,
+            &t,
+            "paris+elsa",
+            &[
+                ("service_noise", "profile:cv=0.2"),
+                ("sla.resnet50", "80"),
+                ("sla.mobilenet-v2", "40"),
+            ],
+            3,
+            1.0,
+            rpg,
+        );
+        let d = dir.path().join(format!("random-{rpg}"));
+        same_both_ways(
+            &d,
+            &t,
+            "random+least-loaded",
+            &[
+                ("batching.max_batch", "8"),
+                ("batching.max_delay_us", "500"),
+            ],
+            3,
+            1.0,
+            rpg,
+        );
+    }
+}
+
+#[test]
+fn the_cli_streams_with_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.parquet");
+    write_trace(&t, 5_000, &["resnet50", "bert-base"], 3_000, true, 4);
+    let tp = t.to_str().unwrap();
+    let mut outs = Vec::new();
+    for (k, extra) in [&[][..], &["--stream"][..]].iter().enumerate() {
+        let out = dir.path().join(format!("o{k}"));
+        let mut args = vec![
+            "run",
+            "--trace",
+            tp,
+            "--profiles",
+            "profiles/a100-80gb.parquet",
+            "--gpu",
+            "A100-80GB",
+            "--gpus",
+            "2",
+            "--policy",
+            "paris+elsa",
+            "--sla-ms",
+            "150",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = common::run(&args);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        outs.push(out);
+    }
+    for f in ["queries.parquet", "summary.json"] {
+        assert!(
+            std::fs::read(outs[0].join(f)).unwrap() == std::fs::read(outs[1].join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // What streaming cannot do is refused by name.
+    let out = dir.path().join("o2");
+    let o = common::run(&[
+        "run",
+        "--trace",
+        tp,
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--gpus",
+        "2",
+        "--policy",
+        "fcfs",
+        "--stream",
+        "--timeline-s",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("--timeline-s"), "{}", o.stderr);
+    let o = common::run(&[
+        "run",
+        "--trace",
+        tp,
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--gpus",
+        "2",
+        "--policy",
+        "paris+elsa",
+        "--repartition",
+        "periodic",
+        "--stream",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("--stream"), "{}", o.stderr);
+}
