@@ -29,7 +29,7 @@ lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
 
-# Event-loop benchmark (cargo bench), end-to-end `run` on 1M queries (3 policies), wall time and peak RSS (the 100M-query run is `just bench-100m`, 5 GB of disk).
+# Event-loop benchmark (cargo bench), end-to-end `run` on 1M queries (3 policies, and fcfs streamed), wall time and peak RSS, the Python reference side by side (the 100M-query run is `just bench-100m`, 5 GB of disk; memory per query `just bench-stream`; a billion queries `just bench-1b`).
 bench-core:
     cargo bench --bench core
     cargo build --release
@@ -40,6 +40,11 @@ bench-core:
     /usr/bin/time -f "1M fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy fcfs --out reports/bench-core/fcfs
     /usr/bin/time -f "1M homogeneous 1g: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy homogeneous --slice 1g.10gb --out reports/bench-core/homogeneous-1g
     /usr/bin/time -f "1M paris+elsa: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy paris+elsa --out reports/bench-core/paris-elsa
+    rm -rf reports/bench-core/fcfs-stream
+    /usr/bin/time -f "1M fcfs --stream: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy fcfs --stream --quiet --out reports/bench-core/fcfs-stream
+    cmp reports/bench-core/fcfs/queries.parquet reports/bench-core/fcfs-stream/queries.parquet && cmp reports/bench-core/fcfs/summary.json reports/bench-core/fcfs-stream/summary.json && echo "1M fcfs: --stream wrote the same bytes"
+    # The pure-Python FCFS reference on the same trace (needs pyarrow; skipped without it).
+    if python3 -c "import pyarrow" 2>/dev/null; then /usr/bin/time -f "Python reference, 1M fcfs: wall %e s, peak RSS %M KB" python3 benches/reference_fcfs.py reports/bench-core/trace-1m.parquet profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --check reports/bench-core/fcfs/queries.parquet; else echo "no pyarrow: the Python reference is skipped (pip install pyarrow)"; fi
     # peak (latency-bounded throughput) of one policy on a 100k-query trace.
     /usr/bin/time -f "peak paris+elsa on 100k queries: wall %e s" ./target/release/mig-replay peak --trace traces/paper-resnet50.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy paris+elsa --sla-ms 53.61
 
@@ -76,6 +81,20 @@ bench-reference:
     rm -rf reports/bench-core/fcfs
     /usr/bin/time -f "mig-replay run, 1M fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy fcfs --out reports/bench-core/fcfs
     python3 benches/reference_fcfs.py reports/bench-core/trace-1m.parquet profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --check reports/bench-core/fcfs/queries.parquet
+
+# Streamed replay: peak RSS of `run` and `run --stream` at 10M and 100M queries (fcfs, 800 A100-80GB, 100k q/s, queries.parquet written), the marginal bytes per query, and a byte comparison of both modes' outputs (about 5 GB of disk, 3 minutes).
+bench-stream:
+    cargo build --release
+    bash benches/stream_memory.sh
+
+# One billion queries streamed: fcfs on 800 A100-80GB at 100k q/s (a stable load). The trace is 1.6 GB; queries.parquet 22 GB and 16 GB of spill while it runs (about 45 GB of disk, 10 minutes).
+bench-1b:
+    cargo build --release
+    mkdir -p reports/bench-1b
+    /usr/bin/time -f "trace gen 1B (streamed): wall %e s, peak RSS %M KB" ./target/release/mig-replay trace gen --rate 100000 --queries 1000000000 --model resnet50 --batch-mu 1.5 --batch-sigma 0.8 --max-batch 64 --seed 1 --stream --out reports/bench-1b/trace.parquet
+    rm -rf reports/bench-1b/fcfs
+    /usr/bin/time -f "run --stream 1B fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-1b/trace.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 800 --policy fcfs --stream --out reports/bench-1b/fcfs
+    ls -l reports/bench-1b/fcfs
 
 # 100M queries (100,000 q/s on 800 A100-80GB under fcfs): about 5 GB of disk, a minute of wall time.
 bench-100m:

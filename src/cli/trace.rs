@@ -107,6 +107,11 @@ pub struct GenArgs {
     /// The diurnal period P, seconds.
     #[arg(long, default_value_t = 86400.0, allow_negative_numbers = true)]
     pub diurnal_period: f64,
+    /// Write the rows as they are drawn, a million at a time, never holding the trace (for
+    /// traces too large for memory, up to 4,294,967,294 queries); the same rows, without the
+    /// statistics printed after.
+    #[arg(long)]
+    pub stream: bool,
     /// Output trace Parquet file.
     #[arg(long)]
     pub out: PathBuf,
@@ -225,6 +230,11 @@ pub fn trace_cmd(c: TraceCommand) -> Result<i32> {
                     period_s: a.diurnal_period,
                 }),
             };
+            if a.stream {
+                let n = synth::generate_to_file(&cfg, &var, &a.out)?;
+                println!("wrote {} ({n} queries, streamed)", a.out.display());
+                return Ok(0);
+            }
             write_trace(&synth::generate_varying(&cfg, &var)?, &a.out, &[])
         }
         TraceCommand::Import(i) => {

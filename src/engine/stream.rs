@@ -75,7 +75,8 @@ impl RowGroup {
 /// Replay a trace read in chunks: `rows` hands the next chunk of the sorted trace (as a
 /// [`Trace`] of rows whose `base` is ignored; `None` at the end), `emit` receives the records
 /// in row groups of `rows_per_group` rows (the last may be shorter), in order. `models` are the
-/// whole trace's model names. Returns the run's counters and busy times (its per-query vectors
+/// whole trace's model names; `spare` may hand back a row group `emit` is done with, whose
+/// buffers are reused (no fresh pages per group). Returns the run's counters and busy times (its per-query vectors
 /// are empty: every row went to `emit`).
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_streamed(
@@ -88,6 +89,7 @@ pub fn simulate_streamed(
     mut rows: impl FnMut() -> Result<Option<Trace>>,
     rows_per_group: usize,
     mut emit: impl FnMut(RowGroup) -> Result<()>,
+    mut spare: impl FnMut() -> Option<RowGroup>,
 ) -> Result<Records> {
     if !rules.is_empty() && rules.len() != models.len() {
         return Err(crate::error::Error::Other(
@@ -114,7 +116,7 @@ pub fn simulate_streamed(
             started += 1;
         }
         while started >= rows_per_group {
-            emit(cut(&mut sim, rows_per_group, false))?;
+            emit(cut(&mut sim, rows_per_group, false, spare()))?;
             started -= rows_per_group;
         }
         match step {
@@ -134,41 +136,30 @@ pub fn simulate_streamed(
     while !sim.trace.is_empty() {
         let k = rows_per_group.min(sim.trace.len());
         let last = k == sim.trace.len();
-        emit(cut(&mut sim, k, last))?;
+        emit(cut(&mut sim, k, last, spare()))?;
     }
     Ok(std::mem::take(&mut sim.rec))
 }
 
 /// Cut the first `k` rows of the window into a row group; `last`: nothing follows, so every
 /// batch left retires.
-fn cut(sim: &mut Sim, k: usize, last: bool) -> RowGroup {
+fn cut(sim: &mut Sim, k: usize, last: bool, spare: Option<RowGroup>) -> RowGroup {
     let (t, r) = (&*sim.trace, &sim.rec);
     let batched = !r.batch_id.is_empty() || !r.batch_size.is_empty();
-    let mut g = RowGroup {
-        first: t.base,
-        id: if t.id.is_empty() {
-            Vec::new()
-        } else {
-            t.id[..k].to_vec()
-        },
-        arrival_ns: t.arrival_ns[..k].to_vec(),
-        model: t.model[..k].to_vec(),
-        batch: t.batch[..k].to_vec(),
-        start_ns: r.start_ns[..k].to_vec(),
-        finish_ns: r.finish_ns[..k].to_vec(),
-        instance: r.instance[..k].to_vec(),
-        batch_id: if r.batch_id.is_empty() {
-            Vec::new()
-        } else {
-            r.batch_id[..k].to_vec()
-        },
-        est_done_ns: if r.est_done_ns.is_empty() {
-            Vec::new()
-        } else {
-            r.est_done_ns[..k].to_vec()
-        },
-        ..RowGroup::default()
-    };
+    let mut g = spare.unwrap_or_default();
+    g.first = t.base;
+    fill(&mut g.id, &t.id, k);
+    fill(&mut g.arrival_ns, &t.arrival_ns, k);
+    fill(&mut g.model, &t.model, k);
+    fill(&mut g.batch, &t.batch, k);
+    fill(&mut g.start_ns, &r.start_ns, k);
+    fill(&mut g.finish_ns, &r.finish_ns, k);
+    fill(&mut g.instance, &r.instance, k);
+    fill(&mut g.batch_id, &r.batch_id, k);
+    fill(&mut g.est_done_ns, &r.est_done_ns, k);
+    g.batch_size.clear();
+    g.batch_base = 0;
+    g.retired_batches.clear();
     if !g.batch_id.is_empty() {
         // The sizes of the batches the group's rows ran in.
         let ids = || g.batch_id.iter().copied().filter(|&b| b != UNSET);
@@ -178,7 +169,7 @@ fn cut(sim: &mut Sim, k: usize, last: bool) -> RowGroup {
                 (hi.saturating_sub(r.batch_base) as usize + 1).min(r.batch_size.len()),
             );
             if a < b {
-                g.batch_size = r.batch_size[a..b].to_vec();
+                g.batch_size.extend_from_slice(&r.batch_size[a..b]);
                 g.batch_base = r.batch_base + a as u32;
             }
         }
@@ -201,8 +192,17 @@ fn cut(sim: &mut Sim, k: usize, last: bool) -> RowGroup {
                 .min(next)
         };
         let k = (keep.saturating_sub(r.batch_base) as usize).min(r.batch_size.len());
-        g.retired_batches = r.batch_size.drain(..k).collect();
+        g.retired_batches.extend(r.batch_size.drain(..k));
         r.batch_base += k as u32;
     }
     g
+}
+
+/// `dst` = the first `k` values of `src` (nothing when `src` is empty: a column the run has
+/// not), reusing `dst`'s buffer.
+fn fill<T: Copy>(dst: &mut Vec<T>, src: &[T], k: usize) {
+    dst.clear();
+    if !src.is_empty() {
+        dst.extend_from_slice(&src[..k]);
+    }
 }

@@ -28,12 +28,7 @@ pub fn write_parquet_with(
     batch: &RecordBatch,
     props: impl FnOnce(WriterPropertiesBuilder) -> WriterPropertiesBuilder,
 ) -> Result<()> {
-    let props = props(
-        WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_created_by(created_by()),
-    )
-    .build();
+    let props = props(parquet_props()).build();
     write_atomic_with(path, |f| {
         let mut w =
             ArrowWriter::try_new(f, batch.schema(), Some(props)).map_err(std::io::Error::other)?;
@@ -41,6 +36,14 @@ pub fn write_parquet_with(
         w.close().map_err(std::io::Error::other)?;
         Ok(())
     })
+}
+
+/// The writer properties every Parquet output starts from: Snappy pages, created by
+/// mig-replay and its version.
+pub fn parquet_props() -> WriterPropertiesBuilder {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_created_by(created_by())
 }
 
 fn created_by() -> String {

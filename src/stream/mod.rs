@@ -186,6 +186,8 @@ pub fn replay_stream(
         };
         // Row groups: counted and written on a writer thread.
         let (group_tx, group_rx) = sync_channel::<engine::RowGroup>(1);
+        // Row groups done with come back, so their buffers are reused.
+        let (back_tx, back_rx) = sync_channel::<engine::RowGroup>(2);
         let (models, server_ref) = (&head.models, &server);
         let mut tally = tally;
         let writer = s.spawn(move || -> Result<_> {
@@ -194,6 +196,7 @@ pub fn replay_stream(
                 if let Some(q) = &mut queries {
                     q.append(&g, models, server_ref)?;
                 }
+                let _ = back_tx.try_send(g);
             }
             Ok((tally, queries))
         });
@@ -212,6 +215,7 @@ pub fn replay_stream(
             rows,
             opts.rows_per_group,
             emit,
+            || back_rx.try_recv().ok(),
         );
         drop(row_rx);
         let written = writer

@@ -10,7 +10,7 @@ use crate::metrics::{self, Metrics, Parts};
 use crate::server::Server;
 use crate::service::BatchRule;
 use crate::sla::ModelSla;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// A batch seen in part: (model, instance, start, finish) of its first member, its summed
@@ -38,8 +38,10 @@ pub struct Tally {
     conservation: bool,
     causality: bool,
     overlap_ok: bool,
-    /// Per instance: start -> (finish, batch id) of the intervals a later query could overlap.
-    open: Vec<BTreeMap<u64, (u64, u32)>>,
+    /// Per instance: (start, finish, batch id) of the intervals a later query could overlap,
+    /// by start (new ones land at or near the back: starts on an instance mostly follow the
+    /// trace's order).
+    open: Vec<VecDeque<(u64, u64, u32)>>,
     /// With batching: batches not yet complete, by id: (model, instance, start, finish, summed
     /// batch, members), and the number completed and found consistent.
     forming: Option<HashMap<u32, Forming>>,
@@ -85,7 +87,7 @@ impl Tally {
             conservation: true,
             causality: true,
             overlap_ok: true,
-            open: vec![BTreeMap::new(); server.instances.len()],
+            open: vec![VecDeque::new(); server.instances.len()],
             forming: batched.then(HashMap::new),
             batches_ok: true,
             batches_done: 0,
@@ -164,11 +166,8 @@ impl Tally {
         // interval that ends by then can overlap none of them.
         if let Some(&a) = g.arrival_ns.last() {
             for o in &mut self.open {
-                while let Some(e) = o.first_entry() {
-                    if e.get().0 > a {
-                        break;
-                    }
-                    e.remove();
+                while o.front().is_some_and(|x| x.1 <= a) {
+                    o.pop_front();
                 }
             }
         }
@@ -178,24 +177,30 @@ impl Tally {
     /// Check the interval [s, f) of batch `bid` on instance `i` against the open ones.
     fn interval(&mut self, i: usize, s: u64, f: u64, bid: u32) {
         let o = &mut self.open[i];
-        if let Some(&(pf, pb)) = o.get(&s) {
+        // The first interval that starts at or after s.
+        let p = if o.back().is_none_or(|x| x.0 < s) {
+            o.len()
+        } else {
+            o.partition_point(|x| x.0 < s)
+        };
+        if let Some(&(ps, pf, pb)) = o.get(p)
+            && ps == s
+        {
             // A batch's members share one interval; anything else at the same start overlaps.
             if !(pb == bid && pf == f && self.forming.is_some()) {
                 self.overlap_ok = false;
             }
             return;
         }
-        if let Some((_, &(pf, _))) = o.range(..s).next_back()
-            && pf > s
-        {
+        if p > 0 && o[p - 1].1 > s {
             self.overlap_ok = false;
         }
-        if let Some((&ns, _)) = o.range(s..).next()
+        if let Some(&(ns, ..)) = o.get(p)
             && ns < f
         {
             self.overlap_ok = false;
         }
-        o.insert(s, (f, bid));
+        o.insert(p, (s, f, bid));
     }
 
     /// The metrics and the invariants, `rec` holding the run's counters and busy times;

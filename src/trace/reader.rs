@@ -163,14 +163,62 @@ pub struct Mix {
     pub queries: u64,
 }
 
+/// Counts a mix query by query: a dense table for batches below 4,096, a map above.
+#[derive(Debug, Default)]
+pub struct MixCounter {
+    /// Per model, per batch: (count, first position, its id).
+    dense: Vec<Vec<(u64, usize, i64)>>,
+    sparse: Mix,
+}
+
+impl MixCounter {
+    const DENSE: u32 = 4096;
+
+    #[inline]
+    pub fn add(&mut self, model: u32, batch: u32, q: usize, id: i64) {
+        if batch >= Self::DENSE {
+            self.sparse.add(model, batch, q, id);
+            return;
+        }
+        let m = model as usize;
+        if m >= self.dense.len() {
+            self.dense.resize_with(m + 1, Vec::new);
+        }
+        let row = &mut self.dense[m];
+        let b = batch as usize;
+        if b >= row.len() {
+            row.resize(b + 1, (0, 0, 0));
+        }
+        let e = &mut row[b];
+        if e.0 == 0 {
+            (e.1, e.2) = (q, id);
+        }
+        e.0 += 1;
+    }
+
+    pub fn finish(self) -> Mix {
+        let mut mix = self.sparse;
+        for (m, row) in self.dense.iter().enumerate() {
+            for (b, &(c, q, id)) in row.iter().enumerate() {
+                if c > 0 {
+                    mix.counts.insert((m as u32, b as u32), c);
+                    mix.first.insert((m as u32, b as u32), (q, id));
+                    mix.queries += c;
+                }
+            }
+        }
+        mix
+    }
+}
+
 impl Mix {
     /// The mix of an in-memory trace.
     pub fn of(t: &Trace) -> Mix {
-        let mut m = Mix::default();
+        let mut m = MixCounter::default();
         for (q, (&md, &b)) in t.model.iter().zip(&t.batch).enumerate() {
             m.add(md, b, q, t.id_of(q));
         }
-        m
+        m.finish()
     }
 
     /// Count one query at sorted position `q`.
@@ -224,7 +272,7 @@ impl Scan {
     /// sorted positions only when the file is sorted (`sorted`).
     pub fn read(path: &Path) -> Result<Scan> {
         let mut r = TraceReader::open(path)?;
-        let mut mix = Mix::default();
+        let mut mix = MixCounter::default();
         let mut first_row_of: Vec<usize> = Vec::new();
         let (mut sorted, mut prev, mut first_ns, mut last_ns) = (true, 0u64, None, 0u64);
         while let Some(c) = r.next_chunk()? {
@@ -249,7 +297,7 @@ impl Scan {
             path,
             sha256,
             models,
-            mix,
+            mix: mix.finish(),
             sorted,
             has_id,
             first_ns: first_ns.unwrap_or(0),

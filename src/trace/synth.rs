@@ -83,6 +83,28 @@ pub fn generate(cfg: &GenConfig) -> Result<Trace> {
 /// Generate a trace whose rate and mix vary over time ([`super::vary`]); with a stationary
 /// `var` this is [`generate`], draw for draw.
 pub fn generate_varying(cfg: &GenConfig, var: &Variation) -> Result<Trace> {
+    let mut rows: Vec<(u64, u32, u32)> =
+        Vec::with_capacity(cfg.queries.unwrap_or(0).min(1 << 26) as usize);
+    let names = generate_rows(cfg, var, true, |a, m, b| {
+        rows.push((a, m, b));
+        Ok(())
+    })?;
+    Ok(Trace::from_rows(
+        rows.iter()
+            .map(|&(a, m, b)| (a, names[m as usize].as_str(), b)),
+    ))
+}
+
+/// Generate the rows of a trace one by one into `emit(arrival_ns, model, batch)` (in arrival
+/// order; `model` indexes the returned names: the `--model`s, then each segment's), draw for
+/// draw the rows of [`generate_varying`]. `in_memory`: refuse a trace that would not fit
+/// memory (the caller holds the rows).
+pub fn generate_rows(
+    cfg: &GenConfig,
+    var: &Variation,
+    in_memory: bool,
+    mut emit: impl FnMut(u64, u32, u32) -> Result<()>,
+) -> Result<Vec<String>> {
     var.check()?;
     let stationary = var.is_stationary();
     if !(cfg.rate.is_finite() && cfg.rate > 0.0) {
@@ -107,7 +129,9 @@ pub fn generate_varying(cfg: &GenConfig, var: &Variation) -> Result<Trace> {
             "the trace would hold about {expected:.3e} queries; at most {MAX_QUERIES} (lower --queries, --duration or --rate)"
         )));
     }
-    crate::io::check_memory((expected * 24.0) as u64, "the generated trace")?;
+    if in_memory {
+        crate::io::check_memory((expected * 24.0) as u64, "the generated trace")?;
+    }
     if let Some(d) = cfg.duration_s
         && !(d.is_finite() && d > 0.0)
     {
@@ -211,9 +235,8 @@ pub fn generate_varying(cfg: &GenConfig, var: &Variation) -> Result<Trace> {
     let cap = cfg.queries.unwrap_or(u64::MAX);
     let horizon = cfg.duration_s.unwrap_or(f64::INFINITY);
     let mut t = 0.0f64;
-    let mut rows: Vec<(u64, &str, u32)> =
-        Vec::with_capacity(cfg.queries.unwrap_or(0).min(1 << 26) as usize);
-    while (rows.len() as u64) < cap {
+    let mut made = 0u64;
+    while made < cap {
         t += match &mut gap {
             Gap::Exp(e) => e.sample(&mut r_arr),
             Gap::Gamma(g) => g.sample(&mut r_arr),
@@ -249,16 +272,68 @@ pub fn generate_varying(cfg: &GenConfig, var: &Variation) -> Result<Trace> {
             return Err(Error::Usage(format!(
                 "the trace runs past {:.3e} s (2^62 ns) of simulated time at query {}; raise --rate",
                 crate::trace::MAX_TIME_NS as f64 / 1e9,
-                rows.len()
+                made
             )));
         }
         let us = (real * 1e6).round() as u64;
         let mix = &mixes[if stationary { 0 } else { var.segment_at(real) }];
-        let m = names[mix.model_of[mix.model_idx.sample(&mut r_mod)] as usize];
+        let m = mix.model_of[mix.model_idx.sample(&mut r_mod)];
         let b = mix.batch_values[mix.batch_idx.sample(&mut r_bat)];
-        rows.push((us * 1000, m, b));
+        emit(us * 1000, m, b)?;
+        made += 1;
     }
-    Ok(Trace::from_rows(rows))
+    Ok(names.iter().map(|n| n.to_string()).collect())
+}
+
+/// Generate a trace straight into a Parquet file at `path`, a million rows at a time, never
+/// holding it whole (`trace gen --stream`): the same rows as [`generate_varying`], the same
+/// schema; the model dictionary lists every model named, in the order named. Returns the rows
+/// written.
+pub fn generate_to_file(cfg: &GenConfig, var: &Variation, path: &std::path::Path) -> Result<u64> {
+    const CHUNK: usize = 1 << 20;
+    let mut w: Option<crate::trace::TraceWriter> = None;
+    let mut chunk = Trace::default();
+    let mut rows = 0u64;
+    let mut names_known: Vec<String> = Vec::new();
+    // The names are known only once generation returns; the first chunk needs them, so the
+    // callback learns them from the configuration the same way generate_rows does.
+    for n in cfg.models.iter().map(|m| m.0.clone()).chain(
+        var.segments
+            .iter()
+            .flat_map(|s| s.models.iter().flatten().map(|(m, _)| m.clone())),
+    ) {
+        if !names_known.contains(&n) {
+            names_known.push(n);
+        }
+    }
+    chunk.models = names_known.clone();
+    let mut flush = |chunk: &mut Trace| -> Result<()> {
+        if w.is_none() {
+            w = Some(crate::trace::TraceWriter::create(path, false)?);
+        }
+        w.as_mut().expect("created").write(chunk)?;
+        chunk.arrival_ns.clear();
+        chunk.model.clear();
+        chunk.batch.clear();
+        Ok(())
+    };
+    let names = generate_rows(cfg, var, false, |a, m, b| {
+        chunk.arrival_ns.push(a);
+        chunk.model.push(m);
+        chunk.batch.push(b);
+        rows += 1;
+        if chunk.len() == CHUNK {
+            flush(&mut chunk)?;
+        }
+        Ok(())
+    })?;
+    debug_assert_eq!(names, names_known);
+    if !chunk.is_empty() || rows == 0 {
+        flush(&mut chunk)?;
+    }
+    drop(flush);
+    w.expect("written").finish()?;
+    Ok(rows)
 }
 
 #[cfg(test)]

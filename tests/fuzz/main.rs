@@ -416,7 +416,12 @@ impl Ctx {
             }
         }
         match cmd {
-            "run" => a.extend([s("--out"), s(self.work.join("out").display()), s("--quiet")]),
+            "run" => {
+                a.extend([s("--out"), s(self.work.join("out").display()), s("--quiet")]);
+                if r.chance(0.4) {
+                    a.push(s("--stream"));
+                }
+            }
             "peak" => {
                 if r.chance(0.3) {
                     a.extend([s("--tolerance"), values::float(r).to_string()]);
