@@ -331,7 +331,6 @@ pub fn generate_to_file(cfg: &GenConfig, var: &Variation, path: &std::path::Path
     if !chunk.is_empty() || rows == 0 {
         flush(&mut chunk)?;
     }
-    drop(flush);
     w.expect("written").finish()?;
     Ok(rows)
 }
