@@ -16,6 +16,9 @@ use mig_replay::trace::synth::{Arrivals, BatchSpec, GenConfig, generate};
 use std::time::Instant;
 
 fn main() {
+    // As the binary does: large freed blocks kept for reuse, so no run of the loop pays for
+    // fresh pages that another did not.
+    mig_replay::io::memory::tune_allocator();
     let n: u64 = std::env::var("BENCH_QUERIES")
         .ok()
         .and_then(|v| v.parse().ok())

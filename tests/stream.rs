@@ -68,13 +68,15 @@ fn same_both_ways(
     params: &[(&str, &str)],
     gpus: usize,
     rate_scale: f64,
-    rows_per_group: usize,
+    (rows_per_group, cut_rows): (usize, usize),
 ) {
     let gpu = GpuSpec::by_name("A100-80GB").unwrap();
     let prof = profiles();
     let reg = Registry::builtin();
     let run = RunParams::split(PolicyParams::from_pairs(params)).unwrap();
-    let tag = format!("{policy} {params:?} on {gpus} GPUs, {rows_per_group} rows per group");
+    let tag = format!(
+        "{policy} {params:?} on {gpus} GPUs, {rows_per_group} rows per group, cut by {cut_rows}"
+    );
     let inputs = |t: &Trace| {
         let mut m = BTreeMap::new();
         m.insert(
@@ -110,6 +112,7 @@ fn same_both_ways(
     let mut p = reg.build_for(policy, &run).unwrap();
     let opts = StreamOptions {
         rows_per_group,
+        cut_rows,
         spill_in: st.clone(),
     };
     let (r2, head) = replay_stream(
@@ -157,9 +160,22 @@ fn fcfs_one_model_every_row_group_size() {
     let t = dir.path().join("t.parquet");
     // About 80% load on 2 A100-80GB.
     write_trace(&t, 30_000, &["resnet50"], 9_000, false, 1);
-    for rpg in [1, 7, 1000, 1 << 20] {
-        let d = dir.path().join(format!("fcfs-{rpg}"));
-        same_both_ways(&d, &t, "fcfs", &[], 2, 1.0, rpg);
+    // Cuts of the window smaller than, equal to and larger than the file's row groups, and a
+    // row group fed in several cuts.
+    for (k, g) in [
+        (1, 1),
+        (7, 3),
+        (1000, 64),
+        (1000, 4096),
+        (8192, 2048),
+        (1 << 20, 1024),
+        (1 << 20, 5000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let d = dir.path().join(format!("fcfs-{k}"));
+        same_both_ways(&d, &t, "fcfs", &[], 2, 1.0, g);
     }
 }
 
@@ -174,7 +190,7 @@ fn three_models_unsorted_paris_elsa_and_homogeneous() {
         ("sla.bert-base", "130"),
         ("sla.mobilenet-v2", "30"),
     ];
-    for (k, rpg) in [(0usize, 333usize), (1, 4096)] {
+    for (k, rpg) in [(0usize, (333usize, 333usize)), (1, (4096, 1000))] {
         let d = dir.path().join(format!("paris-{k}"));
         same_both_ways(&d, &t, "paris+elsa", &slas, 4, 1.0, rpg);
         let d = dir.path().join(format!("homog-{k}"));
@@ -202,10 +218,10 @@ fn batching_and_noise() {
         ("service_noise", "lognormal:cv=0.4"),
         ("seed", "9"),
     ];
-    for rpg in [5, 2000] {
-        let d = dir.path().join(format!("fcfs-batch-{rpg}"));
+    for rpg in [(5, 5), (2000, 256)] {
+        let d = dir.path().join(format!("fcfs-batch-{}", rpg.0));
         same_both_ways(&d, &t, "fcfs", &batching, 3, 1.0, rpg);
-        let d = dir.path().join(format!("paris-batch-{rpg}"));
+        let d = dir.path().join(format!("paris-batch-{}", rpg.0));
         same_both_ways(
             &d,
             &t,
@@ -219,7 +235,7 @@ fn batching_and_noise() {
             1.0,
             rpg,
         );
-        let d = dir.path().join(format!("random-{rpg}"));
+        let d = dir.path().join(format!("random-{}", rpg.0));
         same_both_ways(
             &d,
             &t,

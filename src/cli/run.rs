@@ -189,6 +189,7 @@ fn run_streamed(
     };
     let opts = crate::stream::StreamOptions {
         rows_per_group: QUERIES_ROW_GROUP,
+        cut_rows: crate::stream::CUT_ROWS,
         spill_in: a.out.clone(),
     };
     let (r, head) = crate::stream::replay_stream(

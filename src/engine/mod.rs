@@ -73,13 +73,7 @@ pub fn simulate_with(
     scheduler: &mut dyn Scheduler,
 ) -> Result<Records> {
     check_sizes(trace, rules)?;
-    let mut sim = sim::Sim::new(
-        std::borrow::Cow::Borrowed(trace),
-        server,
-        service,
-        model,
-        rules,
-    );
+    let mut sim = sim::Sim::new(trace, server, service, model, rules);
     let mut s: &mut dyn Scheduler = scheduler;
     if rules.is_empty() {
         sim.run_unbatched(&mut s)?;
@@ -101,13 +95,7 @@ pub fn simulate_reconfigurable<'a>(
     re: Reconfigurable<'a>,
 ) -> Result<(Records, Vec<crate::server::Instance>)> {
     check_sizes(trace, rules)?;
-    let mut sim = sim::Sim::new(
-        std::borrow::Cow::Borrowed(trace),
-        server,
-        service,
-        model,
-        rules,
-    );
+    let mut sim = sim::Sim::new(trace, server, service, model, rules);
     let mut sched = {
         let mut re = re;
         let s = (re.scheduler)(server)?;

@@ -42,7 +42,7 @@ const MAX_CHECKS: u64 = 10_000_000;
 /// each on this project's VM, so about 85 s.
 const REBUILD_BUDGET: u64 = 1_000_000_000;
 
-impl<'a> Sim<'a> {
+impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
     /// Make this replay reconfigurable.
     pub(super) fn attach(&mut self, cfg: Reconfigurable<'a>) {
         let mut re = Box::new(Reconf::new(cfg, &self.server.layouts));

@@ -7,7 +7,6 @@ use crate::server::batcher::{self, Cut};
 use crate::server::{Server, ServerState, ServerView};
 use crate::service::{BatchRule, Noise, NoiseStream, ServiceModel, ServiceTable};
 use crate::trace::Trace;
-use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -74,10 +73,41 @@ pub(super) enum Step {
     NeedRows,
 }
 
-pub(super) struct Sim<'a> {
-    /// The trace: the whole trace (borrowed), or a streamed window of it (owned, its rows
-    /// appended and dropped between runs; see [`Trace::base`]).
-    pub(super) trace: Cow<'a, Trace>,
+/// How the loop holds its trace: the whole trace, borrowed (`&Trace`), or a streamed window
+/// it owns (`Box<Trace>`), whose rows are appended and dropped between runs and addressed by
+/// global position ([`Trace::base`]). A type parameter, so a whole-trace replay compiles to a
+/// loop with no window arithmetic and no pause check.
+pub(super) trait Rows<'a>: std::ops::Deref<Target = Trace> {
+    const WINDOW: bool;
+    /// The whole trace (a whole-trace replay only: a reconfigurable server reads it).
+    fn whole(&self) -> &'a Trace;
+    /// The window (a streamed replay only).
+    fn window_mut(&mut self) -> &mut Trace;
+}
+
+impl<'a> Rows<'a> for &'a Trace {
+    const WINDOW: bool = false;
+    fn whole(&self) -> &'a Trace {
+        self
+    }
+    fn window_mut(&mut self) -> &mut Trace {
+        unreachable!("a whole trace is borrowed, not a window")
+    }
+}
+
+impl<'a> Rows<'a> for Box<Trace> {
+    const WINDOW: bool = true;
+    fn whole(&self) -> &'a Trace {
+        unreachable!("a streamed replay has no repartitioner")
+    }
+    fn window_mut(&mut self) -> &mut Trace {
+        self
+    }
+}
+
+pub(super) struct Sim<'a, T: Rows<'a> = &'a Trace> {
+    /// The trace: the whole trace, or a streamed window of it ([`Rows`]).
+    pub(super) trace: T,
     /// The server as it stands (changes only in a reconfigurable run).
     pub(super) server: Server,
     pub(super) service: &'a ServiceTable,
@@ -111,14 +141,14 @@ pub(super) struct Sim<'a> {
     batched: bool,
 }
 
-impl<'a> Sim<'a> {
+impl<'a, T: Rows<'a>> Sim<'a, T> {
     pub(super) fn new(
-        trace: Cow<'a, Trace>,
+        trace: T,
         server: &'a Server,
         service: &'a ServiceTable,
         model: &ServiceModel,
         rules: &[BatchRule],
-    ) -> Sim<'a> {
+    ) -> Sim<'a, T> {
         let n = trace.len();
         let base = trace.base;
         let ni = server.instances.len();
@@ -187,22 +217,47 @@ impl<'a> Sim<'a> {
 
     /// The whole trace of a replay that is not streamed (a reconfigurable one).
     pub(super) fn whole(&self) -> &'a Trace {
-        match self.trace {
-            Cow::Borrowed(t) => t,
-            Cow::Owned(_) => unreachable!("a streamed replay has no repartitioner"),
-        }
+        self.trace.whole()
     }
 
     /// The slot of the query at global position `q` in the records (and the trace).
     #[inline(always)]
     pub(super) fn slot(&self, q: u32) -> usize {
-        q as usize - self.rec.base
+        if T::WINDOW {
+            q as usize - self.rec.base
+        } else {
+            q as usize
+        }
+    }
+
+    /// The model, batch and arrival of the query at global position `q`.
+    #[inline(always)]
+    fn model_at(&self, q: u32) -> u32 {
+        self.trace.model[self.slot(q)]
+    }
+    #[inline(always)]
+    fn batch_at(&self, q: u32) -> u32 {
+        self.trace.batch[self.slot(q)]
+    }
+    #[inline(always)]
+    fn arrival_at(&self, q: u32) -> u64 {
+        self.trace.arrival_ns[self.slot(q)]
+    }
+
+    /// One past the global position of the last row.
+    #[inline(always)]
+    fn end(&self) -> usize {
+        if T::WINDOW {
+            self.trace.end()
+        } else {
+            self.trace.len()
+        }
     }
 
     /// Append rows to a streamed window: the trace's and empty records for them.
     pub(super) fn append_rows(&mut self, rows: &Trace) {
         let k = rows.len();
-        let t = self.trace.to_mut();
+        let t = self.trace.window_mut();
         t.arrival_ns.extend_from_slice(&rows.arrival_ns);
         t.model.extend_from_slice(&rows.model);
         t.batch.extend_from_slice(&rows.batch);
@@ -224,7 +279,7 @@ impl<'a> Sim<'a> {
 
     /// Drop the first `k` rows of a streamed window (the trace's and the records').
     pub(super) fn drop_rows(&mut self, k: usize) {
-        let t = self.trace.to_mut();
+        let t = self.trace.window_mut();
         t.arrival_ns.drain(..k);
         t.model.drain(..k);
         t.batch.drain(..k);
@@ -247,15 +302,15 @@ impl<'a> Sim<'a> {
 
     /// Check a query a scheduler handed out.
     pub(super) fn check_handed(&self, q: u32, now: u64) -> Result<()> {
-        if (q as usize) < self.rec.base
-            || q as usize >= self.trace.end()
+        if (T::WINDOW && (q as usize) < self.rec.base)
+            || q as usize >= self.end()
             || self.rec.instance[self.slot(q)] != UNSET
         {
             return Err(Error::Other(format!(
                 "scheduler returned query {q}, which does not exist or was already started"
             )));
         }
-        if self.trace.arrival_of(q) > now {
+        if self.arrival_at(q) > now {
             return Err(Error::Other(format!(
                 "scheduler started query {q} before its arrival"
             )));
@@ -266,10 +321,10 @@ impl<'a> Sim<'a> {
     /// Check the instance a scheduler sent query `q` to.
     #[inline(always)]
     pub(super) fn check_target(&self, q: u32, i: usize) -> Result<()> {
-        let m = self.trace.model_of(q);
+        let m = self.model_at(q);
         let ok = i < self.slices.len()
             && self.service.has(m, self.slices[i])
-            && self.service.fits(m, self.slices[i], self.trace.batch_of(q));
+            && self.service.fits(m, self.slices[i], self.batch_at(q));
         if ok {
             Ok(())
         } else {
@@ -287,7 +342,7 @@ impl<'a> Sim<'a> {
                 "scheduler sent query {q} to instance {i}, but the server has {ni}"
             ));
         }
-        let m = self.trace.model_of(q);
+        let m = self.model_at(q);
         let slice = self.server.gpu.profiles[self.slices[i]].name;
         if !self.service.has(m, self.slices[i]) {
             return Error::Other(format!(
@@ -297,7 +352,7 @@ impl<'a> Sim<'a> {
         }
         Error::Other(format!(
             "scheduler sent a batch of {} of model '{}' to instance {i} ({slice}), whose memory it exceeds",
-            self.trace.batch_of(q),
+            self.batch_at(q),
             self.trace.models[m as usize]
         ))
     }
@@ -315,11 +370,7 @@ impl<'a> Sim<'a> {
     #[inline]
     fn est(&self, q: u32, i: usize) -> u64 {
         self.service
-            .get(
-                self.trace.model_of(q),
-                self.slices[i],
-                self.trace.batch_of(q),
-            )
+            .get(self.model_at(q), self.slices[i], self.batch_at(q))
             .0
     }
 
@@ -329,9 +380,9 @@ impl<'a> Sim<'a> {
     fn offer(&mut self, q: u32, now: u64, scheduler: &mut dyn Scheduler) -> Result<Option<usize>> {
         let info = QueryInfo {
             idx: q,
-            model: self.trace.model_of(q),
-            batch: self.trace.batch_of(q),
-            arrival_ns: self.trace.arrival_of(q),
+            model: self.model_at(q),
+            batch: self.batch_at(q),
+            arrival_ns: self.arrival_at(q),
         };
         let Dispatch::To(i) = scheduler.on_arrival(&info, &self.view(now)) else {
             return Ok(None);
@@ -375,8 +426,12 @@ impl<'a> Sim<'a> {
     /// that order.
     #[inline(always)]
     fn next_event(&mut self, next: usize) -> Option<(u64, u8)> {
-        let t_arr = if next < self.trace.end() {
-            self.trace.arrival_ns[next - self.trace.base]
+        let t_arr = if next < self.end() {
+            self.trace.arrival_ns[if T::WINDOW {
+                next - self.trace.base
+            } else {
+                next
+            }]
         } else {
             u64::MAX
         };
@@ -482,7 +537,7 @@ impl<'a> Sim<'a> {
         let mut next = self.next;
         let mut now = self.now;
         loop {
-            if self.more && next >= self.trace.end() {
+            if T::WINDOW && self.more && next >= self.end() {
                 (self.next, self.now) = (next, now);
                 return Ok(Step::NeedRows);
             }
@@ -510,7 +565,7 @@ impl<'a> Sim<'a> {
                 }
             }
         }
-        debug_assert!(next == self.trace.end());
+        debug_assert!(next == self.end());
         (self.next, self.now) = (next, now);
         self.finish_run()?;
         Ok(Step::Done)
@@ -520,8 +575,10 @@ impl<'a> Sim<'a> {
     #[inline]
     pub(super) fn pop_queue(&mut self, i: usize) -> Option<u32> {
         let (trace, service, slice) = (&*self.trace, self.service, self.slices[i]);
+        let base = if T::WINDOW { self.rec.base } else { 0 };
         self.st.pop_queue(i, |q| {
-            service.get(trace.model_of(q), slice, trace.batch_of(q)).0
+            let k = q as usize - base;
+            service.get(trace.model[k], slice, trace.batch[k]).0
         })
     }
 
@@ -529,7 +586,7 @@ impl<'a> Sim<'a> {
         let mut next = self.next;
         let mut now = self.now;
         loop {
-            if self.more && next >= self.trace.end() {
+            if T::WINDOW && self.more && next >= self.end() {
                 (self.next, self.now) = (next, now);
                 return Ok(Step::NeedRows);
             }
@@ -576,7 +633,7 @@ impl<'a> Sim<'a> {
             return Ok(());
         }
         if let Some(i) = self.offer(q, now, s)? {
-            let (m, b) = (self.trace.model_of(q), self.trace.batch_of(q));
+            let (m, b) = (self.model_at(q), self.batch_at(q));
             let rule = self.rule_on(m, i);
             let joins = self
                 .st
@@ -625,7 +682,7 @@ impl<'a> Sim<'a> {
     /// Add query `q` to the forming batch of `i`.
     #[inline]
     fn join(&mut self, i: usize, q: u32) {
-        self.st.join(i, q, self.trace.batch_of(q));
+        self.st.join(i, q, self.batch_at(q));
         // Mark it taken, so a scheduler cannot hand it out twice.
         let k = self.slot(q);
         self.rec.instance[k] = self.gid[i];
@@ -640,22 +697,30 @@ impl<'a> Sim<'a> {
         now: u64,
         scheduler: &mut dyn Scheduler,
     ) -> Result<()> {
-        let (m, b) = (self.trace.model_of(head), self.trace.batch_of(head));
+        let (m, b) = (self.model_at(head), self.batch_at(head));
         let rule = self.rule_on(m, i);
-        let oldest = self.trace.arrival_of(head);
+        let oldest = self.arrival_at(head);
         self.st.open_batch(i, m, oldest + rule.max_delay_ns);
         self.join(i, head);
         // Join from the local queue: the head's model in order, while the sum fits.
         let mut cut = Cut::open(m, b, rule);
         let (service, slice, g) = (self.service, self.slices[i], self.gid[i]);
         let trace = &*self.trace;
-        let base = self.rec.base;
+        let base = if T::WINDOW { self.rec.base } else { 0 };
         let instance = &mut self.rec.instance;
         self.st.cut_queue(
             i,
             &mut cut,
-            |q| (trace.model_of(q), trace.batch_of(q)),
-            |q| service.get(trace.model_of(q), slice, trace.batch_of(q)).0,
+            |q| {
+                (
+                    trace.model[q as usize - base],
+                    trace.batch[q as usize - base],
+                )
+            },
+            |q| {
+                let k = q as usize - base;
+                service.get(trace.model[k], slice, trace.batch[k]).0
+            },
             |q| instance[q as usize - base] = g,
         );
         // Join held queries the scheduler hands over.
@@ -665,7 +730,7 @@ impl<'a> Sim<'a> {
             scheduler.join_batch(i, m, cut.room(), &self.view(now), &mut got);
             for &q in &got {
                 self.check_handed(q, now)?;
-                let (qm, qb) = (self.trace.model_of(q), self.trace.batch_of(q));
+                let (qm, qb) = (self.model_at(q), self.batch_at(q));
                 if !batcher::admits(m, cut.sum, qm, qb, rule) {
                     return Err(Error::Other(format!(
                         "scheduler joined query {q} (model {qm}, batch {qb}) to a batch of model {m} with room {}",
@@ -698,7 +763,7 @@ impl<'a> Sim<'a> {
         let g = self.gid[i];
         self.rec.batch_size.push(sum);
         self.rec.starts += members.len() as u64;
-        let base = self.rec.base;
+        let base = if T::WINDOW { self.rec.base } else { 0 };
         for &q in &members {
             let q = q as usize - base;
             self.rec.start_ns[q] = now;

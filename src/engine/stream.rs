@@ -17,7 +17,6 @@ use crate::policy::Scheduler;
 use crate::server::Server;
 use crate::service::{BatchRule, ServiceModel, ServiceTable};
 use crate::trace::Trace;
-use std::borrow::Cow;
 
 /// A run of consecutive queries with their records, cut from the window (or from a whole
 /// replay's records): everything `queries.parquet` and the metrics read of them.
@@ -74,7 +73,7 @@ impl RowGroup {
 
 /// Replay a trace read in chunks: `rows` hands the next chunk of the sorted trace (as a
 /// [`Trace`] of rows whose `base` is ignored; `None` at the end), `emit` receives the records
-/// in row groups of `rows_per_group` rows (the last may be shorter), in order. `models` are the
+/// in groups of `cut_rows` rows (the last may be shorter), in order. `models` are the
 /// whole trace's model names; `spare` may hand back a row group `emit` is done with, whose
 /// buffers are reused (no fresh pages per group). Returns the run's counters and busy times (its per-query vectors
 /// are empty: every row went to `emit`).
@@ -87,7 +86,7 @@ pub fn simulate_streamed(
     rules: &[BatchRule],
     scheduler: &mut dyn Scheduler,
     mut rows: impl FnMut() -> Result<Option<Trace>>,
-    rows_per_group: usize,
+    cut_rows: usize,
     mut emit: impl FnMut(RowGroup) -> Result<()>,
     mut spare: impl FnMut() -> Option<RowGroup>,
 ) -> Result<Records> {
@@ -96,12 +95,12 @@ pub fn simulate_streamed(
             "one batching rule per trace model".into(),
         ));
     }
-    let rows_per_group = rows_per_group.max(1);
+    let cut_rows = cut_rows.max(1);
     let window = Trace {
         models: models.to_vec(),
         ..Trace::default()
     };
-    let mut sim = Sim::new(Cow::Owned(window), server, service, model, rules);
+    let mut sim = Sim::new(Box::new(window), server, service, model, rules);
     sim.more = true;
     let mut s: &mut dyn Scheduler = scheduler;
     // Rows [0, started) of the window have all started.
@@ -115,9 +114,9 @@ pub fn simulate_streamed(
         while started < sim.rec.finish_ns.len() && sim.rec.finish_ns[started] != 0 {
             started += 1;
         }
-        while started >= rows_per_group {
-            emit(cut(&mut sim, rows_per_group, false, spare()))?;
-            started -= rows_per_group;
+        while started >= cut_rows {
+            emit(cut(&mut sim, cut_rows, false, spare()))?;
+            started -= cut_rows;
         }
         match step {
             Step::Done => break,
@@ -134,7 +133,7 @@ pub fn simulate_streamed(
         }
     }
     while !sim.trace.is_empty() {
-        let k = rows_per_group.min(sim.trace.len());
+        let k = cut_rows.min(sim.trace.len());
         let last = k == sim.trace.len();
         emit(cut(&mut sim, k, last, spare()))?;
     }
@@ -143,7 +142,7 @@ pub fn simulate_streamed(
 
 /// Cut the first `k` rows of the window into a row group; `last`: nothing follows, so every
 /// batch left retires.
-fn cut(sim: &mut Sim, k: usize, last: bool, spare: Option<RowGroup>) -> RowGroup {
+fn cut(sim: &mut Sim<'_, Box<Trace>>, k: usize, last: bool, spare: Option<RowGroup>) -> RowGroup {
     let (t, r) = (&*sim.trace, &sim.rec);
     let batched = !r.batch_id.is_empty() || !r.batch_size.is_empty();
     let mut g = spare.unwrap_or_default();

@@ -173,6 +173,50 @@ impl ParquetSink {
         }
     }
 
+    /// Write arrays into open column writers without closing them: a row group fed in parts
+    /// (each `(i, writer)` gets `build(i)`), in parallel (rayon) or on the calling thread.
+    /// Close them with [`ParquetSink::close_writers`].
+    pub fn feed(
+        &self,
+        writers: Vec<(usize, ArrowColumnWriter)>,
+        parallel: bool,
+        build: impl Fn(usize) -> Result<ArrayRef> + Sync,
+    ) -> Result<Vec<(usize, ArrowColumnWriter)>> {
+        use rayon::prelude::*;
+        let fields = self.schema.fields();
+        let one = |(i, mut w): (usize, ArrowColumnWriter)| {
+            let arr = build(i)?;
+            let bad = |e: parquet::errors::ParquetError| {
+                Error::Other(format!("Parquet, column {}: {e}", fields[i].name()))
+            };
+            for leaf in compute_leaves(&fields[i], &arr).map_err(bad)? {
+                w.write(&leaf).map_err(bad)?;
+            }
+            Ok((i, w))
+        };
+        if parallel {
+            writers.into_par_iter().map(one).collect()
+        } else {
+            writers.into_iter().map(one).collect()
+        }
+    }
+
+    /// Close column writers fed with [`ParquetSink::feed`] into their chunks.
+    pub fn close_writers(
+        &self,
+        writers: Vec<(usize, ArrowColumnWriter)>,
+    ) -> Result<Vec<(usize, ArrowColumnChunk)>> {
+        let fields = self.schema.fields();
+        writers
+            .into_iter()
+            .map(|(i, w)| {
+                w.close()
+                    .map(|c| (i, c))
+                    .map_err(|e| Error::Other(format!("Parquet, column {}: {e}", fields[i].name())))
+            })
+            .collect()
+    }
+
     /// Append one row group from the chunks of every column (any order).
     pub fn append(&mut self, mut chunks: Vec<(usize, ArrowColumnChunk)>) -> Result<()> {
         let bad = |e: parquet::errors::ParquetError| Error::Other(format!("Parquet: {e}"));

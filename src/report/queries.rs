@@ -116,6 +116,9 @@ pub struct QueriesWriter {
     /// The first row group's trace columns, encoded by [`QueriesWriter::prepare`], and the
     /// writers of its other columns.
     first: Option<(Chunks, Writers)>,
+    /// A streamed replay's row group being fed ([`QueriesWriter::append`]): its column writers
+    /// and the rows they hold.
+    open: Option<(Writers, usize)>,
 }
 
 impl QueriesWriter {
@@ -132,6 +135,7 @@ impl QueriesWriter {
             cols,
             rows_per_group: rows_per_group.max(1),
             first: None,
+            open: None,
         })
     }
 
@@ -206,28 +210,50 @@ impl QueriesWriter {
         self.sink.finish()
     }
 
-    /// Append one row group of a streamed replay (every column); groups must come in order,
-    /// each of `rows_per_group` rows but the last.
+    /// Append the rows of a streamed replay's row group `g` (they come in order, of any
+    /// length): they fill the file's row groups of `rows_per_group` rows, each encoded as its
+    /// rows come (the column writers stay open between calls) and written when full.
     pub fn append(&mut self, g: &RowGroup, models: &[String], server: &Server) -> Result<()> {
         let cols = Columns {
             rows: Rows::of_group(g),
             models,
             server: Some(server),
         };
-        let writers = self
-            .sink
-            .row_group_writers()?
-            .into_iter()
-            .enumerate()
-            .collect();
-        let chunks = self
-            .sink
-            .encode(writers, true, |i| cols.build(self.cols[i], 0, g.len()))?;
-        self.sink.append(chunks)
+        let mut lo = 0;
+        while lo < g.len() {
+            let (writers, have) = match self.open.take() {
+                Some(o) => o,
+                None => (
+                    self.sink
+                        .row_group_writers()?
+                        .into_iter()
+                        .enumerate()
+                        .collect(),
+                    0,
+                ),
+            };
+            let hi = lo + (self.rows_per_group - have).min(g.len() - lo);
+            let writers = self
+                .sink
+                .feed(writers, true, |i| cols.build(self.cols[i], lo, hi))?;
+            let have = have + hi - lo;
+            if have == self.rows_per_group {
+                let chunks = self.sink.close_writers(writers)?;
+                self.sink.append(chunks)?;
+            } else {
+                self.open = Some((writers, have));
+            }
+            lo = hi;
+        }
+        Ok(())
     }
 
-    /// Write the file of a streamed replay into place.
-    pub fn close(self) -> Result<()> {
+    /// Write the last row group of a streamed replay and move the file into place.
+    pub fn close(mut self) -> Result<()> {
+        if let Some((writers, _)) = self.open.take() {
+            let chunks = self.sink.close_writers(writers)?;
+            self.sink.append(chunks)?;
+        }
         self.sink.finish()
     }
 }

@@ -47,13 +47,35 @@ use std::sync::mpsc::sync_channel;
 /// Rows per chunk read from a trace held in memory (an unsorted trace).
 const CHUNK: usize = 1 << 16;
 
+/// Rows per cut of the window (`run --stream`): a sixteenth of a `queries.parquet` row group.
+pub const CUT_ROWS: usize = 1 << 16;
+
 /// How a streamed replay runs.
 #[derive(Debug, Clone)]
 pub struct StreamOptions {
-    /// Rows per row group of `queries.parquet`, and per cut of the window.
+    /// Rows per row group of `queries.parquet`.
     pub rows_per_group: usize,
+    /// Rows per cut of the window: what the writer thread encodes (into the open row group)
+    /// and counts at a time. Smaller cuts hold less and overlap the replay sooner. Used when it
+    /// is a multiple of 1,024 that divides `rows_per_group`; otherwise a cut is a row group.
+    /// (The Parquet column writer checks page sizes every 1,024 values of each write: fed in
+    /// parts of 1,024-multiples, a row group gets the same pages, so the same bytes, as written
+    /// whole.)
+    pub cut_rows: usize,
     /// Where the spill folder is made (a fresh temporary folder inside, removed at the end).
     pub spill_in: PathBuf,
+}
+
+impl StreamOptions {
+    /// The cut the replay uses (see [`StreamOptions::cut_rows`]).
+    pub fn cut(&self) -> usize {
+        let (g, c) = (self.rows_per_group.max(1), self.cut_rows);
+        if c > 0 && c % 1024 == 0 && g % c == 0 {
+            c
+        } else {
+            g
+        }
+    }
 }
 
 /// The spill folder, removed when dropped.
@@ -213,7 +235,7 @@ pub fn replay_stream(
             &rules,
             scheduler.as_mut(),
             rows,
-            opts.rows_per_group,
+            opts.cut(),
             emit,
             || back_rx.try_recv().ok(),
         );
