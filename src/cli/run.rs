@@ -173,7 +173,7 @@ fn run_streamed(
 ) -> Result<i32> {
     if a.timeline_s.is_some() {
         return Err(Error::Usage(
-            "--timeline-s is not available with --stream (the timeline needs the whole records); run without --stream".into(),
+            "--timeline-s is not available with --stream (the timeline needs every record in memory); run without --stream".into(),
         ));
     }
     let profiles = Profiles::load(&a.server.profiles)?;

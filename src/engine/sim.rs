@@ -91,7 +91,7 @@ impl<'a> Rows<'a> for &'a Trace {
         self
     }
     fn window_mut(&mut self) -> &mut Trace {
-        unreachable!("a whole trace is borrowed, not a window")
+        unreachable!("a borrowed trace has no window")
     }
 }
 

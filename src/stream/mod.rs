@@ -123,7 +123,7 @@ pub fn replay_stream(
     crate::trace::check_rate_scale(rate_scale, 0)?;
     if !policy.repartition.is_static() {
         return Err(Error::Usage(format!(
-            "--stream replays a fixed server; the repartitioner '{}' reads windows of the whole trace (run without --stream)",
+            "--stream replays a server that never changes; the repartitioner '{}' reads windows of the entire trace (run without --stream)",
             policy.repartition.name
         )));
     }
