@@ -1,14 +1,14 @@
 //! The event loop over a trace that arrives in chunks ([`simulate_streamed`]): the same loop
 //! as a whole-trace replay ([`super::sim`]), run on a *window* of the trace (see
-//! [`Trace::base`]) that rows are appended to as the loop needs them and cut from the front, a
-//! row group at a time, once every query of the group has started. Queries keep their global
+//! [`Trace::base`]) that rows are appended to as the loop needs them and cut from the front,
+//! `cut_rows` at a time, once every query of the cut has started. Queries keep their global
 //! positions, so the scheduler, the noise stream and the batch ids see exactly what they see in
 //! a whole-trace replay, and the records are the same, row for row.
 //!
 //! Memory: the window (36 bytes per row, 48 with batching and noise) holds the rows from the
-//! oldest query not yet started to the last row read, plus the row group being cut. At a stable
-//! load that is about one row group and one chunk; a query held back for long (a scheduler that
-//! starves it, an overload) keeps every row after it in the window.
+//! oldest query not yet started to the last row read. At a stable load that is about one cut
+//! and one chunk read ahead; a query held back for long (a scheduler that starves it, an
+//! overload) keeps every row after it in the window.
 
 use super::Records;
 use super::sim::{Sim, Step, UNSET};
