@@ -78,7 +78,10 @@ pub struct PartitionContext<'a> {
     pub gpu: &'a GpuSpec,
     pub gpus: usize,
     pub profiles: &'a Profiles,
-    /// The trace as it will be replayed (at the rate scale being run).
+    /// The trace as it will be replayed (at the rate scale being run). Under `run --stream`
+    /// ([`crate::stream`]) it is the whole trace's head, without rows: read what a plan needs
+    /// of it through [`Trace::models`], [`Trace::queries`] and the batch mix [`Trace::mix`],
+    /// which hold in both cases.
     pub trace: &'a Trace,
     /// The SLA of every trace model (in trace-model order; `None` for a model without one),
     /// as the run resolved it ([`crate::sla`]): the one the metrics judge queries by.

@@ -62,7 +62,7 @@ pub struct Exact {
 
 impl Exact {
     /// Count values; spill them to `spill` (created now) when given. Without a spill file the
-    /// distribution can only be resolved from other files ([`resolve`]'s `files`).
+    /// distribution can only be resolved from other files ([`Exact::resolve`]'s `files`).
     pub fn new(spill: Option<&Path>) -> Result<Exact> {
         let spill = match spill {
             Some(p) => Some((

@@ -6,12 +6,12 @@
 //!    count of every (model, batch): what PARIS's batch map and the default SLA rule read of a
 //!    trace, see [`Trace::head`]) and whether the rows are sorted by arrival.
 //! 2. **Setup** on that head: SLAs, partition, server, service table, scheduler, exactly as an
-//!    in-memory replay builds them ([`crate::replay::setup`]).
+//!    in-memory replay builds them (`replay::setup`).
 //! 3. **Replay**: a reader thread decodes the file's record batches ahead of the event loop;
 //!    the loop ([`crate::engine::simulate_streamed`]) holds a window of rows from the oldest
 //!    query not yet started; finished row groups go to a writer thread that appends them to
 //!    `queries.parquet` (the same row groups, so the same bytes) and counts them into the
-//!    metrics and the invariant checks ([`tally`]).
+//!    metrics and the invariant checks (`tally`).
 //! 4. **Exact percentiles** ([`exact`]): latencies, queueing delays and estimate errors are
 //!    counted in a histogram and spilled to disk (8 bytes per value each, in a temporary folder
 //!    beside the outputs, removed at the end); a pass over the spill per refinement resolves
