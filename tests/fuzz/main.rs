@@ -65,6 +65,9 @@ static CONTAINED: AtomicU64 = AtomicU64::new(0);
 /// The last panic's message and place.
 static PANIC: Mutex<Option<String>> = Mutex::new(None);
 
+/// `run --stream` inputs compared byte for byte with the same `run` in memory.
+static STREAM_SAME: AtomicU64 = AtomicU64::new(0);
+
 fn say(s: &str) {
     let mut g = REPORT.lock().unwrap();
     match g.as_mut() {
@@ -156,10 +159,58 @@ fn cli(args: &[String]) -> Outcome {
     match Cli::try_parse_from(&full) {
         // A usage error clap reports: not a crash.
         Err(_) => Outcome::Usage,
-        Ok(c) => match run_command(c, &Registry::builtin()) {
-            Ok(_) => Outcome::Accepted,
-            Err(e) => Outcome::Refused(e.to_string()),
-        },
+        Ok(c) => {
+            let out = match run_command(c, &Registry::builtin()) {
+                Ok(_) => Outcome::Accepted,
+                Err(e) => Outcome::Refused(e.to_string()),
+            };
+            if args.first().is_some_and(|a| a == "run") && args.iter().any(|a| a == "--stream") {
+                same_as_in_memory(args, &out);
+            }
+            out
+        }
+    }
+}
+
+/// The differential check of `run --stream`: the same command in memory must accept what the
+/// stream accepted and write the same bytes, and may accept what the stream refused only where
+/// the stream refuses by design (a repartitioner, a timeline). A difference panics: the
+/// harness reports it as a failure, with the input kept.
+fn same_as_in_memory(args: &[String], streamed: &Outcome) {
+    let k = args
+        .iter()
+        .position(|a| a == "--out")
+        .expect("run has --out");
+    let dir = PathBuf::from(&args[k + 1]);
+    let mem = PathBuf::from(format!("{}-mem", args[k + 1]));
+    let _ = std::fs::remove_dir_all(&mem);
+    let mut again: Vec<String> = vec![s("mig-replay")];
+    again.extend(args.iter().filter(|a| *a != "--stream").cloned());
+    let j = again.iter().position(|a| a == "--out").expect("kept --out");
+    again[j + 1] = s(mem.display());
+    let c = Cli::try_parse_from(&again).expect("parsed once already");
+    let in_memory = run_command(c, &Registry::builtin());
+    match (streamed, in_memory) {
+        (Outcome::Accepted, Ok(_)) => {
+            let mut files = vec!["summary.json"];
+            if !args.iter().any(|a| a == "--no-queries") {
+                files.push("queries.parquet");
+            }
+            for f in files {
+                let (a, b) = (std::fs::read(dir.join(f)), std::fs::read(mem.join(f)));
+                assert!(
+                    a.is_ok() && a.ok() == b.ok(),
+                    "run --stream and run wrote different {f}"
+                );
+            }
+            STREAM_SAME.fetch_add(1, Ordering::SeqCst);
+        }
+        (Outcome::Accepted, Err(e)) => panic!("run refused ({e}) what run --stream accepted"),
+        // The refusals by design say so ("run without --stream").
+        (Outcome::Refused(m), Ok(_)) if !m.contains("without --stream") => {
+            panic!("run --stream refused ({m}) what run accepted")
+        }
+        _ => {}
     }
 }
 
@@ -839,6 +890,10 @@ fn main() {
         failures.len(),
         hang.as_secs(),
         CONTAINED.load(Ordering::SeqCst)
+    ));
+    say(&format!(
+        "  run --stream: {} accepted inputs wrote the same summary.json and queries.parquet as run in memory",
+        STREAM_SAME.load(Ordering::SeqCst)
     ));
     for (t, p) in TARGETS.iter().zip(&per) {
         if p.inputs > 0 {
