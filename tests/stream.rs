@@ -256,14 +256,12 @@ fn the_cli_streams_with_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path().join("t.parquet");
     write_trace(&t, 5_000, &["resnet50", "bert-base"], 3_000, true, 4);
-    let tp = t.to_str().unwrap();
-    let mut outs = Vec::new();
-    for (k, extra) in [&[][..], &["--stream"][..]].iter().enumerate() {
-        let out = dir.path().join(format!("o{k}"));
+    // `run` of `t` on 2 A100-80GB with `policy` into `out`, and `extra` flags.
+    let run = |policy: &str, out: &Path, extra: &[&str]| {
         let mut args = vec![
             "run",
             "--trace",
-            tp,
+            t.to_str().unwrap(),
             "--profiles",
             "profiles/a100-80gb.parquet",
             "--gpu",
@@ -271,17 +269,21 @@ fn the_cli_streams_with_the_same_bytes() {
             "--gpus",
             "2",
             "--policy",
-            "paris+elsa",
-            "--sla-ms",
-            "150",
+            policy,
             "--quiet",
             "--out",
             out.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let o = common::run(&args);
+        common::run(&args)
+    };
+    let outs = [dir.path().join("o0"), dir.path().join("o1")];
+    for (out, extra) in outs
+        .iter()
+        .zip([&["--sla-ms", "150"][..], &["--sla-ms", "150", "--stream"]])
+    {
+        let o = run("paris+elsa", out, extra);
         assert_eq!(o.code, 0, "{}", o.stderr);
-        outs.push(out);
     }
     for f in ["queries.parquet", "summary.json"] {
         assert!(
@@ -291,44 +293,14 @@ fn the_cli_streams_with_the_same_bytes() {
     }
     // What streaming cannot do is refused by name.
     let out = dir.path().join("o2");
-    let o = common::run(&[
-        "run",
-        "--trace",
-        tp,
-        "--profiles",
-        "profiles/a100-80gb.parquet",
-        "--gpu",
-        "A100-80GB",
-        "--gpus",
-        "2",
-        "--policy",
-        "fcfs",
-        "--stream",
-        "--timeline-s",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run("fcfs", &out, &["--stream", "--timeline-s", "1"]);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("--timeline-s"), "{}", o.stderr);
-    let o = common::run(&[
-        "run",
-        "--trace",
-        tp,
-        "--profiles",
-        "profiles/a100-80gb.parquet",
-        "--gpu",
-        "A100-80GB",
-        "--gpus",
-        "2",
-        "--policy",
+    let o = run(
         "paris+elsa",
-        "--repartition",
-        "periodic",
-        "--stream",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+        &out,
+        &["--repartition", "periodic", "--stream"],
+    );
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("--stream"), "{}", o.stderr);
 }

@@ -86,17 +86,9 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
     let profiles = Profiles::load(&a.server.profiles)?;
     let t_load = t0.elapsed();
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    // queries.parquet: its batch columns exist when batching can merge; its trace columns are
-    // encoded on a second thread while the single-threaded replay runs.
-    let mut queries = if a.no_queries {
-        None
-    } else {
-        Some(QueriesWriter::create(
-            &a.out.join("queries.parquet"),
-            QueriesWriter::batched(&params.service),
-            QUERIES_ROW_GROUP,
-        )?)
-    };
+    // queries.parquet: its trace columns are encoded on a second thread while the
+    // single-threaded replay runs.
+    let mut queries = queries_writer(&a, &params.service)?;
     let (r, prepared) = std::thread::scope(|s| {
         let prep = queries.as_mut().map(|q| s.spawn(|| q.prepare(&trace)));
         let r = crate::replay::replay(
@@ -178,15 +170,7 @@ fn run_streamed(
     }
     let profiles = Profiles::load(&a.server.profiles)?;
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    let queries = if a.no_queries {
-        None
-    } else {
-        Some(QueriesWriter::create(
-            &a.out.join("queries.parquet"),
-            QueriesWriter::batched(&params.service),
-            QUERIES_ROW_GROUP,
-        )?)
-    };
+    let queries = queries_writer(&a, &params.service)?;
     let opts = crate::stream::StreamOptions {
         rows_per_group: QUERIES_ROW_GROUP,
         cut_rows: crate::stream::CUT_ROWS,
@@ -225,4 +209,20 @@ fn run_streamed(
         ));
     }
     Ok(0)
+}
+
+/// The writer of `--out`/queries.parquet (none with `--no-queries`): its batch columns exist
+/// when batching can merge.
+fn queries_writer(
+    a: &RunArgs,
+    service: &crate::service::ServiceModel,
+) -> Result<Option<QueriesWriter>> {
+    if a.no_queries {
+        return Ok(None);
+    }
+    Ok(Some(QueriesWriter::create(
+        &a.out.join("queries.parquet"),
+        QueriesWriter::batched(service),
+        QUERIES_ROW_GROUP,
+    )?))
 }

@@ -155,16 +155,9 @@ impl ParquetSink {
         build: impl Fn(usize) -> Result<ArrayRef> + Sync,
     ) -> Result<Vec<(usize, ArrowColumnChunk)>> {
         use rayon::prelude::*;
-        let fields = self.schema.fields();
-        let one = |(i, mut w): (usize, ArrowColumnWriter)| {
-            let arr = build(i)?;
-            let bad = |e: parquet::errors::ParquetError| {
-                Error::Other(format!("Parquet, column {}: {e}", fields[i].name()))
-            };
-            for leaf in compute_leaves(&fields[i], &arr).map_err(bad)? {
-                w.write(&leaf).map_err(bad)?;
-            }
-            Ok((i, w.close().map_err(bad)?))
+        let one = |(i, w): (usize, ArrowColumnWriter)| {
+            let w = self.write_column(i, w, &build)?;
+            Ok((i, w.close().map_err(|e| self.column_error(i, e))?))
         };
         if parallel {
             writers.into_par_iter().map(one).collect()
@@ -183,17 +176,7 @@ impl ParquetSink {
         build: impl Fn(usize) -> Result<ArrayRef> + Sync,
     ) -> Result<Vec<(usize, ArrowColumnWriter)>> {
         use rayon::prelude::*;
-        let fields = self.schema.fields();
-        let one = |(i, mut w): (usize, ArrowColumnWriter)| {
-            let arr = build(i)?;
-            let bad = |e: parquet::errors::ParquetError| {
-                Error::Other(format!("Parquet, column {}: {e}", fields[i].name()))
-            };
-            for leaf in compute_leaves(&fields[i], &arr).map_err(bad)? {
-                w.write(&leaf).map_err(bad)?;
-            }
-            Ok((i, w))
-        };
+        let one = |(i, w): (usize, ArrowColumnWriter)| Ok((i, self.write_column(i, w, &build)?));
         if parallel {
             writers.into_par_iter().map(one).collect()
         } else {
@@ -206,15 +189,32 @@ impl ParquetSink {
         &self,
         writers: Vec<(usize, ArrowColumnWriter)>,
     ) -> Result<Vec<(usize, ArrowColumnChunk)>> {
-        let fields = self.schema.fields();
         writers
             .into_iter()
-            .map(|(i, w)| {
-                w.close()
-                    .map(|c| (i, c))
-                    .map_err(|e| Error::Other(format!("Parquet, column {}: {e}", fields[i].name())))
-            })
+            .map(|(i, w)| Ok((i, w.close().map_err(|e| self.column_error(i, e))?)))
             .collect()
+    }
+
+    /// Write column `i`'s array `build(i)` into its writer.
+    fn write_column(
+        &self,
+        i: usize,
+        mut w: ArrowColumnWriter,
+        build: &(impl Fn(usize) -> Result<ArrayRef> + Sync),
+    ) -> Result<ArrowColumnWriter> {
+        let arr = build(i)?;
+        let field = &self.schema.fields()[i];
+        for leaf in compute_leaves(field, &arr).map_err(|e| self.column_error(i, e))? {
+            w.write(&leaf).map_err(|e| self.column_error(i, e))?;
+        }
+        Ok(w)
+    }
+
+    fn column_error(&self, i: usize, e: parquet::errors::ParquetError) -> Error {
+        Error::Other(format!(
+            "Parquet, column {}: {e}",
+            self.schema.fields()[i].name()
+        ))
     }
 
     /// Append one row group from the chunks of every column (any order).
