@@ -177,6 +177,9 @@ fn fcfs_one_model_every_row_group_size() {
         let d = dir.path().join(format!("fcfs-{k}"));
         same_both_ways(&d, &t, "fcfs", &[], 2, 1.0, g);
     }
+    // A rate scale on a sorted file: the reader scales each chunk as it decodes it.
+    let d = dir.path().join("fcfs-scaled");
+    same_both_ways(&d, &t, "fcfs", &[], 2, 1.3, (4096, 1024));
 }
 
 #[test]
