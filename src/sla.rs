@@ -161,6 +161,8 @@ impl SlaSpec {
             }
         }
         let full = gpu.profiles[gpu.full_slice()].name;
+        // The batch mix, counted once and only if the rule needs it.
+        let mix = std::cell::OnceCell::new();
         trace
             .models
             .iter()
@@ -186,7 +188,10 @@ impl SlaSpec {
                     return Ok(None);
                 }
                 let rule = self.rule;
-                let b = batch_percentile(trace, k as u32, rule.batch_percentile).unwrap_or(1);
+                let b = mix
+                    .get_or_init(|| trace.mix())
+                    .batch_percentile(k as u32, rule.batch_percentile)
+                    .unwrap_or(1);
                 let series = profiles.get(gpu.name, m, full).ok_or_else(|| {
                     Error::file(
                         &profiles.path,
@@ -209,9 +214,4 @@ impl SlaSpec {
             })
             .collect()
     }
-}
-
-/// The `p`-th percentile (nearest rank, 0 < p <= 100) of model `m`'s batch sizes.
-pub fn batch_percentile(trace: &Trace, m: u32, p: f64) -> Option<u32> {
-    trace.mix().batch_percentile(m, p)
 }

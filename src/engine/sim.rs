@@ -138,7 +138,7 @@ pub(super) struct Sim<'a, T: Rows<'a> = &'a Trace> {
     /// Whether rows may still be appended after the trace's last (a streamed replay).
     pub(super) more: bool,
     /// Whether the run batches (records a batch per query).
-    batched: bool,
+    pub(super) batched: bool,
 }
 
 impl<'a, T: Rows<'a>> Sim<'a, T> {

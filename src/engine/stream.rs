@@ -52,16 +52,6 @@ impl RowGroup {
         self.arrival_ns.is_empty()
     }
 
-    /// The id of row `k`.
-    #[inline]
-    pub fn id_of(&self, k: usize) -> i64 {
-        if self.id.is_empty() {
-            (self.first + k) as i64
-        } else {
-            self.id[k]
-        }
-    }
-
     /// The summed size of the batch of row `k` (`None`: a batch id outside the group's range,
     /// which only a broken run produces).
     #[inline]
@@ -144,7 +134,6 @@ pub fn simulate_streamed(
 /// batch left retires.
 fn cut(sim: &mut Sim<'_, Box<Trace>>, k: usize, last: bool, spare: Option<RowGroup>) -> RowGroup {
     let (t, r) = (&*sim.trace, &sim.rec);
-    let batched = !r.batch_id.is_empty() || !r.batch_size.is_empty();
     let mut g = spare.unwrap_or_default();
     g.first = t.base;
     fill(&mut g.id, &t.id, k);
@@ -174,7 +163,7 @@ fn cut(sim: &mut Sim<'_, Box<Trace>>, k: usize, last: bool, spare: Option<RowGro
         }
     }
     sim.drop_rows(k);
-    if batched {
+    if sim.batched {
         // Batches below the lowest id a remaining row ran in (or the next id) are done.
         let r = &mut sim.rec;
         let next = r.batch_base + r.batch_size.len() as u32;

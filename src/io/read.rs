@@ -19,7 +19,8 @@ pub struct ParquetInput {
     pub path: PathBuf,
     pub schema: SchemaRef,
     pub rows: usize,
-    hash: std::thread::JoinHandle<std::io::Result<String>>,
+    /// `None`: opened with [`ParquetInput::open_unhashed`].
+    hash: Option<std::thread::JoinHandle<std::io::Result<String>>>,
     reader: ParquetRecordBatchReader,
     /// Rows already handed out, so errors can name the row in the whole file.
     offset: usize,
@@ -29,6 +30,15 @@ impl ParquetInput {
     /// Open a Parquet file. Errors name the file: missing, empty, not Parquet, no rows. The
     /// file is hashed in one streaming pass and then decoded batch by batch, never held whole.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, true)
+    }
+
+    /// Open a file whose hash is known already (a second pass over it): no hashing thread.
+    pub fn open_unhashed(path: &Path) -> Result<Self> {
+        Self::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, hashed: bool) -> Result<Self> {
         use std::io::{Read, Seek, SeekFrom};
         let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -49,9 +59,11 @@ impl ParquetInput {
                 "not a Parquet file (no PAR1 magic bytes); expected a Parquet file",
             ));
         }
-        let hash = {
+        let hash = if !hashed {
+            None
+        } else {
             let mut h = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-            std::thread::spawn(move || {
+            Some(std::thread::spawn(move || {
                 let mut hasher = Sha256::new();
                 let mut buf = vec![0u8; 1 << 20];
                 loop {
@@ -61,7 +73,7 @@ impl ParquetInput {
                     }
                     hasher.update(&buf[..k]);
                 }
-            })
+            }))
         };
         let (rows, schema, reader) = super::guard::contained(path, "the Parquet reader", || {
             let builder = ParquetRecordBatchReaderBuilder::try_new(f)
@@ -89,10 +101,14 @@ impl ParquetInput {
 
     /// The file's sha256, still being computed on its own thread: read it with
     /// [`FileHash::get`] when it is needed (for the report), so hashing overlaps the replay.
+    /// An input opened with [`ParquetInput::open`] (not [`ParquetInput::open_unhashed`]).
     pub fn sha256(self) -> FileHash {
+        let hash = self
+            .hash
+            .expect("sha256 of an input opened without its hash");
         FileHash {
             path: self.path,
-            state: Arc::new(Mutex::new(HashState::Running(self.hash))),
+            state: Arc::new(Mutex::new(HashState::Running(hash))),
         }
     }
 

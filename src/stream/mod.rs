@@ -301,7 +301,7 @@ fn read_rows(
     models: usize,
     tx: &std::sync::mpsc::SyncSender<Result<Trace>>,
 ) {
-    let mut r = match TraceReader::open(path) {
+    let mut r = match TraceReader::reopen(path) {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.send(Err(e));

@@ -30,9 +30,18 @@ pub struct TraceReader {
 }
 
 impl TraceReader {
-    /// Open `path` and check its columns.
+    /// Open `path` and check its columns; its hash is computed as it is read
+    /// ([`TraceReader::finish`]).
     pub fn open(path: &Path) -> Result<TraceReader> {
-        let input = ParquetInput::open(path)?;
+        Self::checked(ParquetInput::open(path)?)
+    }
+
+    /// Open a file already read once (a streamed replay's second pass): no second hash.
+    pub fn reopen(path: &Path) -> Result<TraceReader> {
+        Self::checked(ParquetInput::open_unhashed(path)?)
+    }
+
+    fn checked(input: ParquetInput) -> Result<TraceReader> {
         input.require(
             "arrival_us",
             "an integer column of microseconds from the trace start",
@@ -255,15 +264,13 @@ impl Mix {
 }
 
 /// A trace file read for a streamed replay's first pass: its models, its mix, whether its rows
-/// are sorted by arrival, and its first and last arrival (ns, before any rate scaling).
+/// are sorted by arrival, and its last arrival (ns, before any rate scaling).
 pub struct Scan {
     pub path: PathBuf,
     pub sha256: FileHash,
     pub models: Vec<String>,
     pub mix: Mix,
     pub sorted: bool,
-    pub has_id: bool,
-    pub first_ns: u64,
     pub last_ns: u64,
 }
 
@@ -274,7 +281,7 @@ impl Scan {
         let mut r = TraceReader::open(path)?;
         let mut mix = MixCounter::default();
         let mut first_row_of: Vec<usize> = Vec::new();
-        let (mut sorted, mut prev, mut first_ns, mut last_ns) = (true, 0u64, None, 0u64);
+        let (mut sorted, mut prev, mut last_ns) = (true, 0u64, 0u64);
         while let Some(c) = r.next_chunk()? {
             for (k, ((&a, &m), &b)) in c.arrival_ns.iter().zip(&c.model).zip(&c.batch).enumerate() {
                 let q = c.row0 + k;
@@ -285,12 +292,10 @@ impl Scan {
                 }
                 sorted &= a >= prev;
                 prev = a;
-                first_ns.get_or_insert(a);
                 last_ns = last_ns.max(a);
             }
         }
         r.check_model_names(|m| first_row_of.get(m as usize).copied().unwrap_or(0))?;
-        let has_id = r.has_id;
         let path = r.path().to_path_buf();
         let (models, sha256) = r.finish();
         Ok(Scan {
@@ -299,8 +304,6 @@ impl Scan {
             models,
             mix: mix.finish(),
             sorted,
-            has_id,
-            first_ns: first_ns.unwrap_or(0),
             last_ns,
         })
     }

@@ -142,14 +142,7 @@ pub fn generate_rows(
     }
     // The mix of each segment (one without segments): model names are interned in order of
     // first mention (the `--model`s, then each segment's).
-    let mut names: Vec<&str> = cfg.models.iter().map(|m| m.0.as_str()).collect();
-    for s in &var.segments {
-        for (m, _) in s.models.iter().flatten() {
-            if !names.contains(&m.as_str()) {
-                names.push(m);
-            }
-        }
-    }
+    let names = model_names(cfg, var);
     let mut mixes = Vec::new();
     let default_seg = [super::vary::Segment {
         start_s: 0.0,
@@ -282,7 +275,20 @@ pub fn generate_rows(
         emit(us * 1000, m, b)?;
         made += 1;
     }
-    Ok(names.iter().map(|n| n.to_string()).collect())
+    Ok(names)
+}
+
+/// The model names of a generated trace, in the order its rows index them: the `--model`s,
+/// then each segment's new ones.
+pub fn model_names(cfg: &GenConfig, var: &Variation) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let segment_models = var.segments.iter().flat_map(|s| s.models.iter().flatten());
+    for m in cfg.models.iter().chain(segment_models).map(|m| &m.0) {
+        if !names.contains(m) {
+            names.push(m.clone());
+        }
+    }
+    names
 }
 
 /// Generate a trace straight into a Parquet file at `path`, a million rows at a time, never
@@ -294,19 +300,7 @@ pub fn generate_to_file(cfg: &GenConfig, var: &Variation, path: &std::path::Path
     let mut w: Option<crate::trace::TraceWriter> = None;
     let mut chunk = Trace::default();
     let mut rows = 0u64;
-    let mut names_known: Vec<String> = Vec::new();
-    // The names are known only once generation returns; the first chunk needs them, so the
-    // callback learns them from the configuration the same way generate_rows does.
-    for n in cfg.models.iter().map(|m| m.0.clone()).chain(
-        var.segments
-            .iter()
-            .flat_map(|s| s.models.iter().flatten().map(|(m, _)| m.clone())),
-    ) {
-        if !names_known.contains(&n) {
-            names_known.push(n);
-        }
-    }
-    chunk.models = names_known.clone();
+    chunk.models = model_names(cfg, var);
     let mut flush = |chunk: &mut Trace| -> Result<()> {
         if w.is_none() {
             w = Some(crate::trace::TraceWriter::create(path, false)?);
@@ -317,7 +311,7 @@ pub fn generate_to_file(cfg: &GenConfig, var: &Variation, path: &std::path::Path
         chunk.batch.clear();
         Ok(())
     };
-    let names = generate_rows(cfg, var, false, |a, m, b| {
+    generate_rows(cfg, var, false, |a, m, b| {
         chunk.arrival_ns.push(a);
         chunk.model.push(m);
         chunk.batch.push(b);
@@ -327,7 +321,6 @@ pub fn generate_to_file(cfg: &GenConfig, var: &Variation, path: &std::path::Path
         }
         Ok(())
     })?;
-    debug_assert_eq!(names, names_known);
     if !chunk.is_empty() || rows == 0 {
         flush(&mut chunk)?;
     }
