@@ -1,7 +1,11 @@
-//! The reconfigurable server: a hand-computed replay through one reconfiguration (the queries
-//! the scheduler held, the batches retired on destroyed instances, the downtime, the new
-//! instance taking the waiting queries), partial reconfiguration keeping an instance serving,
-//! and `periodic` with a period longer than the trace giving the records of `static`.
+//! The reconfigurable server, by hand: one reconfiguration (the queries the scheduler held and
+//! gave back, the batches retired on destroyed instances, the drain and the downtime, the new
+//! instance taking the waiting queries); partial and whole-GPU drains; ELSA rebuilt at a
+//! reconfiguration starting from the server's true state (exact and noisy alike); a
+//! reconfiguration under way when the traffic ends completing, and the next GPU taking its
+//! turn, one and two at a time; `threshold` and `oracle` inside the engine; periods and costs
+//! that stay simulated seconds under a rate scale; `periodic` with a period longer than the
+//! trace giving the records of `static`; bad repartition keys refused.
 
 mod common;
 
@@ -80,9 +84,15 @@ fn one_reconfiguration_by_hand() {
     assert_eq!(rec.finish_ns, finish);
     assert_eq!(rec.instance, inst);
     let log = rec.reconfig.as_ref().expect("a reconfigurable run");
+    // The check at 30 ms finds the reconfiguration under way (counted; it plans nothing).
     assert_eq!(
-        (log.checks, log.plans_applied, log.plans_skipped_busy),
-        (3, 1, 0)
+        (
+            log.checks,
+            log.plans_applied,
+            log.plans_skipped_busy,
+            log.checks_busy
+        ),
+        (3, 1, 0, 1)
     );
     assert_eq!(log.events.len(), 1);
     let e = &log.events[0];
@@ -96,9 +106,16 @@ fn one_reconfiguration_by_hand() {
             e.instances_destroyed,
             e.instances_created,
             e.batches_retired,
-            e.queries_handed_back
+            e.queries_handed_back,
+            e.queries_held_handed_back
         ),
-        (0, 7, 1, 7, 0)
+        (0, 7, 1, 7, 0, 2)
+    );
+    // The drain runs from the begin (20 ms) to the last retired batch's end (30 ms); the
+    // region is then down for the cost, 5 ms.
+    assert_eq!(
+        (e.drain_ns(), e.downtime_ns()),
+        (Some(10 * MS), Some(5 * MS))
     );
     let mut life = vec![(0, 20 * MS); 7];
     life.push((35 * MS, u64::MAX));
@@ -112,41 +129,6 @@ fn one_reconfiguration_by_hand() {
     // of 10 ms and the retired one of 17 ms; the 7g ran three 2 ms batches.
     assert_eq!(rec.busy_ns[0], (5 * 2 + 10 + 10) * MS);
     assert_eq!(rec.busy_ns[7], 6 * MS);
-}
-
-#[test]
-fn partial_reconfiguration_keeps_the_instances_that_stay() {
-    // Two GPUs whose plans differ; with drain=instances an instance in both layouts keeps
-    // serving, with drain=gpu it is destroyed too. 1 x 7g and 7 x 1g share no placement, so
-    // build the case from the engine's rule directly: the kept placements of a 7g -> 7 x 1g
-    // move are none, of 7 x 1g -> 7 x 1g all.
-    use mig_replay::gpu::{Layout, Placement};
-    use mig_replay::server::reconfig::{Drain, kept};
-    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
-    let s = |n: &str| gpu.profiles.iter().position(|p| p.name == n).unwrap();
-    let l = |p: &[(&str, u8)]| Layout {
-        placements: p
-            .iter()
-            .map(|&(n, start)| Placement { slice: s(n), start })
-            .collect(),
-    };
-    let old = l(&[("4g.20gb", 0), ("2g.10gb", 4), ("1g.5gb", 6)]);
-    let new = l(&[("4g.20gb", 0), ("1g.5gb", 4), ("1g.5gb", 5), ("1g.5gb", 6)]);
-    // Partial: the 4g at 0 and the 1g at 6 stay; only the 2g is destroyed.
-    assert_eq!(
-        kept(&old, &new, Drain::Instances),
-        [
-            Placement {
-                slice: s("4g.20gb"),
-                start: 0
-            },
-            Placement {
-                slice: s("1g.5gb"),
-                start: 6
-            }
-        ]
-    );
-    assert!(kept(&old, &new, Drain::Gpu).is_empty());
 }
 
 #[test]
@@ -414,4 +396,271 @@ fn bad_repartition_keys_are_exit_2_naming_them() {
         assert_eq!(o.code, 2, "{extra:?}: {}", o.stderr);
         assert!(o.stderr.contains(want), "{extra:?}: {}", o.stderr);
     }
+}
+
+/// A replay of `t` on `gpus` A100-40GB with the `switch` partitioner (A: 4g@0 1g@4 1g@5 1g@6;
+/// B: 4g@0 2g@4 1g@6 once the traffic read has a batch of 8) and `sched`, the service model
+/// `service`, the SLA `sla_ms` (if any) and the parameters `params`.
+fn run_switch(
+    sched: &str,
+    params: &[(&str, &str)],
+    t: &Trace,
+    gpus: usize,
+    service: &mig_replay::service::ServiceModel,
+    sla_ms: Option<f64>,
+) -> Replay {
+    let run = RunParams::split(PolicyParams::from_pairs(params)).unwrap();
+    let mut p = switch_registry()
+        .build_for(&format!("switch+{sched}"), &run)
+        .unwrap();
+    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
+    let sla = sla_ms.map_or_else(SlaSpec::default, SlaSpec::global);
+    match replay(t, &three_slices(), &gpu, gpus, &mut p, service, &sla) {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn elsa_rebuilt_at_a_reconfiguration_knows_which_instances_are_busy() {
+    // Model m (three_slices: 1g 2, 3, 5, 10 ms; 2g 1.5, 2, 3, 6; 4g 1, 1.5, 2, 4 at batches
+    // 1, 2, 4, 8), SLA 2.2 ms, one GPU. q0 b1 at 0; q1 b8 at 12 ms; q2 b8 at 13; q3, q4, q5
+    // b8 at 14; q6 b1 at 21.
+    let t = Trace::from_rows([
+        (0, "m", 1),
+        (12 * MS, "m", 8),
+        (13 * MS, "m", 8),
+        (14 * MS, "m", 8),
+        (14 * MS, "m", 8),
+        (14 * MS, "m", 8),
+        (21 * MS, "m", 1),
+    ]);
+    let params = [
+        ("repartition.name", "periodic"),
+        ("repartition.period_s", "0.01"),
+        ("reconfig.cost_s", "0.005"),
+    ];
+    // Layout A (window [0, 10 ms) has batch 1 only): 4g (id 0), 1g@4 (1), 1g@5 (2), 1g@6 (3).
+    // q0: the 1g (2 ms <= 2.2) of lowest index, 1g@4, 0-2. q1 (b8): nothing meets 2.2 ms; the
+    // earliest estimate, 4g 16 vs 1g 22: the 4g, 12-16. q2: 4g 16 + 4 = 20 vs 1g 23: the 4g,
+    // 16-20. q3: 4g 24, 1g 24: equal, fewer GPCs: 1g@4, 14-24; q4 1g@5, q5 1g@6 likewise.
+    // At 20 ms (after q2's completion) the check plans B from [10, 20): the 4g and the 1g@6
+    // stay, the 1g@4 and 1g@5 are destroyed and their batches retired (to 24 ms); ELSA is
+    // rebuilt for {4g, 1g@6}. q6 at 21: the 1g@6 is busy until 24 (24 + 2 - 21 = 5 > 2.2),
+    // the 4g idle (1 ms): the 4g, 21-22. (An ELSA that believed the rebuilt server idle sent
+    // it to the 1g@6: 24-26, 5 ms.) The region goes down at 24, the 2g (id 4) joins at 29.
+    let start = [0, 12 * MS, 16 * MS, 14 * MS, 14 * MS, 14 * MS, 21 * MS];
+    let finish = [2 * MS, 16 * MS, 20 * MS, 24 * MS, 24 * MS, 24 * MS, 22 * MS];
+    let inst = [1, 0, 0, 1, 2, 3, 0];
+    let exact = run_switch("elsa", &params, &t, 1, &Default::default(), Some(2.2));
+    // The same with noise of cv 1e-10: ELSA then decides by scanning the view's estimates,
+    // which never had the fast path's private state.
+    let noisy_model = mig_replay::service::ServiceModel {
+        noise: mig_replay::service::Noise::parse("lognormal:cv=1e-10").unwrap(),
+        ..Default::default()
+    };
+    let noisy = run_switch("elsa", &params, &t, 1, &noisy_model, Some(2.2));
+    for r in [&exact, &noisy] {
+        assert_eq!(r.records.instance, inst);
+        assert_eq!(r.records.start_ns, start);
+        assert_eq!(r.records.finish_ns, finish);
+        let log = r.records.reconfig.as_ref().unwrap();
+        assert_eq!(log.events.len(), 1);
+        let e = &log.events[0];
+        assert_eq!(
+            (e.begin_ns, e.down_ns, e.up_ns),
+            (20 * MS, Some(24 * MS), Some(29 * MS))
+        );
+        assert_eq!(
+            (e.drain_ns(), e.downtime_ns()),
+            (Some(4 * MS), Some(5 * MS))
+        );
+        assert_eq!((e.batches_retired, e.queries_handed_back), (2, 0));
+        assert!(r.invariants.all_ok());
+    }
+}
+
+#[test]
+fn a_reconfiguration_under_way_at_the_end_completes_and_the_next_gpu_takes_its_turn() {
+    // Two GPUs, FIFO. q0 b1 at 0 on GPU 0's 4g (id 0, 0-1 ms); q1 b8 at 12 ms on it (12-16);
+    // q2 b1 at 20.5 ms, the last arrival. The check at 20 ms plans B on both GPUs.
+    let t = Trace::from_rows([(0, "m", 1), (12 * MS, "m", 8), (20_500_000, "m", 1)]);
+    let go = |max_concurrent: &str| {
+        run_switch(
+            "fifo",
+            &[
+                ("repartition.name", "periodic"),
+                ("repartition.period_s", "0.01"),
+                ("reconfig.cost_s", "0.005"),
+                ("reconfig.max_concurrent", max_concurrent),
+            ],
+            &t,
+            2,
+            &Default::default(),
+            None,
+        )
+    };
+    // One at a time: GPU 0 begins at 20 ms; its 1g@4 and 1g@5 (ids 1, 2) are idle: down at
+    // once, up at 25 (the 2g, id 8). q2 at 20.5 takes the lowest idle instance, GPU 0's 4g
+    // (20.5-21.5): every query has started, but GPU 1's turn still comes at 25 ms (its 1g@4
+    // and 1g@5, ids 5 and 6, go; its 2g, id 9, joins at 30).
+    let r = go("1");
+    assert_eq!(r.records.start_ns, [0, 12 * MS, 20_500_000]);
+    assert_eq!(r.records.instance, [0, 0, 0]);
+    let log = r.records.reconfig.as_ref().unwrap();
+    let times: Vec<_> = log
+        .events
+        .iter()
+        .map(|e| (e.gpu, e.begin_ns, e.down_ns, e.up_ns))
+        .collect();
+    assert_eq!(
+        times,
+        [
+            (0, 20 * MS, Some(20 * MS), Some(25 * MS)),
+            (1, 25 * MS, Some(25 * MS), Some(30 * MS))
+        ]
+    );
+    let b = "4g.20gb@0 2g.10gb@4 1g.5gb@6";
+    assert_eq!(log.final_layouts, [b, b]);
+    let mut life = vec![(0, u64::MAX); 8];
+    life[1] = (0, 20 * MS);
+    life[2] = (0, 20 * MS);
+    life[5] = (0, 25 * MS);
+    life[6] = (0, 25 * MS);
+    life.push((25 * MS, u64::MAX));
+    life.push((30 * MS, u64::MAX));
+    assert_eq!(log.lifetimes, life);
+    assert!(r.invariants.all_ok());
+    // Two at a time: both GPUs begin at 20 ms and are up at 25 (GPU 0's 2g id 8, GPU 1's 9).
+    let r = go("2");
+    let log = r.records.reconfig.as_ref().unwrap();
+    let times: Vec<_> = log
+        .events
+        .iter()
+        .map(|e| (e.gpu, e.begin_ns, e.down_ns, e.up_ns))
+        .collect();
+    assert_eq!(
+        times,
+        [
+            (0, 20 * MS, Some(20 * MS), Some(25 * MS)),
+            (1, 20 * MS, Some(20 * MS), Some(25 * MS))
+        ]
+    );
+    assert_eq!(log.final_layouts, [b, b]);
+    assert_eq!(log.lifetimes[8], (25 * MS, u64::MAX));
+    assert_eq!(log.lifetimes[9], (25 * MS, u64::MAX));
+    assert!(r.invariants.all_ok());
+}
+
+#[test]
+fn threshold_in_the_engine_by_hand() {
+    // FIFO, one GPU. q0 b1 at 0 and q1 b1 at 5 ms on the 4g (0-1, 5-6); q2 b8 at 12 on the 4g
+    // (12-16); q3 b8 at 14: the 4g is busy, the 1g@4 (id 1) takes it (10 ms, 14-24); q4 b1 at
+    // 25 on the 4g (25-26).
+    let t = Trace::from_rows([
+        (0, "m", 1),
+        (5 * MS, "m", 1),
+        (12 * MS, "m", 8),
+        (14 * MS, "m", 8),
+        (25 * MS, "m", 1),
+    ]);
+    let r = run_switch(
+        "fifo",
+        &[
+            ("repartition.name", "threshold"),
+            ("repartition.check_s", "0.01"),
+            ("repartition.window_s", "0.01"),
+            ("repartition.tv", "0.2"),
+            ("repartition.dwell_s", "0"),
+            ("reconfig.cost_s", "0.005"),
+        ],
+        &t,
+        1,
+        &Default::default(),
+        None,
+    );
+    // The first window [0, 10 ms) is all batch 1: A. At 10 ms the last window is the same mix
+    // (distance 0); at 20 ms it is all batch 8 (distance 1 > 0.2): B. The 1g@4 runs q3 until
+    // 24 ms (retired), the 1g@5 is idle: down at 24, the 2g (id 4) up at 29. The check at 30
+    // ms is past the last arrival.
+    assert_eq!(r.records.start_ns, [0, 5 * MS, 12 * MS, 14 * MS, 25 * MS]);
+    assert_eq!(r.records.finish_ns, [MS, 6 * MS, 16 * MS, 24 * MS, 26 * MS]);
+    assert_eq!(r.records.instance, [0, 0, 0, 1, 0]);
+    let log = r.records.reconfig.as_ref().unwrap();
+    assert_eq!((log.checks, log.plans_applied, log.checks_busy), (2, 1, 0));
+    let e = &log.events[0];
+    assert_eq!(
+        (e.begin_ns, e.down_ns, e.up_ns, e.batches_retired),
+        (20 * MS, Some(24 * MS), Some(29 * MS), 1)
+    );
+    assert!(e.reason.contains("tv 1.000 > 0.2"), "{}", e.reason);
+    assert!(r.invariants.all_ok());
+}
+
+#[test]
+fn oracle_in_the_engine_by_hand() {
+    // FIFO, one GPU, oracle every 10 ms: it plans each period from the next one's traffic.
+    // q0 b1 at 0 (4g, 0-1); q1 b8 at 12 ms; q2 b1 at 13.
+    let t = Trace::from_rows([(0, "m", 1), (12 * MS, "m", 8), (13 * MS, "m", 1)]);
+    let r = run_switch(
+        "fifo",
+        &[
+            ("repartition.name", "oracle"),
+            ("repartition.period_s", "0.01"),
+            ("reconfig.cost_s", "0.005"),
+        ],
+        &t,
+        1,
+        &Default::default(),
+        None,
+    );
+    // It starts from [0, 10 ms): A. At 10 ms it reads [10, 20 ms), which holds q1's batch 8:
+    // B, before q1 arrives. The idle 1g@4 and 1g@5 go at once (down at 10), the 2g (id 4)
+    // joins at 15. q1 takes the 4g (12-16); q2 the lowest idle, the 1g@6 (id 3, 13-15). The
+    // check at 20 ms is past the last arrival.
+    assert_eq!(r.records.start_ns, [0, 12 * MS, 13 * MS]);
+    assert_eq!(r.records.finish_ns, [MS, 16 * MS, 15 * MS]);
+    assert_eq!(r.records.instance, [0, 0, 3]);
+    let log = r.records.reconfig.as_ref().unwrap();
+    assert_eq!((log.checks, log.plans_applied), (1, 1));
+    let e = &log.events[0];
+    assert_eq!(
+        (e.begin_ns, e.down_ns, e.up_ns),
+        (10 * MS, Some(10 * MS), Some(15 * MS))
+    );
+    assert!(e.reason.contains("foresight"), "{}", e.reason);
+    assert!(r.invariants.all_ok());
+}
+
+#[test]
+fn simulated_seconds_do_not_scale_with_the_rate() {
+    // The partial-drain trace at twice its rate (`scale_rate`) replays exactly as the same
+    // rows written at half the times: periods and costs stay simulated seconds.
+    let rows = [
+        (0, 1),
+        (24 * MS, 8),
+        (42 * MS, 1),
+        (42 * MS, 1),
+        (43 * MS, 1),
+        (52 * MS, 2),
+        (52 * MS, 2),
+    ];
+    let mut scaled = Trace::from_rows(rows.iter().map(|&(a, b)| (a, "m", b)));
+    scaled.scale_rate(2.0).unwrap();
+    let halved = Trace::from_rows(rows.iter().map(|&(a, b)| (a / 2, "m", b)));
+    let params = [
+        ("repartition.name", "periodic"),
+        ("repartition.period_s", "0.01"),
+        ("reconfig.cost_s", "0.005"),
+    ];
+    let a = run_switch("fifo", &params, &scaled, 1, &Default::default(), None);
+    let b = run_switch("fifo", &params, &halved, 1, &Default::default(), None);
+    assert_eq!(scaled.arrival_ns, halved.arrival_ns);
+    assert_eq!(a.records.start_ns, b.records.start_ns);
+    assert_eq!(a.records.finish_ns, b.records.finish_ns);
+    assert_eq!(a.records.instance, b.records.instance);
+    // At twice the rate this is the partial-drain case: the plan at 20 ms, up at 25 ms (5 ms
+    // of cost, not 2.5).
+    let e = &a.records.reconfig.as_ref().unwrap().events[0];
+    assert_eq!((e.begin_ns, e.up_ns), (20 * MS, Some(25 * MS)));
 }

@@ -35,7 +35,7 @@ mod sim;
 mod stream;
 
 pub use invariants::{Invariants, check_invariants};
-pub use records::{ReconfigEvent, ReconfigLog, Records};
+pub use records::{ReconfigEvent, ReconfigLog, ReconfigSeconds, Records};
 pub use repartition::Reconfigurable;
 pub use stream::{RowGroup, simulate_streamed};
 

@@ -83,14 +83,16 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
     /// The next reconfiguration event: a region coming up, or a check (checks stop after the
     /// last arrival).
     fn refresh_t_re(&mut self) {
-        // Once every query has started, nothing left depends on the server's layout.
+        let re = self.re.as_ref().expect("reconfigurable");
+        let up = re.up.peek().map_or(u64::MAX, |r| r.0.0);
+        // Once every query has started no check is needed (nothing left depends on the
+        // layout), but the reconfigurations under way and those waiting their turn still
+        // complete: the replay ends with every GPU in the layout it was moved to.
         if self.rec.starts == self.trace.len() as u64 {
-            self.t_re = u64::MAX;
+            self.t_re = up;
             return;
         }
         let last = self.trace.arrival_ns.last().copied().unwrap_or(0);
-        let re = self.re.as_ref().expect("reconfigurable");
-        let up = re.up.peek().map_or(u64::MAX, |r| r.0.0);
         let check = if re.next_check <= last {
             re.next_check
         } else {
@@ -134,6 +136,9 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             )));
         }
         let busy = re.busy();
+        if busy {
+            re.log.checks_busy += 1;
+        }
         let replan = {
             let mut ctx = RepartitionContext {
                 now_ns: now,
@@ -251,6 +256,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
                 instances_destroyed: (old.placements.len() - keep.len()) as u32,
                 instances_created: (new.placements.len() - keep.len()) as u32,
                 queries_handed_back: 0,
+                queries_held_handed_back: 0,
                 batches_retired: 0,
                 reason: re.reason.clone(),
             };
@@ -258,12 +264,16 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             re.log.events.push(ev);
             layouts[g] = Layout { placements: keep };
         }
-        let per_gpu = self.rebuild(layouts, now, sched)?;
+        let (per_gpu, held) = self.rebuild(layouts, now, sched)?;
+        let first = gs.iter().copied().min().expect("some GPU begins");
         for &g in gs {
             let (back, retired) = per_gpu.get(&g).copied().unwrap_or((0, 0));
             let re = self.re.as_mut().expect("reconfigurable");
             let e = &mut re.log.events[re.open_event[g]];
             e.queries_handed_back = back;
+            if g == first {
+                e.queries_held_handed_back += held;
+            }
             e.batches_retired = retired;
             if retired == 0 {
                 self.go_down(g, now);
@@ -317,20 +327,25 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             re.phase[g] = Phase::Serving;
             re.log.events[re.open_event[g]].up_ns = Some(now);
         }
-        self.rebuild(layouts, now, sched)?;
+        let (_, held) = self.rebuild(layouts, now, sched)?;
+        let first = gs.iter().copied().min().expect("some GPU comes up");
+        let re = self.re.as_mut().expect("reconfigurable");
+        re.log.events[re.open_event[first]].queries_held_handed_back += held;
         self.start_waiting(now, sched)
     }
 
     /// Move the server to `layouts` at `now`: renumber, retire the destroyed instances, create
     /// the new ones, rebuild the scheduler, and place again every query that was handed back
     /// or held. Returns, per GPU that lost instances, (queries its destroyed instances handed
-    /// back, batches retired on them).
+    /// back, batches retired on them), and the number of queries the old scheduler held and
+    /// gave back.
+    #[allow(clippy::type_complexity)]
     fn rebuild<S: Sched>(
         &mut self,
         layouts: Vec<Layout>,
         now: u64,
         sched: &mut S,
-    ) -> Result<HashMap<usize, (u64, u32)>> {
+    ) -> Result<(HashMap<usize, (u64, u32)>, u64)> {
         let server = Server::partial(self.server.gpu.clone(), layouts)?;
         let key = |x: &Instance| (x.gpu, x.slice, x.start);
         let old: HashMap<(u32, usize, u8), usize> = self
@@ -399,6 +414,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
         self.refresh_servable();
         // The scheduler: what it holds, then a fresh one for the new server.
         let mut again = sched.get().take_held();
+        let held = again.len() as u64;
         again.extend(back);
         again.append(&mut self.re.as_mut().expect("reconfigurable").limbo);
         // A server with no instance left gets no scheduler (every query waits with the engine).
@@ -406,6 +422,8 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             let re = self.re.as_mut().expect("reconfigurable");
             let fresh = (re.cfg.scheduler)(&self.server)?;
             sched.replace(fresh);
+            // The rebuilt scheduler starts from the server's true state, not from idle.
+            sched.get().resume(&self.view(now));
         }
         again.sort_unstable_by_key(|&q| (self.trace.arrival_ns[q as usize], q));
         again.dedup();
@@ -439,7 +457,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
                 self.free_unbatched(i, now, sched.get())?;
             }
         }
-        Ok(per_gpu)
+        Ok((per_gpu, held))
     }
 
     /// The end of the loop: on a reconfigurable server, every query must have been served.
@@ -456,6 +474,18 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
         if let Some(q) = self.rec.instance.iter().position(|&i| i == UNSET) {
             return Err(Error::Other(format!(
                 "query {q} was never served (a scheduler that holds queries must return them from take_held when the server is reconfigured)"
+            )));
+        }
+        if let Some(e) = re.log.events.iter().find(|e| e.up_ns.is_none()) {
+            return Err(Error::Other(format!(
+                "internal: the reconfiguration of GPU {} begun at {} ns never completed",
+                e.gpu, e.begin_ns
+            )));
+        }
+        if !re.waiting.is_empty() {
+            return Err(Error::Other(format!(
+                "internal: {} GPU reconfigurations never began",
+                re.waiting.len()
             )));
         }
         re.log.final_layouts = self

@@ -340,6 +340,25 @@ impl Scheduler for Elsa {
         Dispatch::To(i)
     }
 
+    /// Rebuilt after a reconfiguration: every instance's estimated backlog from the view (the
+    /// same estimate [`Elsa::dispatch`] records), not idle by construction.
+    fn resume(&mut self, view: &ServerView) {
+        let now = view.now_ns;
+        for c in &mut self.classes {
+            c.drained.fill(0);
+            c.busy.clear();
+        }
+        for i in 0..view.len() {
+            let c = &mut self.classes[self.class_of[i]];
+            let free = view.estimated_free_at(i);
+            if free > now {
+                c.busy.push(Reverse((free, i as u32)));
+            } else {
+                c.drained[i / 64] |= 1 << (i % 64);
+            }
+        }
+    }
+
     fn details(&self) -> Option<Arc<dyn Explanation>> {
         Some(Arc::new(ElsaDetails {
             sla: self.slas.clone(),

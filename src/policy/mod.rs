@@ -188,6 +188,19 @@ pub trait Scheduler {
     fn take_held(&mut self) -> Vec<u32> {
         Vec::new()
     }
+
+    /// This scheduler was just built for a server that already has work: a reconfiguration
+    /// rebuilds the scheduler at each begin and each join ([`crate::engine::reconfig`]). `view`
+    /// shows the new server as it stands: the instances that stay keep their running batches
+    /// and local queues, the new ones are idle. A scheduler that keeps private state about the
+    /// instances (ELSA's index of estimated backlogs, a count of what it sent where) must set
+    /// it from `view` here and never assume that every instance starts idle; one that reads
+    /// the view afresh at every decision keeps the default. The engine calls it once, before
+    /// any other call on the rebuilt scheduler (the queries the old one held are offered to it
+    /// afterwards); never on a fixed server, whose instances all start idle.
+    fn resume(&mut self, view: &ServerView) {
+        let _ = view;
+    }
 }
 
 /// What a repartitioner sees when it is consulted.

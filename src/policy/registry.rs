@@ -369,6 +369,13 @@ impl Registry {
                 reconfig.set(r, v.clone());
             }
         }
+        if name == super::STATIC_REPARTITIONER
+            && let Some(k) = reconfig.values.keys().next()
+        {
+            return Err(Error::Usage(format!(
+                "reconfig.{k} applies to a reconfigurable server, but the repartitioner is '{name}' (it never reconfigures): give --repartition NAME (or repartition.name), or drop reconfig.{k}"
+            )));
+        }
         let params = Params::resolve(&format!("repartitioner {name}"), e.params, &own)?;
         let rp = Params::resolve("reconfig", RECONFIG_PARAMS, &reconfig)?;
         let max_concurrent = rp.u64("max_concurrent").expect("default");
@@ -387,7 +394,6 @@ impl Registry {
                 Drain::Instances
             },
         };
-        let _ = &rp;
         Ok(RepartitionSetup {
             name: e.name,
             params,

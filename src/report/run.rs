@@ -103,14 +103,20 @@ pub struct ReconfigEventSummary {
     pub down_s: Option<f64>,
     /// The new instances joined.
     pub up_s: Option<f64>,
-    /// From begin to up.
+    /// The drain: from begin to down (the retired batches running to their end).
+    pub drain_s: Option<f64>,
+    /// The region's time down: from down to up (`reconfig.cost_s` exactly).
     pub downtime_s: Option<f64>,
     pub layout_before: String,
     pub layout_after: String,
     pub instances_kept: u32,
     pub instances_destroyed: u32,
     pub instances_created: u32,
+    /// Queries this GPU's destroyed instances gave back (local queues, forming batches).
     pub queries_handed_back: u64,
+    /// Queries the scheduler held and gave back at this reconfiguration's begin and up (shared
+    /// rebuilds counted on the lowest GPU of the group).
+    pub queries_held_handed_back: u64,
     pub batches_retired: u32,
     pub reason: String,
 }
@@ -126,16 +132,26 @@ pub struct ReconfigSummary {
     pub max_concurrent: u32,
     pub drain: crate::server::reconfig::Drain,
     pub checks: u64,
+    /// Checks made while a reconfiguration was under way (the built-ins return no plan then).
+    pub checks_while_reconfiguring: u64,
     pub plans_applied: u64,
+    /// Plans returned while a reconfiguration was under way, not taken.
     pub plans_skipped_busy: u64,
-    /// GPU reconfigurations begun, and completed by the end of the replay.
+    /// GPU reconfigurations (every one completes: the replay runs on until the last is up).
     pub reconfigurations: usize,
-    pub completed: usize,
+    /// Every query offered again to a rebuilt scheduler: those the destroyed instances gave
+    /// back plus those the scheduler held.
     pub queries_handed_back: u64,
-    /// Sum over completed reconfigurations of their downtime (begin to up), and of it times the
-    /// GPCs of the region out of service (the larger of the destroyed and the created
-    /// instances' GPCs) over the GPU's GPCs: GPU-seconds of capacity lost.
-    pub gpu_seconds_reconfiguring: f64,
+    pub queries_handed_back_by_instances: u64,
+    pub queries_handed_back_by_scheduler: u64,
+    /// Summed over the reconfigurations: seconds from begin to up (one GPU each), the drains
+    /// and the downtimes (`reconfigurations x cost_s`), in seconds and in GPU-seconds (each
+    /// weighted by the share of the GPU's GPCs it concerns: the destroyed instances' while
+    /// draining, the larger of the destroyed and the created instances' while down).
+    pub seconds_reconfiguring: f64,
+    pub seconds_draining: f64,
+    pub seconds_down: f64,
+    pub gpu_seconds_draining: f64,
     pub gpu_seconds_down: f64,
     pub final_layouts: Vec<String>,
     pub events: Vec<ReconfigEventSummary>,
@@ -146,15 +162,9 @@ impl ReconfigSummary {
         let info = r.repartition.as_ref()?;
         let log = r.records.reconfig.as_ref()?;
         let s = |ns: u64| ns as f64 / 1e9;
-        let gpcs = r.server.gpu.gpcs as f64;
-        let mut lost = 0.0;
-        let mut reconfiguring = 0.0;
-        for e in &log.events {
-            if let Some(d) = e.downtime_ns() {
-                reconfiguring += s(d);
-                lost += s(d) * e.gpcs_destroyed.max(e.gpcs_created) as f64 / gpcs;
-            }
-        }
+        let secs = log.seconds(r.server.gpu.gpcs as u32);
+        let by_instances: u64 = log.events.iter().map(|e| e.queries_handed_back).sum();
+        let by_scheduler: u64 = log.events.iter().map(|e| e.queries_held_handed_back).sum();
         Some(ReconfigSummary {
             repartitioner: info.name.clone(),
             foresight: info.reads_ahead,
@@ -162,13 +172,18 @@ impl ReconfigSummary {
             max_concurrent: info.model.max_concurrent,
             drain: info.model.drain,
             checks: log.checks,
+            checks_while_reconfiguring: log.checks_busy,
             plans_applied: log.plans_applied,
             plans_skipped_busy: log.plans_skipped_busy,
             reconfigurations: log.events.len(),
-            completed: log.events.iter().filter(|e| e.up_ns.is_some()).count(),
-            queries_handed_back: log.events.iter().map(|e| e.queries_handed_back).sum(),
-            gpu_seconds_reconfiguring: reconfiguring,
-            gpu_seconds_down: lost,
+            queries_handed_back: by_instances + by_scheduler,
+            queries_handed_back_by_instances: by_instances,
+            queries_handed_back_by_scheduler: by_scheduler,
+            seconds_reconfiguring: secs.reconfiguring,
+            seconds_draining: secs.draining,
+            seconds_down: secs.down,
+            gpu_seconds_draining: secs.gpu_draining,
+            gpu_seconds_down: secs.gpu_down,
             final_layouts: log.final_layouts.clone(),
             events: log
                 .events
@@ -179,6 +194,7 @@ impl ReconfigSummary {
                     begin_s: s(e.begin_ns),
                     down_s: e.down_ns.map(s),
                     up_s: e.up_ns.map(s),
+                    drain_s: e.drain_ns().map(s),
                     downtime_s: e.downtime_ns().map(s),
                     layout_before: e.layout_before.clone(),
                     layout_after: e.layout_after.clone(),
@@ -186,6 +202,7 @@ impl ReconfigSummary {
                     instances_destroyed: e.instances_destroyed,
                     instances_created: e.instances_created,
                     queries_handed_back: e.queries_handed_back,
+                    queries_held_handed_back: e.queries_held_handed_back,
                     batches_retired: e.batches_retired,
                     reason: e.reason.clone(),
                 })
@@ -247,7 +264,7 @@ impl Summary {
         }
         if let Some(rc) = &self.reconfiguration {
             s += &format!(
-                "repartitioner {}{}: {} checks, {} plans applied ({} not taken while reconfiguring), {} GPU reconfigurations ({} completed) at {} s each (drain {}, at most {} at once), {} queries handed back, {:.1} GPU-seconds reconfiguring, {:.1} GPU-seconds of capacity down\n",
+                "repartitioner {}{}: {} checks ({} while reconfiguring), {} plans applied ({} not taken while reconfiguring), {} GPU reconfigurations at {} s each (drain {}, at most {} at once), {} queries handed back ({} by destroyed instances, {} held by the scheduler), {:.3} GPU-seconds draining, {:.3} GPU-seconds of capacity down\n",
                 rc.repartitioner,
                 if rc.foresight {
                     " (FORESIGHT: plans from future traffic)"
@@ -255,10 +272,10 @@ impl Summary {
                     ""
                 },
                 rc.checks,
+                rc.checks_while_reconfiguring,
                 rc.plans_applied,
                 rc.plans_skipped_busy,
                 rc.reconfigurations,
-                rc.completed,
                 rc.cost_s,
                 serde_json::to_value(rc.drain)
                     .ok()
@@ -266,7 +283,9 @@ impl Summary {
                     .unwrap_or_default(),
                 rc.max_concurrent,
                 rc.queries_handed_back,
-                rc.gpu_seconds_reconfiguring,
+                rc.queries_handed_back_by_instances,
+                rc.queries_handed_back_by_scheduler,
+                rc.gpu_seconds_draining,
                 rc.gpu_seconds_down,
             );
             let distinct: std::collections::BTreeSet<_> = rc.final_layouts.iter().collect();

@@ -213,15 +213,7 @@ pub fn summarize(res: &SweepResult) -> BenchSummary {
                         Some(r) => format!("{} rescaled to {r} q/s", t.display()),
                         None => t.display().to_string(),
                     },
-                    (_, Some(g)) => format!(
-                        "generated: Poisson {} q/s, {} queries, {}, log-normal batches mu {} sigma {} max {}, seeded per seed",
-                        g.rate,
-                        g.queries,
-                        g.models.join(" + "),
-                        g.batch_mu,
-                        g.batch_sigma,
-                        g.max_batch
-                    ),
+                    (_, Some(g)) => g.describe(),
                     _ => String::new(),
                 },
                 sla_ms: w.sla_ms,

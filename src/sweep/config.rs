@@ -156,9 +156,23 @@ impl WorkloadSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenSpec {
-    /// Mean arrival rate, queries/s.
+    /// Mean arrival rate, queries/s (the base rate that segments and a rate shape vary).
     pub rate: f64,
-    pub queries: u64,
+    /// Stop after this many queries, or at `duration_s` of trace time (exactly one of them).
+    #[serde(default)]
+    pub queries: Option<u64>,
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+    /// Time-varying traffic, as `trace gen`'s options (paths relative to where you run, as
+    /// `profiles`): phases with their own rate and batch law from a segments TOML
+    /// (`--segments`), and a rate shape CSV (`--rate-shape`) whose times are divided by
+    /// `shape_compress` (`--shape-compress`, default 1). Every seed draws the trace anew.
+    #[serde(default)]
+    pub segments: Option<PathBuf>,
+    #[serde(default)]
+    pub rate_shape: Option<PathBuf>,
+    #[serde(default)]
+    pub shape_compress: Option<f64>,
     /// Models, optionally weighted: `["resnet50:3", "bert-base:1"]`.
     pub models: Vec<String>,
     #[serde(default = "two")]
@@ -172,6 +186,40 @@ pub struct GenSpec {
     pub arrivals: Option<String>,
     #[serde(default)]
     pub cv: Option<f64>,
+}
+
+impl GenSpec {
+    /// What the report says of the generated workload.
+    pub fn describe(&self) -> String {
+        let arrivals = match (self.arrivals.as_deref(), self.cv) {
+            (Some("gamma"), cv) => format!("gamma (cv {})", cv.unwrap_or(2.0)),
+            _ => "Poisson".to_string(),
+        };
+        let length = match (self.queries, self.duration_s) {
+            (Some(n), _) => format!("{n} queries"),
+            (None, Some(d)) => format!("{d} s"),
+            (None, None) => String::new(),
+        };
+        let mut s = format!(
+            "generated: {arrivals} {} q/s, {length}, {}, log-normal batches mu {} sigma {} max {}",
+            self.rate,
+            self.models.join(" + "),
+            self.batch_mu,
+            self.batch_sigma,
+            self.max_batch
+        );
+        if let Some(p) = &self.segments {
+            s += &format!(", segments {}", p.display());
+        }
+        if let Some(p) = &self.rate_shape {
+            s += &format!(
+                ", rate shape {} compressed {}x",
+                p.display(),
+                self.shape_compress.unwrap_or(1.0)
+            );
+        }
+        s + ", seeded per seed"
+    }
 }
 
 fn two() -> f64 {
@@ -404,6 +452,26 @@ impl SweepConfig {
         for w in &self.workloads {
             if !names.insert(&w.name) {
                 return bad("workload.name", format!("'{}' appears twice", w.name));
+            }
+            if let Some(g) = &w.generate {
+                if g.queries.is_some() == g.duration_s.is_some() {
+                    return bad(
+                        "workload.generate",
+                        format!(
+                            "workload '{}': give exactly one of `queries` and `duration_s`",
+                            w.name
+                        ),
+                    );
+                }
+                if g.shape_compress.is_some() && g.rate_shape.is_none() {
+                    return bad(
+                        "workload.generate.shape_compress",
+                        format!(
+                            "workload '{}': `shape_compress` compresses a `rate_shape`, and none is given",
+                            w.name
+                        ),
+                    );
+                }
             }
             match (&w.trace, &w.generate) {
                 (Some(_), None) | (None, Some(_)) => {}

@@ -36,6 +36,18 @@ pub struct RunRow {
     pub percentile_ms: f64,
     pub invariants_ok: bool,
     pub layout: String,
+    /// A reconfigurable server (absent for `static`): its GPU reconfigurations, and the
+    /// GPU-seconds its regions spent draining and down ([`crate::engine::ReconfigSeconds`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconfigurations: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_seconds_draining: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_seconds_down: Option<f64>,
+    /// The policy's repartitioner plans from future traffic (perfect foresight, `oracle`): a
+    /// reference, not a policy anyone can run online (absent: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub foresight: bool,
 }
 
 /// Where a run sits in the matrix.
@@ -79,6 +91,18 @@ impl RunRow {
             percentile_ms,
             invariants_ok: r.invariants.all_ok(),
             layout: r.server.layout_names().join(" | "),
+            reconfigurations: r.records.reconfig.as_ref().map(|l| l.events.len() as u64),
+            gpu_seconds_draining: r
+                .records
+                .reconfig
+                .as_ref()
+                .map(|l| l.seconds(r.server.gpu.gpcs as u32).gpu_draining),
+            gpu_seconds_down: r
+                .records
+                .reconfig
+                .as_ref()
+                .map(|l| l.seconds(r.server.gpu.gpcs as u32).gpu_down),
+            foresight: r.repartition.as_ref().is_some_and(|i| i.reads_ahead),
         }
     }
 }
@@ -90,6 +114,9 @@ pub struct PeakRow {
     pub policy_name: String,
     pub params: String,
     pub seed: u64,
+    /// The policy plans from future traffic (absent: false; see [`RunRow::foresight`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub foresight: bool,
     #[serde(flatten)]
     pub peak: PeakResult,
 }

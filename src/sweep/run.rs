@@ -15,7 +15,7 @@ use crate::policy::{PolicyParams, Registry, RunParams};
 use crate::profile::Profiles;
 use crate::replay::replay;
 use crate::trace::Trace;
-use crate::trace::synth::{Arrivals, BatchSpec, GenConfig, generate, parse_model_weight};
+use crate::trace::synth::{Arrivals, BatchSpec, GenConfig, parse_model_weight};
 use rayon::prelude::*;
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,6 +56,38 @@ fn policy_run(p: &PolicySpec, seed: u64, registry: &Registry) -> Result<PolicyRu
         text: given.text(),
         run,
     })
+}
+
+/// `cfg` with every policy whose repartitioner reads ahead (perfect foresight: `oracle`)
+/// marked in its label, ` (foresight)` appended unless the label already says so: the label
+/// is what every output of a sweep names a policy by (`index.html`, `summary.json`,
+/// `results.parquet`, `peaks.parquet`, the plots). `baseline` and `heat_maps` follow the
+/// relabelled policies. A policy that does not resolve is left as it is (`prepare` refuses it
+/// with its reason).
+pub fn mark_foresight(cfg: &SweepConfig, registry: &Registry) -> SweepConfig {
+    let mut cfg = cfg.clone();
+    let seed = cfg.seeds.first().copied().unwrap_or(1);
+    for k in 0..cfg.policies.len() {
+        let p = &cfg.policies[k];
+        let foresight = policy_run(p, seed, registry)
+            .and_then(|pr| registry.build_for(&p.name, &pr.run))
+            .is_ok_and(|pol| pol.repartition.reads_ahead);
+        let old = p.label();
+        if !foresight || old.to_lowercase().contains("foresight") {
+            continue;
+        }
+        let new = format!("{old} (foresight)");
+        if cfg.baseline.as_deref() == Some(old.as_str()) {
+            cfg.baseline = Some(new.clone());
+        }
+        for l in cfg.heat_maps.iter_mut().flatten() {
+            if *l == old {
+                *l = new.clone();
+            }
+        }
+        cfg.policies[k].label = Some(new);
+    }
+    cfg
 }
 
 /// Workload `w`'s trace for the seed at position `s` of `n` (`seed`): a trace file as it is,
@@ -99,10 +131,10 @@ fn materialize(
             )));
         }
     };
-    let mut t = generate(&GenConfig {
+    let cfg = GenConfig {
         rate: g.rate,
-        queries: Some(g.queries),
-        duration_s: None,
+        queries: g.queries,
+        duration_s: g.duration_s,
         models,
         arrivals,
         batch: BatchSpec::LogNormal {
@@ -111,7 +143,24 @@ fn materialize(
             max: g.max_batch,
         },
         seed,
-    })?;
+    };
+    let var = crate::trace::vary::Variation {
+        segments: match &g.segments {
+            Some(p) => crate::trace::vary::load_segments(p, &cfg.batch)?,
+            None => Vec::new(),
+        },
+        shape: match &g.rate_shape {
+            Some(p) => Some(crate::trace::vary::Shape::load(
+                p,
+                g.shape_compress.unwrap_or(1.0),
+                None,
+            )?),
+            None => None,
+        },
+        diurnal: None,
+    };
+    // With nothing varying this is `generate`, draw for draw.
+    let mut t = crate::trace::synth::generate_varying(&cfg, &var)?;
     t.path = format!("generated:{}:seed{seed}", w.name).into();
     Ok(Arc::new(t))
 }
@@ -137,6 +186,8 @@ pub struct Prepared {
     works: Vec<Work>,
     /// `policies[p][s]`: policy `p`'s parameters for the seed at position `s`.
     policies: Vec<Vec<PolicyRun>>,
+    /// Per policy: its repartitioner reads ahead (perfect foresight).
+    foresight: Vec<bool>,
     /// Profile rows by source: measured, interpolated, modeled, unspecified.
     pub provenance: [usize; 4],
     /// Seconds spent loading and materializing.
@@ -149,13 +200,15 @@ pub fn prepare(cfg: &SweepConfig, registry: &Registry) -> Result<Prepared> {
     let gpu = GpuSpec::by_name(&cfg.gpu)?;
     let t0 = Instant::now();
     let mut policies = Vec::with_capacity(cfg.policies.len());
+    let mut foresight = Vec::with_capacity(cfg.policies.len());
     for p in &cfg.policies {
         let in_sweep = |e: Error| Error::Usage(format!("policy '{}' in the sweep: {e}", p.label()));
         let mut per_seed = Vec::with_capacity(cfg.seeds.len());
         for &seed in &cfg.seeds {
             let pr = policy_run(p, seed, registry).map_err(in_sweep)?;
             if per_seed.is_empty() {
-                registry.build_for(&p.name, &pr.run).map_err(in_sweep)?;
+                let pol = registry.build_for(&p.name, &pr.run).map_err(in_sweep)?;
+                foresight.push(pol.repartition.reads_ahead);
             }
             per_seed.push(pr);
         }
@@ -218,6 +271,7 @@ pub fn prepare(cfg: &SweepConfig, registry: &Registry) -> Result<Prepared> {
         inputs,
         works,
         policies,
+        foresight,
         provenance,
         t_inputs: t0.elapsed().as_secs_f64(),
     })
@@ -308,6 +362,7 @@ impl Prepared {
                     policy_name: spec.name.clone(),
                     params: pr.text.clone(),
                     seed: work.seed,
+                    foresight: self.foresight[p],
                     peak: r,
                 })
             })
@@ -484,5 +539,34 @@ impl Prepared {
                 }))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The reconfiguration experiment's generated workloads are the shipped time-varying traces'
+    /// laws: drawn with the seeds those files were written with (`traces/README.md`: `trace gen
+    /// ... --seed 11` and `--seed 12`), they give the same rows.
+    #[test]
+    fn generated_time_varying_workloads_are_the_shipped_traces_laws() {
+        let path = Path::new("experiments/reconfig.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let cfg = SweepConfig::parse(&text, path).unwrap();
+        for (name, file, seed) in [
+            ("mix-shift", "traces/mix-shift.parquet", 11),
+            ("day-shape", "traces/day-shape.parquet", 12),
+        ] {
+            let w = cfg.workloads.iter().find(|w| w.name == name).unwrap();
+            let got = materialize(w, (0, 1, seed), None).unwrap();
+            let want = Trace::load(Path::new(file)).unwrap();
+            assert_eq!(got.len(), want.len(), "{name}");
+            assert_eq!(got.models, want.models, "{name}");
+            assert!(got.arrival_ns == want.arrival_ns, "{name}: arrivals differ");
+            assert!(got.model == want.model, "{name}: models differ");
+            assert!(got.batch == want.batch, "{name}: batches differ");
+        }
     }
 }

@@ -169,7 +169,7 @@ pub fn run_shard(
 ) -> Result<PathBuf> {
     let t0 = Instant::now();
     let text = std::fs::read_to_string(config_path).map_err(|e| Error::io(config_path, e))?;
-    let cfg = SweepConfig::parse(&text, config_path)?;
+    let cfg = super::run::mark_foresight(&SweepConfig::parse(&text, config_path)?, registry);
     let hash = config_hash(&text);
     let prep = prepare(&cfg, registry)?;
     let tasks = Tasks::of(&cfg, registry);
@@ -419,7 +419,10 @@ pub fn merge(dir: &Path, registry: &Registry) -> Result<SweepResult> {
         )));
     };
     let hash = first.config_sha256.clone();
-    let cfg = SweepConfig::parse(&first.config_toml, Path::new("<config in shard file>"))?;
+    let cfg = super::run::mark_foresight(
+        &SweepConfig::parse(&first.config_toml, Path::new("<config in shard file>"))?,
+        registry,
+    );
     let (inputs, provenance) = (first.inputs.clone(), first.provenance);
     let tasks = Tasks::of(&cfg, registry);
     let peaks = gather_peaks(dir, &cfg, &hash, &tasks)?;
