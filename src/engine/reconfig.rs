@@ -18,10 +18,17 @@
 //! 3. *Up*: the new instances join, idle; the scheduler is rebuilt for the new server, offered
 //!    the held queries again, and every new instance asks it for work.
 //!
+//! Each rebuilt scheduler is first shown the server as it stands
+//! ([`crate::policy::Scheduler::resume`]): the instances that stay keep their running batches
+//! and queues, and a scheduler with private state (ELSA's backlog index) must not believe them
+//! idle. The begin-to-down stretch is the *drain*, down-to-up the *downtime* (the cost exactly).
+//!
 //! A query no instance of the server can serve at the moment (none left, or none profiled for
 //! its model with the memory for its batch) waits with the engine until one joins. Events at one
 //! instant: completions, batch deadlines, then reconfiguration events (a GPU coming up before a
-//! repartitioner's check), then arrivals. Checks stop after the last arrival.
+//! repartitioner's check), then arrivals. Checks stop after the last arrival (and once every
+//! query has started); reconfigurations under way, and GPUs waiting their turn, still complete,
+//! so the replay ends with every GPU in its target layout.
 
 use super::records::ReconfigEvent;
 use super::repartition::{Phase, Reconf, Reconfigurable};
