@@ -289,9 +289,43 @@ fn plan_command_table_json_costs_and_plot() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(rows.len(), 4);
+    // Each kind's count by brute force: the trace rescaled to 1000 q/s, replayed on 1, 2, ...
+    // GPUs of that kind with its own profile until its nearest-rank p99 meets 53.61 ms.
+    let mut t = Trace::load(std::path::Path::new("traces/paper-resnet50.parquet")).unwrap();
+    let k = 1000.0 / t.offered_rate();
+    t.scale_rate(k).unwrap();
+    let reg = Registry::builtin();
+    let fewest = |policy: &str, kind: &str, file: &str| {
+        let gpu = GpuSpec::by_name(kind).unwrap();
+        let prof = Profiles::load(std::path::Path::new(file)).unwrap();
+        (1..=64).find(|&n| {
+            let mut p = reg.build(policy, &PolicyParams::default()).unwrap();
+            let r = replay(
+                &t,
+                &prof,
+                &gpu,
+                n,
+                &mut p,
+                &ServiceModel::default(),
+                &sla(53.61),
+            )
+            .unwrap();
+            meets_by_sorting(&t, &r.records.finish_ns, &[53_610_000])
+        })
+    };
     for r in &rows {
         let gpus = r["gpus"].as_u64().unwrap();
-        assert!(gpus >= 1);
+        let (policy, kind) = (r["policy"].as_str().unwrap(), r["gpu"].as_str().unwrap());
+        let file = if kind == "A100-80GB" {
+            "profiles/a100-80gb.parquet"
+        } else {
+            "profiles/h100-80gb.parquet"
+        };
+        assert_eq!(
+            Some(gpus as usize),
+            fewest(policy, kind, file),
+            "{policy} on {kind}"
+        );
         // The trace rescaled to 1000 q/s.
         assert!((r["rate_qps"].as_f64().unwrap() - 1000.0).abs() < 1e-6);
         if r["gpu"] == "A100-80GB" {
@@ -549,6 +583,30 @@ fn paris_is_not_monotone_and_auto_finds_the_fewest() {
             &cfg(99.0, 64, search),
         )
     };
+    // Brute force: a replay at every count from 1 to 17, each judged by its own nearest-rank
+    // p99 against 53.61 ms.
+    let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+    let reg = Registry::builtin();
+    let ok: Vec<bool> = (1..=17)
+        .map(|n| {
+            let mut p = reg.build("paris+fifo", &PolicyParams::default()).unwrap();
+            let r = replay(
+                &t,
+                &prof,
+                &gpu,
+                n,
+                &mut p,
+                &ServiceModel::default(),
+                &sla(53.61),
+            )
+            .unwrap();
+            meets_by_sorting(&t, &r.records.finish_ns, &[53_610_000])
+        })
+        .collect();
+    // The fewest is 15; 16 fails and 17 meets again, so 17 is the only other count up to 17
+    // where a failing count is followed by a meeting one: where a bisection may land.
+    assert_eq!(ok.iter().position(|&b| b), Some(14), "{ok:?}");
+    assert_eq!((ok[14], ok[15], ok[16]), (true, false, true), "{ok:?}");
     let (auto, bisect, scan) = (go(Search::Auto), go(Search::Bisect), go(Search::Scan));
     assert!(!auto.monotone_by_design);
     assert_eq!(
