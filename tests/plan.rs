@@ -631,3 +631,180 @@ fn paris_is_not_monotone_and_auto_finds_the_fewest() {
     assert_eq!(fa.gpus, fs.gpus);
     assert!(fa.probes.len() < fs.probes.len());
 }
+
+/// `plan --pooled`: one percentile over every query against the shared SLA. By hand: four
+/// queries at time 0 (three of model a, then one of b), 10 ms each on a whole A100-40GB, FCFS,
+/// p75, SLA 15 ms. On n GPUs the first n run at once (10 ms), the next n wait 10 ms (20 ms).
+/// - Per model: on 3 GPUs one query waits (20 ms), and it is the p75 of its model (b alone,
+///   or the 3rd of a's three): 4 GPUs, when all four run at once.
+/// - Pooled: the p75 of the four is the 3rd latency in order: on 2 GPUs 10, 10, 20, 20 (20 ms:
+///   no); on 3 GPUs 10, 10, 10, 20 (10 ms: met): 3 GPUs, the binding model `*`.
+#[test]
+fn plan_pooled_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let prof = dir.path().join("p.parquet");
+    common::write_batch(
+        &prof,
+        vec![
+            ("gpu", common::strs(&["A100-40GB", "A100-40GB"])),
+            ("slice", common::strs(&["7g.40gb", "7g.40gb"])),
+            ("model", common::strs(&["a", "b"])),
+            ("batch", common::i32s(&[1, 1])),
+            ("latency_ms", common::f64s(&[10.0, 10.0])),
+        ],
+    );
+    let trace = dir.path().join("t.parquet");
+    common::write_batch(
+        &trace,
+        vec![
+            ("arrival_us", common::i64s(&[0, 0, 0, 0])),
+            ("model", common::strs(&["a", "a", "a", "b"])),
+            ("batch", common::i32s(&[1, 1, 1, 1])),
+        ],
+    );
+    let go = |extra: &[&str]| {
+        let mut a = vec![
+            "plan",
+            "--trace",
+            path_str(&trace),
+            "--profiles",
+            path_str(&prof),
+            "--gpu",
+            "A100-40GB",
+            "--policy",
+            "fcfs",
+            "--sla-ms",
+            "15",
+            "--percentile",
+            "75",
+            "--max-gpus",
+            "8",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        let o = run(&a);
+        assert_eq!(o.code, 0, "{extra:?}: {}{}", o.stdout, o.stderr);
+        serde_json::from_str::<serde_json::Value>(o.stdout.trim()).unwrap()
+    };
+    let per_model = go(&[]);
+    assert_eq!(per_model["gpus"], 4, "{per_model}");
+    let pooled = go(&["--pooled"]);
+    assert_eq!(pooled["gpus"], 3, "{pooled}");
+    assert_eq!(pooled["binding_model"], "*", "{pooled}");
+}
+
+/// `plan --repartition`: every count is replayed with the repartitioner. The answer equals a
+/// brute force over counts replaying with the same repartitioner (each judged by its own
+/// sorted p99), and the repartitioner did re-plan at the answer. The traffic shifts from small
+/// batches to larger ones at 20 s and back at 40 s; re-planning every 10 s (6 s per
+/// reconfiguration, the default) needs 3 GPUs where the static layout needs 2 (both by brute
+/// force here).
+#[test]
+fn plan_with_a_repartitioner_matches_a_brute_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = dir.path().join("seg.toml");
+    std::fs::write(
+        &seg,
+        r#"[[segment]]
+start_s = 0
+batch_mu = 0.5
+batch_sigma = 0.5
+max_batch = 32
+[[segment]]
+start_s = 20
+batch_mu = 2.5
+batch_sigma = 0.5
+max_batch = 32
+[[segment]]
+start_s = 40
+batch_mu = 0.5
+batch_sigma = 0.5
+max_batch = 32
+"#,
+    )
+    .unwrap();
+    let trace = dir.path().join("t.parquet");
+    let o = run(&[
+        "trace",
+        "gen",
+        "--rate",
+        "300",
+        "--duration",
+        "60",
+        "--model",
+        "resnet50",
+        "--segments",
+        path_str(&seg),
+        "--out",
+        path_str(&trace),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let plan_json = |extra: &[&str]| {
+        let mut a = vec![
+            "plan",
+            "--trace",
+            path_str(&trace),
+            "--profiles",
+            "profiles/a100-80gb.parquet",
+            "--gpu",
+            "A100-80GB",
+            "--policy",
+            "paris+elsa",
+            "--sla-ms",
+            "100",
+            "--max-gpus",
+            "16",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        let o = run(&a);
+        assert_eq!(o.code, 0, "{extra:?}: {}{}", o.stdout, o.stderr);
+        serde_json::from_str::<serde_json::Value>(o.stdout.trim()).unwrap()
+    };
+    let t = Trace::load(&trace).unwrap();
+    let prof = a100();
+    let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+    // (meets, plans applied) at n GPUs.
+    let replay_at = |n: usize, pairs: &[(&str, &str)]| {
+        let params = mig_replay::policy::RunParams::split(PolicyParams::from_pairs(pairs)).unwrap();
+        let mut p = Registry::builtin()
+            .build_for("paris+elsa", &params)
+            .unwrap();
+        let r = replay(
+            &t,
+            &prof,
+            &gpu,
+            n,
+            &mut p,
+            &ServiceModel::default(),
+            &sla(100.0),
+        )
+        .unwrap();
+        let applied = r.records.reconfig.as_ref().map_or(0, |l| l.plans_applied);
+        (
+            meets_by_sorting(&t, &r.records.finish_ns, &[100 * MS]),
+            applied,
+        )
+    };
+    let periodic = [
+        ("repartition.name", "periodic"),
+        ("repartition.period_s", "10"),
+    ];
+    let first = |pairs: &[(&str, &str)]| (1..=16).find(|&n| replay_at(n, pairs).0);
+    let (with, without) = (first(&periodic), first(&[]));
+    assert_eq!((with, without), (Some(3), Some(2)));
+    assert!(
+        replay_at(3, &periodic).1 > 0,
+        "the repartitioner re-planned"
+    );
+    let r = plan_json(&[
+        "--repartition",
+        "periodic",
+        "--param",
+        "repartition.period_s=10",
+    ]);
+    assert_eq!(r["gpus"].as_u64().map(|g| g as usize), with, "{r}");
+    assert_eq!(r["monotone_by_design"], false, "{r}");
+    let r = plan_json(&[]);
+    assert_eq!(r["gpus"].as_u64().map(|g| g as usize), without, "{r}");
+}
