@@ -258,11 +258,7 @@ pub fn plan(
         }
         let mut policy = make_policy()?;
         let r = replay(trace, profiles, gpu, n, &mut policy, service, slas)?;
-        if !r.invariants.all_ok() {
-            return Err(Error::Other(format!(
-                "simulator invariants violated for '{name}' on {n} GPUs"
-            )));
-        }
+        crate::replay::require_invariants(&r.invariants, &format!("for '{name}' on {n} GPUs"))?;
         let j = criterion.judge(trace, &r.records.finish_ns, &mut lat);
         let h = &r.metrics.headline;
         let o = Outcome {

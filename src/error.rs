@@ -1,5 +1,6 @@
 //! Error types. Library code returns [`Error`]; the CLI prints it as one line and maps it to an
-//! exit code with [`Error::exit_code`] (2 for bad input or usage, 1 for anything else).
+//! exit code with [`Error::exit_code`] (2 for bad input or usage, 3 for a bug in mig-replay or
+//! in a plugin, 1 for anything else).
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,12 @@ pub enum Error {
     /// Something internal failed (for example a Parquet write).
     #[error("{0}")]
     Other(String),
+    /// A bug in mig-replay or in a plugin, never a consequence of the input: a violated
+    /// simulator invariant, or a policy that broke its contract with the engine (a query sent
+    /// to an instance that does not exist, a repartitioner's illegal server, ...). Exit code 3,
+    /// so that a test or a fuzz run tells it from a refusal of bad input.
+    #[error("internal error (a bug in mig-replay or in a plugin): {0}")]
+    Internal(String),
 }
 
 fn format_input(file: &Path, column: Option<&str>, row: Option<usize>, message: &str) -> String {
@@ -43,10 +50,12 @@ fn format_input(file: &Path, column: Option<&str>, row: Option<usize>, message: 
 }
 
 impl Error {
-    /// Exit code for the CLI: 2 for bad input or usage, 1 otherwise.
+    /// Exit code for the CLI: 2 for bad input or usage, 3 for a bug ([`Error::Internal`]),
+    /// 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input { .. } | Error::Usage(_) => 2,
+            Error::Internal(_) => 3,
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
             _ => 1,
         }

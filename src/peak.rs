@@ -250,11 +250,10 @@ pub fn find_peak(
         t.scale_rate(k)?;
         let mut policy = make_policy()?;
         let r = replay(&t, profiles, gpu, gpus, &mut policy, service, slas)?;
-        if !r.invariants.all_ok() {
-            return Err(Error::Other(format!(
-                "simulator invariants violated for '{name}' at rate scale {k}"
-            )));
-        }
+        crate::replay::require_invariants(
+            &r.invariants,
+            &format!("for '{name}' at rate scale {k}"),
+        )?;
         let j = criterion.judge(&t, &r.records.finish_ns, &mut lat);
         Ok(Try {
             feasible: j.feasible,

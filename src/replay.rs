@@ -54,6 +54,30 @@ pub struct RepartitionInfo {
     pub model: crate::server::reconfig::ReconfigModel,
 }
 
+/// The end-of-run invariants as a result: every one holds, or an [`Error::Internal`] (a bug in
+/// mig-replay or in a plugin, never the input's fault: exit code 3) that names the run (`what`)
+/// and the invariants violated.
+pub fn require_invariants(inv: &Invariants, what: &str) -> Result<()> {
+    if inv.all_ok() {
+        return Ok(());
+    }
+    let violated: Vec<&str> = [
+        ("conservation", inv.conservation),
+        ("causality", inv.causality),
+        ("no_overlap", inv.no_overlap),
+        ("batches", inv.batches != Some(false)),
+        ("reconfiguration", inv.reconfiguration != Some(false)),
+    ]
+    .iter()
+    .filter(|(_, ok)| !ok)
+    .map(|(name, _)| *name)
+    .collect();
+    Err(Error::Internal(format!(
+        "simulator invariants violated {what}: {}",
+        violated.join(", ")
+    )))
+}
+
 /// The largest server a replay builds: more GPUs than any cluster holds, and few enough that
 /// its state fits in memory.
 pub const MAX_GPUS: usize = 100_000;
@@ -150,7 +174,7 @@ pub(crate) fn setup(
         None => policy.partitioner.partition(&ctx)?,
     };
     if layouts.len() != gpus {
-        return Err(Error::Other(format!(
+        return Err(Error::Internal(format!(
             "partitioner of '{}' returned {} layouts for {gpus} GPUs",
             policy.name,
             layouts.len()
@@ -333,4 +357,51 @@ pub fn replay(
             model: policy.repartition.reconfig,
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_hold() -> Invariants {
+        Invariants {
+            conservation: true,
+            causality: true,
+            no_overlap: true,
+            batches: Some(true),
+            reconfiguration: None,
+        }
+    }
+
+    /// Each invariant violated on its own is a bug (exit code 3) named in the message; none
+    /// violated is no error. (The exit codes are the documented ones: 2 bad input, 3 a bug.)
+    #[test]
+    fn a_violated_invariant_is_an_internal_error_naming_it() {
+        assert!(require_invariants(&all_hold(), "here").is_ok());
+        for name in [
+            "conservation",
+            "causality",
+            "no_overlap",
+            "batches",
+            "reconfiguration",
+        ] {
+            let mut inv = all_hold();
+            match name {
+                "conservation" => inv.conservation = false,
+                "causality" => inv.causality = false,
+                "no_overlap" => inv.no_overlap = false,
+                "batches" => inv.batches = Some(false),
+                _ => inv.reconfiguration = Some(false),
+            }
+            let e = require_invariants(&inv, "for 'p' on 3 GPUs").unwrap_err();
+            assert!(matches!(e, Error::Internal(_)), "{name}: {e:?}");
+            assert_eq!(e.exit_code(), 3, "{name}");
+            assert!(
+                e.to_string().ends_with(&format!(
+                    "simulator invariants violated for 'p' on 3 GPUs: {name}"
+                )),
+                "{name}: {e}"
+            );
+        }
+    }
 }

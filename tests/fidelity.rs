@@ -230,9 +230,10 @@ fn run_and_peak_report_per_model_slas_on_the_command_line() {
     let weighted: f64 =
         models.iter().map(|m| q(m) * v(m)).sum::<f64>() / models.iter().map(|m| q(m)).sum::<f64>();
     assert!((s["sla_violation_rate"].as_f64().unwrap() - weighted).abs() < 1e-12);
-    // peak says which model binds.
-    let o = run(&[
-        "peak",
+    // peak says which model binds: the one whose p99 is the largest fraction of its own SLA
+    // in the replay at the peak. Computed here from that replay's queries.parquet (`run` at
+    // the peak's rate scale), each model's nearest-rank p99 by sorting.
+    let policy_args = [
         "--trace",
         "traces/alibaba-genai.parquet",
         "--profiles",
@@ -245,11 +246,49 @@ fn run_and_peak_report_per_model_slas_on_the_command_line() {
         "50",
         "--param",
         "sla.resnet50=15",
-        "--tolerance",
-        "0.05",
-    ]);
+    ];
+    let mut a = vec!["peak"];
+    a.extend(policy_args);
+    a.extend(["--tolerance", "0.05"]);
+    let o = run(&a);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stdout.contains("binding model"), "{}", o.stdout);
+    a.push("--json");
+    let o = run(&a);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let p: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    let k = p["rate_scale"].as_f64().unwrap().to_string();
+    let at_peak = dir.path().join("at-peak");
+    let mut a = vec!["run"];
+    a.extend(policy_args);
+    a.extend(["--rate-scale", &k, "--out", path_str(&at_peak)]);
+    let o = run(&a);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let q = read_columns(&at_peak.join("queries.parquet"));
+    let mut lat: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for i in 0..q.model.len() {
+        let finish_ns = (q.finish_us[i] * 1e3).round() as u64;
+        lat.entry(q.model[i].clone())
+            .or_default()
+            .push(finish_ns - q.arrival_ns[i]);
+    }
+    assert!(lat.len() >= 2, "a mixed trace: {:?}", lat.keys());
+    let (binding, p99_ms, sla_ms) = lat
+        .iter_mut()
+        .map(|(m, l)| {
+            l.sort_unstable();
+            let p99 = l[(99 * l.len()).div_ceil(100) - 1] as f64 / 1e6;
+            let sla = if m == "resnet50" { 15.0 } else { 50.0 };
+            (m.clone(), p99, sla)
+        })
+        .max_by(|x, y| (x.1 / x.2).total_cmp(&(y.1 / y.2)))
+        .unwrap();
+    assert_eq!(p["binding_model"], binding.as_str(), "{p}");
+    assert_eq!(p["sla_ms"].as_f64(), Some(sla_ms), "{p}");
+    assert!(
+        (p["latency_ms_at_peak"].as_f64().unwrap() - p99_ms).abs() < 1e-6,
+        "{p} vs {p99_ms}"
+    );
     // And an SLA that never binds is a lower bound, said so.
     let o = run(&[
         "peak",
@@ -486,4 +525,54 @@ fn no_batch_runs_on_a_slice_whose_memory_it_exceeds() {
             assert_ne!(gpu.profiles[inst.slice].name, "1g.5gb");
         }
     }
+}
+
+/// The columns of a `queries.parquet` the binding-model check reads.
+struct QueryColumns {
+    model: Vec<String>,
+    arrival_ns: Vec<u64>,
+    finish_us: Vec<f64>,
+}
+
+fn read_columns(path: &std::path::Path) -> QueryColumns {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    let f = std::fs::File::open(path).unwrap();
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut q = QueryColumns {
+        model: vec![],
+        arrival_ns: vec![],
+        finish_us: vec![],
+    };
+    for b in r {
+        let b = b.unwrap();
+        let m = arrow_cast::cast(
+            b.column_by_name("model").unwrap(),
+            &arrow_schema::DataType::Utf8,
+        )
+        .unwrap();
+        q.model
+            .extend(m.as_string::<i32>().iter().map(|s| s.unwrap().to_string()));
+        let a = arrow_cast::cast(
+            b.column_by_name("arrival_ns").unwrap(),
+            &arrow_schema::DataType::Int64,
+        )
+        .unwrap();
+        q.arrival_ns.extend(
+            a.as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .map(|&v| v as u64),
+        );
+        q.finish_us.extend(
+            b.column_by_name("finish_us")
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .values(),
+        );
+    }
+    q
 }

@@ -256,7 +256,35 @@ fn generator_rate_and_batch_mean_within_2_percent() {
         sigma: 1.0,
         max: 128,
     };
-    let want_batch = ln.mean().unwrap();
+    // The discrete law in closed form: B = round(exp(X)), X ~ N(2, 1), clamped to [1, 128]:
+    // P(B = 1) = Phi(ln 1.5 - 2), P(B = b) = Phi(ln(b + 0.5) - 2) - Phi(ln(b - 0.5) - 2),
+    // P(B = 128) = 1 - Phi(ln 127.5 - 2), with Phi(z) = erfc(-z / sqrt 2) / 2.
+    let phi = |z: f64| 0.5 * libm::erfc(-z / std::f64::consts::SQRT_2);
+    let cdf = |x: f64| phi(x.ln() - 2.0);
+    let closed: Vec<f64> = (1..=128u32)
+        .map(|b| match b {
+            1 => cdf(1.5),
+            128 => 1.0 - cdf(127.5),
+            _ => cdf(b as f64 + 0.5) - cdf(b as f64 - 0.5),
+        })
+        .collect();
+    assert!((closed.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    // The generator's pmf is that law.
+    let pmf = ln.pmf().unwrap();
+    assert_eq!(pmf.len(), 128);
+    for &(b, p) in &pmf {
+        assert!(
+            (p - closed[b as usize - 1]).abs() < 1e-12,
+            "P(B = {b}): {p}"
+        );
+    }
+    let want_batch: f64 = closed
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i + 1) as f64 * p)
+        .sum();
+    // Below exp(2 + 1/2) = 12.18, the unclamped mean: the clamp cuts the tail above 128.
+    assert!(want_batch > 11.0 && want_batch < 12.18, "{want_batch}");
     for (arr, name) in [
         (Arrivals::Poisson, "poisson"),
         (Arrivals::Gamma { cv: 3.0 }, "gamma cv 3"),
@@ -270,6 +298,18 @@ fn generator_rate_and_batch_mean_within_2_percent() {
     ] {
         let t = synth_trace(2000.0, arr.clone(), ln.clone(), 400_000, 5);
         let s = stats(&t);
+        // The draws' frequencies match the closed form within 5 standard errors (small batches,
+        // and the clamp's mass at 128).
+        let n = t.len() as f64;
+        for b in [1u32, 2, 3, 5, 8, 13, 128] {
+            let p = closed[b as usize - 1];
+            let seen = t.batch.iter().filter(|&&x| x == b).count() as f64 / n;
+            let se = (p * (1.0 - p) / n).sqrt();
+            assert!(
+                (seen - p).abs() < 5.0 * se,
+                "{name}: P(B = {b}) drawn {seen}, closed form {p}"
+            );
+        }
         assert!(
             (s.mean_rate_qps / 2000.0 - 1.0).abs() < 0.02,
             "{name}: rate {}",

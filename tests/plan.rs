@@ -289,9 +289,43 @@ fn plan_command_table_json_costs_and_plot() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(rows.len(), 4);
+    // Each kind's count by brute force: the trace rescaled to 1000 q/s, replayed on 1, 2, ...
+    // GPUs of that kind with its own profile until its nearest-rank p99 meets 53.61 ms.
+    let mut t = Trace::load(std::path::Path::new("traces/paper-resnet50.parquet")).unwrap();
+    let k = 1000.0 / t.offered_rate();
+    t.scale_rate(k).unwrap();
+    let reg = Registry::builtin();
+    let fewest = |policy: &str, kind: &str, file: &str| {
+        let gpu = GpuSpec::by_name(kind).unwrap();
+        let prof = Profiles::load(std::path::Path::new(file)).unwrap();
+        (1..=64).find(|&n| {
+            let mut p = reg.build(policy, &PolicyParams::default()).unwrap();
+            let r = replay(
+                &t,
+                &prof,
+                &gpu,
+                n,
+                &mut p,
+                &ServiceModel::default(),
+                &sla(53.61),
+            )
+            .unwrap();
+            meets_by_sorting(&t, &r.records.finish_ns, &[53_610_000])
+        })
+    };
     for r in &rows {
         let gpus = r["gpus"].as_u64().unwrap();
-        assert!(gpus >= 1);
+        let (policy, kind) = (r["policy"].as_str().unwrap(), r["gpu"].as_str().unwrap());
+        let file = if kind == "A100-80GB" {
+            "profiles/a100-80gb.parquet"
+        } else {
+            "profiles/h100-80gb.parquet"
+        };
+        assert_eq!(
+            Some(gpus as usize),
+            fewest(policy, kind, file),
+            "{policy} on {kind}"
+        );
         // The trace rescaled to 1000 q/s.
         assert!((r["rate_qps"].as_f64().unwrap() - 1000.0).abs() < 1e-6);
         if r["gpu"] == "A100-80GB" {
@@ -549,6 +583,30 @@ fn paris_is_not_monotone_and_auto_finds_the_fewest() {
             &cfg(99.0, 64, search),
         )
     };
+    // Brute force: a replay at every count from 1 to 17, each judged by its own nearest-rank
+    // p99 against 53.61 ms.
+    let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+    let reg = Registry::builtin();
+    let ok: Vec<bool> = (1..=17)
+        .map(|n| {
+            let mut p = reg.build("paris+fifo", &PolicyParams::default()).unwrap();
+            let r = replay(
+                &t,
+                &prof,
+                &gpu,
+                n,
+                &mut p,
+                &ServiceModel::default(),
+                &sla(53.61),
+            )
+            .unwrap();
+            meets_by_sorting(&t, &r.records.finish_ns, &[53_610_000])
+        })
+        .collect();
+    // The fewest is 15; 16 fails and 17 meets again, so 17 is the only other count up to 17
+    // where a failing count is followed by a meeting one: where a bisection may land.
+    assert_eq!(ok.iter().position(|&b| b), Some(14), "{ok:?}");
+    assert_eq!((ok[14], ok[15], ok[16]), (true, false, true), "{ok:?}");
     let (auto, bisect, scan) = (go(Search::Auto), go(Search::Bisect), go(Search::Scan));
     assert!(!auto.monotone_by_design);
     assert_eq!(
@@ -572,4 +630,181 @@ fn paris_is_not_monotone_and_auto_finds_the_fewest() {
     assert!(fa.monotone_by_design);
     assert_eq!(fa.gpus, fs.gpus);
     assert!(fa.probes.len() < fs.probes.len());
+}
+
+/// `plan --pooled`: one percentile over every query against the shared SLA. By hand: four
+/// queries at time 0 (three of model a, then one of b), 10 ms each on a whole A100-40GB, FCFS,
+/// p75, SLA 15 ms. On n GPUs the first n run at once (10 ms), the next n wait 10 ms (20 ms).
+/// - Per model: on 3 GPUs one query waits (20 ms), and it is the p75 of its model (b alone,
+///   or the 3rd of a's three): 4 GPUs, when all four run at once.
+/// - Pooled: the p75 of the four is the 3rd latency in order: on 2 GPUs 10, 10, 20, 20 (20 ms:
+///   no); on 3 GPUs 10, 10, 10, 20 (10 ms: met): 3 GPUs, the binding model `*`.
+#[test]
+fn plan_pooled_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let prof = dir.path().join("p.parquet");
+    common::write_batch(
+        &prof,
+        vec![
+            ("gpu", common::strs(&["A100-40GB", "A100-40GB"])),
+            ("slice", common::strs(&["7g.40gb", "7g.40gb"])),
+            ("model", common::strs(&["a", "b"])),
+            ("batch", common::i32s(&[1, 1])),
+            ("latency_ms", common::f64s(&[10.0, 10.0])),
+        ],
+    );
+    let trace = dir.path().join("t.parquet");
+    common::write_batch(
+        &trace,
+        vec![
+            ("arrival_us", common::i64s(&[0, 0, 0, 0])),
+            ("model", common::strs(&["a", "a", "a", "b"])),
+            ("batch", common::i32s(&[1, 1, 1, 1])),
+        ],
+    );
+    let go = |extra: &[&str]| {
+        let mut a = vec![
+            "plan",
+            "--trace",
+            path_str(&trace),
+            "--profiles",
+            path_str(&prof),
+            "--gpu",
+            "A100-40GB",
+            "--policy",
+            "fcfs",
+            "--sla-ms",
+            "15",
+            "--percentile",
+            "75",
+            "--max-gpus",
+            "8",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        let o = run(&a);
+        assert_eq!(o.code, 0, "{extra:?}: {}{}", o.stdout, o.stderr);
+        serde_json::from_str::<serde_json::Value>(o.stdout.trim()).unwrap()
+    };
+    let per_model = go(&[]);
+    assert_eq!(per_model["gpus"], 4, "{per_model}");
+    let pooled = go(&["--pooled"]);
+    assert_eq!(pooled["gpus"], 3, "{pooled}");
+    assert_eq!(pooled["binding_model"], "*", "{pooled}");
+}
+
+/// `plan --repartition`: every count is replayed with the repartitioner. The answer equals a
+/// brute force over counts replaying with the same repartitioner (each judged by its own
+/// sorted p99), and the repartitioner did re-plan at the answer. The traffic shifts from small
+/// batches to larger ones at 20 s and back at 40 s; re-planning every 10 s (6 s per
+/// reconfiguration, the default) needs 3 GPUs where the static layout needs 2 (both by brute
+/// force here).
+#[test]
+fn plan_with_a_repartitioner_matches_a_brute_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = dir.path().join("seg.toml");
+    std::fs::write(
+        &seg,
+        r#"[[segment]]
+start_s = 0
+batch_mu = 0.5
+batch_sigma = 0.5
+max_batch = 32
+[[segment]]
+start_s = 20
+batch_mu = 2.5
+batch_sigma = 0.5
+max_batch = 32
+[[segment]]
+start_s = 40
+batch_mu = 0.5
+batch_sigma = 0.5
+max_batch = 32
+"#,
+    )
+    .unwrap();
+    let trace = dir.path().join("t.parquet");
+    let o = run(&[
+        "trace",
+        "gen",
+        "--rate",
+        "300",
+        "--duration",
+        "60",
+        "--model",
+        "resnet50",
+        "--segments",
+        path_str(&seg),
+        "--out",
+        path_str(&trace),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let plan_json = |extra: &[&str]| {
+        let mut a = vec![
+            "plan",
+            "--trace",
+            path_str(&trace),
+            "--profiles",
+            "profiles/a100-80gb.parquet",
+            "--gpu",
+            "A100-80GB",
+            "--policy",
+            "paris+elsa",
+            "--sla-ms",
+            "100",
+            "--max-gpus",
+            "16",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        let o = run(&a);
+        assert_eq!(o.code, 0, "{extra:?}: {}{}", o.stdout, o.stderr);
+        serde_json::from_str::<serde_json::Value>(o.stdout.trim()).unwrap()
+    };
+    let t = Trace::load(&trace).unwrap();
+    let prof = a100();
+    let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+    // (meets, plans applied) at n GPUs.
+    let replay_at = |n: usize, pairs: &[(&str, &str)]| {
+        let params = mig_replay::policy::RunParams::split(PolicyParams::from_pairs(pairs)).unwrap();
+        let mut p = Registry::builtin()
+            .build_for("paris+elsa", &params)
+            .unwrap();
+        let r = replay(
+            &t,
+            &prof,
+            &gpu,
+            n,
+            &mut p,
+            &ServiceModel::default(),
+            &sla(100.0),
+        )
+        .unwrap();
+        let applied = r.records.reconfig.as_ref().map_or(0, |l| l.plans_applied);
+        (
+            meets_by_sorting(&t, &r.records.finish_ns, &[100 * MS]),
+            applied,
+        )
+    };
+    let periodic = [
+        ("repartition.name", "periodic"),
+        ("repartition.period_s", "10"),
+    ];
+    let first = |pairs: &[(&str, &str)]| (1..=16).find(|&n| replay_at(n, pairs).0);
+    let (with, without) = (first(&periodic), first(&[]));
+    assert_eq!((with, without), (Some(3), Some(2)));
+    assert!(
+        replay_at(3, &periodic).1 > 0,
+        "the repartitioner re-planned"
+    );
+    let r = plan_json(&[
+        "--repartition",
+        "periodic",
+        "--param",
+        "repartition.period_s=10",
+    ]);
+    assert_eq!(r["gpus"].as_u64().map(|g| g as usize), with, "{r}");
+    assert_eq!(r["monotone_by_design"], false, "{r}");
+    let r = plan_json(&[]);
+    assert_eq!(r["gpus"].as_u64().map(|g| g as usize), without, "{r}");
 }

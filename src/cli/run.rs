@@ -104,7 +104,7 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
         (r, prepared)
     });
     let r = r?;
-    prepared.map_err(|_| Error::Other("the queries.parquet thread panicked".into()))??;
+    prepared.map_err(|_| Error::Internal("the queries.parquet thread panicked".into()))??;
     let t_sim = t0.elapsed() - t_load;
     let summary = Summary::new(&r, &trace.models, inputs(&trace, &profiles)?, a.rate_scale);
     let t_write = Instant::now();
@@ -147,11 +147,7 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
             t0.elapsed().as_secs_f64() * 1e3
         );
     }
-    if !r.invariants.all_ok() {
-        return Err(Error::Other(
-            "simulator invariants violated (see summary.json)".into(),
-        ));
-    }
+    crate::replay::require_invariants(&r.invariants, "(see summary.json)")?;
     Ok(0)
 }
 
@@ -203,11 +199,7 @@ fn run_streamed(
             t0.elapsed().as_secs_f64() * 1e3
         );
     }
-    if !r.invariants.all_ok() {
-        return Err(Error::Other(
-            "simulator invariants violated (see summary.json)".into(),
-        ));
-    }
+    crate::replay::require_invariants(&r.invariants, "(see summary.json)")?;
     Ok(0)
 }
 

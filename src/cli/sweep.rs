@@ -136,7 +136,7 @@ pub fn report(res: &sweep::SweepResult, out: &std::path::Path, t0: Instant) -> R
         }
     );
     if bad > 0 {
-        return Err(Error::Other(format!(
+        return Err(Error::Internal(format!(
             "{bad} runs violated the simulator invariants (see results.parquet)"
         )));
     }

@@ -119,7 +119,7 @@ fn check_sizes(trace: &Trace, rules: &[BatchRule]) -> Result<()> {
         )));
     }
     if !rules.is_empty() && rules.len() != trace.models.len() {
-        return Err(Error::Other("one batching rule per trace model".into()));
+        return Err(Error::Internal("one batching rule per trace model".into()));
     }
     Ok(())
 }

@@ -160,7 +160,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
         re.next_check = match replan.next_check_ns {
             Some(t) if t > now => t,
             Some(_) => {
-                return Err(Error::Other(format!(
+                return Err(Error::Internal(format!(
                     "repartitioner asked to be consulted again at or before now ({now} ns)"
                 )));
             }
@@ -174,15 +174,16 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             return Ok(());
         }
         if planned.len() != re.target.len() {
-            return Err(Error::Other(format!(
+            return Err(Error::Internal(format!(
                 "repartitioner planned {} layouts for {} GPUs",
                 planned.len(),
                 re.target.len()
             )));
         }
         // Check every planned layout before anything changes.
-        Server::new(gpu.clone(), planned.clone())
-            .map_err(|e| Error::Other(format!("repartitioner planned an illegal server: {e}")))?;
+        Server::new(gpu.clone(), planned.clone()).map_err(|e| {
+            Error::Internal(format!("repartitioner planned an illegal server: {e}"))
+        })?;
         let assigned = assign(&re.target, &planned);
         let mut changed = false;
         for (g, l) in assigned.into_iter().enumerate() {
@@ -308,7 +309,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
     ) -> Result<()> {
         let g = self.incarnations[gid as usize].gpu as usize;
         let re = self.re.as_mut().ok_or_else(|| {
-            Error::Other("a batch ended on an instance that does not exist".into())
+            Error::Internal("a batch ended on an instance that does not exist".into())
         })?;
         match re.phase[g] {
             Phase::Draining(1) => {
@@ -316,7 +317,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             }
             Phase::Draining(k) => re.phase[g] = Phase::Draining(k - 1),
             p => {
-                return Err(Error::Other(format!(
+                return Err(Error::Internal(format!(
                     "a retired batch ended on GPU {g}, which is not draining ({p:?})"
                 )));
             }
@@ -438,7 +439,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
         for q in again {
             let qi = q as usize;
             if self.rec.finish_ns[qi] != 0 {
-                return Err(Error::Other(format!(
+                return Err(Error::Internal(format!(
                     "query {q} was handed back after it started"
                 )));
             }
@@ -479,7 +480,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             )));
         }
         if let Some(q) = self.rec.instance.iter().position(|&i| i == UNSET) {
-            return Err(Error::Other(format!(
+            return Err(Error::Internal(format!(
                 "query {q} was never served (a scheduler that holds queries must return them from take_held when the server is reconfigured)"
             )));
         }

@@ -306,12 +306,12 @@ impl<'a, T: Rows<'a>> Sim<'a, T> {
             || q as usize >= self.end()
             || self.rec.instance[self.slot(q)] != UNSET
         {
-            return Err(Error::Other(format!(
+            return Err(Error::Internal(format!(
                 "scheduler returned query {q}, which does not exist or was already started"
             )));
         }
         if self.arrival_at(q) > now {
-            return Err(Error::Other(format!(
+            return Err(Error::Internal(format!(
                 "scheduler started query {q} before its arrival"
             )));
         }
@@ -338,19 +338,19 @@ impl<'a, T: Rows<'a>> Sim<'a, T> {
     fn bad_target(&self, q: u32, i: usize) -> Error {
         let ni = self.slices.len();
         if i >= ni {
-            return Error::Other(format!(
+            return Error::Internal(format!(
                 "scheduler sent query {q} to instance {i}, but the server has {ni}"
             ));
         }
         let m = self.model_at(q);
         let slice = self.server.gpu.profiles[self.slices[i]].name;
         if !self.service.has(m, self.slices[i]) {
-            return Error::Other(format!(
+            return Error::Internal(format!(
                 "scheduler sent model '{}' to instance {i} ({slice}), where it is not profiled",
                 self.trace.models[m as usize]
             ));
         }
-        Error::Other(format!(
+        Error::Internal(format!(
             "scheduler sent a batch of {} of model '{}' to instance {i} ({slice}), whose memory it exceeds",
             self.batch_at(q),
             self.trace.models[m as usize]
@@ -732,7 +732,7 @@ impl<'a, T: Rows<'a>> Sim<'a, T> {
                 self.check_handed(q, now)?;
                 let (qm, qb) = (self.model_at(q), self.batch_at(q));
                 if !batcher::admits(m, cut.sum, qm, qb, rule) {
-                    return Err(Error::Other(format!(
+                    return Err(Error::Internal(format!(
                         "scheduler joined query {q} (model {qm}, batch {qb}) to a batch of model {m} with room {}",
                         cut.room()
                     )));

@@ -81,7 +81,7 @@ pub fn simulate_streamed(
     mut spare: impl FnMut() -> Option<RowGroup>,
 ) -> Result<Records> {
     if !rules.is_empty() && rules.len() != models.len() {
-        return Err(crate::error::Error::Other(
+        return Err(crate::error::Error::Internal(
             "one batching rule per trace model".into(),
         ));
     }

@@ -32,7 +32,7 @@ impl FileHash {
             };
             let hex = h
                 .join()
-                .map_err(|_| Error::Other("the hashing thread panicked".into()))?
+                .map_err(|_| Error::Internal("the hashing thread panicked".into()))?
                 .map_err(|e| Error::io(&self.path, e))?;
             *st = HashState::Done(hex);
         }

@@ -176,7 +176,7 @@ impl QueriesWriter {
     pub fn finish(mut self, trace: &Trace, r: &Replay) -> Result<()> {
         let n = trace.len();
         if r.records.instance.len() != n {
-            return Err(Error::Other(format!(
+            return Err(Error::Internal(format!(
                 "queries.parquet: {} records for {n} queries",
                 r.records.instance.len()
             )));

@@ -169,7 +169,7 @@ impl Exact {
                     seen += c;
                 }
                 want[i] = found.ok_or_else(|| {
-                    Error::Other(
+                    Error::Internal(
                         "exact percentiles: the spill files do not hold the values counted".into(),
                     )
                 })?;

@@ -242,10 +242,10 @@ pub fn replay_stream(
         drop(row_rx);
         let written = writer
             .join()
-            .map_err(|_| Error::Other("the queries.parquet thread panicked".into()))?;
+            .map_err(|_| Error::Internal("the queries.parquet thread panicked".into()))?;
         if let Some(r) = reader {
             r.join()
-                .map_err(|_| Error::Other("the trace reader thread panicked".into()))?;
+                .map_err(|_| Error::Internal("the trace reader thread panicked".into()))?;
         }
         // The writer's error says why a send failed; otherwise the replay's own.
         let (tally, queries) = written?;

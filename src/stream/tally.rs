@@ -258,7 +258,7 @@ impl Tally {
             batches: self.batches,
         };
         if self.queries != queries {
-            return Err(Error::Other(format!(
+            return Err(Error::Internal(format!(
                 "streamed replay: {} records for {queries} queries",
                 self.queries
             )));

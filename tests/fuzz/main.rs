@@ -1,7 +1,10 @@
 //! The fuzz harness, on stable Rust (no nightly, no cargo-fuzz): seeded, structure-aware
 //! mutation of every input the product reads, driven in-process through the same entry points
 //! a user reaches (the CLI's `run_command`, `SweepConfig::parse`, `shard::merge`), with any
-//! panic a failure and any input that runs past a time limit a hang.
+//! panic a failure, any internal error (`Error::Internal`: a violated simulator invariant, an
+//! engine consistency check; exit code 3) a failure too, told apart from a refusal of bad input,
+//! and any input that runs past a time limit a hang. Before the inputs, the harness proves it
+//! catches a planted bug (`planted.rs`: a scheduler that breaks its contract).
 //!
 //! Targets (each input picks one; `FUZZ_ONLY=name` keeps one):
 //! - `trace-parquet`: trace files built column by column (edge values, nulls, wrong types,
@@ -26,6 +29,7 @@
 //! build). A failing input's files are kept under `target/fuzz-failures/`.
 
 mod inputs;
+mod planted;
 mod values;
 
 use clap::Parser;
@@ -139,7 +143,7 @@ name = "fcfs"
 name = "paris+elsa"
 "#;
 
-/// How an input ended (a panic aside): accepted, or refused with a message.
+/// How an input ended (a panic aside): accepted, refused with a message, or a bug found.
 #[derive(Debug, PartialEq)]
 enum Outcome {
     Accepted,
@@ -147,12 +151,28 @@ enum Outcome {
     Usage,
     /// Refused by the product with an error (its message).
     Refused(String),
+    /// An internal error (its message): a bug in mig-replay, a failure like a panic.
+    Bug(String),
+}
+
+/// An error's outcome: [`mig_replay::Error::Internal`] is a bug (a violated invariant, a broken
+/// engine check), anything else a refusal of the input.
+fn judge(e: mig_replay::Error) -> Outcome {
+    match e {
+        mig_replay::Error::Internal(_) => Outcome::Bug(e.to_string()),
+        _ => Outcome::Refused(e.to_string()),
+    }
 }
 
 /// The arguments of the command running now (for the hang report).
 static ARGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn cli(args: &[String]) -> Outcome {
+    cli_with(args, &Registry::builtin())
+}
+
+/// [`cli`] with `registry`'s policies (the planted bug's scheduler, in `planted.rs`).
+fn cli_with(args: &[String], registry: &Registry) -> Outcome {
     *ARGS.lock().unwrap() = args.to_vec();
     let mut full = vec!["mig-replay".to_string()];
     full.extend(args.iter().cloned());
@@ -160,9 +180,9 @@ fn cli(args: &[String]) -> Outcome {
         // A usage error clap reports: not a crash.
         Err(_) => Outcome::Usage,
         Ok(c) => {
-            let out = match run_command(c, &Registry::builtin()) {
+            let out = match run_command(c, registry) {
                 Ok(_) => Outcome::Accepted,
-                Err(e) => Outcome::Refused(e.to_string()),
+                Err(e) => judge(e),
             };
             if args.first().is_some_and(|a| a == "run") && args.iter().any(|a| a == "--stream") {
                 same_as_in_memory(args, &out);
@@ -205,6 +225,7 @@ fn same_as_in_memory(args: &[String], streamed: &Outcome) {
             }
             STREAM_SAME.fetch_add(1, Ordering::SeqCst);
         }
+        (_, Err(e @ mig_replay::Error::Internal(_))) => panic!("run (in memory): {e}"),
         (Outcome::Accepted, Err(e)) => panic!("run refused ({e}) what run --stream accepted"),
         // The refusals by design say so ("run without --stream").
         (Outcome::Refused(m), Ok(_)) if !m.contains("without --stream") => {
@@ -222,8 +243,13 @@ fn note(args: &[String]) {
 fn lib<T>(r: mig_replay::Result<T>) -> Outcome {
     match r {
         Ok(_) => Outcome::Accepted,
-        Err(e) => Outcome::Refused(e.to_string()),
+        Err(e) => judge(e),
     }
+}
+
+/// Whether an input's end fails the run: a panic, or a bug the product reported.
+fn failed(outcome: &std::thread::Result<Outcome>) -> bool {
+    matches!(outcome, Err(_) | Ok(Outcome::Bug(_)))
 }
 
 fn s(x: impl ToString) -> String {
@@ -622,7 +648,7 @@ fn sweep_toml(ctx: &Ctx, r: &mut Rng, case: &mut Case) -> Outcome {
     note(&case.args);
     let cfg = match SweepConfig::parse(&text, &path) {
         Ok(c) => c,
-        Err(e) => return Outcome::Refused(e.to_string()),
+        Err(e) => return judge(e),
     };
     let tasks = estimate_tasks(&cfg);
     let _ = Tasks::of(&cfg, &ctx.registry);
@@ -727,6 +753,7 @@ struct Stats {
     refused: u64,
     usage: u64,
     panics: u64,
+    bugs: u64,
     slowest: f64,
 }
 
@@ -756,6 +783,7 @@ fn main() {
     }
     let tmp = tempfile::tempdir().expect("temp dir");
     let ctx = Ctx::new(tmp.path().to_path_buf());
+    planted::caught(&ctx);
     silence();
     std::panic::set_hook(Box::new(|info| {
         if mig_replay::io::guard::is_contained() {
@@ -861,11 +889,14 @@ fn main() {
                     say(&format!("input {i} ({name}) refused: {m}"));
                 }
             }
-            Err(_) => {}
+            Ok(Outcome::Bug(_)) => st.bugs += 1,
+            Err(_) => st.panics += 1,
         }
-        if outcome.is_err() {
-            st.panics += 1;
-            let msg = PANIC.lock().unwrap().take().unwrap_or_default();
+        if failed(&outcome) {
+            let (what, msg) = match &outcome {
+                Ok(Outcome::Bug(m)) => ("BUG (an internal error)", m.clone()),
+                _ => ("PANIC", PANIC.lock().unwrap().take().unwrap_or_default()),
+            };
             let keep = PathBuf::from("target/fuzz-failures").join(format!("seed{seed}-case{i}"));
             let _ = std::fs::create_dir_all(&keep);
             for f in &case.files {
@@ -875,7 +906,7 @@ fn main() {
             }
             let _ = std::fs::write(keep.join("args.txt"), case.args.join("\n"));
             say(&format!(
-                "fuzz: PANIC in input {i} ({}): {msg}\n  args: {:?}\n  files kept in {}\n  replay: FUZZ_SEED={seed} FUZZ_CASE={i} cargo test --test fuzz",
+                "fuzz: {what} in input {i} ({}): {msg}\n  args: {:?}\n  files kept in {}\n  replay: FUZZ_SEED={seed} FUZZ_CASE={i} cargo test --test fuzz",
                 case.target,
                 case.args,
                 keep.display()
@@ -885,7 +916,7 @@ fn main() {
     }
     let ran: u64 = per.iter().map(|p| p.inputs).sum();
     say(&format!(
-        "fuzz: {ran} inputs (seed {seed}) in {:.1} s, {} panics, no hang over {} s, no input past {rss_limit} MB; {} decoder panics on corrupt files contained as errors",
+        "fuzz: {ran} inputs (seed {seed}) in {:.1} s, {} failures (panics or internal errors), no hang over {} s, no input past {rss_limit} MB; {} decoder panics on corrupt files contained as errors",
         start.elapsed().as_secs_f64(),
         failures.len(),
         hang.as_secs(),
@@ -898,8 +929,8 @@ fn main() {
     for (t, p) in TARGETS.iter().zip(&per) {
         if p.inputs > 0 {
             say(&format!(
-                "  {:<16} {:>7} inputs: {:>6} accepted, {:>6} refused with an error, {:>5} usage errors, {} panics; slowest {:.3} s",
-                t.0, p.inputs, p.accepted, p.refused, p.usage, p.panics, p.slowest
+                "  {:<16} {:>7} inputs: {:>6} accepted, {:>6} refused with an error, {:>5} usage errors, {} panics, {} internal errors; slowest {:.3} s",
+                t.0, p.inputs, p.accepted, p.refused, p.usage, p.panics, p.bugs, p.slowest
             ));
         }
     }
