@@ -485,14 +485,14 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             )));
         }
         if let Some(e) = re.log.events.iter().find(|e| e.up_ns.is_none()) {
-            return Err(Error::Other(format!(
-                "internal: the reconfiguration of GPU {} begun at {} ns never completed",
+            return Err(Error::Internal(format!(
+                "the reconfiguration of GPU {} begun at {} ns never completed",
                 e.gpu, e.begin_ns
             )));
         }
         if !re.waiting.is_empty() {
-            return Err(Error::Other(format!(
-                "internal: {} GPU reconfigurations never began",
+            return Err(Error::Internal(format!(
+                "{} GPU reconfigurations never began",
                 re.waiting.len()
             )));
         }
