@@ -360,7 +360,7 @@ fn the_guide_names_every_method_of_the_view() {
             "docs/PLUGINS.md section 3 does not name ServerView::{n}"
         );
     }
-    assert!(g.contains("target/doc/mig_replay/server/struct.ServerView.html"));
+    assert!(g.contains("target/doc/mig_replay/server/view/struct.ServerView.html"));
 }
 
 /// The profiles the guide asks a plugin crate to copy are mig-replay's own (comments aside).
