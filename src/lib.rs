@@ -35,3 +35,10 @@ pub mod sweep;
 pub mod trace;
 
 pub use error::{Error, Result};
+
+/// The plugin author's guide, `docs/PLUGINS.md`, as a doc test: `cargo test` compiles every
+/// Rust block of it (and runs those not marked `no_run`), so the guide's code cannot drift
+/// from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/PLUGINS.md")]
+pub struct PluginsGuide;

@@ -32,8 +32,9 @@ impl Scheduler for ShortestQueue {
 
 /// Its registry entry: the name policies use (`paris+jsq`, `fixed+jsq`, ...), a line of help
 /// for `policy list`, its parameters (none), how to build it, and what the drivers need to
-/// know: a scan of every instance per query costs about what ELSA's scan does, and sweeps
-/// draw its heat maps.
+/// know: a scan of every instance's queue length per query, whose work does not depend on the
+/// service model (it reads no estimate), hence one cost for all three; and sweeps draw its
+/// heat maps.
 pub const ENTRY: SchedulerEntry = SchedulerEntry {
     name: "jsq",
     help: "join the shortest local queue (example plugin)",
@@ -71,11 +72,16 @@ mod tests {
         let layout = gpu.parse_layout("4g.20gb+2g.10gb+1g.5gb").unwrap();
         let server = Server::new(gpu.clone(), vec![layout]).unwrap();
         let trace = Trace::from_rows([(0, "m", 1)]);
-        let table =
-            ServiceTable::build(&prof, &gpu, &trace.models, &server.slices_used(), 1, |_| {
-                None
-            })
-            .unwrap();
+        // The largest batch the table covers, and the trace row an error names per model.
+        let table = ServiceTable::build(
+            &prof,
+            &gpu,
+            &trace.models,
+            &server.slices_used(),
+            trace.max_batch(),
+            |m| trace.first_row_of_model(m),
+        )
+        .unwrap();
         let mut state = ServerState::new(server.instances.len());
         state.set_busy_until(0, 10_000_000);
         state.set_busy_until(1, 10_000_000);

@@ -10,7 +10,8 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct PartitionArgs {
-    /// Partitioner or policy: `paris`, `random`, `paris+elsa`, ... (a scheduler half is ignored).
+    /// Partitioner or policy: `paris`, `random`, `paris+elsa`, ... A policy's scheduler half
+    /// must exist (and gives the partitioner the SLAs a run of the policy would) but is not run.
     #[arg(long)]
     pub policy: String,
     #[command(flatten)]
@@ -38,9 +39,25 @@ pub fn partition(a: PartitionArgs, registry: &Registry) -> Result<i32> {
     let mut run = a.params.run_params()?;
     run.slas = run.slas.with_global(a.sla_ms)?;
     let (name, _, partitioner) = registry.build_partitioner(&a.policy, &run)?;
+    // A policy's scheduler half is checked, and said to be unused, not dropped in silence; it
+    // still decides which SLAs the partitioner sees (a scheduler that needs an SLA for every
+    // model has the default rule fill the missing ones), as in a run of the policy.
+    let scheduler = registry.scheduler_half(&a.policy)?;
+    if let Some(s) = scheduler {
+        eprintln!(
+            "note: partition runs the partitioner '{name}' of policy '{}' alone; its scheduler '{}' is not run",
+            a.policy.trim(),
+            s.name
+        );
+    }
     let trace = Trace::load(&a.server.trace)?;
     let profiles = Profiles::load(&a.server.profiles)?;
-    let slas = run.slas.resolve(&trace, &profiles, &gpu, false)?;
+    let slas = run.slas.resolve(
+        &trace,
+        &profiles,
+        &gpu,
+        scheduler.is_some_and(|s| s.needs_sla),
+    )?;
     let ctx = PartitionContext {
         gpu: &gpu,
         gpus: a.server.gpus,
@@ -53,6 +70,7 @@ pub fn partition(a: PartitionArgs, registry: &Registry) -> Result<i32> {
     if a.json {
         let v = serde_json::json!({
             "partitioner": name,
+            "scheduler": scheduler.map(|s| s.name),
             "gpu": gpu.name,
             "gpus": a.server.gpus,
             "layouts": names,

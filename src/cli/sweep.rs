@@ -60,6 +60,16 @@ pub fn bench_all(a: BenchAllArgs, registry: &Registry) -> Result<i32> {
 pub fn sweep(a: SweepArgs, registry: &Registry) -> Result<i32> {
     let t0 = Instant::now();
     let cfg = SweepConfig::load(&a.config)?;
+    // Every policy's halves must be known to this binary before the header says what will run.
+    for p in &cfg.policies {
+        registry.lookup(&p.name).map_err(|e| {
+            Error::Usage(format!(
+                "{}: policy '{}': {e}",
+                a.config.display(),
+                p.label()
+            ))
+        })?;
+    }
     let out = a
         .out
         .clone()

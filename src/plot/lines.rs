@@ -2,10 +2,13 @@
 //! per policy, an optional horizontal reference line (the SLA), optional log axes.
 //!
 //! Every policy stays visible: besides its colour, each gets a marker shape (five) and a line
-//! style (solid, then dashed for the next five: [`style_of`]), so ten policies are ten distinct
-//! looks; a series whose points equal an earlier one's is named "(= that one)" in the legend,
-//! since the two are drawn on top of each other. Ticks are written in the unit's natural form:
-//! `20`, not `20.0`; `0.25`; `20%` on a percent axis.
+//! style (solid, then dashed and with larger markers for the next five: [`style_of`]), so ten
+//! policies are ten distinct looks. Markers are hollow outlines drawn above every line, so two
+//! policies at (nearly) the same point show both outlines instead of one hiding the other; a
+//! series whose points equal an earlier one's is also named "(= that one)" in the legend.
+//! Ticks are written in the unit's natural form: `20`, not `20.0`; `0.25`; `20%` on a percent
+//! axis. A log axis is labelled inside whatever range it spans ([`super::log_ticks`]: 50, 60,
+//! 70 for curves at 55-61 ms, not only the powers of ten around them).
 
 use super::{FONT, Plot, color, e};
 use plotters::coord::Shift;
@@ -57,32 +60,50 @@ pub fn tick(v: f64, percent: bool) -> String {
     t
 }
 
-/// The marker shape (0..5) and whether the line is dashed for palette index `k`: five shapes
-/// solid, then the five again dashed, so ten policies look different even where colours are
-/// hard to tell apart.
+/// The marker shape (0..5) and whether the line is dashed (and its markers larger) for palette
+/// index `k`: five shapes solid, then the five again dashed with larger markers, so ten
+/// policies look different even where colours are hard to tell apart, and two policies with
+/// the same shape at the same point show as two concentric outlines.
 pub fn style_of(k: usize) -> (usize, bool) {
     (k % 5, (k / 5) % 2 == 1)
 }
 
-/// Draw marker `shape` at `p` (pixel size 4), on a chart (data coordinates) or the legend
-/// (pixels).
+/// Draw marker `shape` at `p` as a hollow outline of half-size `r` pixels, on a chart (data
+/// coordinates) or the legend (pixels).
 fn marker<DB: DrawingBackend, CT: CoordTranslate>(
     chart: &DrawingArea<DB, CT>,
     p: CT::From,
     shape: usize,
+    r: i32,
     c: RGBColor,
 ) -> Result<(), String> {
+    let st = c.stroke_width(2);
+    let outline = |p, pts: Vec<(i32, i32)>| EmptyElement::at(p) + PathElement::new(pts, st);
     match shape {
-        0 => chart.draw(&Circle::new(p, 4, c.filled())),
-        1 => chart.draw(&TriangleMarker::new(p, 5, c.filled())),
-        2 => chart.draw(&(EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], c.filled()))),
-        3 => chart.draw(&Cross::new(p, 4, c.stroke_width(2))),
-        _ => chart.draw(
-            &(EmptyElement::at(p)
-                + Polygon::new(vec![(0, -5), (5, 0), (0, 5), (-5, 0)], c.filled())),
-        ),
+        0 => chart.draw(&Circle::new(p, r, st)),
+        1 => chart.draw(&outline(
+            p,
+            vec![(0, -r - 1), (r + 1, r), (-r - 1, r), (0, -r - 1)],
+        )),
+        2 => chart.draw(&(EmptyElement::at(p) + Rectangle::new([(-r, -r), (r, r)], st))),
+        3 => chart.draw(&Cross::new(p, r, st)),
+        _ => chart.draw(&outline(
+            p,
+            vec![
+                (0, -r - 1),
+                (r + 1, 0),
+                (0, r + 1),
+                (-r - 1, 0),
+                (0, -r - 1),
+            ],
+        )),
     }
     .map_err(e)
+}
+
+/// The marker half-size (pixels) of a series drawn dashed or solid.
+fn marker_size(dashed: bool) -> i32 {
+    if dashed { 6 } else { 4 }
 }
 
 /// For each series, the earlier series with exactly the same points, if any.
@@ -157,6 +178,8 @@ impl LineChart {
             .map_err(e)?;
         let same = coincident(&self.series);
         let mut entries: Vec<(String, RGBColor, Option<usize>, bool)> = Vec::new();
+        // Every line first, then every marker, so no line hides a marker.
+        let mut markers = Vec::new();
         for (s, same) in self.series.iter().zip(same) {
             let c = color(s.color);
             let (shape, dashed) = style_of(s.color);
@@ -180,14 +203,7 @@ impl LineChart {
                     .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
                     .map_err(e)?;
             }
-            // Markers at every point of a short series, at about a dozen of a long one (a CDF).
-            let every = pts.len().div_ceil(12).max(1);
-            let area = chart.plotting_area();
-            for (i, p) in pts.iter().enumerate() {
-                if pts.len() <= 40 || i % every == 0 {
-                    marker(area, *p, shape, c)?;
-                }
-            }
+            markers.push((pts, (shape, dashed), c));
             let name = match same {
                 Some(j) => format!("{} (= {})", s.name, self.series[j].name),
                 None => s.name.clone(),
@@ -210,6 +226,17 @@ impl LineChart {
                 ))
                 .map_err(e)?;
             entries.push((name.clone(), BLACK, None, true));
+        }
+        // Markers, above every line and the reference line: at every point of a short series,
+        // at about a dozen of a long one (a CDF).
+        let area = chart.plotting_area();
+        for (pts, (shape, dashed), c) in &markers {
+            let every = pts.len().div_ceil(12).max(1);
+            for (i, p) in pts.iter().enumerate() {
+                if pts.len() <= 40 || i % every == 0 {
+                    marker(area, *p, *shape, marker_size(*dashed), *c)?;
+                }
+            }
         }
         legend(&legend_area, &entries)
     }
@@ -239,7 +266,7 @@ fn legend<DB: DrawingBackend>(
         ))
         .map_err(e)?;
         if let Some(shape) = shape {
-            marker(area, (21, y), *shape, c)?;
+            marker(area, (21, y), *shape, marker_size(*dashed), c)?;
         }
         // A long name (a coincidence note) goes on two lines.
         let lines: Vec<&str> = match name.find(" (= ") {
@@ -278,11 +305,25 @@ impl Plot for LineChart {
         };
         let (x0, x1) = bounds(xs(), self.log_x);
         let (y0, y1) = bounds(ys(), self.log_y);
+        // A log axis gets its own ticks, inside its range (plotters labels powers of ten only);
+        // at most 12 across the plot's width or along its height.
+        let lx = || {
+            (x0..x1)
+                .log_scale()
+                .with_key_points(super::log_ticks(x0, x1, 12))
+                .with_light_points(super::log_grid(x0, x1, 80))
+        };
+        let ly = || {
+            (y0..y1)
+                .log_scale()
+                .with_key_points(super::log_ticks(y0, y1, 12))
+                .with_light_points(super::log_grid(y0, y1, 80))
+        };
         match (self.log_x, self.log_y) {
             (false, false) => self.draw_on(root, x0..x1, y0..y1),
-            (false, true) => self.draw_on(root, x0..x1, (y0..y1).log_scale()),
-            (true, false) => self.draw_on(root, (x0..x1).log_scale(), y0..y1),
-            (true, true) => self.draw_on(root, (x0..x1).log_scale(), (y0..y1).log_scale()),
+            (false, true) => self.draw_on(root, x0..x1, ly()),
+            (true, false) => self.draw_on(root, lx(), y0..y1),
+            (true, true) => self.draw_on(root, lx(), ly()),
         }
     }
 }

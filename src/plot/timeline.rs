@@ -2,6 +2,7 @@
 //! attainment per window, with a red mark at every reconfiguration's begin, above one strip per
 //! GPU coloured by the layout in force (grey while reconfiguring).
 
+use super::lines::tick;
 use super::{FONT, Plot, color, e};
 use crate::metrics::timeline::TimelineData;
 use plotters::coord::Shift;
@@ -76,13 +77,21 @@ impl Plot for Timeline {
             hi = hi.max(s.1);
         }
         let (lo, hi) = (lo / 1.5, hi * 1.5);
+        // Ticks inside the range, at most 6 on the panel's height (plotters' own crowd the top
+        // of each decade or label powers of ten only).
+        let y = (lo..hi)
+            .log_scale()
+            .with_key_points(super::log_ticks(lo, hi, 6))
+            .with_light_points(super::log_grid(lo, hi, 40));
         let mut c = ChartBuilder::on(&top)
             .margin(8)
             .x_label_area_size(30)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..x1, (lo..hi).log_scale())
+            .build_cartesian_2d(0.0..x1, y)
             .map_err(e)?;
         c.configure_mesh()
+            .x_label_formatter(&|v: &f64| tick(*v, false))
+            .y_label_formatter(&|v: &f64| tick(*v, false))
             .y_desc("p99 latency (ms) of arrivals")
             .label_style((FONT, 12))
             .axis_desc_style((FONT, 13))
@@ -131,6 +140,8 @@ impl Plot for Timeline {
             .build_cartesian_2d(0.0..x1, 0.0..1.05)
             .map_err(e)?;
         c.configure_mesh()
+            .x_label_formatter(&|v: &f64| tick(*v, false))
+            .y_label_formatter(&|v: &f64| tick(*v, false))
             .y_desc("SLA attainment")
             .label_style((FONT, 12))
             .axis_desc_style((FONT, 13))
@@ -158,6 +169,7 @@ impl Plot for Timeline {
             .build_cartesian_2d(0.0..x1, 0.0..ng)
             .map_err(e)?;
         c.configure_mesh()
+            .x_label_formatter(&|v: &f64| tick(*v, false))
             .disable_y_mesh()
             .y_labels(0)
             .x_desc("simulated time (s)")

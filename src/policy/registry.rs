@@ -13,6 +13,10 @@ use crate::service::{self, ServiceModel};
 use crate::sla::{self, SlaSpec};
 use std::collections::BTreeMap;
 
+/// Appended to an unknown half's error: a half registered by a plugin is known only to the
+/// binary that registers it.
+const PLUGIN_HINT: &str = "; a partitioner or scheduler of your own is known only to the binary that registers it (docs/PLUGINS.md): run that binary instead";
+
 /// The policy a sweep's ratios are relative to, unless its file names another (`baseline`).
 pub const DEFAULT_BASELINE: &str = "fcfs";
 
@@ -435,14 +439,24 @@ impl Registry {
         match (pe, se) {
             (Some(pe), Some(se)) => Ok((pe, se)),
             (None, _) => Err(Error::Usage(format!(
-                "unknown partitioner '{p}' in policy '{name}': expected one of {}",
+                "unknown partitioner '{p}' in policy '{name}': expected one of {}{PLUGIN_HINT}",
                 Self::names(&self.partitioners, |e| e.name)
             ))),
             (_, None) => Err(Error::Usage(format!(
-                "unknown scheduler '{s}' in policy '{name}': expected one of {}",
+                "unknown scheduler '{s}' in policy '{name}': expected one of {}{PLUGIN_HINT}",
                 Self::names(&self.schedulers, |e| e.name)
             ))),
         }
+    }
+
+    /// The scheduler half of `label` when it names a policy (`PART+SCHED` or an alias, possibly
+    /// as `name[k=v,...]`), checked like [`Self::lookup`]; `None` for a partitioner's own name.
+    pub fn scheduler_half(&self, label: &str) -> Result<Option<&SchedulerEntry>> {
+        let name = label.split('[').next().unwrap_or(label).trim();
+        if self.partitioners.iter().any(|e| e.name == name) {
+            return Ok(None);
+        }
+        Ok(Some(self.lookup(name)?.1))
     }
 
     /// The partitioner named `name`, or the partitioner half of the policy `name` (for
