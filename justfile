@@ -52,7 +52,7 @@ bench-core:
 fuzz inputs="100000" seed="1":
     FUZZ_INPUTS={{inputs}} FUZZ_SEED={{seed}} cargo test --release --test fuzz
 
-# The reconfigurable server: static vs periodic/threshold/oracle repartitioners at reconfiguration costs 0-60 s on time-varying traces (about a minute).
+# The reconfigurable server: static vs periodic/threshold/oracle repartitioners at reconfiguration costs 0-60 s on time-varying traces, five seeds each drawing the traces anew (minutes: 657 s measured on a busy 2-core VM).
 bench-reconfig:
     cargo run --release -- sweep --config experiments/reconfig.toml --out reports/reconfig
 

@@ -777,8 +777,14 @@ params = { repartition = { name = "oracle", period_s = 2 }, reconfig = { cost_s 
         .unwrap()
         .unwrap();
     let labels = parquet_strings(&out.join("results.parquet"), "policy");
-    let n = b.column_by_name("reconfigurations").unwrap().as_primitive::<Int64Type>();
-    let down = b.column_by_name("gpu_seconds_down").unwrap().as_primitive::<Float64Type>();
+    let n = b
+        .column_by_name("reconfigurations")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    let down = b
+        .column_by_name("gpu_seconds_down")
+        .unwrap()
+        .as_primitive::<Float64Type>();
     for (k, l) in labels.iter().enumerate() {
         if l == marked {
             assert!(n.value(k) >= 1, "row {k}: {}", n.value(k));
@@ -846,14 +852,20 @@ fn exact_and_nearly_exact_service_assign_alike_under_every_repartitioner() {
     for policy in ["paris+elsa", "paris+least-loaded"] {
         for re in [
             vec![],
-            vec![("repartition.name", "periodic"), ("repartition.period_s", "4")],
+            vec![
+                ("repartition.name", "periodic"),
+                ("repartition.period_s", "4"),
+            ],
             vec![
                 ("repartition.name", "threshold"),
                 ("repartition.check_s", "2"),
                 ("repartition.window_s", "4"),
                 ("repartition.dwell_s", "4"),
             ],
-            vec![("repartition.name", "oracle"), ("repartition.period_s", "4")],
+            vec![
+                ("repartition.name", "oracle"),
+                ("repartition.period_s", "4"),
+            ],
         ] {
             let mut params = re.clone();
             if !re.is_empty() {
@@ -874,4 +886,67 @@ fn exact_and_nearly_exact_service_assign_alike_under_every_repartitioner() {
     }
     // The case would prove little if nothing reconfigured.
     assert!(reconfigured > 0);
+}
+
+#[test]
+fn a_reconfigurable_run_writes_the_same_bytes_twice() {
+    // The same inputs and seed give byte-identical outputs, reconfigurations, timeline and
+    // noise included (the quickstart trace re-planned every 0.25 s on 2 GPUs).
+    let dir = tempfile::tempdir().unwrap();
+    let go = |name: &str| {
+        let out = dir.path().join(name);
+        let o = common::run(&[
+            "run",
+            "--trace",
+            "traces/quickstart.parquet",
+            "--profiles",
+            "profiles/a100-80gb.parquet",
+            "--gpu",
+            "A100-80GB",
+            "--gpus",
+            "2",
+            "--policy",
+            "paris+elsa",
+            "--sla-ms",
+            "60",
+            "--repartition",
+            "periodic",
+            "--param",
+            "repartition.period_s=0.25",
+            "--param",
+            "reconfig.cost_s=0.05",
+            "--service-noise",
+            "lognormal:cv=0.2",
+            "--seed",
+            "3",
+            "--out",
+            common::path_str(&out),
+        ]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        out
+    };
+    let (a, b) = (go("a"), go("b"));
+    let mut files: Vec<_> = std::fs::read_dir(&a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    files.sort();
+    for f in ["summary.json", "queries.parquet", "timeline.parquet"] {
+        assert!(files.iter().any(|x| x == f), "{f} not written: {files:?}");
+    }
+    for f in &files {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f:?} differs between two identical runs"
+        );
+    }
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
+    let rc = &s["reconfiguration"];
+    assert!(rc["reconfigurations"].as_u64().unwrap() > 0, "{rc}");
+    // Every reconfiguration is down exactly reconfig.cost_s.
+    for e in rc["events"].as_array().unwrap() {
+        assert_eq!(e["downtime_s"].as_f64(), Some(0.05), "{e}");
+    }
 }
