@@ -40,7 +40,7 @@ pub struct ReconfigEvent {
     pub decided_ns: u64,
     pub begin_ns: u64,
     /// When its last retired batch ended (the region went down), and when the new instances
-    /// joined, ns (`None`: not reached by the end of the replay).
+    /// joined, ns (`None` only while the replay runs: every reconfiguration completes).
     pub down_ns: Option<u64>,
     pub up_ns: Option<u64>,
     /// The placements (`4g.40gb@0 2g.20gb@4 ...`) and the canonical names (`4g.40gb+2g.20gb`).
