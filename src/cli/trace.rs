@@ -276,6 +276,15 @@ pub fn trace_cmd(c: TraceCommand) -> Result<i32> {
         } => {
             let t = crate::trace::Trace::load(&trace)?;
             let shape = stats::fold_shape(&t, fold_s, bins)?;
+            shape.check_replayable().map_err(|e| {
+                crate::error::Error::file(
+                    &trace,
+                    format!(
+                        "its rate shape (--fold-s {}, --bins {bins}) would not replay with `trace gen --rate-shape`: {e}",
+                        crate::error::num(fold_s)
+                    ),
+                )
+            })?;
             crate::io::write_atomic(&out, shape.csv().as_bytes())?;
             println!(
                 "wrote {} ({bins} bins of {:.0} s; busiest bin {:.2}x the mean, quietest {:.2}x)",

@@ -113,6 +113,11 @@ pub fn generate_rows(
             cfg.rate
         )));
     }
+    if cfg.queries == Some(0) {
+        return Err(Error::Usage(
+            "--queries must be at least 1 (a trace without rows cannot be replayed)".into(),
+        ));
+    }
     if cfg.queries.is_none() && cfg.duration_s.is_none() {
         return Err(Error::Usage("give --queries or --duration".into()));
     }
@@ -274,6 +279,18 @@ pub fn generate_rows(
         let b = mix.batch_values[mix.batch_idx.sample(&mut r_bat)];
         emit(us * 1000, m, b)?;
         made += 1;
+    }
+    if made < cap && cfg.duration_s.is_none() {
+        // The intensity fell to 0 for good (a rate shape ending in 0, without a period).
+        return Err(Error::Usage(format!(
+            "only {made} of the {cap} queries asked for arrive: the rate shape's last multiplier is 0 and it does not repeat, so arrivals stop; end the shape with a multiplier > 0, give --shape-period, or give --duration instead"
+        )));
+    }
+    if made == 0 {
+        return Err(Error::Usage(format!(
+            "no query arrives within --duration {} s (about {expected:.3e} expected); raise --rate, the multipliers or --duration",
+            crate::error::num(horizon)
+        )));
     }
     Ok(names)
 }
