@@ -89,14 +89,21 @@ fn timeline_window(a: &RunArgs) -> Result<Option<u64>> {
     }
 }
 
-/// Refuse an `--out` that exists and is not a folder, before anything is computed.
-pub(super) fn check_out_dir(out: &std::path::Path) -> Result<()> {
+/// Refuse an `--out` that exists and is not a folder, or in which one of the `files` a
+/// command writes is a folder, before anything is computed.
+pub(super) fn check_out_dir(out: &std::path::Path, files: &[&str]) -> Result<()> {
     match std::fs::metadata(out) {
         Ok(m) if !m.is_dir() => Err(Error::Usage(format!(
             "--out {}: is a file; expected a folder (or a path that does not exist yet)",
             out.display()
         ))),
-        _ => Ok(()),
+        Ok(_) => {
+            for f in files {
+                crate::io::atomic::check_target(&out.join(f))?;
+            }
+            Ok(())
+        }
+        Err(_) => Ok(()),
     }
 }
 
@@ -113,7 +120,16 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
     let t0 = Instant::now();
     let asked_window = timeline_window(&a)?;
     crate::trace::check_rate_scale(a.rate_scale, 0)?;
-    check_out_dir(&a.out)?;
+    check_out_dir(
+        &a.out,
+        &[
+            "summary.json",
+            "queries.parquet",
+            "timeline.parquet",
+            "timeline.svg",
+            "timeline.png",
+        ],
+    )?;
     let gpu = GpuSpec::by_name(&a.server.gpu)?;
     let mut params = a.params.run_params()?;
     params.slas = params.slas.with_global(a.sla_ms)?;

@@ -64,6 +64,7 @@ pub fn sweep(a: SweepArgs, registry: &Registry) -> Result<i32> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join(&cfg.name));
+    super::run::check_out_dir(&out, REPORT_FILES)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs(a.jobs, sweep::estimate_tasks(&cfg)))
         .build()
@@ -101,6 +102,16 @@ pub fn sweep(a: SweepArgs, registry: &Registry) -> Result<i32> {
     let res = pool.install(|| sweep::run(&cfg, registry, progress.as_ref()))?;
     report(&res, &out, t0)
 }
+
+/// The files a sweep report writes in its folder (checked before the sweep runs).
+pub(super) const REPORT_FILES: &[&str] = &[
+    "results.parquet",
+    "peaks.parquet",
+    "plans.json",
+    "summary.json",
+    "timing.json",
+    "index.html",
+];
 
 /// The worker threads for `--jobs`: more than this machine's cores or than the sweep's tasks
 /// would only add threads with nothing to do (and thousands of them take minutes to start),

@@ -102,7 +102,8 @@ fn reference_of(cfg: &crate::sweep::config::SweepConfig, workload: &str) -> Stri
     }
 }
 
-fn slug(s: &str) -> String {
+/// A name as plot files carry it: every character but ASCII letters and digits becomes `-`.
+pub fn slug(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect()
