@@ -1,8 +1,10 @@
 //! The regression gate: compare two sweep reports (their `summary.json`) figure by figure.
 //! Tracked per (workload, policy): the latency-bounded throughput (mean across seeds; lower is
-//! worse), the verdict percentile at the reference load (mean; higher is worse) and, when both
-//! reports have capacity plans, the GPUs needed (more is worse; a plan no longer met counts as
-//! infinitely many). A figure that got worse by more than the threshold is a regression.
+//! worse), the verdict percentile at the reference load (mean; higher is worse) and, when the
+//! baseline has capacity plans, the GPUs needed (more is worse; a plan no longer met counts as
+//! infinitely many). A figure that got worse by more than the threshold is a regression; a
+//! figure the baseline tracks and the new report lacks (a plan row, a null percentile) makes
+//! the reports mismatched (exit 2).
 
 use crate::error::{Error, Result};
 use crate::report::verdict::BenchSummary;
@@ -71,7 +73,12 @@ pub fn threshold(s: &str) -> Result<f64> {
                 "a bare {x} would mean {}%; write {x}% for a percentage",
                 100.0 * x
             ))),
-            _ => Err(bad("not a number".into())),
+            Ok(x) if x < 0.0 => Err(bad(format!(
+                "{} is negative; a tolerated worsening is 0 or more",
+                crate::error::num(x)
+            ))),
+            Ok(x) => Err(bad(format!("{x} is not a finite number"))),
+            Err(_) => Err(bad("not a number".into())),
         },
     }
 }
@@ -218,6 +225,12 @@ pub fn compare(old: &BenchSummary, new: &BenchSummary, max_regression: f64) -> R
             change: c,
             regression: c < -max_regression,
         });
+        if o.latency_ms_at_reference.is_some() && n.latency_ms_at_reference.is_none() {
+            return Err(Error::Usage(format!(
+                "mismatched reports: the new report has no p{} latency at the reference load for {}/{}, which the baseline tracks",
+                old.percentile, o.workload, o.policy
+            )));
+        }
         if let (Some(a), Some(b)) = (o.latency_ms_at_reference, n.latency_ms_at_reference) {
             let c = rel(a.mean, b.mean);
             out.push(Change {
@@ -231,7 +244,24 @@ pub fn compare(old: &BenchSummary, new: &BenchSummary, max_regression: f64) -> R
             });
         }
     }
-    // GPUs needed, where both reports planned the row.
+    // GPUs needed: every row the baseline planned must be planned in the new report.
+    let unplanned: Vec<String> = old
+        .plan
+        .iter()
+        .filter(|o| {
+            !new.plan
+                .iter()
+                .any(|n| n.workload == o.workload && n.policy == o.policy)
+        })
+        .map(|o| format!("{}/{}", o.workload, o.policy))
+        .collect();
+    if !unplanned.is_empty() {
+        return Err(Error::Usage(format!(
+            "mismatched reports: the new report lacks {} of the baseline's capacity plan rows (workload/policy): {}",
+            unplanned.len(),
+            unplanned.join(", ")
+        )));
+    }
     for o in &old.plan {
         let Some(n) = new
             .plan

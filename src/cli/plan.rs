@@ -84,7 +84,14 @@ fn prices(cost: &[String]) -> Result<BTreeMap<String, f64>> {
                     v.trim()
                 ))
             })?;
-        m.insert(gpu.name.to_string(), p);
+        if let Some(before) = m.insert(gpu.name.to_string(), p) {
+            return Err(Error::Usage(format!(
+                "--cost names {} twice ({} and {}); give one price per GPU kind",
+                gpu.name,
+                crate::error::num(before),
+                crate::error::num(p)
+            )));
+        }
     }
     Ok(m)
 }
@@ -106,6 +113,21 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
         .iter()
         .map(|g| GpuSpec::by_name(g))
         .collect::<Result<Vec<_>>>()?;
+    for (i, k) in kinds.iter().enumerate() {
+        if kinds[..i].iter().any(|o| o.name == k.name) {
+            return Err(Error::Usage(format!(
+                "--gpu {} is given twice (as '{}'); name each GPU kind once",
+                k.name, a.gpus[i]
+            )));
+        }
+    }
+    for (i, p) in a.policies.iter().enumerate() {
+        if a.policies[..i].contains(p) {
+            return Err(Error::Usage(format!(
+                "--policy {p} is given twice; name each policy once"
+            )));
+        }
+    }
     for g in prices.keys() {
         if !kinds.iter().any(|k| k.name == g) {
             return Err(Error::Usage(format!(

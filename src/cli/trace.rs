@@ -95,11 +95,16 @@ pub struct GenArgs {
     #[arg(long)]
     pub rate_shape: Option<PathBuf>,
     /// Divide the rate shape's times by this (24 replays a day's shape in an hour).
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        requires = "rate_shape"
+    )]
     pub shape_compress: f64,
     /// Repeat the rate shape with this period, seconds after compression (default: its last
     /// step holds).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, requires = "rate_shape")]
     pub shape_period: Option<f64>,
     /// Smooth diurnal factor 1 - A cos(2 pi t / P): the amplitude A in [0, 1] (0: none).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
