@@ -401,6 +401,42 @@ mod tests {
     }
 
     #[test]
+    fn a_figure_the_baseline_tracks_cannot_vanish() {
+        let base: BenchSummary =
+            serde_json::from_str(include_str!("../experiments/baselines/ci/summary.json")).unwrap();
+        assert!(compare(&base, &base, 0.05).is_ok());
+        // A null percentile at the reference load in the new report: mismatched, exit 2.
+        let mut new = base.clone();
+        let v = new
+            .verdict
+            .iter_mut()
+            .find(|v| v.latency_ms_at_reference.is_some())
+            .expect("the CI baseline tracks a percentile");
+        v.latency_ms_at_reference = None;
+        let (w, p) = (v.workload.clone(), v.policy.clone());
+        let e = compare(&base, &new, 0.05).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains(&format!("{w}/{p}")), "{e}");
+        // The baseline planned a row, the new report planned none: mismatched, exit 2.
+        let row = base
+            .plan
+            .first()
+            .expect("the CI baseline has capacity plans");
+        let mut new = base.clone();
+        new.plan.clear();
+        let e = compare(&base, &new, 0.05).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .contains(&format!("{}/{}", row.workload, row.policy)),
+            "{e}"
+        );
+        // A negative threshold says so, not "not a number".
+        let e = threshold("-5").unwrap_err().to_string();
+        assert!(e.contains("-5 is negative"), "{e}");
+    }
+
+    #[test]
     fn relative_change() {
         assert_eq!(rel(100.0, 90.0), -0.1);
         assert_eq!(rel(0.0, 0.0), 0.0);

@@ -577,6 +577,15 @@ mod tests {
             assert_eq!(a, assign(&costs, n), "deterministic");
         }
         assert!("4/4".parse::<ShardSpec>().is_err());
+        // Any number of shards beyond the tasks: by hand, each task (most expensive first)
+        // takes the next empty shard, lowest first; in no time, whatever N.
+        let t = std::time::Instant::now();
+        assert_eq!(assign(&[3, 5, 3, 1], usize::MAX), vec![1, 0, 2, 3]);
+        assert_eq!(assign(&[3, 5, 3, 1], 4_294_967_296), vec![1, 0, 2, 3]);
+        assert_eq!(assign(&[], usize::MAX), Vec::<usize>::new());
+        // Two shards: 5 -> 0, 3 -> 1, 3 -> 1 (3 < 5), 1 -> 0 (5 < 6).
+        assert_eq!(assign(&[3, 5, 3, 1], 2), vec![1, 0, 1, 0]);
+        assert!(t.elapsed().as_secs_f64() < 1.0);
         assert!("x/4".parse::<ShardSpec>().is_err());
         assert_eq!("3/4".parse::<ShardSpec>(), Ok(ShardSpec { k: 3, n: 4 }));
     }

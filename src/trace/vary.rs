@@ -629,6 +629,44 @@ mod tests {
     }
 
     #[test]
+    fn a_short_diurnal_period_skips_whole_periods_in_closed_form() {
+        // Period 1e-5 s over 50 s: 2e7 quarter-period pieces if stepped one by one. Over whole
+        // periods the cosine integrates to 0, so at t = k P the clock's L is 3 k P exactly, and
+        // in between L(t) = 3 t - 1.5 P / (2 pi) sin(2 pi t / P) (sin(0) = 0).
+        let p = 1e-5;
+        let v = Variation {
+            diurnal: Some(Diurnal {
+                amplitude: 0.5,
+                period_s: p,
+            }),
+            ..Variation::default()
+        };
+        let w = 2.0 * std::f64::consts::PI / p;
+        let l = |t: f64| 3.0 * t - 1.5 / w * (w * t).sin();
+        let started = std::time::Instant::now();
+        let mut c = Clock::new(&v, 3.0);
+        for t in [1.25e-6, 0.5, 7.300_002_5, 49.999_997_5] {
+            let got = c.time_of(l(t));
+            assert!((got - t).abs() < 1e-9, "{t}: {got}");
+            assert!(((Clock::cumulative(&v, 3.0, t) - l(t)) / l(t)).abs() < 1e-9);
+        }
+        assert!(
+            started.elapsed().as_secs_f64() < 2.0,
+            "{:?}",
+            started.elapsed()
+        );
+        // Below the trace's microsecond resolution: refused.
+        let v = Variation {
+            diurnal: Some(Diurnal {
+                amplitude: 0.5,
+                period_s: 1e-9,
+            }),
+            ..Variation::default()
+        };
+        assert!(v.check().unwrap_err().to_string().contains("resolution"));
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         let bad = [
             Variation {
