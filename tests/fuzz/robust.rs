@@ -267,7 +267,11 @@ pub fn io_kinds(ctx: &Ctx, r: &mut Rng, case: &mut Case) -> Outcome {
     // `trace gen` replaces), success is allowed; otherwise 2.
     let may_succeed = matches!(
         (slot, kind),
-        (9 | 11, Kind::Folder | Kind::Dangling) | (10, Kind::AFile | Kind::Dangling | Kind::Loop)
+        (9 | 11, Kind::Folder | Kind::Dangling)
+            | (
+                10,
+                Kind::AFile | Kind::NonUtf8 | Kind::Dangling | Kind::Loop
+            )
     );
     if !(may_succeed && matches!(o, Outcome::Accepted)) {
         assert_eq!(
