@@ -143,7 +143,8 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
     if let Some(r) = a.rate {
         if !(r.is_finite() && r > 0.0) {
             return Err(Error::Usage(format!(
-                "--rate must be a positive number of queries/s, got {r}"
+                "--rate must be a positive number of queries/s, got {}",
+                crate::error::num(r)
             )));
         }
         if trace.len() < 2 {

@@ -275,6 +275,14 @@ pub fn value_text(v: &toml::Value) -> String {
     }
 }
 
+/// A name as plot files carry it (`plots/latency-SLUG.png`): every character but ASCII letters
+/// and digits becomes `-`.
+pub fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
 /// The first value that appears twice.
 fn first_repeat(mut v: impl Iterator<Item = String>) -> Option<String> {
     let mut seen = std::collections::BTreeSet::new();
@@ -411,7 +419,10 @@ impl SweepConfig {
         }
         for (k, v) in [("loads", &self.loads), ("rate_scales", &self.rate_scales)] {
             if let Some(x) = v.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
-                return bad(k, format!("{x} is not a positive number"));
+                return bad(
+                    k,
+                    format!("{} is not a positive number", crate::error::num(*x)),
+                );
             }
         }
         if self.loads.is_empty() && self.rate_scales.is_empty() {
@@ -544,7 +555,6 @@ impl SweepConfig {
         }
         // Plot files are named by slugs of the workload names and policy labels: two names
         // with one slug (`a/b`, `a-b`) would write the same files.
-        let slug = crate::report::figures::slug;
         let per_workload = self
             .workloads
             .iter()

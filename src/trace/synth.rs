@@ -110,7 +110,7 @@ pub fn generate_rows(
     if !(cfg.rate.is_finite() && cfg.rate > 0.0) {
         return Err(Error::Usage(format!(
             "--rate must be > 0 queries/s, got {}",
-            cfg.rate
+            crate::error::num(cfg.rate)
         )));
     }
     if cfg.queries == Some(0) {
@@ -140,7 +140,10 @@ pub fn generate_rows(
     if let Some(d) = cfg.duration_s
         && !(d.is_finite() && d > 0.0)
     {
-        return Err(Error::Usage(format!("--duration must be > 0 s, got {d}")));
+        return Err(Error::Usage(format!(
+            "--duration must be > 0 s, got {}",
+            crate::error::num(d)
+        )));
     }
     if cfg.models.is_empty() {
         return Err(Error::Usage("give at least one --model".into()));
@@ -203,7 +206,10 @@ pub fn generate_rows(
         Arrivals::Poisson => Gap::Exp(Exp::new(op_rate).expect("rate > 0")),
         Arrivals::Gamma { cv } => {
             if !(cv.is_finite() && cv > 0.0) {
-                return Err(Error::Usage(format!("--cv must be > 0, got {cv}")));
+                return Err(Error::Usage(format!(
+                    "--cv must be > 0, got {}",
+                    crate::error::num(cv)
+                )));
             }
             let shape = 1.0 / (cv * cv);
             Gap::Gamma(

@@ -99,8 +99,9 @@ impl Variation {
                 && !(r.is_finite() && r > 0.0)
             {
                 return Err(Error::Usage(format!(
-                    "segment {}: rate must be > 0 queries/s, got {r}",
-                    k + 1
+                    "segment {}: rate must be > 0 queries/s, got {}",
+                    k + 1,
+                    crate::error::num(r)
                 )));
             }
             if let Some(b) = &s.batch {
@@ -198,7 +199,8 @@ impl Shape {
     pub fn load(path: &Path, compress: f64, period_s: Option<f64>) -> Result<Shape> {
         if !(compress.is_finite() && compress > 0.0) {
             return Err(Error::Usage(format!(
-                "--shape-compress must be > 0, got {compress}"
+                "--shape-compress must be > 0, got {}",
+                crate::error::num(compress)
             )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
