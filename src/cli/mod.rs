@@ -199,13 +199,13 @@ impl ParamArgs {
             ));
         }
         if let Some(v) = &self.batching {
-            if v.trim() == "none" {
-                if let Some(k) = given.values.keys().find(|k| k.starts_with("batching.")) {
-                    return Err(Error::Usage(format!(
-                        "--batching none conflicts with --param {k}={}; give one",
-                        given.values[k]
-                    )));
-                }
+            if v.trim() == "none"
+                && let Some(k) = given.values.keys().find(|k| k.starts_with("batching."))
+            {
+                return Err(Error::Usage(format!(
+                    "--batching none conflicts with --param {k}={}; give one",
+                    given.values[k]
+                )));
             }
             for part in v.split(',') {
                 if let Some((k, x)) = part.split_once('=')

@@ -54,7 +54,7 @@ impl BatchSpec {
                 }
                 if let Some((b, w)) = h
                     .iter()
-                    .find(|&&(b, w)| !(1..=MAX_BATCH).contains(&b) || !(w.is_finite() && w >= 0.0))
+                    .find(|&&(b, w)| !((1..=MAX_BATCH).contains(&b) && w.is_finite() && w >= 0.0))
                 {
                     return Err(Error::Usage(format!(
                         "a batch histogram needs batch >= 1 (at most {MAX_BATCH}, the largest batch a trace holds) and weights >= 0; got {b}:{}",

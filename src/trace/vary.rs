@@ -477,7 +477,8 @@ impl<'a> Clock<'a> {
         let by_u = ((u - self.l_a) / per).floor() - 1.0;
         let by_t = ((self.hard_b.min(until) - self.a) / d.period_s).floor() - 1.0;
         let k = by_u.min(by_t);
-        if !(k >= 1.0) {
+        // NaN (no intensity left to reach) skips nothing either.
+        if k.is_nan() || k < 1.0 {
             return false;
         }
         self.l_a += k * per;
