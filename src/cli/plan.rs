@@ -98,6 +98,9 @@ fn prices(cost: &[String]) -> Result<BTreeMap<String, f64>> {
 
 pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
     let search = Search::parse(&a.search)?;
+    if let Some(out) = &a.out {
+        super::run::check_out_dir(out, &["plan.json", "gpus-needed.png", "gpus-needed.svg"])?;
+    }
     let mut run = a.params.run_params()?;
     run.slas = run.slas.with_global(a.criterion.sla_ms)?;
     let cfg = PlanConfig {
