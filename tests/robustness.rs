@@ -425,6 +425,24 @@ fn io_errors_are_exit_2_naming_the_path_and_what_was_expected() {
     );
     assert_eq!(listing(&out), vec!["summary.json".to_string()]);
     refused(&sweep_out(&a_file), &["--out", "file", "expected a folder"]);
+    refused(
+        &run(&[
+            "plan",
+            "--trace",
+            q,
+            "--profiles",
+            "profiles/a100-80gb.parquet",
+            "--gpu",
+            "A100-80GB",
+            "--policy",
+            "fcfs",
+            "--sla-ms",
+            "60",
+            "--out",
+            path_str(&a_file),
+        ]),
+        &["--out", "file", "expected a folder"],
+    );
     // merge when `shards` is a file.
     let m = d.join("m");
     std::fs::create_dir(&m).unwrap();
