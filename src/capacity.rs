@@ -102,7 +102,7 @@ impl PlanConfig {
         if !(self.percentile > 0.0 && self.percentile <= 100.0) {
             return Err(Error::Usage(format!(
                 "--percentile must be in (0, 100], got {}",
-                self.percentile
+                crate::error::num(self.percentile)
             )));
         }
         if self.max_gpus == 0 || self.max_gpus > MAX_GPUS {

@@ -1,8 +1,10 @@
 //! The regression gate: compare two sweep reports (their `summary.json`) figure by figure.
 //! Tracked per (workload, policy): the latency-bounded throughput (mean across seeds; lower is
-//! worse), the verdict percentile at the reference load (mean; higher is worse) and, when both
-//! reports have capacity plans, the GPUs needed (more is worse; a plan no longer met counts as
-//! infinitely many). A figure that got worse by more than the threshold is a regression.
+//! worse), the verdict percentile at the reference load (mean; higher is worse) and, when the
+//! baseline has capacity plans, the GPUs needed (more is worse; a plan no longer met counts as
+//! infinitely many). A figure that got worse by more than the threshold is a regression; a
+//! figure the baseline tracks and the new report lacks (a plan row, a null percentile) makes
+//! the reports mismatched (exit 2).
 
 use crate::error::{Error, Result};
 use crate::report::verdict::BenchSummary;
@@ -71,7 +73,12 @@ pub fn threshold(s: &str) -> Result<f64> {
                 "a bare {x} would mean {}%; write {x}% for a percentage",
                 100.0 * x
             ))),
-            _ => Err(bad("not a number".into())),
+            Ok(x) if x < 0.0 => Err(bad(format!(
+                "{} is negative; a tolerated worsening is 0 or more",
+                crate::error::num(x)
+            ))),
+            Ok(x) => Err(bad(format!("{x} is not a finite number"))),
+            Err(_) => Err(bad("not a number".into())),
         },
     }
 }
@@ -218,6 +225,12 @@ pub fn compare(old: &BenchSummary, new: &BenchSummary, max_regression: f64) -> R
             change: c,
             regression: c < -max_regression,
         });
+        if o.latency_ms_at_reference.is_some() && n.latency_ms_at_reference.is_none() {
+            return Err(Error::Usage(format!(
+                "mismatched reports: the new report has no p{} latency at the reference load for {}/{}, which the baseline tracks",
+                old.percentile, o.workload, o.policy
+            )));
+        }
         if let (Some(a), Some(b)) = (o.latency_ms_at_reference, n.latency_ms_at_reference) {
             let c = rel(a.mean, b.mean);
             out.push(Change {
@@ -231,7 +244,24 @@ pub fn compare(old: &BenchSummary, new: &BenchSummary, max_regression: f64) -> R
             });
         }
     }
-    // GPUs needed, where both reports planned the row.
+    // GPUs needed: every row the baseline planned must be planned in the new report.
+    let unplanned: Vec<String> = old
+        .plan
+        .iter()
+        .filter(|o| {
+            !new.plan
+                .iter()
+                .any(|n| n.workload == o.workload && n.policy == o.policy)
+        })
+        .map(|o| format!("{}/{}", o.workload, o.policy))
+        .collect();
+    if !unplanned.is_empty() {
+        return Err(Error::Usage(format!(
+            "mismatched reports: the new report lacks {} of the baseline's capacity plan rows (workload/policy): {}",
+            unplanned.len(),
+            unplanned.join(", ")
+        )));
+    }
     for o in &old.plan {
         let Some(n) = new
             .plan
@@ -368,6 +398,42 @@ mod tests {
         let c = gpus(None, None);
         assert!(!c.regression && c.change == 0.0);
         assert!(!gpus(None, Some(9)).regression);
+    }
+
+    #[test]
+    fn a_figure_the_baseline_tracks_cannot_vanish() {
+        let base: BenchSummary =
+            serde_json::from_str(include_str!("../experiments/baselines/ci/summary.json")).unwrap();
+        assert!(compare(&base, &base, 0.05).is_ok());
+        // A null percentile at the reference load in the new report: mismatched, exit 2.
+        let mut new = base.clone();
+        let v = new
+            .verdict
+            .iter_mut()
+            .find(|v| v.latency_ms_at_reference.is_some())
+            .expect("the CI baseline tracks a percentile");
+        v.latency_ms_at_reference = None;
+        let (w, p) = (v.workload.clone(), v.policy.clone());
+        let e = compare(&base, &new, 0.05).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains(&format!("{w}/{p}")), "{e}");
+        // The baseline planned a row, the new report planned none: mismatched, exit 2.
+        let row = base
+            .plan
+            .first()
+            .expect("the CI baseline has capacity plans");
+        let mut new = base.clone();
+        new.plan.clear();
+        let e = compare(&base, &new, 0.05).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .contains(&format!("{}/{}", row.workload, row.policy)),
+            "{e}"
+        );
+        // A negative threshold says so, not "not a number".
+        let e = threshold("-5").unwrap_err().to_string();
+        assert!(e.contains("-5 is negative"), "{e}");
     }
 
     #[test]

@@ -50,13 +50,13 @@ impl PeakConfig {
         if !(self.percentile > 0.0 && self.percentile <= 100.0) {
             return Err(Error::Usage(format!(
                 "--percentile must be in (0, 100], got {}",
-                self.percentile
+                crate::error::num(self.percentile)
             )));
         }
         if !(self.tolerance >= MIN_TOLERANCE && self.tolerance < 1.0) {
             return Err(Error::Usage(format!(
                 "--tolerance must be a fraction in [{MIN_TOLERANCE:e}, 1) (0.01 = 1 %), got {}",
-                self.tolerance
+                crate::error::num(self.tolerance)
             )));
         }
         if trace.len() < 2 {

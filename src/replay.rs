@@ -114,7 +114,8 @@ pub(crate) fn setup(
         && !(s.is_finite() && s > 0.0)
     {
         return Err(Error::Usage(format!(
-            "--sla-ms must be a positive number, got {s}"
+            "--sla-ms must be a positive number, got {}",
+            crate::error::num(s)
         )));
     }
     if trace.queries() == 0 {

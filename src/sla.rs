@@ -101,7 +101,8 @@ impl SlaSpec {
             && !(x.is_finite() && x > 0.0)
         {
             return Err(Error::Usage(format!(
-                "--sla-ms must be a positive number, got {x}"
+                "--sla-ms must be a positive number, got {}",
+                crate::error::num(x)
             )));
         }
         self.global_ms = ms;

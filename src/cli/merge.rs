@@ -17,8 +17,9 @@ pub struct MergeArgs {
 
 pub fn merge(a: MergeArgs, registry: &Registry) -> Result<i32> {
     let t0 = Instant::now();
-    let res = crate::sweep::shard::merge(&a.dir, registry)?;
     let out = a.out.unwrap_or_else(|| a.dir.clone());
+    super::run::check_out_dir(&out, super::sweep::REPORT_FILES)?;
+    let res = crate::sweep::shard::merge(&a.dir, registry)?;
     println!(
         "merged the shards of sweep '{}' under {}",
         res.config.name,

@@ -163,6 +163,74 @@ pub struct ParamArgs {
 }
 
 impl ParamArgs {
+    /// Refuse a shortcut flag whose key a `--param` gives another value.
+    fn check_shortcuts(&self, given: &PolicyParams) -> Result<()> {
+        let same = |a: &str, b: &str| {
+            a.trim() == b.trim()
+                || matches!((a.trim().parse::<f64>(), b.trim().parse::<f64>()), (Ok(x), Ok(y)) if x == y)
+        };
+        let mut pairs: Vec<(String, String, String)> = Vec::new();
+        let flag = |name: &str, v: &str| format!("--{name} {v}");
+        if let Some(v) = &self.slice {
+            pairs.push((flag("slice", v), "slice".to_string(), v.clone()));
+        }
+        if let Some(v) = &self.layout {
+            pairs.push((flag("layout", v), "layout".to_string(), v.clone()));
+        }
+        if let Some(v) = &self.repartition {
+            pairs.push((
+                flag("repartition", v),
+                "repartition.name".to_string(),
+                v.clone(),
+            ));
+        }
+        if let Some(v) = self.seed {
+            pairs.push((
+                flag("seed", &v.to_string()),
+                "seed".to_string(),
+                v.to_string(),
+            ));
+        }
+        if let Some(v) = &self.service_noise {
+            pairs.push((
+                flag("service-noise", v),
+                "service_noise".to_string(),
+                v.clone(),
+            ));
+        }
+        if let Some(v) = &self.batching {
+            if v.trim() == "none"
+                && let Some(k) = given.values.keys().find(|k| k.starts_with("batching."))
+            {
+                return Err(Error::Usage(format!(
+                    "--batching none conflicts with --param {k}={}; give one",
+                    given.values[k]
+                )));
+            }
+            for part in v.split(',') {
+                if let Some((k, x)) = part.split_once('=')
+                    && let key @ ("max_batch" | "max_delay_us") = k.trim()
+                {
+                    pairs.push((
+                        flag("batching", v),
+                        format!("batching.{key}"),
+                        x.trim().to_string(),
+                    ));
+                }
+            }
+        }
+        for (f, key, v) in &pairs {
+            if let Some(other) = given.values.get(key)
+                && !same(other, v)
+            {
+                return Err(Error::Usage(format!(
+                    "{f} conflicts with --param {key}={other}; give one"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The parameters as given: the TOML file, then each --param, then the --slice and
     /// --layout shortcuts (later wins), split into the policy's keys and the service model, on
     /// which the --service-noise, --batching and --seed shortcuts are applied last.
@@ -171,9 +239,25 @@ impl ParamArgs {
             Some(f) => PolicyParams::load_toml(f)?,
             None => PolicyParams::default(),
         };
+        // A key given twice on the command line, or by a --param and by its shortcut flag,
+        // with two values, is refused rather than resolved silently.
+        let mut given = PolicyParams::default();
         for a in &self.param {
+            let mut one = PolicyParams::default();
+            one.parse_assignment(a)?;
+            for (k, v) in &one.values {
+                if let Some(before) = given.values.get(k)
+                    && before != v
+                {
+                    return Err(Error::Usage(format!(
+                        "--param {k} is given twice ({k}={before}, {k}={v}); give it once"
+                    )));
+                }
+            }
+            given = given.merged(&one);
             p.parse_assignment(a)?;
         }
+        self.check_shortcuts(&given)?;
         if let Some(s) = &self.slice {
             p.set("slice", s.clone());
         }

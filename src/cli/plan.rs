@@ -84,13 +84,23 @@ fn prices(cost: &[String]) -> Result<BTreeMap<String, f64>> {
                     v.trim()
                 ))
             })?;
-        m.insert(gpu.name.to_string(), p);
+        if let Some(before) = m.insert(gpu.name.to_string(), p) {
+            return Err(Error::Usage(format!(
+                "--cost names {} twice ({} and {}); give one price per GPU kind",
+                gpu.name,
+                crate::error::num(before),
+                crate::error::num(p)
+            )));
+        }
     }
     Ok(m)
 }
 
 pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
     let search = Search::parse(&a.search)?;
+    if let Some(out) = &a.out {
+        super::run::check_out_dir(out, &["plan.json", "gpus-needed.png", "gpus-needed.svg"])?;
+    }
     let mut run = a.params.run_params()?;
     run.slas = run.slas.with_global(a.criterion.sla_ms)?;
     let cfg = PlanConfig {
@@ -106,6 +116,21 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
         .iter()
         .map(|g| GpuSpec::by_name(g))
         .collect::<Result<Vec<_>>>()?;
+    for (i, k) in kinds.iter().enumerate() {
+        if kinds[..i].iter().any(|o| o.name == k.name) {
+            return Err(Error::Usage(format!(
+                "--gpu {} is given twice (as '{}'); name each GPU kind once",
+                k.name, a.gpus[i]
+            )));
+        }
+    }
+    for (i, p) in a.policies.iter().enumerate() {
+        if a.policies[..i].contains(p) {
+            return Err(Error::Usage(format!(
+                "--policy {p} is given twice; name each policy once"
+            )));
+        }
+    }
     for g in prices.keys() {
         if !kinds.iter().any(|k| k.name == g) {
             return Err(Error::Usage(format!(
@@ -121,7 +146,8 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
     if let Some(r) = a.rate {
         if !(r.is_finite() && r > 0.0) {
             return Err(Error::Usage(format!(
-                "--rate must be a positive number of queries/s, got {r}"
+                "--rate must be a positive number of queries/s, got {}",
+                crate::error::num(r)
             )));
         }
         if trace.len() < 2 {

@@ -57,7 +57,8 @@ pub fn profile_cmd(c: ProfileCommand) -> Result<i32> {
         } => {
             if !(theta > 0.0 && theta <= 1.0) {
                 return Err(Error::Usage(format!(
-                    "--theta must be in (0, 1], got {theta}"
+                    "--theta must be in (0, 1], got {}",
+                    crate::error::num(theta)
                 )));
             }
             let p = Profiles::load(&file)?;

@@ -72,8 +72,64 @@ pub fn inputs(trace: &Trace, profiles: &Profiles) -> Result<BTreeMap<String, Inp
     Ok(m)
 }
 
+/// `--timeline-s` as a window in ns, checked before anything runs or is written.
+fn timeline_window(a: &RunArgs) -> Result<Option<u64>> {
+    match a.timeline_s {
+        Some(_) if a.stream => Err(Error::Usage(
+            "--timeline-s is not available with --stream (the timeline needs every record in memory); run without --stream".into(),
+        )),
+        Some(w) if w.is_finite() && w * 1e9 >= 1.0 && w * 1e9 <= u64::MAX as f64 => {
+            Ok(Some((w * 1e9) as u64))
+        }
+        Some(w) => Err(Error::Usage(format!(
+            "--timeline-s must be a number of seconds >= 1e-9, got {}",
+            crate::error::num(w)
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Refuse an `--out` that exists and is not a folder, or in which one of the `files` a
+/// command writes is a folder, before anything is computed.
+pub(super) fn check_out_dir(out: &std::path::Path, files: &[&str]) -> Result<()> {
+    match std::fs::metadata(out) {
+        Ok(m) if !m.is_dir() => Err(Error::Usage(format!(
+            "--out {}: is a file; expected a folder (or a path that does not exist yet)",
+            out.display()
+        ))),
+        Ok(_) => {
+            for f in files {
+                crate::io::atomic::check_target(&out.join(f))?;
+            }
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// Windows of at least `asked` ns, but no more of them over `end` ns than there are queries
+/// (a window per query already resolves every completion) nor than a million (no one reads a
+/// longer timeline). Returns the window and whether it was widened.
+pub fn bounded_window(asked: u64, end: u64, queries: usize) -> (u64, bool) {
+    let most = (queries.max(1) as u64).min(1_000_000);
+    let w = asked.max(end.div_ceil(most)).max(1);
+    (w, w > asked)
+}
+
 pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
     let t0 = Instant::now();
+    let asked_window = timeline_window(&a)?;
+    crate::trace::check_rate_scale(a.rate_scale, 0)?;
+    check_out_dir(
+        &a.out,
+        &[
+            "summary.json",
+            "queries.parquet",
+            "timeline.parquet",
+            "timeline.svg",
+            "timeline.png",
+        ],
+    )?;
     let gpu = GpuSpec::by_name(&a.server.gpu)?;
     let mut params = a.params.run_params()?;
     params.slas = params.slas.with_global(a.sla_ms)?;
@@ -107,26 +163,32 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
     prepared.map_err(|_| Error::Internal("the queries.parquet thread panicked".into()))??;
     let t_sim = t0.elapsed() - t_load;
     let summary = Summary::new(&r, &trace.models, inputs(&trace, &profiles)?, a.rate_scale);
+    let end = r.records.finish_ns.iter().copied().max().unwrap_or(0);
+    let window = match asked_window {
+        Some(w) => {
+            let (b, widened) = bounded_window(w, end, trace.len());
+            if widened {
+                eprintln!(
+                    "note: --timeline-s {} would cut the {} s replay into more windows than its {} queries (or a million); using windows of {} s",
+                    crate::error::num(w as f64 / 1e9),
+                    crate::error::num(end as f64 / 1e9),
+                    trace.len(),
+                    crate::error::num(b as f64 / 1e9)
+                );
+            }
+            Some(b)
+        }
+        // At most a million windows: a longer timeline is not a figure anyone reads.
+        None if r.repartition.is_some() => {
+            Some(crate::metrics::timeline::default_window_ns(&r.records).max(end / 1_000_000))
+        }
+        None => None,
+    };
     let t_write = Instant::now();
     if let Some(q) = queries {
         q.finish(&trace, &r)?;
     }
     summary.write(&a.out.join("summary.json"))?;
-    let end = r.records.finish_ns.iter().copied().max().unwrap_or(0);
-    let window = match a.timeline_s {
-        Some(w) if w.is_finite() && w > 0.0 && w * 1e9 >= 1.0 => Some((w * 1e9) as u64),
-        Some(w) => {
-            return Err(Error::Usage(format!(
-                "--timeline-s must be a number of seconds >= 1e-9, got {w}"
-            )));
-        }
-        None if r.repartition.is_some() => {
-            Some(crate::metrics::timeline::default_window_ns(&r.records))
-        }
-        None => None,
-    };
-    // At most a million windows: a longer timeline is not a figure anyone reads.
-    let window = window.map(|w| w.max(end / 1_000_000));
     if let Some(w) = window {
         crate::report::timeline::write(&a.out, &trace, &r, w)?;
     }
@@ -159,11 +221,6 @@ fn run_streamed(
     policy: &mut crate::policy::Policy,
     t0: Instant,
 ) -> Result<i32> {
-    if a.timeline_s.is_some() {
-        return Err(Error::Usage(
-            "--timeline-s is not available with --stream (the timeline needs every record in memory); run without --stream".into(),
-        ));
-    }
     let profiles = Profiles::load(&a.server.profiles)?;
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     let queries = queries_writer(&a, &params.service)?;

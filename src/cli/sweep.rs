@@ -74,8 +74,9 @@ pub fn sweep(a: SweepArgs, registry: &Registry) -> Result<i32> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join(&cfg.name));
+    super::run::check_out_dir(&out, REPORT_FILES)?;
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.jobs.unwrap_or(0))
+        .num_threads(jobs(a.jobs, sweep::estimate_tasks(&cfg)))
         .build()
         .map_err(|e| Error::Other(format!("thread pool: {e}")))?;
     let threads = pool.current_num_threads();
@@ -110,6 +111,42 @@ pub fn sweep(a: SweepArgs, registry: &Registry) -> Result<i32> {
     };
     let res = pool.install(|| sweep::run(&cfg, registry, progress.as_ref()))?;
     report(&res, &out, t0)
+}
+
+/// The files a sweep report writes in its folder (checked before the sweep runs).
+pub(super) const REPORT_FILES: &[&str] = &[
+    "results.parquet",
+    "peaks.parquet",
+    "plans.json",
+    "summary.json",
+    "timing.json",
+    "index.html",
+];
+
+/// The worker threads for `--jobs`: more than this machine's cores or than the sweep's tasks
+/// would only add threads with nothing to do (and thousands of them take minutes to start),
+/// so a larger value is clamped, with a note. 0 or none: every core.
+fn jobs(asked: Option<usize>, tasks: u64) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let most = cores
+        .min(usize::try_from(tasks).unwrap_or(usize::MAX))
+        .max(1);
+    match asked {
+        Some(j) if j > most => {
+            eprintln!(
+                "note: --jobs {j} is more than {} ({}); using {most} threads",
+                if most == cores {
+                    "this machine's cores"
+                } else {
+                    "the sweep's tasks"
+                },
+                most
+            );
+            most
+        }
+        Some(j) => j,
+        None => 0,
+    }
 }
 
 /// `n` and the noun, in the singular for 1 (`policy` → `policies`).

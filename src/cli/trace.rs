@@ -95,11 +95,16 @@ pub struct GenArgs {
     #[arg(long)]
     pub rate_shape: Option<PathBuf>,
     /// Divide the rate shape's times by this (24 replays a day's shape in an hour).
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        requires = "rate_shape"
+    )]
     pub shape_compress: f64,
     /// Repeat the rate shape with this period, seconds after compression (default: its last
     /// step holds).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, requires = "rate_shape")]
     pub shape_period: Option<f64>,
     /// Smooth diurnal factor 1 - A cos(2 pi t / P): the amplitude A in [0, 1] (0: none).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
@@ -276,6 +281,15 @@ pub fn trace_cmd(c: TraceCommand) -> Result<i32> {
         } => {
             let t = crate::trace::Trace::load(&trace)?;
             let shape = stats::fold_shape(&t, fold_s, bins)?;
+            shape.check_replayable().map_err(|e| {
+                crate::error::Error::file(
+                    &trace,
+                    format!(
+                        "its rate shape (--fold-s {}, --bins {bins}) would not replay with `trace gen --rate-shape`: {e}",
+                        crate::error::num(fold_s)
+                    ),
+                )
+            })?;
             crate::io::write_atomic(&out, shape.csv().as_bytes())?;
             println!(
                 "wrote {} ({bins} bins of {:.0} s; busiest bin {:.2}x the mean, quietest {:.2}x)",

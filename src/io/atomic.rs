@@ -16,6 +16,7 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Create the temporary file next to `path` (creating the folder if needed).
     pub fn create(path: &Path) -> Result<AtomicFile> {
+        check_target(path)?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -51,9 +52,17 @@ impl AtomicFile {
     /// Flush to disk and rename into place.
     pub fn commit(mut self) -> Result<()> {
         let f = self.file.take().expect("open until commit");
-        f.sync_all().map_err(|e| Error::io(&self.path, e))?;
-        drop(f);
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
+        let done = f
+            .sync_all()
+            .and_then(|()| {
+                drop(f);
+                std::fs::rename(&self.tmp, &self.path)
+            })
+            .map_err(|e| Error::io(&self.path, e));
+        if done.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        done
     }
 }
 
@@ -63,6 +72,18 @@ impl Drop for AtomicFile {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// Refuse, before anything is written, an output file whose path is taken by a folder (the
+/// rename at the end would fail after the work was done).
+pub fn check_target(path: &Path) -> Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::Usage(format!(
+            "{}: is a folder; expected a file to write there (or nothing)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Write `bytes` to `path` atomically: a temporary file in the same folder, then a rename.

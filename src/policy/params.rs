@@ -62,7 +62,10 @@ impl ParamKind {
                 let x = num()?;
                 if !(min..=max).contains(&x) {
                     return Err(format!(
-                        "{x} is out of range; expected a number in [{min}, {max}]"
+                        "{} is out of range; expected a number in [{}, {}]",
+                        crate::error::num(x),
+                        crate::error::num(min),
+                        crate::error::num(max)
                     ));
                 }
             }

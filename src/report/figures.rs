@@ -102,11 +102,7 @@ fn reference_of(cfg: &crate::sweep::config::SweepConfig, workload: &str) -> Stri
     }
 }
 
-fn slug(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
-}
+use crate::sweep::config::slug;
 
 /// Mean of `f` over seeds, per (policy, load fraction), for one workload.
 fn by_load(res: &SweepResult, workload: &str, f: impl Fn(&RunRow) -> f64) -> Vec<Series> {

@@ -307,6 +307,7 @@ impl ServiceModel {
             return Ok(());
         }
         let mut b = self.batching.take().unwrap_or_default();
+        let mut seen = Vec::new();
         for part in s.split(',') {
             let bad = || {
                 Error::Usage(format!(
@@ -320,6 +321,12 @@ impl ServiceModel {
                     "--batching '{s}': unknown key '{k}'; expected max_batch and max_delay_us"
                 )));
             }
+            if seen.contains(&k) {
+                return Err(Error::Usage(format!(
+                    "--batching '{s}': '{k}' is given twice; give each key once"
+                )));
+            }
+            seen.push(k);
             b.set(&format!("batching.{k}"), k, v.trim())?;
         }
         self.batching = Some(b);

@@ -323,6 +323,20 @@ pub fn value_text(v: &toml::Value) -> String {
     }
 }
 
+/// A name as plot files carry it (`plots/latency-SLUG.png`): every character but ASCII letters
+/// and digits becomes `-`.
+pub fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+/// The first value that appears twice.
+fn first_repeat(mut v: impl Iterator<Item = String>) -> Option<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    v.find(|x| !seen.insert(x.clone()))
+}
+
 impl SweepConfig {
     /// The label of the baseline policy of the ratios.
     pub fn baseline(&self) -> String {
@@ -392,6 +406,32 @@ impl SweepConfig {
         if self.seeds.is_empty() {
             return bad("seeds", "expected at least one seed".into());
         }
+        if self.name.is_empty()
+            || self.name == "."
+            || self.name == ".."
+            || self.name.contains(['/', '\\'])
+        {
+            return bad(
+                "name",
+                format!(
+                    "'{}': expected a name for the report folder (reports/NAME), without '/' or '\\' and not '.' or '..'",
+                    self.name
+                ),
+            );
+        }
+        if let Some(d) = first_repeat(self.seeds.iter().map(|s| s.to_string())) {
+            return bad(
+                "seeds",
+                format!(
+                    "seed {d} appears twice; replicates of one seed are identical, so the seeds must differ"
+                ),
+            );
+        }
+        for (k, v) in [("loads", &self.loads), ("rate_scales", &self.rate_scales)] {
+            if let Some(d) = first_repeat(v.iter().map(|x| crate::error::num(*x))) {
+                return bad(k, format!("{d} appears twice; expected distinct values"));
+            }
+        }
         if !(self.percentile > 0.0 && self.percentile <= 100.0) {
             return bad(
                 "percentile",
@@ -427,7 +467,10 @@ impl SweepConfig {
         }
         for (k, v) in [("loads", &self.loads), ("rate_scales", &self.rate_scales)] {
             if let Some(x) = v.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
-                return bad(k, format!("{x} is not a positive number"));
+                return bad(
+                    k,
+                    format!("{} is not a positive number", crate::error::num(*x)),
+                );
             }
         }
         if self.loads.is_empty() && self.rate_scales.is_empty() {
@@ -534,6 +577,38 @@ impl SweepConfig {
                 );
             }
         }
+        // A number or a boolean written as a string is a wrong type (the parameters that take
+        // text, such as a slice or a layout, never read as a number).
+        for p in &self.policies {
+            fn quoted(prefix: &str, t: &toml::Table) -> Option<(String, String)> {
+                t.iter().find_map(|(k, v)| {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    match v {
+                        toml::Value::Table(t) => quoted(&key, t),
+                        toml::Value::String(s)
+                            if s.trim().parse::<f64>().is_ok() || s == "true" || s == "false" =>
+                        {
+                            Some((key, s.clone()))
+                        }
+                        _ => None,
+                    }
+                })
+            }
+            let table: toml::Table = p.params.clone().into_iter().collect();
+            if let Some((k, v)) = quoted("", &table) {
+                return bad(
+                    "policy.params",
+                    format!(
+                        "policy '{}': '{k}' is the string \"{v}\"; expected a number or a boolean, without quotes ({k} = {v})",
+                        p.label()
+                    ),
+                );
+            }
+        }
         let mut labels = std::collections::BTreeSet::new();
         for p in &self.policies {
             if !labels.insert(p.label()) {
@@ -542,6 +617,32 @@ impl SweepConfig {
                     format!(
                         "'{}' appears twice; give each a distinct `label`",
                         p.label()
+                    ),
+                );
+            }
+        }
+        // Plot files are named by slugs of the workload names and policy labels: two names
+        // with one slug (`a/b`, `a-b`) would write the same files.
+        let per_workload = self
+            .workloads
+            .iter()
+            .map(|w| (format!("workload '{}'", w.name), slug(&w.name)));
+        let per_pair = self.workloads.iter().flat_map(|w| {
+            self.policies.iter().map(move |p| {
+                (
+                    format!("workload '{}' with policy '{}'", w.name, p.label()),
+                    format!("{}-{}", slug(&w.name), slug(&p.label())),
+                )
+            })
+        });
+        // Keyed by (kind, stem): workload plots and pair plots have distinct prefixes.
+        let mut seen: BTreeMap<(u8, String), String> = BTreeMap::new();
+        for (kind, (what, stem)) in per_workload.map(|x| (0, x)).chain(per_pair.map(|x| (1, x))) {
+            if let Some(other) = seen.insert((kind, stem.clone()), what.clone()) {
+                return bad(
+                    "workload.name",
+                    format!(
+                        "{other} and {what} would write the same plot files (named '{stem}'); give names that differ in their letters or digits"
                     ),
                 );
             }

@@ -113,20 +113,94 @@ pub fn config_hash(text: &str) -> String {
         .collect()
 }
 
-/// The shard of every task: most expensive first to the least-loaded shard.
+/// The shard of every task: most expensive first to the least-loaded shard (ties: the lowest
+/// shard). Only the first `min(n, tasks)` shards can receive a task (an empty shard is always
+/// the least loaded), so the work is `O(tasks log tasks)` whatever `n` is.
 pub fn assign(costs: &[u64], n: usize) -> Vec<usize> {
+    use std::cmp::Reverse;
     let mut order: Vec<usize> = (0..costs.len()).collect();
-    order.sort_by_key(|&t| (std::cmp::Reverse(costs[t]), t));
-    let mut load = vec![0u64; n.max(1)];
+    order.sort_by_key(|&t| (Reverse(costs[t]), t));
+    let used = n.clamp(1, costs.len().max(1));
+    let mut heap: std::collections::BinaryHeap<Reverse<(u64, usize)>> =
+        (0..used).map(|s| Reverse((0, s))).collect();
     let mut shard = vec![0; costs.len()];
     for t in order {
-        let s = (0..load.len())
-            .min_by_key(|&s| (load[s], s))
-            .expect("n >= 1");
+        let Reverse((load, s)) = heap.pop().expect("n >= 1");
         shard[t] = s;
-        load[s] += costs[t];
+        heap.push(Reverse((load + costs[t], s)));
     }
     shard
+}
+
+/// The most shards a sweep can use: the task count of its larger phase (a shard beyond a
+/// phase's task count has nothing to do in that phase; beyond both, in either).
+pub fn max_shards(tasks: &Tasks) -> usize {
+    tasks
+        .peaks
+        .len()
+        .max(tasks.runs.len() + tasks.heats.len())
+        .max(1)
+}
+
+/// Refuse a shard count larger than the work it could split ([`max_shards`]).
+fn check_shards(cfg: &SweepConfig, tasks: &Tasks, spec: ShardSpec) -> Result<()> {
+    let most = max_shards(tasks);
+    if spec.n > most {
+        return Err(Error::Usage(format!(
+            "--shard {}/{}: sweep '{}' has {} peak tasks and {} load tasks, so at most {most} shards can have work; use N <= {most}",
+            spec.k,
+            spec.n,
+            cfg.name,
+            tasks.peaks.len(),
+            tasks.runs.len() + tasks.heats.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuse shard files that read different inputs (a trace regenerated between two shards):
+/// every file's `(role, path, sha256)` list must equal `expected`, read by `whose`.
+fn check_inputs(
+    files: &[(PathBuf, ShardFile)],
+    expected: &[(String, String, String)],
+    whose: &str,
+) -> Result<()> {
+    for (path, f) in files {
+        if f.inputs == expected {
+            continue;
+        }
+        let differs = expected
+            .iter()
+            .zip(&f.inputs)
+            .find(|(a, b)| a != b)
+            .map(|(a, b)| {
+                if a.0 == b.0 && a.1 == b.1 {
+                    format!(
+                        "it read {} ({}) with sha256 {}, but {whose} read it with sha256 {}",
+                        b.1, b.0, b.2, a.2
+                    )
+                } else {
+                    format!(
+                        "it read {} ({}) where {whose} read {} ({})",
+                        b.1, b.0, a.1, a.0
+                    )
+                }
+            })
+            .unwrap_or_else(|| {
+                format!(
+                    "it read {} input files, {whose} {}",
+                    f.inputs.len(),
+                    expected.len()
+                )
+            });
+        return Err(Error::file(
+            path,
+            format!(
+                "{differs}; an input changed between shards, so their results would mix: rerun every shard on the same inputs"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Expected costs of a phase's tasks (in the half-units of [`crate::policy::Cost`]).
@@ -171,8 +245,9 @@ pub fn run_shard(
     let text = std::fs::read_to_string(config_path).map_err(|e| Error::io(config_path, e))?;
     let cfg = super::run::mark_foresight(&SweepConfig::parse(&text, config_path)?, registry);
     let hash = config_hash(&text);
-    let prep = prepare(&cfg, registry)?;
     let tasks = Tasks::of(&cfg, registry);
+    check_shards(&cfg, &tasks, spec)?;
+    let prep = prepare(&cfg, registry)?;
     let costs = costs(&cfg, &prep, &tasks, phase);
     let mine: Vec<usize> = assign(&costs, spec.n)
         .iter()
@@ -200,7 +275,7 @@ pub fn run_shard(
             file.peaks = prep.run_peaks(&cfg, &tasks, &mine, progress)?;
         }
         Phase::Loads => {
-            let peaks = gather_peaks(dir, &cfg, &hash, &tasks)?;
+            let peaks = gather_peaks(dir, &cfg, &hash, &tasks, &prep.inputs, "this shard")?;
             let best = best_peaks(&cfg, &peaks);
             let nr = tasks.runs.len();
             let runs: Vec<usize> = mine.iter().copied().filter(|&t| t < nr).collect();
@@ -352,7 +427,10 @@ fn check_cover(
         let ns: std::collections::BTreeSet<usize> = files.iter().map(|f| f.1.shards).collect();
         let present: std::collections::BTreeSet<(usize, usize)> =
             files.iter().map(|f| (f.1.shard, f.1.shards)).collect();
-        let n_absent: usize = ns.iter().sum::<usize>() - present.len();
+        let n_absent: usize = ns
+            .iter()
+            .fold(0usize, |a, &n| a.saturating_add(n))
+            .saturating_sub(present.len());
         let mut absent: Vec<String> = ns
             .iter()
             .flat_map(|&n| (0..n).map(move |k| (k, n)))
@@ -393,10 +471,19 @@ fn check_cover(
     Ok(at.into_iter().map(|x| x.expect("checked")).collect())
 }
 
-/// Every peak row in task order, from a complete set of peaks shard files.
-fn gather_peaks(dir: &Path, cfg: &SweepConfig, hash: &str, tasks: &Tasks) -> Result<Vec<PeakRow>> {
+/// Every peak row in task order, from a complete set of peaks shard files that read the
+/// `inputs` `whose` read.
+fn gather_peaks(
+    dir: &Path,
+    cfg: &SweepConfig,
+    hash: &str,
+    tasks: &Tasks,
+    inputs: &[(String, String, String)],
+    whose: &str,
+) -> Result<Vec<PeakRow>> {
     let files = read_phase(dir, Phase::Peaks)?;
     let at = check_cover(dir, &files, cfg, hash, tasks, Phase::Peaks)?;
+    check_inputs(&files, inputs, whose)?;
     at.iter()
         .map(|&(fi, pos)| {
             files[fi].1.peaks.get(pos).cloned().ok_or_else(|| {
@@ -424,10 +511,12 @@ pub fn merge(dir: &Path, registry: &Registry) -> Result<SweepResult> {
         registry,
     );
     let (inputs, provenance) = (first.inputs.clone(), first.provenance);
+    let whose = peaks_files[0].0.display().to_string();
     let tasks = Tasks::of(&cfg, registry);
-    let peaks = gather_peaks(dir, &cfg, &hash, &tasks)?;
+    let peaks = gather_peaks(dir, &cfg, &hash, &tasks, &inputs, &whose)?;
     let load_files = read_phase(dir, Phase::Loads)?;
     let at = check_cover(dir, &load_files, &cfg, &hash, &tasks, Phase::Loads)?;
+    check_inputs(&load_files, &inputs, &whose)?;
     let nr = tasks.runs.len();
     let mut loads: Vec<LoadResult> = Vec::with_capacity(nr);
     let mut heats: Vec<Option<HeatRow>> = Vec::with_capacity(tasks.heats.len());
@@ -491,6 +580,15 @@ mod tests {
             assert_eq!(a, assign(&costs, n), "deterministic");
         }
         assert!("4/4".parse::<ShardSpec>().is_err());
+        // Any number of shards beyond the tasks: by hand, each task (most expensive first)
+        // takes the next empty shard, lowest first; in no time, whatever N.
+        let t = std::time::Instant::now();
+        assert_eq!(assign(&[3, 5, 3, 1], usize::MAX), vec![1, 0, 2, 3]);
+        assert_eq!(assign(&[3, 5, 3, 1], 4_294_967_296), vec![1, 0, 2, 3]);
+        assert_eq!(assign(&[], usize::MAX), Vec::<usize>::new());
+        // Two shards: 5 -> 0, 3 -> 1, 3 -> 1 (3 < 5), 1 -> 0 (5 < 6).
+        assert_eq!(assign(&[3, 5, 3, 1], 2), vec![1, 0, 1, 0]);
+        assert!(t.elapsed().as_secs_f64() < 1.0);
         assert!("x/4".parse::<ShardSpec>().is_err());
         assert_eq!("3/4".parse::<ShardSpec>(), Ok(ShardSpec { k: 3, n: 4 }));
     }

@@ -42,7 +42,8 @@ fn to_trace(ts_us: &[i64], models: &[String], batch: &[u32]) -> Trace {
 pub fn rescale_to_rate(t: &mut Trace, rate: f64, notes: &mut ImportNotes) -> Result<()> {
     if !(rate.is_finite() && rate > 0.0) {
         return Err(Error::Usage(format!(
-            "--rate must be > 0 queries/s, got {rate}"
+            "--rate must be > 0 queries/s, got {}",
+            crate::error::num(rate)
         )));
     }
     let n = t.len();

@@ -49,13 +49,17 @@ impl BatchSpec {
                 Ok(v.into_iter().map(|(b, p)| (b, p / s)).collect())
             }
             BatchSpec::Histogram(h) => {
-                if h.is_empty()
-                    || h.iter()
-                        .any(|&(b, w)| b < 1 || !(w.is_finite() && w >= 0.0))
+                if h.is_empty() {
+                    return Err(Error::Usage("a batch histogram needs an entry".into()));
+                }
+                if let Some((b, w)) = h
+                    .iter()
+                    .find(|&&(b, w)| !((1..=MAX_BATCH).contains(&b) && w.is_finite() && w >= 0.0))
                 {
-                    return Err(Error::Usage(
-                        "a batch histogram needs batch >= 1 and weights >= 0".into(),
-                    ));
+                    return Err(Error::Usage(format!(
+                        "a batch histogram needs batch >= 1 (at most {MAX_BATCH}, the largest batch a trace holds) and weights >= 0; got {b}:{}",
+                        crate::error::num(*w)
+                    )));
                 }
                 let s: f64 = h.iter().map(|x| x.1).sum();
                 if s <= 0.0 {

@@ -32,7 +32,8 @@ pub const MAX_TIME_NS: u64 = 1 << 62;
 pub fn check_rate_scale(k: f64, last_ns: u64) -> Result<()> {
     if !(k.is_finite() && k > 0.0) {
         return Err(Error::Usage(format!(
-            "--rate-scale must be a positive number, got {k}"
+            "--rate-scale must be a positive number, got {}",
+            crate::error::num(k)
         )));
     }
     if k != 1.0 {

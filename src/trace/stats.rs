@@ -56,6 +56,29 @@ impl FoldedShape {
     pub fn min(&self) -> f64 {
         self.multipliers().into_iter().fold(f64::INFINITY, f64::min)
     }
+    /// Check that the CSV [`FoldedShape::csv`] writes is a rate shape `trace gen
+    /// --rate-shape` accepts (steps of at least the trace's time resolution, not every
+    /// multiplier 0 once rounded to 6 decimals).
+    pub fn check_replayable(&self) -> crate::error::Result<()> {
+        let points: Vec<(f64, f64)> = self
+            .csv()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let mut f = l.split(',').map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
+                (f.next().unwrap_or(f64::NAN), f.next().unwrap_or(f64::NAN))
+            })
+            .collect();
+        super::vary::Variation {
+            shape: Some(super::vary::Shape {
+                points,
+                period_s: None,
+            }),
+            ..Default::default()
+        }
+        .check()
+    }
+
     /// `start_s,multiplier,arrivals`, one row per bin.
     pub fn csv(&self) -> String {
         let w = self.fold_s / self.counts.len() as f64;
@@ -81,6 +104,16 @@ pub fn fold_shape(t: &Trace, fold_s: f64, bins: u32) -> crate::error::Result<Fol
         return Err(Error::file(
             &t.path,
             "a rate shape needs at least 2 arrivals",
+        ));
+    }
+    if t.arrival_ns[0] == *t.arrival_ns.last().unwrap() {
+        return Err(Error::file(
+            &t.path,
+            format!(
+                "all {} arrivals share one time ({} s): a rate shape needs arrivals spread over time",
+                t.len(),
+                crate::error::num(t.arrival_ns[0] as f64 / 1e9)
+            ),
         ));
     }
     let fold_ns = fold_s * 1e9;

@@ -110,8 +110,13 @@ pub fn generate_rows(
     if !(cfg.rate.is_finite() && cfg.rate > 0.0) {
         return Err(Error::Usage(format!(
             "--rate must be > 0 queries/s, got {}",
-            cfg.rate
+            crate::error::num(cfg.rate)
         )));
+    }
+    if cfg.queries == Some(0) {
+        return Err(Error::Usage(
+            "--queries must be at least 1 (a trace without rows cannot be replayed)".into(),
+        ));
     }
     if cfg.queries.is_none() && cfg.duration_s.is_none() {
         return Err(Error::Usage("give --queries or --duration".into()));
@@ -135,7 +140,10 @@ pub fn generate_rows(
     if let Some(d) = cfg.duration_s
         && !(d.is_finite() && d > 0.0)
     {
-        return Err(Error::Usage(format!("--duration must be > 0 s, got {d}")));
+        return Err(Error::Usage(format!(
+            "--duration must be > 0 s, got {}",
+            crate::error::num(d)
+        )));
     }
     if cfg.models.is_empty() {
         return Err(Error::Usage("give at least one --model".into()));
@@ -198,7 +206,10 @@ pub fn generate_rows(
         Arrivals::Poisson => Gap::Exp(Exp::new(op_rate).expect("rate > 0")),
         Arrivals::Gamma { cv } => {
             if !(cv.is_finite() && cv > 0.0) {
-                return Err(Error::Usage(format!("--cv must be > 0, got {cv}")));
+                return Err(Error::Usage(format!(
+                    "--cv must be > 0, got {}",
+                    crate::error::num(cv)
+                )));
             }
             let shape = 1.0 / (cv * cv);
             Gap::Gamma(
@@ -274,6 +285,18 @@ pub fn generate_rows(
         let b = mix.batch_values[mix.batch_idx.sample(&mut r_bat)];
         emit(us * 1000, m, b)?;
         made += 1;
+    }
+    if made < cap && cfg.duration_s.is_none() {
+        // The intensity fell to 0 for good (a rate shape ending in 0, without a period).
+        return Err(Error::Usage(format!(
+            "only {made} of the {cap} queries asked for arrive: the rate shape's last multiplier is 0 and it does not repeat, so arrivals stop; end the shape with a multiplier > 0, give --shape-period, or give --duration instead"
+        )));
+    }
+    if made == 0 {
+        return Err(Error::Usage(format!(
+            "no query arrives within --duration {} s (about {expected:.3e} expected); raise --rate, the multipliers or --duration",
+            crate::error::num(horizon)
+        )));
     }
     Ok(names)
 }

@@ -20,6 +20,11 @@ use super::law::{BatchSpec, MAX_BATCH, parse_model_weight};
 use crate::error::{Error, Result};
 use std::path::Path;
 
+/// The trace's time resolution (its `arrival_us` column), seconds: a diurnal period or a rate
+/// shape's step shorter than this cannot be represented, and would only make the clock step
+/// through pieces that no arrival can tell apart (refused).
+pub const RESOLUTION_S: f64 = 1e-6;
+
 /// One segment: from `start_s` on (until the next segment's start), its rate and mix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
@@ -94,8 +99,9 @@ impl Variation {
                 && !(r.is_finite() && r > 0.0)
             {
                 return Err(Error::Usage(format!(
-                    "segment {}: rate must be > 0 queries/s, got {r}",
-                    k + 1
+                    "segment {}: rate must be > 0 queries/s, got {}",
+                    k + 1,
+                    crate::error::num(r)
                 )));
             }
             if let Some(b) = &s.batch {
@@ -131,6 +137,21 @@ impl Variation {
                     sh.points[k].1
                 )));
             }
+            let ends = sh.points.iter().skip(1).map(|p| p.0).chain(sh.period_s);
+            if let Some((k, step)) = sh
+                .points
+                .iter()
+                .zip(ends)
+                .map(|(p, end)| end - p.0)
+                .enumerate()
+                .find(|(_, step)| *step < RESOLUTION_S)
+            {
+                return Err(Error::Usage(format!(
+                    "rate shape row {}: its step lasts {} s (after --shape-compress), shorter than the trace's time resolution (1e-6 s); compress less",
+                    k + 1,
+                    crate::error::num(step)
+                )));
+            }
             if sh.points.iter().all(|p| p.1 == 0.0) {
                 return Err(Error::Usage("every rate-shape multiplier is 0".into()));
             }
@@ -148,7 +169,16 @@ impl Variation {
         {
             return Err(Error::Usage(format!(
                 "--diurnal-amplitude must be in [0, 1] and --diurnal-period > 0 s (got {}, {})",
-                d.amplitude, d.period_s
+                d.amplitude,
+                crate::error::num(d.period_s)
+            )));
+        }
+        if let Some(d) = self.diurnal
+            && d.period_s < RESOLUTION_S
+        {
+            return Err(Error::Usage(format!(
+                "--diurnal-period {} s is shorter than the trace's time resolution (1e-6 s); give a period >= 1e-6 s",
+                crate::error::num(d.period_s)
             )));
         }
         Ok(())
@@ -169,7 +199,8 @@ impl Shape {
     pub fn load(path: &Path, compress: f64, period_s: Option<f64>) -> Result<Shape> {
         if !(compress.is_finite() && compress > 0.0) {
             return Err(Error::Usage(format!(
-                "--shape-compress must be > 0, got {compress}"
+                "--shape-compress must be > 0, got {}",
+                crate::error::num(compress)
             )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -382,6 +413,8 @@ pub(super) struct Clock<'a> {
     b: f64,
     c: f64,
     l_a: f64,
+    /// The next change of the segment or the shape (`b` may end earlier, at a diurnal chunk).
+    hard_b: f64,
 }
 
 impl<'a> Clock<'a> {
@@ -393,6 +426,7 @@ impl<'a> Clock<'a> {
             b: 0.0,
             c: 0.0,
             l_a: 0.0,
+            hard_b: 0.0,
         };
         c.enter(0.0);
         c
@@ -417,13 +451,40 @@ impl<'a> Clock<'a> {
             None => (1.0, f64::INFINITY),
         };
         // With the diurnal factor, pieces are at most a quarter period long, so that bisection
-        // brackets stay short.
-        let chunk = self
-            .var
-            .diurnal
-            .map_or(f64::INFINITY, |d| a + d.period_s / 4.0);
-        self.b = seg_next.min(shape_next).min(chunk);
+        // brackets stay short (a piece of zero intensity needs no chunks: nothing arrives).
         self.c = rate * mult;
+        self.hard_b = seg_next.min(shape_next);
+        let chunk = match self.var.diurnal {
+            Some(d) if self.c > 0.0 => a + d.period_s / 4.0,
+            _ => f64::INFINITY,
+        };
+        self.b = self.hard_b.min(chunk);
+    }
+
+    /// Skip whole diurnal periods of the current piece, in closed form (over a whole period
+    /// the cosine integrates to 0, so `L` grows by `c x period`), while at least two periods
+    /// lie between `a` and both `until` (in time) and the cumulative intensity `u`; the work
+    /// of a clock is then bounded by its arrivals and boundaries, however short the period.
+    /// Returns whether it moved.
+    fn skip_periods(&mut self, u: f64, until: f64) -> bool {
+        let Some(d) = self.var.diurnal else {
+            return false;
+        };
+        if self.c <= 0.0 {
+            return false;
+        }
+        let per = self.c * d.period_s;
+        let by_u = ((u - self.l_a) / per).floor() - 1.0;
+        let by_t = ((self.hard_b.min(until) - self.a) / d.period_s).floor() - 1.0;
+        let k = by_u.min(by_t);
+        // NaN (no intensity left to reach) skips nothing either.
+        if k.is_nan() || k < 1.0 {
+            return false;
+        }
+        self.l_a += k * per;
+        let a = self.a + k * d.period_s;
+        self.enter(a);
+        true
     }
 
     /// The integral of the intensity over [a, t] within the current piece.
@@ -443,6 +504,9 @@ impl<'a> Clock<'a> {
     /// The real time at which the cumulative intensity reaches `u`; calls must not decrease.
     pub(super) fn time_of(&mut self, u: f64) -> f64 {
         loop {
+            if self.skip_periods(u, f64::INFINITY) {
+                continue;
+            }
             let l_b = if self.b.is_finite() {
                 self.l_a + self.partial(self.b)
             } else {
@@ -489,6 +553,9 @@ impl<'a> Clock<'a> {
     pub(super) fn cumulative(var: &Variation, base_rate: f64, t: f64) -> f64 {
         let mut c = Clock::new(var, base_rate);
         while c.b < t {
+            if c.skip_periods(f64::INFINITY, t) {
+                continue;
+            }
             c.l_a += c.partial(c.b);
             let b = c.b;
             c.enter(b);
@@ -562,6 +629,44 @@ mod tests {
             assert!((got - t).abs() < 1e-9, "{t}: {got}");
             assert!((Clock::cumulative(&v, 3.0, t) - l(t)).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn a_short_diurnal_period_skips_whole_periods_in_closed_form() {
+        // Period 1e-5 s over 50 s: 2e7 quarter-period pieces if stepped one by one. Over whole
+        // periods the cosine integrates to 0, so at t = k P the clock's L is 3 k P exactly, and
+        // in between L(t) = 3 t - 1.5 P / (2 pi) sin(2 pi t / P) (sin(0) = 0).
+        let p = 1e-5;
+        let v = Variation {
+            diurnal: Some(Diurnal {
+                amplitude: 0.5,
+                period_s: p,
+            }),
+            ..Variation::default()
+        };
+        let w = 2.0 * std::f64::consts::PI / p;
+        let l = |t: f64| 3.0 * t - 1.5 / w * (w * t).sin();
+        let started = std::time::Instant::now();
+        let mut c = Clock::new(&v, 3.0);
+        for t in [1.25e-6, 0.5, 7.300_002_5, 49.999_997_5] {
+            let got = c.time_of(l(t));
+            assert!((got - t).abs() < 1e-9, "{t}: {got}");
+            assert!(((Clock::cumulative(&v, 3.0, t) - l(t)) / l(t)).abs() < 1e-9);
+        }
+        assert!(
+            started.elapsed().as_secs_f64() < 2.0,
+            "{:?}",
+            started.elapsed()
+        );
+        // Below the trace's microsecond resolution: refused.
+        let v = Variation {
+            diurnal: Some(Diurnal {
+                amplitude: 0.5,
+                period_s: 1e-9,
+            }),
+            ..Variation::default()
+        };
+        assert!(v.check().unwrap_err().to_string().contains("resolution"));
     }
 
     #[test]

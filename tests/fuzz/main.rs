@@ -21,7 +21,10 @@
 //! - `shard-json`: a real sharded sweep's shard files with their JSON edited, a file dropped or
 //!   duplicated, then merged;
 //! - `cli-flags`: every numeric flag and `--param` of `run`, `peak` and `partition` at the
-//!   edges.
+//!   edges;
+//! - `shard-counts`, `timeline-windows`, `io-kinds` ([`robust`]): shard and job counts at the
+//!   edges, `--timeline-s` at the edges (a refusal leaves no `--out`), and folders, symbolic
+//!   link loops, non-UTF-8 text and files where a command reads or writes (always exit 2).
 //!
 //! Inputs are numbered: input i of seed S is generated from (S, i) alone, so
 //! `FUZZ_SEED=S FUZZ_CASE=i cargo test --test fuzz` replays one. `FUZZ_INPUTS` sets how many
@@ -30,6 +33,7 @@
 
 mod inputs;
 mod planted;
+mod robust;
 mod values;
 
 use clap::Parser;
@@ -734,7 +738,7 @@ fn cli_flags(ctx: &Ctx, r: &mut Rng, case: &mut Case) -> Outcome {
 
 type Target = (&'static str, u32, fn(&Ctx, &mut Rng, &mut Case) -> Outcome);
 
-const TARGETS: [Target; 8] = [
+const TARGETS: [Target; 11] = [
     ("trace-parquet", 20, trace_parquet),
     ("profile-parquet", 20, profile_parquet),
     ("azure-csv", 10, azure_csv),
@@ -743,6 +747,9 @@ const TARGETS: [Target; 8] = [
     ("policy-toml", 10, policy_toml),
     ("shard-json", 8, shard_json),
     ("cli-flags", 10, cli_flags),
+    ("shard-counts", 3, robust::shard_counts),
+    ("timeline-windows", 4, robust::timeline_windows),
+    ("io-kinds", 5, robust::io_kinds),
 ];
 
 /// Per target: inputs, how they ended, the slowest.
