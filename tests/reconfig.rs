@@ -638,35 +638,55 @@ fn oracle_in_the_engine_by_hand() {
 
 #[test]
 fn simulated_seconds_do_not_scale_with_the_rate() {
-    // The partial-drain trace at twice its rate (`scale_rate`) replays exactly as the same
-    // rows written at half the times: periods and costs stay simulated seconds.
-    let rows = [
-        (0, 1),
-        (24 * MS, 8),
-        (42 * MS, 1),
-        (42 * MS, 1),
-        (43 * MS, 1),
-        (52 * MS, 2),
-        (52 * MS, 2),
-    ];
-    let mut scaled = Trace::from_rows(rows.iter().map(|&(a, b)| (a, "m", b)));
-    scaled.scale_rate(2.0).unwrap();
-    let halved = Trace::from_rows(rows.iter().map(|&(a, b)| (a / 2, "m", b)));
-    let params = [
-        ("repartition.name", "periodic"),
-        ("repartition.period_s", "0.01"),
-        ("reconfig.cost_s", "0.005"),
-    ];
-    let a = run_switch("fifo", &params, &scaled, 1, &Default::default(), None);
-    let b = run_switch("fifo", &params, &halved, 1, &Default::default(), None);
-    assert_eq!(scaled.arrival_ns, halved.arrival_ns);
-    assert_eq!(a.records.start_ns, b.records.start_ns);
-    assert_eq!(a.records.finish_ns, b.records.finish_ns);
-    assert_eq!(a.records.instance, b.records.instance);
-    // At twice the rate this is the partial-drain case: the plan at 20 ms, up at 25 ms (5 ms
-    // of cost, not 2.5).
-    let e = &a.records.reconfig.as_ref().unwrap().events[0];
-    assert_eq!((e.begin_ns, e.up_ns), (20 * MS, Some(25 * MS)));
+    // `run --rate-scale 4` compresses the quickstart trace's 13.1 s to about 3.3 s, but a
+    // period of 0.25 s and a cost of 0.05 s stay simulated seconds: every plan is decided at a
+    // multiple of 0.25 s (a scaled period, 0.0625 s, would put some between), and every region
+    // is down exactly 0.05 s.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = common::run(&[
+        "run",
+        "--trace",
+        "traces/quickstart.parquet",
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--gpus",
+        "2",
+        "--policy",
+        "paris+elsa",
+        "--sla-ms",
+        "60",
+        "--rate-scale",
+        "4",
+        "--repartition",
+        "periodic",
+        "--param",
+        "repartition.period_s=0.25",
+        "--param",
+        "reconfig.cost_s=0.05",
+        "--param",
+        "reconfig.max_concurrent=2",
+        "--out",
+        common::path_str(&out),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let rc = &s["reconfiguration"];
+    let events = rc["events"].as_array().unwrap();
+    assert!(events.len() >= 2, "{rc}");
+    // Checks come every 0.25 s until the last arrival (about 3.3 s): 13 of them.
+    assert_eq!(rc["checks"].as_u64(), Some(13), "{rc}");
+    for e in events {
+        let decided = e["decided_s"].as_f64().unwrap();
+        assert!(
+            (decided / 0.25 - (decided / 0.25).round()).abs() < 1e-9,
+            "decided at {decided} s: {e}"
+        );
+        assert_eq!(e["downtime_s"].as_f64(), Some(0.05), "{e}");
+    }
 }
 
 /// Every string column of a Parquet file, as text, row by row.
@@ -741,6 +761,12 @@ params = { repartition = { name = "oracle", period_s = 2 }, reconfig = { cost_s 
     ]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let marked = "ahead (foresight)";
+    // The segments file that drew the trace is among the hashed inputs.
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(
+        summary.contains("workload w segments"),
+        "segments not in inputs"
+    );
     for f in ["index.html", "summary.json"] {
         let text = std::fs::read_to_string(out.join(f)).unwrap();
         assert!(text.contains(marked), "{f} does not mark the oracle");
@@ -952,5 +978,72 @@ fn a_reconfigurable_run_writes_the_same_bytes_twice() {
     // Every reconfiguration is down exactly reconfig.cost_s.
     for e in rc["events"].as_array().unwrap() {
         assert_eq!(e["downtime_s"].as_f64(), Some(0.05), "{e}");
+    }
+}
+
+#[test]
+fn a_reconfiguration_beyond_the_clock_is_bad_input_not_a_bug() {
+    // Twelve GPUs switched at 20 ms, one at a time, each down for 1e9 s (the longest cost
+    // accepted): the tenth would come up after 2^63 ns. That is exit 2 (bad input), not an
+    // internal error.
+    let t = Trace::from_rows([(0, "m", 1), (12 * MS, "m", 8), (21 * MS, "m", 1)]);
+    let run = RunParams::split(PolicyParams::from_pairs(&[
+        ("repartition.name", "periodic"),
+        ("repartition.period_s", "0.01"),
+        ("reconfig.cost_s", "1e9"),
+    ]))
+    .unwrap();
+    let mut p = switch_registry().build_for("switch+fifo", &run).unwrap();
+    let gpu = GpuSpec::by_name("A100-40GB").unwrap();
+    let e = match replay(
+        &t,
+        &three_slices(),
+        &gpu,
+        12,
+        &mut p,
+        &Default::default(),
+        &SlaSpec::default(),
+    ) {
+        Ok(_) => panic!("replayed past 2^63 ns"),
+        Err(e) => e,
+    };
+    assert_eq!(e.exit_code(), 2, "{e}");
+    assert!(e.to_string().contains("beyond 2^63 ns"), "{e}");
+}
+
+#[test]
+fn a_generated_workload_with_a_bad_length_is_exit_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (generate, key) in [
+        (
+            "{ rate = 100, duration_s = -1, models = [\"resnet50\"] }",
+            "workload.generate.duration_s",
+        ),
+        (
+            "{ rate = 100, queries = 10, duration_s = 5, models = [\"resnet50\"] }",
+            "workload.generate",
+        ),
+        (
+            "{ rate = 100, queries = 10, models = [\"resnet50\"], shape_compress = 0 }",
+            "workload.generate.shape_compress",
+        ),
+    ] {
+        let cfg = dir.path().join("s.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "name = \"x\"\ngpu = \"A100-80GB\"\ngpus = 1\nprofiles = \"profiles/a100-80gb.parquet\"\nloads = [0.5]\n\n[[workload]]\nname = \"w\"\ngenerate = {generate}\nsla_ms = 50\n\n[[policy]]\nname = \"fcfs\"\n"
+            ),
+        )
+        .unwrap();
+        let o = common::run(&[
+            "sweep",
+            "--config",
+            common::path_str(&cfg),
+            "--out",
+            common::path_str(&dir.path().join("o")),
+        ]);
+        assert_eq!(o.code, 2, "{generate}: {}", o.stderr);
+        assert!(o.stderr.contains(key), "{generate}: {}", o.stderr);
     }
 }

@@ -284,7 +284,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             }
             e.batches_retired = retired;
             if retired == 0 {
-                self.go_down(g, now);
+                self.go_down(g, now)?;
             } else {
                 re.phase[g] = Phase::Draining(retired);
             }
@@ -292,12 +292,26 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
         Ok(())
     }
 
-    fn go_down(&mut self, g: usize, now: u64) {
+    fn go_down(&mut self, g: usize, now: u64) -> Result<()> {
         let re = self.re.as_mut().expect("reconfigurable");
         re.phase[g] = Phase::Down;
         re.log.events[re.open_event[g]].down_ns = Some(now);
-        let up = now.saturating_add(re.cfg.model.cost_ns);
+        let cost = re.cfg.model.cost_ns;
+        // A region that would come up beyond 2^63 ns (rolling reconfigurations of long costs
+        // queued one after another) is bad input, not a replay.
+        let up = now
+            .checked_add(cost)
+            .filter(|&t| t < 1 << 63)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "GPU {g} would come back up beyond 2^63 ns of simulated time ({} s down from {:.3} s): reconfig.cost_s is too long for this many GPUs reconfiguring {} at a time",
+                    cost as f64 / 1e9,
+                    now as f64 / 1e9,
+                    re.cfg.model.max_concurrent
+                ))
+            })?;
         re.up.push(Reverse((up, g as u32)));
+        Ok(())
     }
 
     /// A batch on a destroyed instance (id `gid`) ended: its GPU may go down.
@@ -313,7 +327,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
         })?;
         match re.phase[g] {
             Phase::Draining(1) => {
-                self.go_down(g, now);
+                self.go_down(g, now)?;
             }
             Phase::Draining(k) => re.phase[g] = Phase::Draining(k - 1),
             p => {

@@ -139,8 +139,9 @@ pub struct ReconfigSummary {
     pub plans_skipped_busy: u64,
     /// GPU reconfigurations (every one completes: the replay runs on until the last is up).
     pub reconfigurations: usize,
-    /// Every query offered again to a rebuilt scheduler: those the destroyed instances gave
-    /// back plus those the scheduler held.
+    /// Hand-backs: queries offered again to a rebuilt scheduler, those the destroyed instances
+    /// gave back plus those the scheduler held, counted at each rebuild (a query still held
+    /// across a begin and an up counts twice).
     pub queries_handed_back: u64,
     pub queries_handed_back_by_instances: u64,
     pub queries_handed_back_by_scheduler: u64,

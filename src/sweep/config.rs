@@ -385,7 +385,7 @@ impl SweepConfig {
         Ok(cfg)
     }
 
-    fn check(&self, path: &Path) -> Result<()> {
+    pub(crate) fn check(&self, path: &Path) -> Result<()> {
         let bad = |key: &str, what: String| Err(Error::file(path, format!("key '{key}': {what}")));
         if self.gpus == 0 || self.gpus > crate::replay::MAX_GPUS {
             return bad(
@@ -505,6 +505,19 @@ impl SweepConfig {
                             w.name
                         ),
                     );
+                }
+                for (key, v) in [
+                    ("duration_s", g.duration_s),
+                    ("shape_compress", g.shape_compress),
+                ] {
+                    if let Some(x) = v
+                        && !(x.is_finite() && x > 0.0)
+                    {
+                        return bad(
+                            &format!("workload.generate.{key}"),
+                            format!("workload '{}': {x} is not a positive number", w.name),
+                        );
+                    }
                 }
                 if g.shape_compress.is_some() && g.rate_shape.is_none() {
                     return bad(

@@ -93,7 +93,7 @@ pub fn assemble(
 
 /// Run a whole sweep on this machine, its policies from `registry`.
 pub fn run(cfg: &SweepConfig, registry: &Registry, progress: &dyn Progress) -> Result<SweepResult> {
-    let cfg = &run::mark_foresight(cfg, registry);
+    let cfg = &run::mark_foresight(cfg, registry)?;
     let prep = prepare(cfg, registry)?;
     let tasks = Tasks::of(cfg, registry);
     let mut stages = vec![("inputs".to_string(), prep.t_inputs)];

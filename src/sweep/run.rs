@@ -63,8 +63,9 @@ fn policy_run(p: &PolicySpec, seed: u64, registry: &Registry) -> Result<PolicyRu
 /// is what every output of a sweep names a policy by (`index.html`, `summary.json`,
 /// `results.parquet`, `peaks.parquet`, the plots). `baseline` and `heat_maps` follow the
 /// relabelled policies. A policy that does not resolve is left as it is (`prepare` refuses it
-/// with its reason).
-pub fn mark_foresight(cfg: &SweepConfig, registry: &Registry) -> SweepConfig {
+/// with its reason). The relabelled config is checked again (a marked label may not collide
+/// with another policy's label or plot files).
+pub fn mark_foresight(cfg: &SweepConfig, registry: &Registry) -> Result<SweepConfig> {
     let mut cfg = cfg.clone();
     let seed = cfg.seeds.first().copied().unwrap_or(1);
     for k in 0..cfg.policies.len() {
@@ -73,10 +74,10 @@ pub fn mark_foresight(cfg: &SweepConfig, registry: &Registry) -> SweepConfig {
             .and_then(|pr| registry.build_for(&p.name, &pr.run))
             .is_ok_and(|pol| pol.repartition.reads_ahead);
         let old = p.label();
-        if !foresight || old.to_lowercase().contains("foresight") {
+        if !foresight || old.ends_with(FORESIGHT) {
             continue;
         }
-        let new = format!("{old} (foresight)");
+        let new = format!("{old}{FORESIGHT}");
         if cfg.baseline.as_deref() == Some(old.as_str()) {
             cfg.baseline = Some(new.clone());
         }
@@ -87,8 +88,14 @@ pub fn mark_foresight(cfg: &SweepConfig, registry: &Registry) -> SweepConfig {
         }
         cfg.policies[k].label = Some(new);
     }
-    cfg
+    cfg.check(std::path::Path::new(
+        "the sweep file (its foresight policies marked)",
+    ))?;
+    Ok(cfg)
 }
+
+/// The mark of a policy that reads ahead, appended to its label.
+const FORESIGHT: &str = " (foresight)";
 
 /// Workload `w`'s trace for the seed at position `s` of `n` (`seed`): a trace file as it is,
 /// or its window `s` of `n` (`replicates = "windows"`); a generated trace drawn with `seed`.
@@ -236,7 +243,22 @@ pub fn prepare(cfg: &SweepConfig, registry: &Registry) -> Result<Prepared> {
                 ));
                 files.push(Some(Arc::new(t)));
             }
-            None => files.push(None),
+            None => {
+                // The files a generated workload draws from: hashed, so that the report names
+                // what made its traces and `merge` refuses shards drawn from other ones.
+                let g = w.generate.as_ref().expect("checked: trace or generate");
+                for (role, file) in [("segments", &g.segments), ("rate shape", &g.rate_shape)] {
+                    if let Some(path) = file {
+                        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+                        inputs.push((
+                            format!("workload {} {role}", w.name),
+                            path.display().to_string(),
+                            crate::io::hash::sha256_hex(&bytes),
+                        ));
+                    }
+                }
+                files.push(None);
+            }
         }
     }
     let n_seeds = cfg.seeds.len();

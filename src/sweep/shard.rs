@@ -243,7 +243,7 @@ pub fn run_shard(
 ) -> Result<PathBuf> {
     let t0 = Instant::now();
     let text = std::fs::read_to_string(config_path).map_err(|e| Error::io(config_path, e))?;
-    let cfg = super::run::mark_foresight(&SweepConfig::parse(&text, config_path)?, registry);
+    let cfg = super::run::mark_foresight(&SweepConfig::parse(&text, config_path)?, registry)?;
     let hash = config_hash(&text);
     let tasks = Tasks::of(&cfg, registry);
     check_shards(&cfg, &tasks, spec)?;
@@ -509,7 +509,7 @@ pub fn merge(dir: &Path, registry: &Registry) -> Result<SweepResult> {
     let cfg = super::run::mark_foresight(
         &SweepConfig::parse(&first.config_toml, Path::new("<config in shard file>"))?,
         registry,
-    );
+    )?;
     let (inputs, provenance) = (first.inputs.clone(), first.provenance);
     let whose = peaks_files[0].0.display().to_string();
     let tasks = Tasks::of(&cfg, registry);
