@@ -644,33 +644,21 @@ fn simulated_seconds_do_not_scale_with_the_rate() {
     // is down exactly 0.05 s.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
-    let o = common::run(&[
-        "run",
-        "--trace",
-        "traces/quickstart.parquet",
-        "--profiles",
-        "profiles/a100-80gb.parquet",
-        "--gpu",
-        "A100-80GB",
-        "--gpus",
-        "2",
-        "--policy",
-        "paris+elsa",
-        "--sla-ms",
-        "60",
-        "--rate-scale",
-        "4",
-        "--repartition",
-        "periodic",
-        "--param",
-        "repartition.period_s=0.25",
-        "--param",
-        "reconfig.cost_s=0.05",
-        "--param",
-        "reconfig.max_concurrent=2",
-        "--out",
-        common::path_str(&out),
-    ]);
+    let o = run_quickstart(
+        &out,
+        &[
+            "--rate-scale",
+            "4",
+            "--repartition",
+            "periodic",
+            "--param",
+            "repartition.period_s=0.25",
+            "--param",
+            "reconfig.cost_s=0.05",
+            "--param",
+            "reconfig.max_concurrent=2",
+        ],
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
@@ -925,33 +913,21 @@ fn a_reconfigurable_run_writes_the_same_bytes_twice() {
     let dir = tempfile::tempdir().unwrap();
     let go = |name: &str| {
         let out = dir.path().join(name);
-        let o = common::run(&[
-            "run",
-            "--trace",
-            "traces/quickstart.parquet",
-            "--profiles",
-            "profiles/a100-80gb.parquet",
-            "--gpu",
-            "A100-80GB",
-            "--gpus",
-            "2",
-            "--policy",
-            "paris+elsa",
-            "--sla-ms",
-            "60",
-            "--repartition",
-            "periodic",
-            "--param",
-            "repartition.period_s=0.25",
-            "--param",
-            "reconfig.cost_s=0.05",
-            "--service-noise",
-            "lognormal:cv=0.2",
-            "--seed",
-            "3",
-            "--out",
-            common::path_str(&out),
-        ]);
+        let o = run_quickstart(
+            &out,
+            &[
+                "--repartition",
+                "periodic",
+                "--param",
+                "repartition.period_s=0.25",
+                "--param",
+                "reconfig.cost_s=0.05",
+                "--service-noise",
+                "lognormal:cv=0.2",
+                "--seed",
+                "3",
+            ],
+        );
         assert_eq!(o.code, 0, "{}", o.stderr);
         out
     };
@@ -1046,4 +1022,27 @@ fn a_generated_workload_with_a_bad_length_is_exit_2_naming_the_key() {
         assert_eq!(o.code, 2, "{generate}: {}", o.stderr);
         assert!(o.stderr.contains(key), "{generate}: {}", o.stderr);
     }
+}
+
+/// `run` of the quickstart trace on 2 A100-80GB under paris+elsa (SLA 60 ms) into `out`, with
+/// `extra` arguments.
+fn run_quickstart(out: &std::path::Path, extra: &[&str]) -> common::Out {
+    let mut args = vec![
+        "run",
+        "--trace",
+        "traces/quickstart.parquet",
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--gpus",
+        "2",
+        "--policy",
+        "paris+elsa",
+        "--sla-ms",
+        "60",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", common::path_str(out)]);
+    common::run(&args)
 }
