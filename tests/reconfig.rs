@@ -512,13 +512,8 @@ fn a_reconfiguration_under_way_at_the_end_completes_and_the_next_gpu_takes_its_t
     assert_eq!(r.records.start_ns, [0, 12 * MS, 20_500_000]);
     assert_eq!(r.records.instance, [0, 0, 0]);
     let log = r.records.reconfig.as_ref().unwrap();
-    let times: Vec<_> = log
-        .events
-        .iter()
-        .map(|e| (e.gpu, e.begin_ns, e.down_ns, e.up_ns))
-        .collect();
     assert_eq!(
-        times,
+        times(log),
         [
             (0, 20 * MS, Some(20 * MS), Some(25 * MS)),
             (1, 25 * MS, Some(25 * MS), Some(30 * MS))
@@ -538,13 +533,8 @@ fn a_reconfiguration_under_way_at_the_end_completes_and_the_next_gpu_takes_its_t
     // Two at a time: both GPUs begin at 20 ms and are up at 25 (GPU 0's 2g id 8, GPU 1's 9).
     let r = go("2");
     let log = r.records.reconfig.as_ref().unwrap();
-    let times: Vec<_> = log
-        .events
-        .iter()
-        .map(|e| (e.gpu, e.begin_ns, e.down_ns, e.up_ns))
-        .collect();
     assert_eq!(
-        times,
+        times(log),
         [
             (0, 20 * MS, Some(20 * MS), Some(25 * MS)),
             (1, 20 * MS, Some(20 * MS), Some(25 * MS))
@@ -1045,4 +1035,12 @@ fn run_quickstart(out: &std::path::Path, extra: &[&str]) -> common::Out {
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--out", common::path_str(out)]);
     common::run(&args)
+}
+
+/// Every reconfiguration's (GPU, begin, down, up).
+fn times(log: &mig_replay::engine::ReconfigLog) -> Vec<(u32, u64, Option<u64>, Option<u64>)> {
+    log.events
+        .iter()
+        .map(|e| (e.gpu, e.begin_ns, e.down_ns, e.up_ns))
+        .collect()
 }

@@ -74,6 +74,8 @@ impl RunRow {
         r: &Replay,
         percentile_ms: f64,
     ) -> RunRow {
+        let log = r.records.reconfig.as_ref();
+        let secs = log.map(|l| l.seconds(r.server.gpu.gpcs as u32));
         RunRow {
             workload: c.workload.to_string(),
             policy: c.policy.clone(),
@@ -91,17 +93,9 @@ impl RunRow {
             percentile_ms,
             invariants_ok: r.invariants.all_ok(),
             layout: r.server.layout_names().join(" | "),
-            reconfigurations: r.records.reconfig.as_ref().map(|l| l.events.len() as u64),
-            gpu_seconds_draining: r
-                .records
-                .reconfig
-                .as_ref()
-                .map(|l| l.seconds(r.server.gpu.gpcs as u32).gpu_draining),
-            gpu_seconds_down: r
-                .records
-                .reconfig
-                .as_ref()
-                .map(|l| l.seconds(r.server.gpu.gpcs as u32).gpu_down),
+            reconfigurations: log.map(|l| l.events.len() as u64),
+            gpu_seconds_draining: secs.map(|s| s.gpu_draining),
+            gpu_seconds_down: secs.map(|s| s.gpu_down),
             foresight: r.repartition.as_ref().is_some_and(|i| i.reads_ahead),
         }
     }
