@@ -94,7 +94,13 @@ fn main() {
             })
             .unwrap();
             let t1 = Instant::now();
-            let rec = engine::simulate(&t, &server, &st, sched.as_mut()).unwrap();
+            let rec = engine::replay(
+                &engine::Setup::exact(&server, &st),
+                engine::Feed::Whole(&t),
+                engine::Scheduling::Fixed(sched.as_mut()),
+            )
+            .unwrap()
+            .records;
             let t2 = Instant::now();
             let inv = engine::check_invariants(&t, &server, &rec, &[]);
             let m = mig_replay::metrics::compute(&t, &server, &rec, &slas);

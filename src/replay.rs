@@ -275,13 +275,16 @@ pub fn replay(
         let table_ref = &table;
         let mut details = None;
         let details_ref = &mut details;
-        let (records, instances) = engine::simulate_reconfigurable(
-            trace,
-            &server,
-            &table,
+        let setup = engine::Setup {
+            server: &server,
+            service: &table,
             model,
-            &rules,
-            Reconfigurable {
+            rules: &rules,
+        };
+        let engine::Outcome { records, instances } = engine::replay(
+            &setup,
+            engine::Feed::Whole(trace),
+            engine::Scheduling::Reconfigurable(Reconfigurable {
                 repartitioner,
                 plan: Box::new(move |w: &Trace| {
                     Ok(partitioner
@@ -310,7 +313,7 @@ pub fn replay(
                     Ok(sched)
                 }),
                 model: policy.repartition.reconfig,
-            },
+            }),
         )?;
         // The metrics see every instance that existed, by instance id.
         let all = Server {
@@ -329,8 +332,18 @@ pub fn replay(
             slas: &resolved,
             exact_estimates: model.is_exact(),
         })?;
-        let records =
-            engine::simulate_with(trace, &server, &table, model, &rules, scheduler.as_mut())?;
+        let setup = engine::Setup {
+            server: &server,
+            service: &table,
+            model,
+            rules: &rules,
+        };
+        let records = engine::replay(
+            &setup,
+            engine::Feed::Whole(trace),
+            engine::Scheduling::Fixed(scheduler.as_mut()),
+        )?
+        .records;
         (records, scheduler.details(), server)
     };
     // Two independent read-only passes over the records: run them side by side.

@@ -808,7 +808,13 @@ fn agrees_with_the_rule_as_written_on_a_busy_mixed_run() {
         ),
         decisions: 0,
     };
-    let rec = mig_replay::engine::simulate(&trace, &server, &st, &mut c).unwrap();
+    let rec = mig_replay::engine::replay(
+        &mig_replay::engine::Setup::exact(&server, &st),
+        mig_replay::engine::Feed::Whole(&trace),
+        mig_replay::engine::Scheduling::Fixed(&mut c),
+    )
+    .unwrap()
+    .records;
     assert_eq!(c.decisions, trace.len());
     assert!(mig_replay::engine::check_invariants(&trace, &server, &rec, &[]).all_ok());
     // The run was busy: some queries could not meet their SLA anywhere.

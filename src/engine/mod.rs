@@ -2,12 +2,12 @@
 //! through time, asking the policy's scheduler where each query goes, and records what
 //! happened ([`Records`]) and whether it obeyed the rules ([`Invariants`]).
 //!
-//! Time is integer nanoseconds. Events are ordered by (time, kind, sequence): at the same
-//! instant, *completions* come first (a query arriving exactly when an instance frees can use
-//! it), then batch *deadlines* (dynamic batching only), then *arrivals*. Completions and
-//! deadlines are sequenced by instance index, arrivals by their position in the stably sorted
-//! trace. Arrivals come from the sorted trace directly, completions and deadlines from binary
-//! heaps holding at most one entry per instance, so an event costs O(log instances).
+//! One entry point, [`replay`], runs every replay: a whole trace or one streamed in chunks
+//! ([`Feed`]), on a fixed server or a reconfigurable one ([`Scheduling`]). One event loop
+//! ([`sim`]) serves them all; it takes [`event::Event`]s from an [`event::Agenda`] (time is
+//! integer nanoseconds; at one instant *completions* come first, so a query arriving exactly
+//! when an instance frees can use it, then batch *deadlines*, then reconfiguration events, then
+//! *arrivals*), and leaves what an instance does with its work to an [`instance`] model.
 //!
 //! **Without batching** (the default) an instance runs one query at a time. When it finishes,
 //! it starts the head of its local queue (filled by [`crate::policy::Dispatch::To`]) or, when that is empty,
@@ -27,99 +27,162 @@
 //! batch start + its profiled latency for queries a scheduler held), so the report can show
 //! how far the estimates were off.
 
+mod event;
+mod instance;
 mod invariants;
 pub mod reconfig;
 mod records;
 mod repartition;
 mod sim;
-mod stream;
+mod window;
 
 pub use invariants::{Invariants, check_invariants};
 pub use records::{ReconfigEvent, ReconfigLog, ReconfigSeconds, Records};
 pub use repartition::Reconfigurable;
-pub use stream::{RowGroup, simulate_streamed};
+pub use window::RowGroup;
 
 use crate::error::{Error, Result};
 use crate::policy::Scheduler;
-use crate::server::Server;
-use crate::service::{BatchRule, ServiceModel, ServiceTable};
+use crate::server::{Instance, Server};
+use crate::service::{BatchRule, Noise, ServiceModel, ServiceTable};
 use crate::trace::Trace;
+use instance::{Batching, InstanceModel, OneAtATime};
+use sim::Sim;
 
-/// Replay `trace` on `server` with `scheduler`: profiled service times, no batching.
-pub fn simulate(
-    trace: &Trace,
-    server: &Server,
-    service: &ServiceTable,
-    scheduler: &mut dyn Scheduler,
-) -> Result<Records> {
-    simulate_with(
-        trace,
-        server,
-        service,
-        &ServiceModel::default(),
-        &[],
-        scheduler,
-    )
+/// What a replay runs on: the server (as it starts), the profiled service times, the service
+/// model's noise and seed, and the batching rule of every trace model (empty: no batching).
+#[derive(Clone, Copy)]
+pub struct Setup<'a> {
+    pub server: &'a Server,
+    pub service: &'a ServiceTable,
+    pub model: &'a ServiceModel,
+    pub rules: &'a [BatchRule],
 }
 
-/// Replay with a service model: `rules` holds the batching rule of every trace model (empty:
-/// no batching).
-pub fn simulate_with(
-    trace: &Trace,
-    server: &Server,
-    service: &ServiceTable,
-    model: &ServiceModel,
-    rules: &[BatchRule],
-    scheduler: &mut dyn Scheduler,
-) -> Result<Records> {
-    check_sizes(trace, rules)?;
-    let mut sim = sim::Sim::new(trace, server, service, model, rules);
-    let mut s: &mut dyn Scheduler = scheduler;
-    if rules.is_empty() {
-        sim.run_unbatched(&mut s)?;
+/// The exact service model: profiled service times, no noise.
+static EXACT: ServiceModel = ServiceModel {
+    noise: Noise::None,
+    seed: 1,
+    batching: None,
+};
+
+impl<'a> Setup<'a> {
+    /// Profiled service times, no noise, no batching.
+    pub fn exact(server: &'a Server, service: &'a ServiceTable) -> Setup<'a> {
+        Setup {
+            server,
+            service,
+            model: &EXACT,
+            rules: &[],
+        }
+    }
+}
+
+/// The trace of a replay: whole, or read in chunks.
+pub enum Feed<'a, 'f> {
+    /// The whole (sorted) trace, held by the caller.
+    Whole(&'a Trace),
+    /// A trace read in chunks, never held whole.
+    Streamed(Stream<'f>),
+}
+
+/// A trace read in chunks, and where its records go: `rows` hands the next chunk of the sorted
+/// trace (a [`Trace`] of rows whose `base` is ignored; `None` at the end); `emit` receives the
+/// records in groups of `cut_rows` rows (the last may be shorter), in order. `models` are the
+/// whole trace's model names; `spare` may hand back a row group `emit` is done with, whose
+/// buffers are reused (no fresh pages per group).
+pub struct Stream<'f> {
+    pub models: &'f [String],
+    pub rows: Box<dyn FnMut() -> Result<Option<Trace>> + 'f>,
+    pub cut_rows: usize,
+    pub emit: Box<dyn FnMut(RowGroup) -> Result<()> + 'f>,
+    pub spare: Box<dyn FnMut() -> Option<RowGroup> + 'f>,
+}
+
+/// Who decides where queries go: a scheduler on a server that never changes, or a
+/// reconfigurable server's repartitioner and the policy's partitioner and scheduler.
+pub enum Scheduling<'a, 's> {
+    Fixed(&'s mut dyn Scheduler),
+    Reconfigurable(Reconfigurable<'a>),
+}
+
+/// What a replay produced: the records (of a streamed replay, only its counters and busy
+/// times: every row went to `emit`), and every instance that existed, by instance id (the
+/// records' `instance` indexes it; the server's instances on a fixed server).
+#[derive(Debug)]
+pub struct Outcome {
+    pub records: Records,
+    pub instances: Vec<Instance>,
+}
+
+/// Replay `feed` on `setup` as `scheduling` decides: the one entry point of the engine. A
+/// streamed feed needs a fixed server (a repartitioner reads ahead in the whole trace).
+pub fn replay<'a>(
+    setup: &Setup<'a>,
+    feed: Feed<'a, '_>,
+    scheduling: Scheduling<'a, '_>,
+) -> Result<Outcome> {
+    if !setup.rules.is_empty() {
+        let n = match &feed {
+            Feed::Whole(t) => t.models.len(),
+            Feed::Streamed(s) => s.models.len(),
+        };
+        if setup.rules.len() != n {
+            return Err(Error::Internal("one batching rule per trace model".into()));
+        }
+    }
+    if setup.rules.is_empty() {
+        run(setup, feed, scheduling, OneAtATime)
     } else {
-        sim.run_batched(&mut s)?;
+        run(setup, feed, scheduling, Batching::default())
     }
-    Ok(sim.rec)
 }
 
-/// Replay on a reconfigurable server that starts as `server`: the repartitioner of `re` is
-/// consulted as the replay goes, and its plans applied ([`reconfig`]). Returns the records and
-/// every instance that existed, by instance id (the records' `instance` indexes it).
-pub fn simulate_reconfigurable<'a>(
-    trace: &'a Trace,
-    server: &Server,
-    service: &'a ServiceTable,
-    model: &ServiceModel,
-    rules: &[BatchRule],
-    re: Reconfigurable<'a>,
-) -> Result<(Records, Vec<crate::server::Instance>)> {
-    check_sizes(trace, rules)?;
-    let mut sim = sim::Sim::new(trace, server, service, model, rules);
-    let mut sched = {
-        let mut re = re;
-        let s = (re.scheduler)(server)?;
-        sim.attach(re);
-        s
-    };
-    if rules.is_empty() {
-        sim.run_unbatched(&mut sched)?;
-    } else {
-        sim.run_batched(&mut sched)?;
+fn run<'a, M: InstanceModel>(
+    setup: &Setup<'a>,
+    feed: Feed<'a, '_>,
+    scheduling: Scheduling<'a, '_>,
+    inst: M,
+) -> Result<Outcome> {
+    match (feed, scheduling) {
+        (Feed::Whole(trace), scheduling) => {
+            let n = trace.len();
+            if n > u32::MAX as usize - 1 {
+                return Err(Error::Usage(format!(
+                    "trace has {n} queries; at most {} supported",
+                    u32::MAX - 1
+                )));
+            }
+            let mut sim = Sim::new(
+                trace,
+                setup.server,
+                setup.service,
+                setup.model,
+                setup.rules,
+                inst,
+            );
+            match scheduling {
+                Scheduling::Fixed(scheduler) => {
+                    let mut s: &mut dyn Scheduler = scheduler;
+                    sim.run(&mut s)?;
+                }
+                Scheduling::Reconfigurable(mut re) => {
+                    let mut s = (re.scheduler)(setup.server)?;
+                    sim.attach(re);
+                    sim.run(&mut s)?;
+                }
+            }
+            Ok(Outcome {
+                records: sim.rec,
+                instances: sim.fleet.incarnations,
+            })
+        }
+        (Feed::Streamed(stream), Scheduling::Fixed(scheduler)) => Ok(Outcome {
+            records: window::streamed(setup, stream, scheduler, inst)?,
+            instances: setup.server.instances.clone(),
+        }),
+        (Feed::Streamed(_), Scheduling::Reconfigurable(_)) => Err(Error::Internal(
+            "a streamed replay cannot reconfigure its server (a repartitioner reads ahead in the whole trace)".into(),
+        )),
     }
-    Ok((sim.rec, sim.incarnations))
-}
-
-fn check_sizes(trace: &Trace, rules: &[BatchRule]) -> Result<()> {
-    let n = trace.len();
-    if n > u32::MAX as usize - 1 {
-        return Err(Error::Usage(format!(
-            "trace has {n} queries; at most {} supported",
-            u32::MAX - 1
-        )));
-    }
-    if !rules.is_empty() && rules.len() != trace.models.len() {
-        return Err(Error::Internal("one batching rule per trace model".into()));
-    }
-    Ok(())
 }

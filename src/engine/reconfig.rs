@@ -30,9 +30,11 @@
 //! query has started); reconfigurations under way, and GPUs waiting their turn, still complete,
 //! so the replay ends with every GPU in its target layout.
 
+use super::instance::InstanceModel;
 use super::records::ReconfigEvent;
 use super::repartition::{Phase, Reconf, Reconfigurable};
 use super::sim::{GONE, Sched, Sim, UNSET};
+use super::window::Rows;
 use crate::error::{Error, Result};
 use crate::gpu::Layout;
 use crate::policy::RepartitionContext;
@@ -49,11 +51,11 @@ const MAX_CHECKS: u64 = 10_000_000;
 /// each on this project's VM, so about 85 s.
 const REBUILD_BUDGET: u64 = 1_000_000_000;
 
-impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
+impl<'a, T: Rows<'a>, M: InstanceModel> Sim<'a, T, M> {
     /// Make this replay reconfigurable.
     pub(super) fn attach(&mut self, cfg: Reconfigurable<'a>) {
-        let mut re = Box::new(Reconf::new(cfg, &self.server.layouts));
-        re.log.lifetimes = vec![(0, u64::MAX); self.incarnations.len()];
+        let mut re = Box::new(Reconf::new(cfg, &self.fleet.server.layouts));
+        re.log.lifetimes = vec![(0, u64::MAX); self.fleet.incarnations.len()];
         self.re = Some(re);
         self.refresh_servable();
         self.refresh_t_re();
@@ -74,13 +76,13 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
 
     fn refresh_servable(&mut self) {
         let mut sv = vec![0u32; self.trace.models.len()];
-        let mut slices = self.slices.clone();
+        let mut slices = self.fleet.slices.clone();
         slices.sort_unstable();
         slices.dedup();
         for (m, v) in sv.iter_mut().enumerate() {
             for &s in &slices {
-                if self.service.has(m as u32, s) {
-                    *v = (*v).max(self.service.max_fitting(m as u32, s));
+                if self.times.table.has(m as u32, s) {
+                    *v = (*v).max(self.times.table.max_fitting(m as u32, s));
                 }
             }
         }
@@ -96,7 +98,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
         // layout), but the reconfigurations under way and those waiting their turn still
         // complete: the replay ends with every GPU in the layout it was moved to.
         if self.rec.starts == self.trace.len() as u64 {
-            self.t_re = up;
+            self.agenda.t_re = up;
             return;
         }
         let last = self.trace.arrival_ns.last().copied().unwrap_or(0);
@@ -105,7 +107,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
         } else {
             u64::MAX
         };
-        self.t_re = up.min(check);
+        self.agenda.t_re = up.min(check);
     }
 
     /// A reconfiguration event at `now`: regions coming up first (all that come up at this
@@ -132,7 +134,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
     /// Consult the repartitioner.
     fn check<S: Sched>(&mut self, now: u64, sched: &mut S) -> Result<()> {
         let trace = self.whole();
-        let gpu = self.server.gpu.clone();
+        let gpu = self.fleet.server.gpu.clone();
         let re: &mut Reconf = self.re.as_mut().expect("reconfigurable");
         re.log.checks += 1;
         if re.log.checks > MAX_CHECKS {
@@ -201,13 +203,13 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             // minutes instead of letting the replay crawl.
             let c = re.waiting.len() as u64;
             let rebuilds = 2 * c.div_ceil(re.cfg.model.max_concurrent as u64);
-            let work = rebuilds.saturating_mul(self.server.instances.len().max(1) as u64);
+            let work = rebuilds.saturating_mul(self.fleet.server.instances.len().max(1) as u64);
             re.work = re.work.saturating_add(work);
             if re.work > REBUILD_BUDGET {
                 return Err(Error::Usage(format!(
                     "the repartitioner's plans would reconfigure {c} GPUs {} at a time on a server of {} instances: about {} instance rebuilds in all, more than {REBUILD_BUDGET} (minutes of replay); raise reconfig.max_concurrent, lengthen the period, or use fewer GPUs",
                     re.cfg.model.max_concurrent,
-                    self.server.instances.len(),
+                    self.fleet.server.instances.len(),
                     re.work
                 )));
             }
@@ -235,10 +237,10 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
     /// Begin the reconfiguration of GPUs `gs`: their destroyed instances leave the server now.
     fn begin<S: Sched>(&mut self, gs: &[usize], now: u64, sched: &mut S) -> Result<()> {
         let re = self.re.as_mut().expect("reconfigurable");
-        let gpu = &self.server.gpu;
-        let mut layouts = self.server.layouts.clone();
+        let gpu = &self.fleet.server.gpu;
+        let mut layouts = self.fleet.server.layouts.clone();
         for &g in gs {
-            let old = self.server.layouts[g].clone();
+            let old = self.fleet.server.layouts[g].clone();
             let new = re.target[g].clone();
             let keep = kept(&old, &new, re.cfg.model.drain);
             let gpcs = |l: &Layout| -> u32 {
@@ -314,14 +316,9 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
         Ok(())
     }
 
-    /// A batch on a destroyed instance (id `gid`) ended: its GPU may go down.
-    pub(super) fn retired_batch_done<S: Sched>(
-        &mut self,
-        gid: u32,
-        now: u64,
-        _sched: &mut S,
-    ) -> Result<()> {
-        let g = self.incarnations[gid as usize].gpu as usize;
+    /// Work on a destroyed instance (id `gid`) ended: its GPU may go down.
+    pub(super) fn retired_work_done(&mut self, gid: u32, now: u64) -> Result<()> {
+        let g = self.fleet.incarnations[gid as usize].gpu as usize;
         let re = self.re.as_mut().ok_or_else(|| {
             Error::Internal("a batch ended on an instance that does not exist".into())
         })?;
@@ -343,7 +340,7 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
     /// The new instances of GPUs `gs` join.
     fn come_up<S: Sched>(&mut self, gs: &[usize], now: u64, sched: &mut S) -> Result<()> {
         let re = self.re.as_mut().expect("reconfigurable");
-        let mut layouts = self.server.layouts.clone();
+        let mut layouts = self.fleet.server.layouts.clone();
         for &g in gs {
             layouts[g] = re.target[g].clone();
             re.phase[g] = Phase::Serving;
@@ -368,9 +365,10 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
         now: u64,
         sched: &mut S,
     ) -> Result<(HashMap<usize, (u64, u32)>, u64)> {
-        let server = Server::partial(self.server.gpu.clone(), layouts)?;
+        let server = Server::partial(self.fleet.server.gpu.clone(), layouts)?;
         let key = |x: &Instance| (x.gpu, x.slice, x.start);
         let old: HashMap<(u32, usize, u8), usize> = self
+            .fleet
             .server
             .instances
             .iter()
@@ -383,25 +381,25 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             .map(|x| old.get(&key(x)).map_or(u32::MAX, |&i| i as u32))
             .collect();
         // The ids of the instances gone, and the batches still running on them.
-        let mut stays = vec![false; self.server.instances.len()];
+        let mut stays = vec![false; self.fleet.server.instances.len()];
         for &o in old_of.iter().filter(|&&o| o != u32::MAX) {
             stays[o as usize] = true;
         }
         let mut per_gpu: HashMap<usize, (u64, u32)> = HashMap::new();
-        let mut is_gone = vec![false; self.incarnations.len()];
+        let mut is_gone = vec![false; self.fleet.incarnations.len()];
         let mut gone = Vec::new();
         for (i, _) in stays.iter().enumerate().filter(|(_, s)| !**s) {
-            let g = self.gid[i];
+            let g = self.fleet.gid[i];
             is_gone[g as usize] = true;
             gone.push(g);
             per_gpu
-                .entry(self.server.instances[i].gpu as usize)
+                .entry(self.fleet.server.instances[i].gpu as usize)
                 .or_default()
-                .0 += self.st.waiting(i) as u64;
+                .0 += self.fleet.st.waiting(i) as u64;
         }
-        for r in self.heap.iter() {
-            if is_gone[r.0.1 as usize] {
-                let g = self.incarnations[r.0.1 as usize].gpu as usize;
+        for id in self.agenda.running() {
+            if is_gone[id as usize] {
+                let g = self.fleet.incarnations[id as usize].gpu as usize;
                 per_gpu.entry(g).or_default().1 += 1;
             }
         }
@@ -409,30 +407,30 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
         for &g in &gone {
             re.log.lifetimes[g as usize].1 = now;
         }
-        let back = self.st.renumber(&old_of);
+        let back = self.fleet.st.renumber(&old_of);
         // New ids for created instances.
         let mut gid = Vec::with_capacity(old_of.len());
         for (j, &o) in old_of.iter().enumerate() {
             if o == u32::MAX {
-                let id = self.incarnations.len() as u32;
-                self.incarnations.push(server.instances[j]);
-                self.cur_of.push(GONE);
+                let id = self.fleet.incarnations.len() as u32;
+                self.fleet.incarnations.push(server.instances[j]);
+                self.fleet.cur_of.push(GONE);
                 self.rec.busy_ns.push(0);
                 re.log.lifetimes.push((now, u64::MAX));
                 gid.push(id);
             } else {
-                gid.push(self.gid[o as usize]);
+                gid.push(self.fleet.gid[o as usize]);
             }
         }
         for &g in &gone {
-            self.cur_of[g as usize] = GONE;
+            self.fleet.cur_of[g as usize] = GONE;
         }
         for (j, &g) in gid.iter().enumerate() {
-            self.cur_of[g as usize] = j as u32;
+            self.fleet.cur_of[g as usize] = j as u32;
         }
-        self.gid = gid;
-        self.slices = server.instances.iter().map(|i| i.slice).collect();
-        self.server = server;
+        self.fleet.gid = gid;
+        self.fleet.slices = server.instances.iter().map(|i| i.slice).collect();
+        self.fleet.server = server;
         self.refresh_servable();
         // The scheduler: what it holds, then a fresh one for the new server.
         let mut again = sched.get().take_held();
@@ -440,16 +438,15 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
         again.extend(back);
         again.append(&mut self.re.as_mut().expect("reconfigurable").limbo);
         // A server with no instance left gets no scheduler (every query waits with the engine).
-        if !self.server.instances.is_empty() {
+        if !self.fleet.server.instances.is_empty() {
             let re = self.re.as_mut().expect("reconfigurable");
-            let fresh = (re.cfg.scheduler)(&self.server)?;
+            let fresh = (re.cfg.scheduler)(&self.fleet.server)?;
             sched.replace(fresh);
             // The rebuilt scheduler starts from the server's true state, not from idle.
             sched.get().resume(&self.view(now));
         }
         again.sort_unstable_by_key(|&q| (self.trace.arrival_ns[q as usize], q));
         again.dedup();
-        let batched = !self.rec.batch_id.is_empty();
         for q in again {
             let qi = q as usize;
             if self.rec.finish_ns[qi] != 0 {
@@ -461,23 +458,15 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             if self.track_est {
                 self.rec.est_done_ns[qi] = u64::MAX;
             }
-            if batched {
-                self.place_batched(q, now, sched.get())?;
-            } else {
-                self.place_unbatched(q, now, sched.get())?;
-            }
+            self.place(q, now, sched.get())?;
         }
         // Every idle instance asks for work (the new ones, and any a held query could use).
-        let idle = self.st.idle_instances();
+        let idle = self.fleet.st.idle_instances();
         for i in idle {
-            if !self.st.is_idle(i) {
+            if !self.fleet.st.is_idle(i) {
                 continue;
             }
-            if batched {
-                self.open_next(i, now, sched.get())?;
-            } else {
-                self.free_unbatched(i, now, sched.get())?;
-            }
+            M::free(self, i, now, sched.get())?;
         }
         Ok((per_gpu, held))
     }
@@ -511,10 +500,11 @@ impl<'a, T: super::sim::Rows<'a>> Sim<'a, T> {
             )));
         }
         re.log.final_layouts = self
+            .fleet
             .server
             .layouts
             .iter()
-            .map(|l| l.placement_string(&self.server.gpu))
+            .map(|l| l.placement_string(&self.fleet.server.gpu))
             .collect();
         self.rec.reconfig = Some(std::mem::take(&mut re.log));
         Ok(())

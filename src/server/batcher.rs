@@ -28,6 +28,7 @@
 //! identical to no batching (tested).
 
 use crate::service::BatchRule;
+use std::collections::VecDeque;
 
 /// A batch being cut from a local queue: opened with its head, then offered the queue's
 /// following entries in order (rule 2).
@@ -80,6 +81,41 @@ impl Cut {
     pub fn room(&self) -> u32 {
         self.max.saturating_sub(self.sum)
     }
+
+    /// Offer the entries of a queue in order (rule 2): those the batch admits leave `queue`
+    /// for `taken`, the others keep their places. `of` gives an entry's (model, batch). The
+    /// engine cuts an instance's real queue with it ([`super::ServerState::cut_queue`]) and
+    /// the schedulers' view a copy ([`super::ServerView::predict`]).
+    pub fn take_from<T: Copy>(
+        &mut self,
+        queue: &mut VecDeque<T>,
+        of: impl Fn(T) -> (u32, u32),
+        mut taken: impl FnMut(T),
+    ) {
+        if self.full() || queue.is_empty() {
+            return;
+        }
+        let mut rest = VecDeque::with_capacity(queue.len());
+        while let Some(x) = queue.pop_front() {
+            let (m, b) = of(x);
+            if self.offer(m, b) {
+                taken(x);
+            } else {
+                rest.push_back(x);
+            }
+        }
+        *queue = rest;
+    }
+}
+
+/// The batching rule of `model` on an instance whose memory fits batches up to `max_fitting`:
+/// the model's rule with its max batch capped by that memory (`None` without batching:
+/// `rules` is empty). The engine and the schedulers' view both call it.
+#[inline]
+pub fn rule_on(rules: &[BatchRule], model: u32, max_fitting: u32) -> Option<BatchRule> {
+    let mut r = *rules.get(model as usize)?;
+    r.max_batch = r.max_batch.min(max_fitting);
+    Some(r)
 }
 
 /// Whether a query of `model` and `batch` sent to an instance joins the batch of

@@ -5,7 +5,7 @@
 //! [`super::view::ServerView`], never directly.
 
 use super::batcher::Cut;
-use crate::service::BatchRule;
+use crate::service::{BatchRule, ServiceTable};
 use std::collections::VecDeque;
 
 /// `Forming::model` of an instance with no forming batch.
@@ -181,12 +181,6 @@ impl ServerState {
         Some(q)
     }
 
-    /// The batching rule of `model` (batching on).
-    #[inline]
-    pub fn rule(&self, model: u32) -> BatchRule {
-        self.rules[model as usize]
-    }
-
     /// The forming batch of `i`: (model, summed batch), if one forms.
     #[inline]
     pub fn forming(&self, i: usize) -> Option<(u32, u32)> {
@@ -219,8 +213,8 @@ impl ServerState {
     }
 
     /// Move the queries of `i`'s local queue that `cut` admits into its forming batch, in queue
-    /// order (the others keep their places); `of` gives a query's (model, batch) and `est` its
-    /// profiled latency on `i`; `joined` sees each query that joins.
+    /// order (the others keep their places; [`Cut::take_from`]); `of` gives a query's (model,
+    /// batch) and `est` its profiled latency on `i`; `joined` sees each query that joins.
     pub fn cut_queue(
         &mut self,
         i: usize,
@@ -229,21 +223,22 @@ impl ServerState {
         est: impl Fn(u32) -> u64,
         mut joined: impl FnMut(u32),
     ) {
-        if cut.full() || self.queues[i].is_empty() {
-            return;
-        }
-        let mut rest = VecDeque::with_capacity(self.queues[i].len());
-        while let Some(q) = self.queues[i].pop_front() {
-            let (m, b) = of(q);
-            if cut.offer(m, b) {
-                self.queued_est[i] -= est(q);
-                self.join(i, q, b);
-                joined(q);
-            } else {
-                rest.push_back(q);
-            }
-        }
-        self.queues[i] = rest;
+        let mut queue = std::mem::take(&mut self.queues[i]);
+        let (queued_est, forming) = (&mut self.queued_est[i], &mut self.forming[i]);
+        cut.take_from(&mut queue, &of, |q| {
+            *queued_est -= est(q);
+            forming.sum += of(q).1;
+            forming.members.push(q);
+            joined(q);
+        });
+        self.queues[i] = queue;
+    }
+
+    /// The batching rule of `model` on an instance of slice `slice`
+    /// ([`super::batcher::rule_on`]); `None` without batching.
+    #[inline]
+    pub fn rule_on(&self, model: u32, slice: usize, service: &ServiceTable) -> Option<BatchRule> {
+        super::batcher::rule_on(&self.rules, model, service.max_fitting(model, slice))
     }
 
     /// The forming batch of `i` waits for its deadline: list it among the open batches of its

@@ -14,6 +14,7 @@ use crate::gpu::{GpuSpec, SliceId};
 use crate::service::{BatchRule, ServiceTable};
 
 use crate::trace::Trace;
+use std::collections::VecDeque;
 
 /// What a scheduler may see of the server at one instant: the engine builds one per decision
 /// and passes it to every [`crate::policy::Scheduler`] call.
@@ -181,7 +182,7 @@ impl<'a> ServerView<'a> {
         }
         let mut t = self.current_end(i);
         // (model, batch, arrival, is the new query), in queue order.
-        let mut rest: Vec<(u32, u32, u64, bool)> = queue
+        let mut rest: VecDeque<(u32, u32, u64, bool)> = queue
             .iter()
             .map(|&q| {
                 (
@@ -192,18 +193,13 @@ impl<'a> ServerView<'a> {
                 )
             })
             .collect();
-        rest.push((model, batch, now, true));
-        while !rest.is_empty() {
-            let (m, b, a0, _) = rest[0];
+        rest.push_back((model, batch, now, true));
+        // Cut batches from the queue as the engine will ([`ServerState::cut_queue`]).
+        while let Some((m, b, a0, head_new)) = rest.pop_front() {
             let r = self.rule_on(m, i).unwrap_or(BatchRule::OFF);
             let mut cut = Cut::open(m, b, r);
-            let mut mine = false;
-            let mut head = true;
-            rest.retain(|&(qm, qb, _, new)| {
-                let take = std::mem::take(&mut head) || cut.offer(qm, qb);
-                mine |= take && new;
-                !take
-            });
+            let mut mine = head_new;
+            cut.take_from(&mut rest, |x| (x.0, x.1), |x| mine |= x.3);
             let start = batcher::start_time(t, cut.full(), a0, r);
             t = start + self.service.get(m, slice, cut.sum).0;
             if mine {
@@ -307,10 +303,7 @@ impl<'a> ServerView<'a> {
     /// fits the instance's memory.
     #[inline]
     fn rule_on(&self, model: u32, i: usize) -> Option<BatchRule> {
-        let mut r = self.batch_rule(model)?;
-        r.max_batch = r
-            .max_batch
-            .min(self.service.max_fitting(model, self.instances[i].slice));
-        Some(r)
+        self.st
+            .rule_on(model, self.instances[i].slice, self.service)
     }
 }

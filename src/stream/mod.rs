@@ -8,7 +8,7 @@
 //! 2. **Setup** on that head: SLAs, partition, server, service table, scheduler, exactly as an
 //!    in-memory replay builds them (`replay::setup`).
 //! 3. **Replay**: a reader thread decodes the file's record batches ahead of the event loop;
-//!    the loop ([`crate::engine::simulate_streamed`]) holds a window of rows from the oldest
+//!    the loop ([`crate::engine::replay`] with a [`crate::engine::Feed::Streamed`]) holds a window of rows from the oldest
 //!    query not yet started; finished row groups go to a writer thread that appends them to
 //!    `queries.parquet` (the same row groups, so the same bytes) and counts them into the
 //!    metrics and the invariant checks (`tally`).
@@ -227,18 +227,25 @@ pub fn replay_stream(
                 .send(g)
                 .map_err(|_| Error::Other("the queries.parquet writer stopped".into()))
         };
-        let records = engine::simulate_streamed(
-            &head.models,
-            &server,
-            &table,
-            service,
-            &rules,
-            scheduler.as_mut(),
-            rows,
-            opts.cut(),
-            emit,
-            || back_rx.try_recv().ok(),
-        );
+        let setup = engine::Setup {
+            server: &server,
+            service: &table,
+            model: service,
+            rules: &rules,
+        };
+        let stream = engine::Stream {
+            models: &head.models,
+            rows: Box::new(rows),
+            cut_rows: opts.cut(),
+            emit: Box::new(emit),
+            spare: Box::new(|| back_rx.try_recv().ok()),
+        };
+        let records = engine::replay(
+            &setup,
+            engine::Feed::Streamed(stream),
+            engine::Scheduling::Fixed(scheduler.as_mut()),
+        )
+        .map(|o| o.records);
         drop(row_rx);
         let written = writer
             .join()

@@ -1,22 +1,53 @@
-//! The event loop over a trace that arrives in chunks ([`simulate_streamed`]): the same loop
-//! as a whole-trace replay ([`super::sim`]), run on a *window* of the trace (see
-//! [`Trace::base`]) that rows are appended to as the loop needs them and cut from the front,
-//! `cut_rows` at a time, once every query of the cut has started. Queries keep their global
-//! positions, so the scheduler, the noise stream and the batch ids see exactly what they see in
-//! a whole-trace replay, and the records are the same, row for row.
+//! How the loop holds its trace ([`Rows`]): whole, or as a *window* of a trace that arrives in
+//! chunks (a streamed replay, [`streamed`]). The window (see [`Trace::base`]) gets rows
+//! appended as the loop needs them and cut from the front, `cut_rows` at a time, once every
+//! query of the cut has started. Queries keep their global positions, so the scheduler, the
+//! noise stream and the batch ids see exactly what they see in a whole-trace replay, and the
+//! records are the same, row for row.
 //!
 //! Memory: the window (36 bytes per row, 48 with batching and noise) holds the rows from the
 //! oldest query not yet started to the last row read. At a stable load that is about one cut
 //! and one chunk read ahead; a query held back for long (a scheduler that starves it, an
 //! overload) keeps every row after it in the window.
 
-use super::Records;
+use super::instance::InstanceModel;
 use super::sim::{Sim, Step, UNSET};
-use crate::error::Result;
+use super::{Records, Setup, Stream};
+use crate::error::{Error, Result};
 use crate::policy::Scheduler;
-use crate::server::Server;
-use crate::service::{BatchRule, ServiceModel, ServiceTable};
 use crate::trace::Trace;
+
+/// How the loop holds its trace: the whole trace, borrowed (`&Trace`), or a streamed window
+/// it owns (`Box<Trace>`), whose rows are appended and dropped between runs and addressed by
+/// global position ([`Trace::base`]). A type parameter, so a whole-trace replay compiles to a
+/// loop with no window arithmetic and no pause check.
+pub(super) trait Rows<'a>: std::ops::Deref<Target = Trace> {
+    const WINDOW: bool;
+    /// The whole trace (a whole-trace replay only: a reconfigurable server reads it).
+    fn whole(&self) -> &'a Trace;
+    /// The window (a streamed replay only).
+    fn window_mut(&mut self) -> &mut Trace;
+}
+
+impl<'a> Rows<'a> for &'a Trace {
+    const WINDOW: bool = false;
+    fn whole(&self) -> &'a Trace {
+        self
+    }
+    fn window_mut(&mut self) -> &mut Trace {
+        unreachable!("a borrowed trace has no window")
+    }
+}
+
+impl<'a> Rows<'a> for Box<Trace> {
+    const WINDOW: bool = true;
+    fn whole(&self) -> &'a Trace {
+        unreachable!("a streamed replay has no repartitioner")
+    }
+    fn window_mut(&mut self) -> &mut Trace {
+        self
+    }
+}
 
 /// A run of consecutive queries with their records, cut from the window (or from a whole
 /// replay's records): everything `queries.parquet` and the metrics read of them.
@@ -61,46 +92,40 @@ impl RowGroup {
     }
 }
 
-/// Replay a trace read in chunks: `rows` hands the next chunk of the sorted trace (as a
-/// [`Trace`] of rows whose `base` is ignored; `None` at the end), `emit` receives the records
-/// in groups of `cut_rows` rows (the last may be shorter), in order. `models` are the
-/// whole trace's model names; `spare` may hand back a row group `emit` is done with, whose
-/// buffers are reused (no fresh pages per group). Returns the run's counters and busy times (its per-query vectors
-/// are empty: every row went to `emit`).
-#[allow(clippy::too_many_arguments)]
-pub fn simulate_streamed(
-    models: &[String],
-    server: &Server,
-    service: &ServiceTable,
-    model: &ServiceModel,
-    rules: &[BatchRule],
+/// Replay a trace read in chunks (see [`Stream`]), with instance model `inst`. Returns the
+/// run's counters and busy times (its per-query vectors are empty: every row went to `emit`).
+pub(super) fn streamed<M: InstanceModel>(
+    setup: &Setup<'_>,
+    stream: Stream<'_>,
     scheduler: &mut dyn Scheduler,
-    mut rows: impl FnMut() -> Result<Option<Trace>>,
-    cut_rows: usize,
-    mut emit: impl FnMut(RowGroup) -> Result<()>,
-    mut spare: impl FnMut() -> Option<RowGroup>,
+    inst: M,
 ) -> Result<Records> {
-    if !rules.is_empty() && rules.len() != models.len() {
-        return Err(crate::error::Error::Internal(
-            "one batching rule per trace model".into(),
-        ));
-    }
+    let Stream {
+        models,
+        mut rows,
+        cut_rows,
+        mut emit,
+        mut spare,
+    } = stream;
     let cut_rows = cut_rows.max(1);
     let window = Trace {
         models: models.to_vec(),
         ..Trace::default()
     };
-    let mut sim = Sim::new(Box::new(window), server, service, model, rules);
+    let mut sim = Sim::new(
+        Box::new(window),
+        setup.server,
+        setup.service,
+        setup.model,
+        setup.rules,
+        inst,
+    );
     sim.more = true;
     let mut s: &mut dyn Scheduler = scheduler;
     // Rows [0, started) of the window have all started.
     let mut started = 0usize;
     loop {
-        let step = if rules.is_empty() {
-            sim.run_unbatched(&mut s)?
-        } else {
-            sim.run_batched(&mut s)?
-        };
+        let step = sim.run(&mut s)?;
         while started < sim.rec.finish_ns.len() && sim.rec.finish_ns[started] != 0 {
             started += 1;
         }
@@ -112,7 +137,7 @@ pub fn simulate_streamed(
             Step::Done => break,
             Step::NeedRows => match rows()? {
                 Some(t) if (sim.next as u64 + t.len() as u64) >= u32::MAX as u64 => {
-                    return Err(crate::error::Error::Usage(format!(
+                    return Err(Error::Usage(format!(
                         "trace has more than {} queries; at most that many supported",
                         u32::MAX - 1
                     )));
@@ -130,9 +155,62 @@ pub fn simulate_streamed(
     Ok(std::mem::take(&mut sim.rec))
 }
 
+impl<M: InstanceModel> Sim<'_, Box<Trace>, M> {
+    /// Append rows to the window: the trace's and empty records for them.
+    fn append_rows(&mut self, rows: &Trace) {
+        let k = rows.len();
+        let t = self.trace.window_mut();
+        t.arrival_ns.extend_from_slice(&rows.arrival_ns);
+        t.model.extend_from_slice(&rows.model);
+        t.batch.extend_from_slice(&rows.batch);
+        if !rows.id.is_empty() {
+            t.id.extend_from_slice(&rows.id);
+        }
+        let r = &mut self.rec;
+        let n = r.start_ns.len() + k;
+        r.start_ns.resize(n, 0);
+        r.finish_ns.resize(n, 0);
+        r.instance.resize(n, UNSET);
+        if M::BATCHED {
+            r.batch_id.resize(n, UNSET);
+        }
+        if self.track_est {
+            r.est_done_ns.resize(n, u64::MAX);
+        }
+    }
+
+    /// Drop the first `k` rows of the window (the trace's and the records').
+    fn drop_rows(&mut self, k: usize) {
+        let t = self.trace.window_mut();
+        t.arrival_ns.drain(..k);
+        t.model.drain(..k);
+        t.batch.drain(..k);
+        if !t.id.is_empty() {
+            t.id.drain(..k);
+        }
+        t.base += k;
+        let r = &mut self.rec;
+        r.start_ns.drain(..k);
+        r.finish_ns.drain(..k);
+        r.instance.drain(..k);
+        if !r.batch_id.is_empty() {
+            r.batch_id.drain(..k);
+        }
+        if !r.est_done_ns.is_empty() {
+            r.est_done_ns.drain(..k);
+        }
+        r.base += k;
+    }
+}
+
 /// Cut the first `k` rows of the window into a row group; `last`: nothing follows, so every
 /// batch left retires.
-fn cut(sim: &mut Sim<'_, Box<Trace>>, k: usize, last: bool, spare: Option<RowGroup>) -> RowGroup {
+fn cut<M: InstanceModel>(
+    sim: &mut Sim<'_, Box<Trace>, M>,
+    k: usize,
+    last: bool,
+    spare: Option<RowGroup>,
+) -> RowGroup {
     let (t, r) = (&*sim.trace, &sim.rec);
     let mut g = spare.unwrap_or_default();
     g.first = t.base;
@@ -163,7 +241,7 @@ fn cut(sim: &mut Sim<'_, Box<Trace>>, k: usize, last: bool, spare: Option<RowGro
         }
     }
     sim.drop_rows(k);
-    if sim.batched {
+    if M::BATCHED {
         // Batches below the lowest id a remaining row ran in (or the next id) are done.
         let r = &mut sim.rec;
         let next = r.batch_base + r.batch_size.len() as u32;
