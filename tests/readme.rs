@@ -149,6 +149,12 @@ fn check(doc: &str) -> Checked {
     for (k, b) in bs.iter().enumerate() {
         match b.lang.as_str() {
             "bash" => {}
+            "sh" | "shell" | "console" | "zsh" => {
+                panic!(
+                    "{doc}: a ```{} block, which this test would skip: write ```bash",
+                    b.lang
+                )
+            }
             "text" => {
                 // Lines the previous bash block's last command printed.
                 assert!(
