@@ -16,7 +16,7 @@ gate:
     cargo run --release -- sweep --config experiments/ci.toml --out reports/ci
     cargo run --release -- compare experiments/baselines/ci reports/ci
 
-# The timings the README quotes (cold builds, bench-all, the tests), with the machine they were measured on: several minutes.
+# The timings docs/performance.md quotes (cold builds, bench-all, the tests), with the machine they were measured on: several minutes.
 timings:
     bash benches/timings.sh
 

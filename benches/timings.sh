@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The timings the README quotes, measured on this machine: a cold release build (in its own
-# target folder), the main command (`bench-all`), a cold test build and the test run. Prints
+# The timings docs/performance.md quotes, measured on this machine: a cold release build (in its
+# own target folder), the main command (`bench-all`), a cold test build and the test run. Prints
 # them with the machine they were measured on, and writes the same to reports/timings.txt.
 # Takes several minutes (two cold builds). Run: `just timings` or `bash benches/timings.sh`.
 set -euo pipefail

@@ -2,7 +2,7 @@
 //! lazily with polars. This is where polars earns its build cost: a glob over many
 //! `results.parquet` files (a cluster's worth of shards and sweeps), a filter, a group-by and
 //! per-group statistics, without loading everything into memory first. It is not in the default
-//! build (see the README's build times); the replay itself never uses polars.
+//! build (see the build times in `docs/sweeps.md`); the replay itself never uses polars.
 //!
 //! Per group: `runs` (rows), and for each metric its mean, min, max and the half-width of the
 //! 95 % confidence interval of the mean (Student t with n - 1 degrees of freedom times the

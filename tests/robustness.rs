@@ -506,7 +506,7 @@ fn batches_the_schema_cannot_hold_are_refused() {
         assert!(o.stderr.contains("65536"), "{}", o.stderr);
         assert!(!out.exists(), "{extra:?}: nothing written");
     }
-    // The largest batch the README allows is written as it is.
+    // The largest batch the docs allow (docs/model.md, Bounds) is written as it is.
     let mut a = base.to_vec();
     a.extend_from_slice(&["--batch-hist", "65536:1"]);
     assert_eq!(run(&a).code, 0);

@@ -1,5 +1,5 @@
 //! Scheduler `elsa`: ELSA (Kim, Choi, Rhu, DAC 2022), as reconstructed in
-//! `docs/PLUGINS.md` and the README from the paper's abstract and patent.
+//! `docs/PLUGINS.md` and `docs/policies.md` from the paper's abstract and patent.
 //!
 //! Every instance keeps its own FIFO queue. When a query of model `m` and batch `b` arrives at
 //! `t`, for every instance `i` with a profile for `m`:

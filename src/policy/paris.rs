@@ -1,5 +1,6 @@
 //! Partitioner `paris`: PARIS (Kim, Choi, Rhu, DAC 2022), as reconstructed from the paper's
-//! abstract and patent (see the README, "PARIS and ELSA"). Parameter: `theta` (default 0.8).
+//! abstract and patent (see `docs/policies.md`, "PARIS and ELSA"). Parameter: `theta` (default
+//! 0.8).
 //! The SLAs are the run's (`--sla-ms`, `sla.<model>`; [`crate::sla`]); without one for a
 //! model, step 2 uses the knees alone for it (PARIS does not invent an SLA, nor take the
 //! default rule a scheduler such as ELSA asks for).
