@@ -36,10 +36,9 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, u64::MAX, SIGFIG).expect("1..=u64::MAX at 3 figures is valid")
 }
 
-/// One distribution's stream: counts, sum, maximum and the spill file.
+/// One distribution's stream: counts (the histogram's), sum, maximum and the spill file.
 pub struct Exact {
     hist: Histogram<u64>,
-    n: u64,
     sum: u128,
     max: u64,
     spill: Option<(PathBuf, BufWriter<File>)>,
@@ -58,7 +57,6 @@ impl Exact {
         };
         Ok(Exact {
             hist: histogram(),
-            n: 0,
             sum: 0,
             max: 0,
             spill,
@@ -69,7 +67,6 @@ impl Exact {
     pub fn push(&mut self, v: u64) -> Result<()> {
         // Every u64 is in range: nothing is clamped.
         self.hist.saturating_record(v);
-        self.n += 1;
         self.sum += v as u128;
         self.max = self.max.max(v);
         if let Some((p, w)) = &mut self.spill {
@@ -84,7 +81,6 @@ impl Exact {
         self.hist
             .add(&o.hist)
             .expect("histograms of one layout over every u64 add");
-        self.n += o.n;
         self.sum += o.sum;
         self.max = self.max.max(o.max);
     }
@@ -103,7 +99,8 @@ impl Exact {
     /// The exact distribution, reading the values back from `files` (the spill files that
     /// together hold exactly the values counted).
     pub fn resolve(&self, files: &[PathBuf]) -> Result<Dist> {
-        if self.n == 0 {
+        let n = self.hist.len();
+        if n == 0 {
             return Ok(Dist::zero());
         }
         // (bucket lowest value, width, rank within the bucket (0-based)) per percentile.
@@ -111,8 +108,8 @@ impl Exact {
         let mut out = vec![0u64; PERCENTILES.len()];
         let mut slot = Vec::new();
         for (k, &p) in PERCENTILES.iter().enumerate() {
-            let r = nearest_rank(self.n as usize, p) as u64 - 1;
-            if r == self.n - 1 {
+            let r = nearest_rank(n as usize, p) as u64 - 1;
+            if r == n - 1 {
                 out[k] = self.max;
                 continue;
             }
@@ -173,7 +170,7 @@ impl Exact {
         }
         let ms = |v: u64| v as f64 / 1e6;
         Ok(Dist {
-            mean_ms: self.sum as f64 / self.n as f64 / 1e6,
+            mean_ms: self.sum as f64 / n as f64 / 1e6,
             p50_ms: ms(out[0]),
             p90_ms: ms(out[1]),
             p95_ms: ms(out[2]),
