@@ -54,92 +54,15 @@ pub fn percentiles<T: Ord + Copy>(v: &mut [T], ps: &[f64]) -> Vec<Option<T>> {
         .collect()
 }
 
-/// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms: about 15 significant digits).
-fn ln_gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        // Reflection.
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut a = G[0];
-    let t = x + 7.5;
-    for (k, g) in G.iter().enumerate().skip(1) {
-        a += g / (x + k as f64);
-    }
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
-}
-
-/// The regularized incomplete beta function I_x(a, b), by its continued fraction (modified
-/// Lentz), for 0 <= x <= 1 and a, b > 0.
-pub fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
-    }
-    if x >= 1.0 {
-        return 1.0;
-    }
-    // The fraction converges fast for x < (a + 1) / (a + b + 2); otherwise use the symmetry.
-    if x > (a + 1.0) / (a + b + 2.0) {
-        return 1.0 - incomplete_beta(1.0 - x, b, a);
-    }
-    let front =
-        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp() / a;
-    const TINY: f64 = 1e-300;
-    let (mut c, mut d) = (1.0, 1.0 - (a + b) * x / (a + 1.0));
-    if d.abs() < TINY {
-        d = TINY;
-    }
-    d = 1.0 / d;
-    let mut f = d;
-    for m in 1..=300 {
-        let m = m as f64;
-        for k in 0..2 {
-            let num = if k == 0 {
-                m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m))
-            } else {
-                -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0))
-            };
-            d = 1.0 + num * d;
-            if d.abs() < TINY {
-                d = TINY;
-            }
-            c = 1.0 + num / c;
-            if c.abs() < TINY {
-                c = TINY;
-            }
-            d = 1.0 / d;
-            f *= c * d;
-        }
-        if (c * d - 1.0).abs() < 1e-16 {
-            break;
-        }
-    }
-    front * f
-}
-
-/// The CDF of Student's t with `df` degrees of freedom at `t`.
-pub fn student_t_cdf(t: f64, df: f64) -> f64 {
-    let tail = 0.5 * incomplete_beta(df / (df + t * t), df / 2.0, 0.5);
-    if t >= 0.0 { 1.0 - tail } else { tail }
-}
-
 /// The `p`-quantile (0.5 <= p < 1) of Student's t with `df` >= 1 degrees of freedom, by
-/// bisection on the CDF to machine precision: exact for every `df`, not a table.
+/// bisection on its CDF (`statrs`, the regularized incomplete beta function) to machine
+/// precision: exact for every `df`, not a table. Not `statrs`'s own `inverse_cdf`: its inverse
+/// incomplete beta is about 1e-12 off for small `df` and 1e-4 at a million.
 pub fn student_t_quantile(p: f64, df: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    let t = StudentsT::new(0.0, 1.0, df).expect("df >= 1 degrees of freedom");
     let (mut lo, mut hi) = (0.0f64, 1.0f64);
-    while student_t_cdf(hi, df) < p {
+    while t.cdf(hi) < p {
         hi *= 2.0;
     }
     for _ in 0..200 {
@@ -147,7 +70,7 @@ pub fn student_t_quantile(p: f64, df: f64) -> f64 {
         if mid <= lo || mid >= hi {
             break;
         }
-        if student_t_cdf(mid, df) < p {
+        if t.cdf(mid) < p {
             lo = mid;
         } else {
             hi = mid;
@@ -211,9 +134,5 @@ mod tests {
             let got = student_t_quantile(0.975, nu);
             assert!((got - cf).abs() < 1e-9, "df {nu}: {got} vs {cf}");
         }
-        // The CDF itself: t = 0 is the median; df = 1 is the Cauchy law, 1/2 + atan(t)/pi.
-        assert!((student_t_cdf(0.0, 5.0) - 0.5).abs() < 1e-15);
-        let c = 0.5 + 1.5f64.atan() / std::f64::consts::PI;
-        assert!((student_t_cdf(1.5, 1.0) - c).abs() < 1e-12);
     }
 }

@@ -1,7 +1,8 @@
 //! The sweep, its report and the regression gate, through the real binary: identical results
 //! with 1 and 2 jobs, `results.parquet` round-trips, every plot is a valid PNG/SVG naming its
 //! series, the HTML references nothing external, `compare` exits 0 on identical reports and 1
-//! on a planted 10 % throughput loss, and a bad sweep file is exit 2 naming the key.
+//! on a planted 10 % throughput loss, a bad sweep file is exit 2 naming the key, and the
+//! verdict reports the sweep's own percentile (p97, hand-computed).
 
 mod common;
 
@@ -355,4 +356,98 @@ fn baseline_and_heat_maps_are_sweep_keys() {
     assert!(plots.join("batch-resnet50-fcfs.svg").exists());
     assert!(!plots.join("busy-resnet50-paris-elsa.svg").exists());
     assert!(!plots.join("busy-resnet50-paris-fifo.svg").exists());
+}
+
+#[test]
+fn the_verdict_reports_the_sweeps_own_percentile() {
+    // 100 queries of model `m`, one per second, on one whole A100-40GB (fcfs): no query waits,
+    // so each latency is its batch's service time on 7g.40gb: 10, 12, 14, 16 ms at batches
+    // 1-4. 95 queries of batch 1, two of batch 2, two of batch 3, one of batch 4 (spread over
+    // the trace). Sorted: ranks 1-95 are 10 ms, 96-97 12 ms, 98-99 14 ms, 100 16 ms. The
+    // nearest-rank p97 is rank ceil(0.97 x 100) = 97: 12 ms, where p95 is 10 ms and p99 14 ms,
+    // so the verdict's figure is the sweep's percentile (97) and none of the headline ones.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut batch = vec![1i32; 100];
+    for (k, b) in [(20, 2), (70, 2), (10, 3), (50, 3), (3, 4)] {
+        batch[k] = b;
+    }
+    let arrival: Vec<i64> = (0..100).map(|k| k * 1_000_000).collect();
+    let trace = d.join("trace.parquet");
+    common::write_batch(
+        &trace,
+        vec![
+            ("arrival_us", common::i64s(&arrival)),
+            ("model", common::strs(&["m"; 100])),
+            ("batch", common::i32s(&batch)),
+        ],
+    );
+    let (mut gpu, mut slice, mut b, mut lat) = (vec![], vec![], vec![], vec![]);
+    for (s, f) in [
+        ("1g.5gb", 4.0),
+        ("2g.10gb", 2.0),
+        ("3g.20gb", 1.5),
+        ("4g.20gb", 1.2),
+        ("7g.40gb", 1.0),
+    ] {
+        for k in 1..=4 {
+            gpu.push("A100-40GB");
+            slice.push(s);
+            b.push(k);
+            lat.push((10.0 + 2.0 * (k - 1) as f64) * f);
+        }
+    }
+    let profile = d.join("profile.parquet");
+    common::write_batch(
+        &profile,
+        vec![
+            ("gpu", common::strs(&gpu)),
+            ("slice", common::strs(&slice)),
+            ("model", common::strs(&vec!["m"; gpu.len()])),
+            ("batch", common::i32s(&b)),
+            ("latency_ms", common::f64s(&lat)),
+        ],
+    );
+    let cfg = d.join("p97.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+name = "p97"
+gpu = "A100-40GB"
+gpus = 1
+profiles = '{}'
+seeds = [1]
+percentile = 97
+loads = [0.5]
+
+[[workload]]
+name = "m"
+trace = '{}'
+sla_ms = 50
+reference_qps = 1.0
+
+[[policy]]
+name = "fcfs"
+"#,
+            common::path_str(&profile),
+            common::path_str(&trace)
+        ),
+    )
+    .unwrap();
+    let out = d.join("out");
+    let o = common::run(&[
+        "sweep",
+        "--config",
+        common::path_str(&cfg),
+        "--out",
+        common::path_str(&out),
+    ]);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("p97 ms at reference"), "{}", o.stdout);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let agg = &summary["verdict"][0]["latency_ms_at_reference"];
+    assert_eq!(agg["n"], 1, "{summary}");
+    assert_eq!(agg["mean"].as_f64(), Some(12.0), "{summary}");
 }

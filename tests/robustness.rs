@@ -377,6 +377,26 @@ fn io_errors_are_exit_2_naming_the_path_and_what_was_expected() {
             &["bad.toml", "UTF-8"],
         );
     }
+    // A CSV input (trace import here; profile sources go through the same reader) that is not
+    // UTF-8: the file, and the line and field of the first bad byte.
+    let csv = d.join("bad.csv");
+    std::fs::write(
+        &csv,
+        b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,4\xff4\n",
+    )
+    .unwrap();
+    refused(
+        &run(&[
+            "trace",
+            "import",
+            "azure",
+            "--csv",
+            path_str(&csv),
+            "--out",
+            path_str(&t),
+        ]),
+        &["bad.csv", "invalid UTF-8", "line 2 and field 3"],
+    );
     refused(
         &tgen(&["--out", path_str(&folder)]),
         &["folder", "is a folder; expected a file"],

@@ -698,7 +698,7 @@ pub fn build(cfg: &BuildConfig) -> Result<BuildReport> {
             }
         }
     }
-    let kinds = super::kinds::KINDS.iter().map(|&(g, _, f)| (g, f));
+    let kinds = super::kinds::KINDS.iter().map(|&(g, _, f)| (g.name(), f));
     for (gpu, file) in [
         ("A100-80GB", "a100-80gb.parquet"),
         ("A100-40GB", "a100-40gb.parquet"),

@@ -29,11 +29,31 @@ use std::path::Path;
 /// The MLPerf source file, under the profile sources.
 pub const MLPERF: &str = "mlperf/offline_per_accelerator.csv";
 
+/// A GPU kind modeled from the A100-80GB series. Each kind's MLPerf rule is a `match` arm in
+/// [`factors`] with no catch-all: a new kind does not compile until its rule is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modeled {
+    H100,
+    H200,
+    A30,
+}
+
+impl Modeled {
+    /// The kind's name (`mig-replay gpu list`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Modeled::H100 => "H100-80GB",
+            Modeled::H200 => "H200-141GB",
+            Modeled::A30 => "A30-24GB",
+        }
+    }
+}
+
 /// The GPU kinds modeled, their compute slices, and their profile file names.
-pub const KINDS: &[(&str, u32, &str)] = &[
-    ("H100-80GB", 7, "h100-80gb.parquet"),
-    ("H200-141GB", 7, "h200-141gb.parquet"),
-    ("A30-24GB", 4, "a30-24gb.parquet"),
+pub const KINDS: &[(Modeled, u32, &str)] = &[
+    (Modeled::H100, 7, "h100-80gb.parquet"),
+    (Modeled::H200, 7, "h200-141gb.parquet"),
+    (Modeled::A30, 4, "a30-24gb.parquet"),
 ];
 
 /// Our models and the MLPerf benchmark whose ratio each uses.
@@ -99,18 +119,18 @@ pub fn factors(sources: &Path) -> Result<Vec<Factor>> {
         .collect();
     let a100 = "A100-SXM-80GB";
     let mut out = Vec::new();
-    for &(gpu, c, _) in KINDS {
+    for &(kind, c, _) in KINDS {
         for &(model, b) in MODELS {
             let g = |r: &str, a: &str| per_acc(&rows, r, a, b, &path);
-            let (whole, rule) = match gpu {
-                "H100-80GB" => {
+            let (whole, rule) = match kind {
+                Modeled::H100 => {
                     let (h, a) = (g("v3.0", "H100-SXM-80GB")?, g("v3.0", a100)?);
                     (
                         h / a,
                         format!("MLPerf v3.0 {b} Offline per GPU: H100 {h} / A100 {a}"),
                     )
                 }
-                "H200-141GB" => {
+                Modeled::H200 => {
                     let (h2, h1) = (g("v4.1", "H200-SXM-141GB")?, g("v4.0", "H100-SXM-80GB")?);
                     let (h, a) = (g("v3.0", "H100-SXM-80GB")?, g("v3.0", a100)?);
                     (
@@ -120,7 +140,7 @@ pub fn factors(sources: &Path) -> Result<Vec<Factor>> {
                         ),
                     )
                 }
-                _ => {
+                Modeled::A30 => {
                     let (x, a) = (g("v2.0", "A30")?, g("v2.0", a100)?);
                     (
                         x / a,
@@ -129,7 +149,7 @@ pub fn factors(sources: &Path) -> Result<Vec<Factor>> {
                 }
             };
             out.push(Factor {
-                gpu,
+                gpu: kind.name(),
                 model,
                 whole,
                 per_slice: whole * 7.0 / c as f64,

@@ -1,6 +1,6 @@
 //! The plots of a sweep report (PNG + SVG under `plots/`), drawn from its results and verdict.
 
-use super::verdict::{BenchSummary, percentile_of};
+use super::verdict::BenchSummary;
 use crate::error::Result;
 use crate::plot::{self, BatchHeat, BusyHeat, LineChart, PeakBars, Series};
 use crate::sweep::{RunRow, SweepResult};
@@ -229,7 +229,8 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
                 title: format!("{}: p{pct} latency vs offered load", w.name),
                 x_label: x_label.clone(),
                 y_label: format!("p{pct} latency (ms, log scale)"),
-                series: by_load(res, &w.name, |r| percentile_of(r, pct)),
+                // The rows' latency at the sweep's percentile, `pct`.
+                series: by_load(res, &w.name, |r| r.percentile_ms),
                 hline: Some((w.sla_ms, format!("SLA {} ms", w.sla_ms))),
                 log_x: false,
                 log_y: true,

@@ -101,12 +101,6 @@ pub struct BenchSummary {
     pub mig_replay_version: String,
 }
 
-/// The figure of a run row that the verdict percentile names: computed for the sweep's
-/// percentile, whichever it is.
-pub fn percentile_of(r: &RunRow, _p: f64) -> f64 {
-    r.percentile_ms
-}
-
 /// Build the summary of a sweep. The baseline of the ratios is the sweep file's `baseline`
 /// ([`crate::sweep::config::SweepConfig::baseline`]).
 pub fn summarize(res: &SweepResult) -> BenchSummary {
@@ -152,10 +146,8 @@ pub fn summarize(res: &SweepResult) -> BenchSummary {
                 .iter()
                 .filter_map(|r| r.figures.sla_attainment)
                 .collect();
-            let lat: Vec<f64> = at_ref
-                .iter()
-                .map(|r| percentile_of(r, cfg.percentile))
-                .collect();
+            // A row's `percentile_ms` is its latency at the sweep's percentile, whichever it is.
+            let lat: Vec<f64> = at_ref.iter().map(|r| r.percentile_ms).collect();
             let util: Vec<f64> = at_ref.iter().map(|r| r.figures.utilization).collect();
             let Some(peak_qps) = Agg::of(&qps) else {
                 continue;

@@ -1,60 +1,44 @@
 //! Exact order statistics of a stream of nanosecond values without holding the values: a
 //! histogram pass and exact passes over a spill file.
 //!
-//! While the values stream by, [`Exact`] counts them in log-linear buckets (every value below
-//! 2^11 has its own bucket; above, a bucket spans 1/1024 of its lower bound, so about 57,000
-//! buckets cover every u64) and appends them, 8 bytes each, to a spill file on disk. At the end
-//! the nearest rank of each percentile ([`crate::stats::nearest_rank`], the same definition as
-//! in-memory replays) names a bucket and a rank inside it. Each further pass reads the spill
-//! file once and counts, for every unresolved percentile, the values of its bucket in 65,536
-//! equal sub-buckets; a sub-bucket of width 1 is the value itself. A bucket of width up to
-//! 2^16 ns (values below 2^27 ns, 134 ms) resolves in one pass, every u64 in at most four.
+//! While the values stream by, [`Exact`] counts them in an HDR histogram (the `hdrhistogram`
+//! crate, 3 significant figures over every u64: every value below 2^11 has its own bucket;
+//! above, a bucket spans 1/1024 of its lower bound, so 56,320 buckets cover every u64) and
+//! appends them, 8 bytes each, to a spill file on disk. At the end the nearest rank of each
+//! percentile ([`crate::stats::nearest_rank`], the same definition as in-memory replays) names
+//! a bucket and a rank inside it. Each further pass reads the spill file once and counts, for
+//! every unresolved percentile, the values of its bucket in 65,536 equal sub-buckets; a
+//! sub-bucket of width 1 is the value itself. A bucket of width up to 2^16 ns (values below
+//! 2^27 ns, 134 ms) resolves in one pass, every u64 in at most four.
 //!
-//! Memory: the histogram (8 bytes per bucket, about 460 KB) and, during a pass, 256 KB per
+//! Memory: the histogram (8 bytes per bucket, about 450 KB) and, during a pass, 256 KB per
 //! unresolved percentile; nothing per value. Disk: 8 bytes per value while the replay runs.
-//! The mean (a u128 sum) and the maximum are kept exactly as they go.
+//! The mean (a u128 sum) and the maximum are kept exactly as they go (the histogram's own
+//! maximum is its bucket's highest value, not the value).
 
 use crate::error::{Error, Result};
 use crate::metrics::Dist;
 use crate::metrics::dist::PERCENTILES;
 use crate::stats::nearest_rank;
+use hdrhistogram::Histogram;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Values below 2^SUB get a bucket each; above, 2^(SUB-1) buckets per power of two.
-const SUB: u32 = 11;
-const HALF: u64 = 1 << (SUB - 1);
-/// Buckets in all: 2^SUB exact ones, then 2^(SUB-1) per shift 1..=64-SUB.
-const BUCKETS: usize = (1 << SUB) + (64 - SUB as usize) * HALF as usize;
+/// Significant figures of the histogram: 3 gives buckets of width 1 below 2^11 and 2^(k-10)
+/// in [2^k, 2^(k+1)) above (`buckets_are_as_documented`).
+const SIGFIG: u8 = 3;
 /// Sub-buckets per refinement pass.
 const FINE: u64 = 1 << 16;
 
-/// The bucket of `v`, and the bucket's lowest value and width.
-#[inline(always)]
-fn bucket(v: u64) -> usize {
-    if v < 1 << SUB {
-        return v as usize;
-    }
-    let sh = 64 - v.leading_zeros() - SUB; // >= 1: v >> sh in [2^(SUB-1), 2^SUB)
-    (1 << SUB) + (sh as usize - 1) * HALF as usize + ((v >> sh) - HALF) as usize
+/// An empty histogram covering every u64 (lowest discernible value 1: width-1 buckets from 0).
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, u64::MAX, SIGFIG).expect("1..=u64::MAX at 3 figures is valid")
 }
 
-/// The lowest value of bucket `b` and its width.
-fn bounds(b: usize) -> (u64, u64) {
-    if b < 1 << SUB {
-        return (b as u64, 1);
-    }
-    let k = b - (1 << SUB);
-    let sh = (k / HALF as usize) as u32 + 1;
-    let m = (k % HALF as usize) as u64 + HALF;
-    (m << sh, 1 << sh)
-}
-
-/// One distribution's stream: counts, sum, maximum and the spill file.
+/// One distribution's stream: counts (the histogram's), sum, maximum and the spill file.
 pub struct Exact {
-    hist: Vec<u64>,
-    n: u64,
+    hist: Histogram<u64>,
     sum: u128,
     max: u64,
     spill: Option<(PathBuf, BufWriter<File>)>,
@@ -72,8 +56,7 @@ impl Exact {
             None => None,
         };
         Ok(Exact {
-            hist: vec![0; BUCKETS],
-            n: 0,
+            hist: histogram(),
             sum: 0,
             max: 0,
             spill,
@@ -82,8 +65,8 @@ impl Exact {
 
     #[inline]
     pub fn push(&mut self, v: u64) -> Result<()> {
-        self.hist[bucket(v)] += 1;
-        self.n += 1;
+        // Every u64 is in range: nothing is clamped.
+        self.hist.saturating_record(v);
         self.sum += v as u128;
         self.max = self.max.max(v);
         if let Some((p, w)) = &mut self.spill {
@@ -94,10 +77,10 @@ impl Exact {
 
     /// Add another distribution's counts (its values are in its own spill file).
     pub fn merge_counts(&mut self, o: &Exact) {
-        for (a, b) in self.hist.iter_mut().zip(&o.hist) {
-            *a += b;
-        }
-        self.n += o.n;
+        // Two histograms of one layout over every u64: adding cannot run out of range.
+        self.hist
+            .add(&o.hist)
+            .expect("histograms of one layout over every u64 add");
         self.sum += o.sum;
         self.max = self.max.max(o.max);
     }
@@ -116,7 +99,8 @@ impl Exact {
     /// The exact distribution, reading the values back from `files` (the spill files that
     /// together hold exactly the values counted).
     pub fn resolve(&self, files: &[PathBuf]) -> Result<Dist> {
-        if self.n == 0 {
+        let n = self.hist.len();
+        if n == 0 {
             return Ok(Dist::zero());
         }
         // (bucket lowest value, width, rank within the bucket (0-based)) per percentile.
@@ -124,15 +108,21 @@ impl Exact {
         let mut out = vec![0u64; PERCENTILES.len()];
         let mut slot = Vec::new();
         for (k, &p) in PERCENTILES.iter().enumerate() {
-            let r = nearest_rank(self.n as usize, p) as u64 - 1;
-            if r == self.n - 1 {
+            let r = nearest_rank(n as usize, p) as u64 - 1;
+            if r == n - 1 {
                 out[k] = self.max;
                 continue;
             }
+            // Buckets in increasing order of value; `value_iterated_to` is a bucket's highest.
             let mut seen = 0u64;
-            for (b, &c) in self.hist.iter().enumerate() {
+            for b in self.hist.iter_recorded() {
+                let c = b.count_at_value();
                 if seen + c > r {
-                    let (lo, w) = bounds(b);
+                    let v = b.value_iterated_to();
+                    let (lo, w) = (
+                        self.hist.lowest_equivalent(v),
+                        self.hist.equivalent_range(v),
+                    );
                     slot.push((k, want.len()));
                     want.push((lo, w, r - seen));
                     break;
@@ -180,7 +170,7 @@ impl Exact {
         }
         let ms = |v: u64| v as f64 / 1e6;
         Ok(Dist {
-            mean_ms: self.sum as f64 / self.n as f64 / 1e6,
+            mean_ms: self.sum as f64 / n as f64 / 1e6,
             p50_ms: ms(out[0]),
             p90_ms: ms(out[1]),
             p95_ms: ms(out[2]),
@@ -219,30 +209,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_tile_the_line() {
-        // Every bucket starts where the one before ends, and values map into their bucket.
-        let mut next = 0u64;
-        for b in 0..BUCKETS {
-            let (lo, w) = bounds(b);
-            assert_eq!(lo, next, "bucket {b}");
-            next = lo.wrapping_add(w);
-        }
-        assert_eq!(next, 0, "the last bucket ends at 2^64");
-        for v in [
-            0,
-            1,
-            2047,
-            2048,
-            2049,
-            4095,
-            4096,
-            123_456_789,
-            u64::MAX / 3,
-            u64::MAX,
+    fn buckets_are_as_documented() {
+        // The layout the module's passes rely on, by hand: width 1 below 2^11; from 2^k on
+        // (k >= 11) width 2^(k-10), the bucket starting at a multiple of its width; the last
+        // bucket reaches u64::MAX.
+        let h = histogram();
+        for (v, lo, w) in [
+            (0u64, 0u64, 1u64),
+            (1, 1, 1),
+            (2047, 2047, 1),
+            (2048, 2048, 2),
+            (2049, 2048, 2),
+            (4095, 4094, 2),
+            (4096, 4096, 4),
+            // 123,456,789 is in [2^26, 2^27): width 2^16 = 65,536; 1883 x 65,536 = 123,404,288.
+            (123_456_789, 123_404_288, 1 << 16),
+            // 2^63 - 1 is in [2^62, 2^63): width 2^52.
+            (u64::MAX / 2, (u64::MAX / 2) - ((1 << 52) - 1), 1 << 52),
+            (u64::MAX, u64::MAX - ((1 << 53) - 1), 1 << 53),
         ] {
-            let (lo, w) = bounds(bucket(v));
-            assert!(v >= lo && v - lo < w, "{v}");
+            assert_eq!(
+                (h.lowest_equivalent(v), h.equivalent_range(v)),
+                (lo, w),
+                "{v}"
+            );
         }
+        assert_eq!(h.highest_equivalent(u64::MAX), u64::MAX);
+        // 2^11 single values, then 1024 buckets for each of the 53 powers of two above.
+        assert_eq!(h.distinct_values(), 2048 + 53 * 1024);
     }
 
     /// Nearest-rank percentiles by sorting, by hand's definition: the ceil(p n / 100)-th
