@@ -11,7 +11,8 @@ use mig_replay::policy::{PolicyParams, Registry, RunParams};
 use mig_replay::profile::Profiles;
 use mig_replay::replay::replay;
 use mig_replay::report::{QueriesWriter, Summary, write_queries_in_groups};
-use mig_replay::stream::{StreamOptions, replay_stream};
+use mig_replay::scenario::{Inputs, Names, PolicySource, Scenario};
+use mig_replay::stream::{Source, StreamOptions, replay_stream};
 use mig_replay::trace::Trace;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -91,8 +92,9 @@ fn same_both_ways(
     // In memory.
     let mut trace = Trace::load(path).unwrap();
     trace.scale_rate(rate_scale).unwrap();
-    let mut p = reg.build_for(policy, &run).unwrap();
-    let r = replay(&trace, &prof, &gpu, gpus, &mut p, &run.service, &run.slas).unwrap();
+
+    let r = replay(&common::run_scenario(&trace, &prof, (&gpu, gpus), &reg, policy, &run).unwrap())
+        .unwrap();
     assert!(r.invariants.all_ok(), "{tag}: {:?}", r.invariants);
     let mem = dir.join("mem");
     std::fs::create_dir_all(&mem).unwrap();
@@ -109,26 +111,26 @@ fn same_both_ways(
         rows_per_group,
     )
     .unwrap();
-    let mut p = reg.build_for(policy, &run).unwrap();
     let opts = StreamOptions {
         rows_per_group,
         cut_rows,
         spill_in: st.clone(),
     };
-    let (r2, head) = replay_stream(
-        path,
-        rate_scale,
-        &prof,
-        &gpu,
-        gpus,
-        &mut p,
-        &run.service,
-        &run.slas,
-        Some(q),
-        &opts,
+    let source = Source::open(path, rate_scale).unwrap();
+    let scenario = Scenario::new(
+        Inputs::of_run(
+            source.head(),
+            prof.clone(),
+            (gpu.clone(), gpus),
+            PolicySource::registered(&reg, policy, &run).unwrap(),
+            &run,
+        ),
+        &Names::default(),
     )
     .unwrap();
-    Summary::new(&r2, &head.models, inputs(&head), rate_scale)
+    let r2 = replay_stream(&scenario, source, Some(q), &opts).unwrap();
+    let head = scenario.trace();
+    Summary::new(&r2, &head.models, inputs(head), rate_scale)
         .write(&st.join("summary.json"))
         .unwrap();
     for f in ["queries.parquet", "summary.json"] {

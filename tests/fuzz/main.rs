@@ -479,7 +479,7 @@ impl Ctx {
             // ones small, and the illegal ones (0, above 100,000, not a number) as they are.
             let legal = a[k + 1]
                 .parse::<usize>()
-                .is_ok_and(|n| (1..=mig_replay::replay::MAX_GPUS).contains(&n));
+                .is_ok_and(|n| (1..=mig_replay::scenario::MAX_GPUS).contains(&n));
             if legal || r.chance(0.8) {
                 a[k + 1] = s(1 + r.below(12));
             }
