@@ -144,6 +144,11 @@ impl PolicySource {
         self.reconfigurable
     }
 
+    /// Its repartitioner's name (`static` when it never reconfigures).
+    pub fn repartitioner(&self) -> &'static str {
+        self.repartitioner
+    }
+
     /// Its repartitioner reads the trace ahead of the clock (perfect foresight).
     pub fn reads_ahead(&self) -> bool {
         self.reads_ahead
@@ -284,5 +289,135 @@ impl Scenario {
     /// resolved for this scenario.
     pub fn slas(&self) -> &[Option<ModelSla>] {
         &self.resolved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::PolicyParams;
+
+    fn inputs(params: &[(&str, &str)], gpus: usize, global_ms: Option<f64>) -> Result<Inputs> {
+        let mut prof = Profiles::default();
+        for m in ["a", "b"] {
+            prof.insert("A100-40GB", m, "7g.40gb", &[(1, 10.0)]);
+        }
+        let mut run = RunParams::split(PolicyParams::from_pairs(params))?;
+        run.slas = run.slas.with_global(global_ms);
+        let policy = PolicySource::new("fcfs", {
+            let (reg, run) = (Registry::builtin(), run.clone());
+            move || reg.build_for("fcfs", &run)
+        })?;
+        Ok(Inputs::of_run(
+            Trace::from_rows([(0, "a", 1), (5, "b", 1)]),
+            prof,
+            (GpuSpec::by_name("A100-40GB")?, gpus),
+            policy,
+            &run,
+        ))
+    }
+
+    const NAMES: Names = Names {
+        gpus: "--gpus",
+        sla_ms: "key 'sla_ms'",
+    };
+
+    #[test]
+    fn each_check_names_the_input_as_the_caller_does() {
+        for (gpus, ok) in [
+            (0, false),
+            (1, true),
+            (MAX_GPUS, true),
+            (MAX_GPUS + 1, false),
+        ] {
+            let r = Scenario::new(inputs(&[], gpus, None).unwrap(), &NAMES);
+            match r {
+                Ok(s) => assert!(ok && s.gpus() == gpus, "{gpus}"),
+                Err(e) => {
+                    assert!(!ok, "{gpus}: {e}");
+                    assert_eq!(e.exit_code(), 2);
+                    assert_eq!(
+                        e.to_string(),
+                        format!("--gpus must be between 1 and 100000, got {gpus}")
+                    );
+                }
+            }
+        }
+        for bad in [0.0, -3.0, f64::NAN, f64::INFINITY] {
+            let e = Scenario::new(inputs(&[], 1, Some(bad)).unwrap(), &NAMES)
+                .err()
+                .expect("refused");
+            assert!(
+                e.to_string()
+                    .starts_with("key 'sla_ms' must be a positive number, got "),
+                "{e}"
+            );
+        }
+        // The one check of a GPU count, also what `with_gpus` applies.
+        let s = Scenario::new(inputs(&[], 1, None).unwrap(), &NAMES).unwrap();
+        assert!(s.with_gpus(0).is_err() && s.with_gpus(3).unwrap().gpus() == 3);
+    }
+
+    #[test]
+    fn the_slas_are_resolved_once_and_kept_under_a_rate_scale() {
+        let s = Scenario::new(inputs(&[("sla.b", "30")], 1, Some(15.0)).unwrap(), &NAMES).unwrap();
+        let got = |s: &Scenario| {
+            s.slas()
+                .iter()
+                .map(|x| x.as_ref().map(|x| (x.sla_ms, x.source.clone())))
+                .collect::<Vec<_>>()
+        };
+        let want = vec![
+            Some((15.0, "--sla-ms".to_string())),
+            Some((30.0, "param sla.b".to_string())),
+        ];
+        assert_eq!(got(&s), want);
+        let k = s.scaled(2.0).unwrap();
+        assert_eq!(got(&k), want);
+        // Halved arrivals: 5 ns at rate scale 2 arrives at 2.5, rounded to 3.
+        assert_eq!(k.trace().arrival_ns, [0, 3]);
+        // A model the trace lacks is refused, naming the key.
+        let e = Scenario::new(inputs(&[("sla.c", "30")], 1, None).unwrap(), &NAMES)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("parameter 'sla.c'"), "{e}");
+    }
+
+    #[test]
+    fn reconfiguration_rules_need_a_server_that_reconfigures() {
+        let e = Scenario::new(
+            inputs(&[("reconfig.cost_s", "3")], 1, None).unwrap(),
+            &NAMES,
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string().starts_with(
+                "reconfig.cost_s applies to a reconfigurable server, but the repartitioner is 'static'"
+            ),
+            "{e}"
+        );
+        let s = Scenario::new(
+            inputs(
+                &[
+                    ("repartition.name", "periodic"),
+                    ("reconfig.cost_s", "3"),
+                    ("reconfig.drain", "gpu"),
+                ],
+                1,
+                None,
+            )
+            .unwrap(),
+            &NAMES,
+        )
+        .unwrap();
+        assert!(s.policy().reconfigurable());
+        assert_eq!(s.reconfig().model.cost_ns, 3_000_000_000);
+        assert_eq!(
+            s.reconfig().model.drain,
+            crate::server::reconfig::Drain::Gpu
+        );
+        assert_eq!(s.reconfig().model.max_concurrent, 1);
     }
 }

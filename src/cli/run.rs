@@ -132,12 +132,12 @@ fn cannot_stream(a: &RunArgs, policy: &PolicySource) -> Option<(String, String)>
     if policy.reconfigurable() {
         return Some((
             format!(
-                "the policy '{}' reconfigures the server, reading windows of the entire trace",
-                policy.label()
+                "the repartitioner '{}' reconfigures the server, reading windows of the entire trace",
+                policy.repartitioner()
             ),
             format!(
-                "--stream replays a server that never changes; the policy '{}' reconfigures it, reading windows of the entire trace (run without --stream)",
-                policy.label()
+                "--stream replays a server that never changes; the repartitioner '{}' reads windows of the entire trace (run without --stream)",
+                policy.repartitioner()
             ),
         ));
     }

@@ -525,6 +525,61 @@ mod tests {
     ];
 
     #[test]
+    fn the_reconfiguration_rules_are_split_off_typed() {
+        let run = RunParams::split(PolicyParams::from_pairs(&[
+            ("repartition.name", "periodic"),
+            ("reconfig.cost_s", "0.25"),
+            ("reconfig.max_concurrent", "3"),
+            ("theta", "0.5"),
+        ]))
+        .unwrap();
+        // 0.25 s = 250,000,000 ns; the drain keeps its default.
+        assert_eq!(
+            run.reconfig.model,
+            ReconfigModel {
+                cost_ns: 250_000_000,
+                max_concurrent: 3,
+                drain: Drain::Instances,
+            }
+        );
+        let keys: Vec<&str> = run.policy.values.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["repartition.name", "theta"]);
+        // Reports name every rule, the given ones as given.
+        let named = reconfig_keys(&run.reconfig).unwrap();
+        let named: Vec<(&str, &str)> = named
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("reconfig.cost_s", "0.25"),
+                ("reconfig.drain", "instances"),
+                ("reconfig.max_concurrent", "3")
+            ]
+        );
+        for (k, v, want) in [
+            ("reconfig.speed", "1", "unknown parameter 'reconfig.speed'"),
+            ("reconfig.cost_s", "-1", "parameter 'cost_s' of 'reconfig'"),
+            (
+                "reconfig.max_concurrent",
+                "0",
+                "reconfig.max_concurrent must be between 1",
+            ),
+            (
+                "reconfig.drain",
+                "some",
+                "'some' is not one of instances, gpu",
+            ),
+        ] {
+            let e = RunParams::split(PolicyParams::from_pairs(&[(k, v)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{k}={v}: {e}");
+        }
+    }
+
+    #[test]
     fn labels() {
         let (n, p) = split_label("homogeneous[slice=1g]").unwrap();
         assert_eq!((n, p.text()), ("homogeneous", "slice=1g".to_string()));

@@ -45,7 +45,7 @@ use std::sync::mpsc::sync_channel;
 /// Rows per chunk read from a trace held in memory (an unsorted trace).
 const CHUNK: usize = 1 << 16;
 
-/// Rows per cut of the window (`run --stream`): a sixteenth of a `queries.parquet` row group.
+/// Rows per cut of the window (a streamed `run`): a sixteenth of a `queries.parquet` row group.
 pub const CUT_ROWS: usize = 1 << 16;
 
 /// How a streamed replay runs.
