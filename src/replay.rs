@@ -215,7 +215,6 @@ pub(crate) fn setup(scenario: &Scenario, policy: &mut Policy) -> Result<Setup> {
 /// Replay `scenario` with a fresh policy of its own.
 pub fn replay(scenario: &Scenario) -> Result<Replay> {
     let mut policy = scenario.policy().build()?;
-    let policy = &mut policy;
     let Setup {
         explanation,
         server,
@@ -223,7 +222,7 @@ pub fn replay(scenario: &Scenario) -> Result<Replay> {
         table,
         repartitioner,
         reconfigurable,
-    } = setup(scenario, policy)?;
+    } = setup(scenario, &mut policy)?;
     let (trace, profiles, gpu, gpus) = (
         scenario.trace(),
         scenario.profiles(),
@@ -237,7 +236,6 @@ pub fn replay(scenario: &Scenario) -> Result<Replay> {
         let exact = model.is_exact();
         let factory = &mut policy.scheduler;
         let partitioner = &policy.partitioner;
-        let resolved_ref = resolved;
         let table_ref = &table;
         let mut details = None;
         let details_ref = &mut details;
@@ -256,7 +254,7 @@ pub fn replay(scenario: &Scenario) -> Result<Replay> {
                             gpus,
                             profiles,
                             trace: w,
-                            slas: resolved_ref,
+                            slas: resolved,
                         })?
                         .layouts)
                 }),
@@ -267,7 +265,7 @@ pub fn replay(scenario: &Scenario) -> Result<Replay> {
                         service: table_ref,
                         profiles,
                         trace,
-                        slas: resolved_ref,
+                        slas: resolved,
                         exact_estimates: exact,
                     })?;
                     if details_ref.is_none() {

@@ -210,6 +210,8 @@ fn same_as_in_memory(args: &[String], streamed: &Outcome) {
     let _ = std::fs::remove_dir_all(&mem);
     let mut again: Vec<String> = vec![s("mig-replay")];
     again.extend(args.iter().filter(|a| *a != "--stream").cloned());
+    // `run` streams by default: the reference asks for memory.
+    again.push(s("--in-memory"));
     let j = again.iter().position(|a| a == "--out").expect("kept --out");
     again[j + 1] = s(mem.display());
     let c = Cli::try_parse_from(&again).expect("parsed once already");
