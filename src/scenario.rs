@@ -304,9 +304,11 @@ mod tests {
         }
         let mut run = RunParams::split(PolicyParams::from_pairs(params))?;
         run.slas = run.slas.with_global(global_ms);
-        let policy = PolicySource::new("fcfs", {
+        // The baseline policy: whole GPUs, one FIFO queue.
+        let name = crate::policy::DEFAULT_BASELINE;
+        let policy = PolicySource::new(name, {
             let (reg, run) = (Registry::builtin(), run.clone());
-            move || reg.build_for("fcfs", &run)
+            move || reg.build_for(name, &run)
         })?;
         Ok(Inputs::of_run(
             Trace::from_rows([(0, "a", 1), (5, "b", 1)]),
