@@ -29,7 +29,7 @@ lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
 
-# Event-loop benchmark (cargo bench), end-to-end `run` on 1M queries (3 policies, and fcfs streamed), wall time and peak RSS, the Python reference side by side (the 100M-query run is `just bench-100m`, 5 GB of disk; memory per query `just bench-stream`; a billion queries `just bench-1b`).
+# Event-loop benchmark (cargo bench), end-to-end `run` on 1M queries (3 policies in memory, and fcfs streamed), wall time and peak RSS, the Python reference side by side (the 100M-query run is `just bench-100m`, 5 GB of disk; memory per query `just bench-stream`; a billion queries `just bench-1b`).
 bench-core:
     cargo bench --bench core
     cargo build --release
@@ -37,9 +37,9 @@ bench-core:
     # 1M resnet50 queries at 1000 q/s: about 76% load on 8 A100-80GB under fcfs.
     ./target/release/mig-replay trace gen --rate 1000 --queries 1000000 --model resnet50 --batch-mu 1.5 --batch-sigma 0.8 --max-batch 64 --seed 1 --out reports/bench-core/trace-1m.parquet
     rm -rf reports/bench-core/fcfs reports/bench-core/homogeneous-1g reports/bench-core/paris-elsa
-    /usr/bin/time -f "1M fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy fcfs --out reports/bench-core/fcfs
-    /usr/bin/time -f "1M homogeneous 1g: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy homogeneous --slice 1g.10gb --out reports/bench-core/homogeneous-1g
-    /usr/bin/time -f "1M paris+elsa: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy paris+elsa --out reports/bench-core/paris-elsa
+    /usr/bin/time -f "1M fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy fcfs --in-memory --out reports/bench-core/fcfs
+    /usr/bin/time -f "1M homogeneous 1g: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy homogeneous --slice 1g.10gb --in-memory --out reports/bench-core/homogeneous-1g
+    /usr/bin/time -f "1M paris+elsa: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy paris+elsa --in-memory --out reports/bench-core/paris-elsa
     rm -rf reports/bench-core/fcfs-stream
     /usr/bin/time -f "1M fcfs --stream: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-1m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 8 --policy fcfs --stream --quiet --out reports/bench-core/fcfs-stream
     cmp reports/bench-core/fcfs/queries.parquet reports/bench-core/fcfs-stream/queries.parquet && cmp reports/bench-core/fcfs/summary.json reports/bench-core/fcfs-stream/summary.json && echo "1M fcfs: --stream wrote the same bytes"
@@ -102,5 +102,5 @@ bench-100m:
     mkdir -p reports/bench-core
     ./target/release/mig-replay trace gen --rate 100000 --queries 100000000 --model resnet50 --batch-mu 1.5 --batch-sigma 0.8 --max-batch 64 --seed 1 --out reports/bench-core/trace-100m.parquet
     rm -rf reports/bench-core/fcfs-100m
-    /usr/bin/time -f "100M fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-100m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 800 --policy fcfs --out reports/bench-core/fcfs-100m
+    /usr/bin/time -f "100M fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-100m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 800 --policy fcfs --in-memory --out reports/bench-core/fcfs-100m
     rm -f reports/bench-core/trace-100m.parquet

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Marginal memory per query of `run` in memory and `run --stream`: fcfs on 800 A100-80GB at
+# Marginal memory per query of `run --in-memory` and `run --stream`: fcfs on 800 A100-80GB at
 # 100,000 q/s (a stable load, about 76%), 10M and 100M queries, queries.parquet written.
 # Prints wall time and peak RSS of each run and the marginal bytes per query between the two
 # sizes, and checks both modes wrote the same bytes. Needs about 5 GB of disk under
@@ -13,7 +13,7 @@ for n in 10000000 100000000; do
   "$B" trace gen --rate 100000 --queries "$n" --model resnet50 --batch-mu 1.5 --batch-sigma 0.8 \
     --max-batch 64 --seed 1 --stream --out "$D/trace.parquet" > /dev/null
   for mode in memory stream; do
-    flag=""
+    flag="--in-memory"
     [ "$mode" = stream ] && flag="--stream"
     rm -rf "$D/$mode"
     /usr/bin/time -f "%e %M" -o "$D/time.txt" "$B" run --trace "$D/trace.parquet" \

@@ -43,11 +43,9 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
 use crate::metrics::timeline::layout_counts;
 use crate::peak::Criterion;
-use crate::policy::Policy;
 use crate::profile::Profiles;
-use crate::replay::{MAX_GPUS, replay};
-use crate::service::ServiceModel;
-use crate::sla::SlaSpec;
+use crate::replay::replay;
+use crate::scenario::{MAX_GPUS, Scenario};
 use crate::trace::Trace;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -219,45 +217,27 @@ struct Outcome {
     layout: String,
 }
 
-/// Plan the policy that `make_policy` builds (a fresh one per replay) for `trace` as given
-/// (rescale it first for a target rate) on GPUs of kind `gpu`, with `price` per GPU-hour.
-#[allow(clippy::too_many_arguments)]
-pub fn plan(
-    trace: &Trace,
-    profiles: &Profiles,
-    gpu: &GpuSpec,
-    name: &str,
-    make_policy: &dyn Fn() -> Result<Policy>,
-    service: &ServiceModel,
-    slas: &SlaSpec,
-    cfg: &PlanConfig,
-    price: Option<f64>,
-) -> Result<PlanResult> {
+/// Plan the policy of `scenario` (a fresh one per replay) for its trace as given (rescale it
+/// first for a target rate) on GPUs of its kind, with `price` per GPU-hour. The counts tried
+/// are the plan's: the scenario's own GPU count is not read.
+pub fn plan(scenario: &Scenario, cfg: &PlanConfig, price: Option<f64>) -> Result<PlanResult> {
     cfg.check()?;
+    let (trace, profiles, gpu) = (scenario.trace(), scenario.profiles(), scenario.gpu());
+    let name = scenario.policy().label();
     if trace.is_empty() {
         return Err(Error::file(&trace.path, "trace has no queries"));
     }
-    let probe_policy = make_policy()?;
-    let needs_rule = probe_policy.needs_sla;
+    let policy = scenario.policy();
     let monotone_by_design =
-        probe_policy.identical_fcfs && probe_policy.repartition.is_static() && service.is_exact();
-    let criterion = Criterion::new(
-        trace,
-        profiles,
-        gpu,
-        needs_rule,
-        slas,
-        cfg.percentile,
-        cfg.pooled,
-    )?;
+        policy.identical_fcfs() && !policy.reconfigurable() && scenario.service().is_exact();
+    let criterion = Criterion::new(scenario, cfg.percentile, cfg.pooled)?;
     let mut lat = Vec::with_capacity(trace.len());
     let mut seen: BTreeMap<usize, Outcome> = BTreeMap::new();
     let mut probe = |n: usize, seen: &mut BTreeMap<usize, Outcome>| -> Result<bool> {
         if let Some(o) = seen.get(&n) {
             return Ok(o.sufficient);
         }
-        let mut policy = make_policy()?;
-        let r = replay(trace, profiles, gpu, n, &mut policy, service, slas)?;
+        let r = replay(&scenario.with_gpus(n)?)?;
         crate::replay::require_invariants(&r.invariants, &format!("for '{name}' on {n} GPUs"))?;
         let j = criterion.judge(trace, &r.records.finish_ns, &mut lat);
         let h = &r.metrics.headline;
@@ -303,7 +283,7 @@ pub fn plan(
         }
         Ok(Some(hi))
     };
-    let unreachable = if service.is_exact() {
+    let unreachable = if scenario.service().is_exact() {
         floor(trace, profiles, gpu, &criterion)?
     } else {
         None

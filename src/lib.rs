@@ -1,11 +1,13 @@
 //! mig-replay: a trace-driven replay benchmark harness for reconfigurable (MIG) multi-GPU
 //! inference servers.
 //!
-//! Data flows one way: [`trace`] and [`profile`] (validated inputs) and the [`service`] model →
+//! Data flows one way: [`trace`] and [`profile`] (validated inputs), the [`service`] model, the
+//! SLAs ([`sla`]) and the reconfiguration rules, checked together as one [`scenario`] →
 //! a [`policy`]'s partitioner chooses the [`server`] layout → the [`engine`]'s event loop
 //! advances the server's state, asking the policy's scheduler (which reads the server through
 //! a [`server::ServerView`] only) → per-query [`engine::Records`] → [`metrics`] →
-//! [`report`]. [`replay::replay`] runs that chain once, [`peak`] and [`sweep`] many times;
+//! [`report`]. [`replay::replay`] runs that chain once on a scenario, [`stream`] streamed,
+//! [`peak`], [`capacity`] and [`sweep`] many times;
 //! [`cli`] is the command line over them, for any [`policy::Registry`]. No module imports one
 //! above it (`tests/architecture.rs` checks).
 
@@ -26,6 +28,7 @@ pub mod policy;
 pub mod profile;
 pub mod replay;
 pub mod report;
+pub mod scenario;
 pub mod server;
 pub mod service;
 pub mod sla;

@@ -14,12 +14,8 @@
 //! flagged as a lower bound.
 
 use crate::error::{Error, Result};
-use crate::gpu::GpuSpec;
-use crate::policy::Policy;
-use crate::profile::Profiles;
 use crate::replay::replay;
-use crate::service::ServiceModel;
-use crate::sla::SlaSpec;
+use crate::scenario::Scenario;
 use crate::stats::percentile;
 use crate::trace::Trace;
 use serde::Serialize;
@@ -134,20 +130,12 @@ pub struct Judgement {
 }
 
 impl Criterion {
-    /// Resolve every model's SLA (`slas`, with the default rule when `needs_rule`); every model
-    /// needs one, and `pooled` needs one shared by all.
-    pub fn new(
-        trace: &Trace,
-        profiles: &Profiles,
-        gpu: &GpuSpec,
-        needs_rule: bool,
-        slas: &SlaSpec,
-        percentile: f64,
-        pooled: bool,
-    ) -> Result<Criterion> {
-        let resolved = slas.resolve(trace, profiles, gpu, needs_rule)?;
-        let mut sla_ns = Vec::with_capacity(resolved.len());
-        for (m, s) in trace.models.iter().zip(&resolved) {
+    /// The criterion over the SLAs of `scenario` ([`Scenario::slas`]); every model needs one,
+    /// and `pooled` needs one shared by all.
+    pub fn new(scenario: &Scenario, percentile: f64, pooled: bool) -> Result<Criterion> {
+        let trace = scenario.trace();
+        let mut sla_ns = Vec::with_capacity(trace.models.len());
+        for (m, s) in trace.models.iter().zip(scenario.slas()) {
             let s = s.as_ref().ok_or_else(|| {
                 Error::Usage(format!(
                     "judging a load needs every model's SLA, and model '{m}' has none: give --sla-ms or --param sla.{m}=MS"
@@ -216,45 +204,26 @@ impl Criterion {
     }
 }
 
-/// Find the peak of the policy that `make_policy` builds (a fresh one per try), under the
-/// service model `service` and the SLAs `slas`.
-#[allow(clippy::too_many_arguments)]
-pub fn find_peak(
-    trace: &Trace,
-    profiles: &Profiles,
-    gpu: &GpuSpec,
-    gpus: usize,
-    name: &str,
-    make_policy: &dyn Fn() -> Result<Policy>,
-    service: &ServiceModel,
-    slas: &SlaSpec,
-    cfg: &PeakConfig,
-) -> Result<PeakResult> {
+/// Find the peak of the policy of `scenario` (a fresh one per try) at the scenario's trace
+/// scaled by each rate scale tried.
+pub fn find_peak(scenario: &Scenario, cfg: &PeakConfig) -> Result<PeakResult> {
+    let trace = scenario.trace();
+    let name = scenario.policy().label();
     cfg.check(trace)?;
     // Every model needs an SLA to be judged; the pooled criterion needs one shared by all.
-    let needs_rule = make_policy()?.needs_sla;
-    let criterion = Criterion::new(
-        trace,
-        profiles,
-        gpu,
-        needs_rule,
-        slas,
-        cfg.percentile,
-        cfg.pooled,
-    )?;
+    let criterion = Criterion::new(scenario, cfg.percentile, cfg.pooled)?;
     let tries = std::cell::Cell::new(0u32);
     let mut lat = Vec::with_capacity(trace.len());
     let mut run = |k: f64| -> Result<Try> {
         tries.set(tries.get() + 1);
-        let mut t = trace.clone();
-        t.scale_rate(k)?;
-        let mut policy = make_policy()?;
-        let r = replay(&t, profiles, gpu, gpus, &mut policy, service, slas)?;
+        let s = scenario.scaled(k)?;
+        let t = s.trace();
+        let r = replay(&s)?;
         crate::replay::require_invariants(
             &r.invariants,
             &format!("for '{name}' at rate scale {k}"),
         )?;
-        let j = criterion.judge(&t, &r.records.finish_ns, &mut lat);
+        let j = criterion.judge(t, &r.records.finish_ns, &mut lat);
         Ok(Try {
             feasible: j.feasible,
             binding: (

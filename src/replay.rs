@@ -1,21 +1,20 @@
-//! One replay from validated inputs to metrics: partition, build the server and the service
-//! table, run the event loop, check invariants, compute metrics. Its inputs are the trace, the
-//! profile, the server (GPU kind and count), the policy, the service model and the SLAs, each a
-//! value of its own. The SLA of every model is resolved here, once ([`crate::sla`]), and the
-//! partitioner, the scheduler and the metrics all use that one.
+//! One replay from a checked [`Scenario`] to metrics: partition, build the server and the
+//! service table, run the event loop, check invariants, compute metrics. The scenario carries
+//! the trace, the profile, the server (GPU kind and count), the policy, the service model, the
+//! SLAs (resolved once, [`Scenario::slas`]: the partitioner, the scheduler and the metrics all
+//! use those) and the reconfiguration rules.
 
 use crate::engine::{self, Invariants, Reconfigurable, Records};
 use crate::error::{Error, Result};
-use crate::gpu::GpuSpec;
 use crate::gpu::Layout;
 use crate::metrics::{self, Metrics};
 use crate::policy::{
     Explanation, Partition, PartitionContext, Policy, RepartitionContext, SchedContext,
 };
-use crate::profile::Profiles;
+use crate::scenario::Scenario;
 use crate::server::Server;
 use crate::service::{BatchRule, Noise, ServiceModel, ServiceTable};
-use crate::sla::{ModelSla, SlaSpec};
+use crate::sla::ModelSla;
 use crate::trace::Trace;
 use std::sync::Arc;
 
@@ -78,14 +77,9 @@ pub fn require_invariants(inv: &Invariants, what: &str) -> Result<()> {
     )))
 }
 
-/// The largest server a replay builds: more GPUs than any cluster holds, and few enough that
-/// its state fits in memory.
-pub const MAX_GPUS: usize = 100_000;
-
-/// What a replay builds before its event loop: the SLAs, the first layouts (and what the
-/// partitioner said of them), the server, the batching rules and the service table.
+/// What a replay builds before its event loop: the first layouts (and what the partitioner
+/// said of them), the server, the batching rules and the service table.
 pub(crate) struct Setup {
-    pub resolved: Vec<Option<ModelSla>>,
     pub explanation: Option<Arc<dyn Explanation>>,
     pub server: Server,
     pub rules: Vec<BatchRule>,
@@ -94,50 +88,23 @@ pub(crate) struct Setup {
     pub reconfigurable: bool,
 }
 
-/// Check the inputs and build everything the event loop needs. `trace` is the whole trace, or
-/// a streamed replay's head ([`Trace::head`]: no rows, the whole trace's mix).
-pub(crate) fn setup(
-    trace: &Trace,
-    profiles: &Profiles,
-    gpu: &GpuSpec,
-    gpus: usize,
-    policy: &mut Policy,
-    service: &ServiceModel,
-    slas: &SlaSpec,
-) -> Result<Setup> {
-    if gpus == 0 || gpus > MAX_GPUS {
-        return Err(Error::Usage(format!(
-            "--gpus must be between 1 and {MAX_GPUS}, got {gpus}"
-        )));
-    }
-    if let Some(s) = slas.global_ms
-        && !(s.is_finite() && s > 0.0)
-    {
-        return Err(Error::Usage(format!(
-            "--sla-ms must be a positive number, got {}",
-            crate::error::num(s)
-        )));
-    }
-    if trace.queries() == 0 {
-        return Err(Error::file(&trace.path, "trace has no queries"));
-    }
-    if !profiles.gpus().iter().any(|g| g == gpu.name) {
-        return Err(Error::file(
-            &profiles.path,
-            format!(
-                "no rows for GPU {}; the file profiles: {}",
-                gpu.name,
-                profiles.gpus().join(", ")
-            ),
-        ));
-    }
-    let resolved = slas.resolve(trace, profiles, gpu, policy.needs_sla)?;
+/// Build everything the event loop needs for `scenario` with `policy` (built from it). The
+/// scenario's trace is the whole trace, or a streamed replay's head ([`Trace::head`]: no rows,
+/// the whole trace's mix).
+pub(crate) fn setup(scenario: &Scenario, policy: &mut Policy) -> Result<Setup> {
+    let (trace, profiles, gpu, gpus) = (
+        scenario.trace(),
+        scenario.profiles(),
+        scenario.gpu(),
+        scenario.gpus(),
+    );
+    let resolved = scenario.slas();
     let ctx = PartitionContext {
         gpu,
         gpus,
         profiles,
         trace,
-        slas: &resolved,
+        slas: resolved,
     };
     let mut repartitioner = policy.repartition.build()?;
     let reconfigurable = !policy.repartition.is_static();
@@ -182,7 +149,7 @@ pub(crate) fn setup(
         )));
     }
     let server = Server::new(gpu.clone(), layouts)?;
-    let model = service;
+    let model = scenario.service();
     let rules = model.batch_rules(&trace.models)?;
     let largest = rules.iter().map(|r| r.max_batch).max().unwrap_or(1);
     let table = ServiceTable::build(
@@ -236,7 +203,6 @@ pub(crate) fn setup(
         }
     }
     Ok(Setup {
-        resolved,
         explanation,
         server,
         rules,
@@ -246,32 +212,30 @@ pub(crate) fn setup(
     })
 }
 
-/// Replay `trace` with `policy` on `gpus` GPUs of kind `gpu`, under the service model
-/// `service` (noise, batching; [`ServiceModel::default`] is exact) and the SLAs `slas`.
-pub fn replay(
-    trace: &Trace,
-    profiles: &Profiles,
-    gpu: &GpuSpec,
-    gpus: usize,
-    policy: &mut Policy,
-    service: &ServiceModel,
-    slas: &SlaSpec,
-) -> Result<Replay> {
+/// Replay `scenario` with a fresh policy of its own.
+pub fn replay(scenario: &Scenario) -> Result<Replay> {
+    let mut policy = scenario.policy().build()?;
     let Setup {
-        resolved,
         explanation,
         server,
         rules,
         table,
         repartitioner,
         reconfigurable,
-    } = setup(trace, profiles, gpu, gpus, policy, service, slas)?;
-    let model = service;
+    } = setup(scenario, &mut policy)?;
+    let (trace, profiles, gpu, gpus) = (
+        scenario.trace(),
+        scenario.profiles(),
+        scenario.gpu(),
+        scenario.gpus(),
+    );
+    let resolved = scenario.slas();
+    let reconfig = scenario.reconfig();
+    let model = scenario.service();
     let (records, scheduler_details, server) = if reconfigurable {
         let exact = model.is_exact();
         let factory = &mut policy.scheduler;
         let partitioner = &policy.partitioner;
-        let resolved_ref = &resolved;
         let table_ref = &table;
         let mut details = None;
         let details_ref = &mut details;
@@ -293,7 +257,7 @@ pub fn replay(
                             gpus,
                             profiles,
                             trace: w,
-                            slas: resolved_ref,
+                            slas: resolved,
                         })?
                         .layouts)
                 }),
@@ -304,7 +268,7 @@ pub fn replay(
                         service: table_ref,
                         profiles,
                         trace,
-                        slas: resolved_ref,
+                        slas: resolved,
                         exact_estimates: exact,
                     })?;
                     if details_ref.is_none() {
@@ -312,7 +276,7 @@ pub fn replay(
                     }
                     Ok(sched)
                 }),
-                model: policy.repartition.reconfig,
+                model: reconfig.model,
             }),
         )?;
         // The metrics see every instance that existed, by instance id.
@@ -329,7 +293,7 @@ pub fn replay(
             service: &table,
             profiles,
             trace,
-            slas: &resolved,
+            slas: resolved,
             exact_estimates: model.is_exact(),
         })?;
         let setup = engine::Setup {
@@ -349,26 +313,31 @@ pub fn replay(
     // Two independent read-only passes over the records: run them side by side.
     let (invariants, metrics) = rayon::join(
         || engine::check_invariants(trace, &server, &records, &rules),
-        || metrics::compute(trace, &server, &records, &resolved),
+        || metrics::compute(trace, &server, &records, resolved),
     );
+    // A reconfigurable run's parameters name the rules it ran under.
+    let mut params = policy.params.clone();
+    if reconfigurable {
+        params.extend(crate::policy::params::reconfig_keys(reconfig)?);
+    }
     Ok(Replay {
         policy: policy.name.clone(),
         partitioner: policy.partitioner_name.clone(),
         scheduler: policy.scheduler_name.clone(),
-        params: policy.params.clone(),
+        params,
         partition: explanation,
         scheduler_details,
         server,
         service: model.clone(),
         batch_rules: rules,
-        slas: resolved,
+        slas: resolved.to_vec(),
         records,
         metrics,
         invariants,
         repartition: reconfigurable.then(|| RepartitionInfo {
             name: policy.repartition.name.to_string(),
             reads_ahead: policy.repartition.reads_ahead,
-            model: policy.repartition.reconfig,
+            model: reconfig.model,
         }),
     })
 }

@@ -25,15 +25,17 @@ fn run_policy(
     if let Some(s) = slice {
         params.set("slice", s);
     }
-    let mut p = Registry::builtin().build(policy, &params).unwrap();
+    let p = common::built(&Registry::builtin(), policy, &params);
     let r = replay(
-        trace,
-        prof,
-        &gpu,
-        gpus,
-        &mut p,
-        &ServiceModel::default(),
-        &Default::default(),
+        &common::scenario(
+            trace,
+            prof,
+            (&gpu, gpus),
+            p,
+            &ServiceModel::default(),
+            &Default::default(),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert!(r.invariants.all_ok(), "{:?}", r.invariants);

@@ -39,8 +39,9 @@ fn every_query_is_judged_by_its_own_models_sla() {
     let prof = two_models();
     let reg = Registry::builtin();
     let go = |slas: &SlaSpec| {
-        let mut p = reg.build("fcfs", &PolicyParams::default()).unwrap();
-        replay(&t, &prof, &gpu, 1, &mut p, &Default::default(), slas).unwrap()
+        let p = common::built(&reg, "fcfs", &PolicyParams::default());
+        replay(&common::scenario(&t, &prof, (&gpu, 1), p, &Default::default(), slas).unwrap())
+            .unwrap()
     };
     // a: 30 ms (met by both), b: 15 ms (b0 misses).
     let mut slas = SlaSpec::global(15.0);
@@ -108,14 +109,15 @@ fn peak_binds_on_the_model_that_misses_its_own_sla_first() {
         pooled: false,
     };
     let r = find_peak(
-        &t,
-        &prof,
-        &gpu,
-        1,
-        "fcfs",
-        &|| reg.build("fcfs", &PolicyParams::default()),
-        &Default::default(),
-        &slas,
+        &common::scenario(
+            &t,
+            &prof,
+            (&gpu, 1),
+            common::built(&reg, "fcfs", &PolicyParams::default()),
+            &Default::default(),
+            &slas,
+        )
+        .unwrap(),
         &cfg,
     )
     .unwrap();
@@ -133,14 +135,15 @@ fn peak_binds_on_the_model_that_misses_its_own_sla_first() {
         ..cfg
     };
     let e = find_peak(
-        &t,
-        &prof,
-        &gpu,
-        1,
-        "fcfs",
-        &|| reg.build("fcfs", &PolicyParams::default()),
-        &Default::default(),
-        &slas,
+        &common::scenario(
+            &t,
+            &prof,
+            (&gpu, 1),
+            common::built(&reg, "fcfs", &PolicyParams::default()),
+            &Default::default(),
+            &slas,
+        )
+        .unwrap(),
         &pooled,
     )
     .unwrap_err()
@@ -149,14 +152,15 @@ fn peak_binds_on_the_model_that_misses_its_own_sla_first() {
     // With one 6 ms SLA pooled, the pooled p99 is rank 990 of 1000, position 989:
     // k* = 10 / (4 - 2/989).
     let r = find_peak(
-        &t,
-        &prof,
-        &gpu,
-        1,
-        "fcfs",
-        &|| reg.build("fcfs", &PolicyParams::default()),
-        &Default::default(),
-        &SlaSpec::global(6.0),
+        &common::scenario(
+            &t,
+            &prof,
+            (&gpu, 1),
+            common::built(&reg, "fcfs", &PolicyParams::default()),
+            &Default::default(),
+            &SlaSpec::global(6.0),
+        )
+        .unwrap(),
         &pooled,
     )
     .unwrap();
@@ -169,14 +173,15 @@ fn peak_binds_on_the_model_that_misses_its_own_sla_first() {
     assert_eq!(r.binding_model, "*");
     // An SLA that never binds: the cap, flagged as a lower bound, not an error.
     let r = find_peak(
-        &t,
-        &prof,
-        &gpu,
-        1,
-        "fcfs",
-        &|| reg.build("fcfs", &PolicyParams::default()),
-        &Default::default(),
-        &SlaSpec::global(1e12),
+        &common::scenario(
+            &t,
+            &prof,
+            (&gpu, 1),
+            common::built(&reg, "fcfs", &PolicyParams::default()),
+            &Default::default(),
+            &SlaSpec::global(1e12),
+        )
+        .unwrap(),
         &cfg,
     )
     .unwrap();
@@ -453,16 +458,15 @@ fn no_batch_runs_on_a_slice_whose_memory_it_exceeds() {
         } else {
             PolicyParams::from_pairs(&[("layout", layout)])
         };
-        let mut p = reg.build(policy, &params).unwrap();
-        replay(
+        let p = common::built(&reg, policy, &params);
+        replay(&common::scenario(
             t,
             &prof,
-            &gpu,
-            1,
-            &mut p,
+            (&gpu, 1),
+            p,
             &Default::default(),
             &SlaSpec::global(100.0),
-        )
+        )?)
     };
     // ELSA: a batch of 8 on an idle 4g+2g+1g would go to the smallest feasible slice, the
     // 1g (8 ms <= 100 ms); its memory does not hold it, so the 2g (instance 1).

@@ -215,17 +215,17 @@ fn every_shipped_trace_loads_and_replays_under_fcfs() {
         let path = e.unwrap().path();
         if path.extension().is_some_and(|x| x == "parquet") {
             let t = Trace::load(&path).unwrap();
-            let mut p = Registry::builtin()
-                .build("fcfs", &PolicyParams::default())
-                .unwrap();
+            let p = common::built(&Registry::builtin(), "fcfs", &PolicyParams::default());
             let r = replay(
-                &t,
-                &prof,
-                &gpu,
-                8,
-                &mut p,
-                &Default::default(),
-                &Default::default(),
+                &common::scenario(
+                    &t,
+                    &prof,
+                    (&gpu, 8),
+                    p,
+                    &Default::default(),
+                    &Default::default(),
+                )
+                .unwrap(),
             )
             .unwrap();
             assert!(r.invariants.all_ok(), "{}", path.display());

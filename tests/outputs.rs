@@ -32,15 +32,17 @@ fn queries_parquet_round_trips_every_column_across_row_groups() {
     })
     .unwrap();
     let params = PolicyParams::from_pairs(&[("layout", "4g.40gb+2g.20gb+1g.10gb")]);
-    let mut p = Registry::builtin().build("fixed", &params).unwrap();
+    let p = common::built(&Registry::builtin(), "fixed", &params);
     let r = replay(
-        &trace,
-        &prof,
-        &gpu,
-        2,
-        &mut p,
-        &Default::default(),
-        &Default::default(),
+        &common::scenario(
+            &trace,
+            &prof,
+            (&gpu, 2),
+            p,
+            &Default::default(),
+            &Default::default(),
+        )
+        .unwrap(),
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -20,7 +20,7 @@ use mig_replay::trace::synth::{Arrivals, GenConfig, generate};
 const MS: u64 = 1_000_000;
 
 fn sla(ms: f64) -> SlaSpec {
-    SlaSpec::default().with_global(Some(ms)).unwrap()
+    SlaSpec::default().with_global(Some(ms))
 }
 
 fn cfg(percentile: f64, max_gpus: usize, search: Search) -> PlanConfig {
@@ -43,13 +43,15 @@ fn plan_of(
     let gpu = GpuSpec::by_name(gpu).unwrap();
     let reg = Registry::builtin();
     plan(
-        trace,
-        prof,
-        &gpu,
-        policy,
-        &|| reg.build(policy, &PolicyParams::default()),
-        &ServiceModel::default(),
-        slas,
+        &common::scenario(
+            trace,
+            prof,
+            (&gpu, 1),
+            common::built(&reg, policy, &PolicyParams::default()),
+            &ServiceModel::default(),
+            slas,
+        )
+        .unwrap(),
         c,
         None,
     )
@@ -169,9 +171,12 @@ fn plan_matches_a_brute_force_over_every_count() {
         // every larger count up to 24 does too.
         let ok: Vec<bool> = (1..=24)
             .map(|n| {
-                let mut p = reg.build(policy, &params).unwrap();
-                let r =
-                    replay(&t, &prof, &gpu, n, &mut p, &ServiceModel::default(), &slas).unwrap();
+                let p = common::built(&reg, policy, &params);
+                let r = replay(
+                    &common::scenario(&t, &prof, (&gpu, n), p, &ServiceModel::default(), &slas)
+                        .unwrap(),
+                )
+                .unwrap();
                 meets_by_sorting(&t, &r.records.finish_ns, &sla_ns)
             })
             .collect();
@@ -179,13 +184,15 @@ fn plan_matches_a_brute_force_over_every_count() {
         assert!(first.is_some_and(|n| n > 1), "{policy}: {ok:?}");
         for search in [Search::Auto, Search::Scan, Search::Bisect] {
             let r = plan(
-                &t,
-                &prof,
-                &gpu,
-                policy,
-                &|| reg.build(policy, &params),
-                &ServiceModel::default(),
-                &slas,
+                &common::scenario(
+                    &t,
+                    &prof,
+                    (&gpu, 1),
+                    common::built(&reg, policy, &params),
+                    &ServiceModel::default(),
+                    &slas,
+                )
+                .unwrap(),
                 &cfg(99.0, 64, search),
                 None,
             )
@@ -217,13 +224,15 @@ fn plan_agrees_with_peak_at_each_count() {
     let reg = Registry::builtin();
     for policy in ["fcfs", "paris+elsa"] {
         let r = plan(
-            &t,
-            &prof,
-            &gpu,
-            policy,
-            &|| reg.build(policy, &PolicyParams::default()),
-            &ServiceModel::default(),
-            &slas,
+            &common::scenario(
+                &t,
+                &prof,
+                (&gpu, 1),
+                common::built(&reg, policy, &PolicyParams::default()),
+                &ServiceModel::default(),
+                &slas,
+            )
+            .unwrap(),
             &cfg(99.0, 64, Search::Bisect),
             None,
         )
@@ -231,14 +240,15 @@ fn plan_agrees_with_peak_at_each_count() {
         let n = r.gpus.unwrap();
         let peak_at = |gpus: usize| {
             find_peak(
-                &t,
-                &prof,
-                &gpu,
-                gpus,
-                policy,
-                &|| reg.build(policy, &PolicyParams::default()),
-                &ServiceModel::default(),
-                &slas,
+                &common::scenario(
+                    &t,
+                    &prof,
+                    (&gpu, gpus),
+                    common::built(&reg, policy, &PolicyParams::default()),
+                    &ServiceModel::default(),
+                    &slas,
+                )
+                .unwrap(),
                 &PeakConfig {
                     percentile: 99.0,
                     tolerance: 0.01,
@@ -299,15 +309,17 @@ fn plan_command_table_json_costs_and_plot() {
         let gpu = GpuSpec::by_name(kind).unwrap();
         let prof = Profiles::load(std::path::Path::new(file)).unwrap();
         (1..=64).find(|&n| {
-            let mut p = reg.build(policy, &PolicyParams::default()).unwrap();
+            let p = common::built(&reg, policy, &PolicyParams::default());
             let r = replay(
-                &t,
-                &prof,
-                &gpu,
-                n,
-                &mut p,
-                &ServiceModel::default(),
-                &sla(53.61),
+                &common::scenario(
+                    &t,
+                    &prof,
+                    (&gpu, n),
+                    p,
+                    &ServiceModel::default(),
+                    &sla(53.61),
+                )
+                .unwrap(),
             )
             .unwrap();
             meets_by_sorting(&t, &r.records.finish_ns, &[53_610_000])
@@ -510,15 +522,17 @@ name = "paris+elsa"
     let reg = Registry::builtin();
     let first = |policy: &str| {
         (1..=32).find(|&n| {
-            let mut p = reg.build(policy, &PolicyParams::default()).unwrap();
+            let p = common::built(&reg, policy, &PolicyParams::default());
             let r = replay(
-                &t,
-                &prof,
-                &gpu,
-                n,
-                &mut p,
-                &ServiceModel::default(),
-                &sla(40.0),
+                &common::scenario(
+                    &t,
+                    &prof,
+                    (&gpu, n),
+                    p,
+                    &ServiceModel::default(),
+                    &sla(40.0),
+                )
+                .unwrap(),
             )
             .unwrap();
             meets_by_sorting(&t, &r.records.finish_ns, &[40 * MS])
@@ -589,15 +603,17 @@ fn paris_is_not_monotone_and_auto_finds_the_fewest() {
     let reg = Registry::builtin();
     let ok: Vec<bool> = (1..=17)
         .map(|n| {
-            let mut p = reg.build("paris+fifo", &PolicyParams::default()).unwrap();
+            let p = common::built(&reg, "paris+fifo", &PolicyParams::default());
             let r = replay(
-                &t,
-                &prof,
-                &gpu,
-                n,
-                &mut p,
-                &ServiceModel::default(),
-                &sla(53.61),
+                &common::scenario(
+                    &t,
+                    &prof,
+                    (&gpu, n),
+                    p,
+                    &ServiceModel::default(),
+                    &sla(53.61),
+                )
+                .unwrap(),
             )
             .unwrap();
             meets_by_sorting(&t, &r.records.finish_ns, &[53_610_000])
@@ -767,17 +783,22 @@ max_batch = 32
     // (meets, plans applied) at n GPUs.
     let replay_at = |n: usize, pairs: &[(&str, &str)]| {
         let params = mig_replay::policy::RunParams::split(PolicyParams::from_pairs(pairs)).unwrap();
-        let mut p = Registry::builtin()
-            .build_for("paris+elsa", &params)
-            .unwrap();
+        let p = mig_replay::scenario::PolicySource::registered(
+            &Registry::builtin(),
+            "paris+elsa",
+            &params,
+        )
+        .unwrap();
         let r = replay(
-            &t,
-            &prof,
-            &gpu,
-            n,
-            &mut p,
-            &ServiceModel::default(),
-            &sla(100.0),
+            &common::scenario_rules(
+                &t,
+                &prof,
+                (&gpu, n),
+                p,
+                (&ServiceModel::default(), &sla(100.0)),
+                &params.reconfig,
+            )
+            .unwrap(),
         )
         .unwrap();
         let applied = r.records.reconfig.as_ref().map_or(0, |l| l.plans_applied);

@@ -417,20 +417,21 @@ fn elsa_tiny_trace_by_hand() {
         (3 * MS, "m", 1),
         (4 * MS, "m", 2),
     ]);
-    let mut p = Registry::builtin()
-        .build(
-            "fixed+elsa",
-            &PolicyParams::from_pairs(&[("layout", "4g.20gb+2g.10gb+1g.5gb")]),
-        )
-        .unwrap();
+    let p = common::built(
+        &Registry::builtin(),
+        "fixed+elsa",
+        &PolicyParams::from_pairs(&[("layout", "4g.20gb+2g.10gb+1g.5gb")]),
+    );
     let r = replay(
-        &trace,
-        &prof,
-        &gpu,
-        1,
-        &mut p,
-        &Default::default(),
-        &SlaSpec::global(12.0),
+        &common::scenario(
+            &trace,
+            &prof,
+            (&gpu, 1),
+            p,
+            &Default::default(),
+            &SlaSpec::global(12.0),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert!(r.invariants.all_ok());
@@ -459,14 +460,15 @@ fn peak_matches_the_closed_form_of_a_deterministic_queue() {
     let trace = Trace::from_rows((0..1000u64).map(|j| (j * 10 * MS, "m", 1)));
     let reg = Registry::builtin();
     let r = find_peak(
-        &trace,
-        &prof,
-        &gpu,
-        1,
-        "fcfs",
-        &|| reg.build("fcfs", &PolicyParams::default()),
-        &Default::default(),
-        &SlaSpec::global(6.0),
+        &common::scenario(
+            &trace,
+            &prof,
+            (&gpu, 1),
+            common::built(&reg, "fcfs", &PolicyParams::default()),
+            &Default::default(),
+            &SlaSpec::global(6.0),
+        )
+        .unwrap(),
         &PeakConfig {
             percentile: 99.0,
             tolerance: 0.01,

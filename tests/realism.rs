@@ -17,8 +17,9 @@ fn run(trace: &Trace, prof: &Profiles, policy: &str, params: &[(&str, &str)]) ->
     let gpu = GpuSpec::by_name("A100-40GB").unwrap();
     let reg = Registry::builtin();
     let run = RunParams::split(PolicyParams::from_pairs(params)).unwrap();
-    let mut p = reg.build_for(policy, &run).unwrap();
-    let r = replay(trace, prof, &gpu, 1, &mut p, &run.service, &run.slas).unwrap();
+
+    let r =
+        replay(&common::run_scenario(trace, prof, (&gpu, 1), &reg, policy, &run).unwrap()).unwrap();
     assert!(r.invariants.all_ok(), "{:?}", r.invariants);
     r
 }

@@ -24,16 +24,19 @@ const MS: u64 = 1_000_000;
 /// so a window of batch-1 queries plans 7 x 1g, one of batch-8 queries plans 1 x 7g.
 fn run(policy: &str, params: &[(&str, &str)], t: &Trace, gpus: usize) -> Replay {
     let run = RunParams::split(PolicyParams::from_pairs(params)).unwrap();
-    let mut p = Registry::builtin().build_for(policy, &run).unwrap();
+    let p =
+        mig_replay::scenario::PolicySource::registered(&Registry::builtin(), policy, &run).unwrap();
     let gpu = GpuSpec::by_name("A100-40GB").unwrap();
     match replay(
-        t,
-        &common::hand_profile(),
-        &gpu,
-        gpus,
-        &mut p,
-        &Default::default(),
-        &SlaSpec::default(),
+        &common::scenario_rules(
+            t,
+            &common::hand_profile(),
+            (&gpu, gpus),
+            p,
+            (&Default::default(), &SlaSpec::default()),
+            &run.reconfig,
+        )
+        .unwrap(),
     ) {
         Ok(r) => r,
         Err(e) => panic!("{e}"),
@@ -138,15 +141,22 @@ fn a_period_longer_than_the_trace_gives_the_records_of_static() {
     let gpu = GpuSpec::by_name("A100-80GB").unwrap();
     let go = |params: &[(&str, &str)]| {
         let run = RunParams::split(PolicyParams::from_pairs(params)).unwrap();
-        let mut p = Registry::builtin().build_for("paris+elsa", &run).unwrap();
+        let p = mig_replay::scenario::PolicySource::registered(
+            &Registry::builtin(),
+            "paris+elsa",
+            &run,
+        )
+        .unwrap();
         replay(
-            &t,
-            &prof,
-            &gpu,
-            8,
-            &mut p,
-            &Default::default(),
-            &SlaSpec::global(50.0),
+            &common::scenario_rules(
+                &t,
+                &prof,
+                (&gpu, 8),
+                p,
+                (&Default::default(), &SlaSpec::global(50.0)),
+                &run.reconfig,
+            )
+            .unwrap(),
         )
         .unwrap()
     };
@@ -249,15 +259,19 @@ fn partial_and_whole_gpu_drain_by_hand() {
             ("reconfig.drain", drain),
         ]))
         .unwrap();
-        let mut p = switch_registry().build_for("switch+fifo", &run).unwrap();
+        let p =
+            mig_replay::scenario::PolicySource::registered(&switch_registry(), "switch+fifo", &run)
+                .unwrap();
         match replay(
-            &t,
-            &three_slices(),
-            &gpu,
-            1,
-            &mut p,
-            &Default::default(),
-            &SlaSpec::default(),
+            &common::scenario_rules(
+                &t,
+                &three_slices(),
+                (&gpu, 1),
+                p,
+                (&Default::default(), &SlaSpec::default()),
+                &run.reconfig,
+            )
+            .unwrap(),
         ) {
             Ok(r) => r,
             Err(e) => panic!("{e}"),
@@ -414,12 +428,25 @@ fn run_switch(
     sla_ms: Option<f64>,
 ) -> Replay {
     let run = RunParams::split(PolicyParams::from_pairs(params)).unwrap();
-    let mut p = switch_registry()
-        .build_for(&format!("switch+{sched}"), &run)
-        .unwrap();
+    let p = mig_replay::scenario::PolicySource::registered(
+        &switch_registry(),
+        &format!("switch+{sched}"),
+        &run,
+    )
+    .unwrap();
     let gpu = GpuSpec::by_name("A100-40GB").unwrap();
     let sla = sla_ms.map_or_else(SlaSpec::default, SlaSpec::global);
-    match replay(t, &three_slices(), &gpu, gpus, &mut p, service, &sla) {
+    match replay(
+        &common::scenario_rules(
+            t,
+            &three_slices(),
+            (&gpu, gpus),
+            p,
+            (service, &sla),
+            &run.reconfig,
+        )
+        .unwrap(),
+    ) {
         Ok(r) => r,
         Err(e) => panic!("{e}"),
     }
@@ -877,8 +904,24 @@ fn exact_and_nearly_exact_service_assign_alike_under_every_repartitioner() {
             }
             let go = |service: &ServiceModel| {
                 let run = RunParams::split(PolicyParams::from_pairs(&params)).unwrap();
-                let mut p = Registry::builtin().build_for(policy, &run).unwrap();
-                replay(&t, &prof, &gpu, 2, &mut p, service, &SlaSpec::global(50.0)).unwrap()
+                let p = mig_replay::scenario::PolicySource::registered(
+                    &Registry::builtin(),
+                    policy,
+                    &run,
+                )
+                .unwrap();
+                replay(
+                    &common::scenario_rules(
+                        &t,
+                        &prof,
+                        (&gpu, 2),
+                        p,
+                        (service, &SlaSpec::global(50.0)),
+                        &run.reconfig,
+                    )
+                    .unwrap(),
+                )
+                .unwrap()
             };
             let (a, b) = (go(&Default::default()), go(&noisy));
             let what = format!("{policy} {re:?}");
@@ -959,16 +1002,19 @@ fn a_reconfiguration_beyond_the_clock_is_bad_input_not_a_bug() {
         ("reconfig.cost_s", "1e9"),
     ]))
     .unwrap();
-    let mut p = switch_registry().build_for("switch+fifo", &run).unwrap();
+    let p = mig_replay::scenario::PolicySource::registered(&switch_registry(), "switch+fifo", &run)
+        .unwrap();
     let gpu = GpuSpec::by_name("A100-40GB").unwrap();
     let e = match replay(
-        &t,
-        &three_slices(),
-        &gpu,
-        12,
-        &mut p,
-        &Default::default(),
-        &SlaSpec::default(),
+        &common::scenario_rules(
+            &t,
+            &three_slices(),
+            (&gpu, 12),
+            p,
+            (&Default::default(), &SlaSpec::default()),
+            &run.reconfig,
+        )
+        .unwrap(),
     ) {
         Ok(_) => panic!("replayed past 2^63 ns"),
         Err(e) => e,

@@ -11,7 +11,8 @@ use mig_replay::policy::{PolicyParams, Registry, RunParams};
 use mig_replay::profile::Profiles;
 use mig_replay::replay::replay;
 use mig_replay::report::{QueriesWriter, Summary, write_queries_in_groups};
-use mig_replay::stream::{StreamOptions, replay_stream};
+use mig_replay::scenario::{Inputs, Names, PolicySource, Scenario};
+use mig_replay::stream::{Source, StreamOptions, replay_stream};
 use mig_replay::trace::Trace;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -91,8 +92,9 @@ fn same_both_ways(
     // In memory.
     let mut trace = Trace::load(path).unwrap();
     trace.scale_rate(rate_scale).unwrap();
-    let mut p = reg.build_for(policy, &run).unwrap();
-    let r = replay(&trace, &prof, &gpu, gpus, &mut p, &run.service, &run.slas).unwrap();
+
+    let r = replay(&common::run_scenario(&trace, &prof, (&gpu, gpus), &reg, policy, &run).unwrap())
+        .unwrap();
     assert!(r.invariants.all_ok(), "{tag}: {:?}", r.invariants);
     let mem = dir.join("mem");
     std::fs::create_dir_all(&mem).unwrap();
@@ -109,26 +111,26 @@ fn same_both_ways(
         rows_per_group,
     )
     .unwrap();
-    let mut p = reg.build_for(policy, &run).unwrap();
     let opts = StreamOptions {
         rows_per_group,
         cut_rows,
         spill_in: st.clone(),
     };
-    let (r2, head) = replay_stream(
-        path,
-        rate_scale,
-        &prof,
-        &gpu,
-        gpus,
-        &mut p,
-        &run.service,
-        &run.slas,
-        Some(q),
-        &opts,
+    let source = Source::open(path, rate_scale).unwrap();
+    let scenario = Scenario::new(
+        Inputs::of_run(
+            source.head(),
+            prof.clone(),
+            (gpu.clone(), gpus),
+            PolicySource::registered(&reg, policy, &run).unwrap(),
+            &run,
+        ),
+        &Names::default(),
     )
     .unwrap();
-    Summary::new(&r2, &head.models, inputs(&head), rate_scale)
+    let r2 = replay_stream(&scenario, source, Some(q), &opts).unwrap();
+    let head = scenario.trace();
+    Summary::new(&r2, &head.models, inputs(head), rate_scale)
         .write(&st.join("summary.json"))
         .unwrap();
     for f in ["queries.parquet", "summary.json"] {
@@ -255,7 +257,7 @@ fn batching_and_noise() {
 }
 
 #[test]
-fn the_cli_streams_with_the_same_bytes() {
+fn the_cli_streams_whenever_it_can_with_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path().join("t.parquet");
     write_trace(&t, 5_000, &["resnet50", "bert-base"], 3_000, true, 4);
@@ -273,37 +275,86 @@ fn the_cli_streams_with_the_same_bytes() {
             "2",
             "--policy",
             policy,
-            "--quiet",
             "--out",
             out.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
         common::run(&args)
     };
-    let outs = [dir.path().join("o0"), dir.path().join("o1")];
-    for (out, extra) in outs
-        .iter()
-        .zip([&["--sla-ms", "150"][..], &["--sla-ms", "150", "--stream"]])
-    {
+    // In memory on request, streamed by default, streamed on request: the same bytes.
+    let outs = [
+        dir.path().join("o0"),
+        dir.path().join("o1"),
+        dir.path().join("o2"),
+    ];
+    let modes: [&[&str]; 3] = [
+        &["--sla-ms", "150", "--in-memory"],
+        &["--sla-ms", "150"],
+        &["--sla-ms", "150", "--stream"],
+    ];
+    for (k, (out, extra)) in outs.iter().zip(modes).enumerate() {
         let o = run("paris+elsa", out, extra);
         assert_eq!(o.code, 0, "{}", o.stderr);
+        // Each says how it replayed (stdout), and a run that could stream says nothing on
+        // stderr.
+        let streamed = o.stdout.contains("(streamed:");
+        assert_eq!(streamed, k > 0, "{extra:?}: {}", o.stdout);
+        assert!(o.stderr.is_empty(), "{extra:?}: {}", o.stderr);
     }
     for f in ["queries.parquet", "summary.json"] {
+        let a = std::fs::read(outs[0].join(f)).unwrap();
+        for o in &outs[1..] {
+            assert!(a == std::fs::read(o.join(f)).unwrap(), "{f}");
+        }
+    }
+    // A run that cannot stream is replayed in memory and says why, in one line on stderr (and
+    // in no output file); with --stream it is refused by name.
+    for (extra, why) in [
+        (&["--timeline-s", "1"][..], "--timeline-s"),
+        (
+            &["--repartition", "periodic", "--sla-ms", "150"][..],
+            "repartitioner 'periodic'",
+        ),
+    ] {
+        let out = dir.path().join("o3");
+        let o = run(
+            if why.starts_with("--") {
+                "fcfs"
+            } else {
+                "paris+elsa"
+            },
+            &out,
+            extra,
+        );
+        assert_eq!(o.code, 0, "{extra:?}: {}", o.stderr);
+        assert!(o.stdout.contains("(load "), "{extra:?}: {}", o.stdout);
+        let lines: Vec<&str> = o.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{extra:?}: {}", o.stderr);
         assert!(
-            std::fs::read(outs[0].join(f)).unwrap() == std::fs::read(outs[1].join(f)).unwrap(),
-            "{f}"
+            lines[0].starts_with("note: replaying in memory, not streamed: ")
+                && lines[0].contains(why),
+            "{extra:?}: {}",
+            o.stderr
+        );
+        let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+        assert!(!summary.contains("not streamed"), "{extra:?}");
+        let mut refused = extra.to_vec();
+        refused.push("--stream");
+        let o = run("paris+elsa", &dir.path().join("o4"), &refused);
+        assert_eq!(o.code, 2, "{refused:?}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("--stream") && o.stderr.contains(why),
+            "{refused:?}: {}",
+            o.stderr
         );
     }
-    // What streaming cannot do is refused by name.
-    let out = dir.path().join("o2");
-    let o = run("fcfs", &out, &["--stream", "--timeline-s", "1"]);
-    assert_eq!(o.code, 2, "{}", o.stderr);
-    assert!(o.stderr.contains("--timeline-s"), "{}", o.stderr);
+    // --quiet keeps stderr quiet too; --stream and --in-memory exclude each other.
     let o = run(
-        "paris+elsa",
-        &out,
-        &["--repartition", "periodic", "--stream"],
+        "fcfs",
+        &dir.path().join("o5"),
+        &["--timeline-s", "1", "--quiet"],
     );
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""));
+    let o = run("fcfs", &dir.path().join("o6"), &["--stream", "--in-memory"]);
     assert_eq!(o.code, 2, "{}", o.stderr);
-    assert!(o.stderr.contains("--stream"), "{}", o.stderr);
 }

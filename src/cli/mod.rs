@@ -10,8 +10,10 @@
 //! command line over a caller's registry, so a binary of a few lines is mig-replay plus its own
 //! policy halves (see `examples/custom_scheduler.rs`).
 //!
-//! The service model is parsed here, at the edge, once: [`ParamArgs::run_params`] splits the
-//! given keys into the policy's parameters and a typed [`crate::service::ServiceModel`].
+//! The run's inputs are parsed here, at the edge, once: [`ParamArgs::run_params`] splits the
+//! given keys into the policy's parameters, a typed [`crate::service::ServiceModel`], the SLAs
+//! and the reconfiguration rules; each command then builds its [`crate::scenario::Scenario`]
+//! (every check of a run's inputs, the errors naming the flags: `NAMES`).
 
 #[cfg(feature = "analyze")]
 mod analyze;
@@ -41,6 +43,7 @@ pub use trace::{ArrivalKind, GenArgs, ImportCommand, TraceCommand};
 
 use crate::error::{Error, Result};
 use crate::policy::{PolicyParams, Registry, RunParams};
+use crate::scenario::Names;
 use crate::service::Noise;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -95,6 +98,12 @@ pub enum Command {
     #[command(subcommand)]
     Profile(ProfileCommand),
 }
+
+/// What the command line calls the inputs a scenario's checks may refuse.
+pub(crate) const NAMES: Names = Names {
+    gpus: "--gpus",
+    sla_ms: "--sla-ms",
+};
 
 /// The server and its inputs, shared by `run`, `peak` and `partition`.
 #[derive(Debug, Args, Clone)]

@@ -1,10 +1,11 @@
 //! `mig-replay partition`: what a partitioner chooses for a trace, without replaying it.
 
-use super::{ParamArgs, ServerArgs, json};
+use super::{NAMES, ParamArgs, ServerArgs, json};
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
-use crate::policy::{PartitionContext, Registry};
+use crate::policy::{PartitionContext, Policy, Registry, RepartitionSetup};
 use crate::profile::Profiles;
+use crate::scenario::{Inputs, PolicySource, Scenario};
 use crate::trace::Trace;
 use clap::Args;
 
@@ -29,16 +30,10 @@ pub struct PartitionArgs {
 
 pub fn partition(a: PartitionArgs, registry: &Registry) -> Result<i32> {
     let gpu = GpuSpec::by_name(&a.server.gpu)?;
-    if a.server.gpus == 0 || a.server.gpus > crate::replay::MAX_GPUS {
-        return Err(Error::Usage(format!(
-            "--gpus must be between 1 and {}, got {}",
-            crate::replay::MAX_GPUS,
-            a.server.gpus
-        )));
-    }
+    crate::scenario::check_gpus(a.server.gpus, NAMES.gpus)?;
     let mut run = a.params.run_params()?;
-    run.slas = run.slas.with_global(a.sla_ms)?;
-    let (name, _, partitioner) = registry.build_partitioner(&a.policy, &run)?;
+    run.slas = run.slas.with_global(a.sla_ms);
+    let (name, _, _) = registry.build_partitioner(&a.policy, &run)?;
     // A policy's scheduler half is checked, and said to be unused, not dropped in silence; it
     // still decides which SLAs the partitioner sees (a scheduler that needs an SLA for every
     // model has the default rule fill the missing ones), as in a run of the policy.
@@ -50,23 +45,41 @@ pub fn partition(a: PartitionArgs, registry: &Registry) -> Result<i32> {
             s.name
         );
     }
+    let needs_sla = scheduler.is_some_and(|s| s.needs_sla);
+    // The partitioner alone, as a policy whose scheduler is never built.
+    let (reg, label, params) = (registry.clone(), a.policy.clone(), run.clone());
+    let source = PolicySource::new(a.policy.trim(), move || {
+        let (name, _, partitioner) = reg.build_partitioner(&label, &params)?;
+        Ok(Policy {
+            name: name.to_string(),
+            partitioner_name: name.to_string(),
+            scheduler_name: String::new(),
+            params: Default::default(),
+            partitioner,
+            scheduler: Box::new(|_| Err(Error::Internal("`partition` builds no scheduler".into()))),
+            needs_sla,
+            repartition: RepartitionSetup::fixed(),
+            identical_fcfs: false,
+        })
+    })?;
     let trace = Trace::load(&a.server.trace)?;
     let profiles = Profiles::load(&a.server.profiles)?;
-    let slas = run.slas.resolve(
-        &trace,
-        &profiles,
-        &gpu,
-        scheduler.is_some_and(|s| s.needs_sla),
-    )?;
+    // Nothing is replayed: a repartitioner's reconfiguration rules do not apply.
+    let inputs = Inputs {
+        reconfig: Default::default(),
+        ..Inputs::of_run(trace, profiles, (gpu, a.server.gpus), source, &run)
+    };
+    let scenario = Scenario::new(inputs, &NAMES)?;
+    let (gpu, partitioner) = (scenario.gpu(), scenario.policy().build()?.partitioner);
     let ctx = PartitionContext {
-        gpu: &gpu,
+        gpu,
         gpus: a.server.gpus,
-        profiles: &profiles,
-        trace: &trace,
-        slas: &slas,
+        profiles: scenario.profiles(),
+        trace: scenario.trace(),
+        slas: scenario.slas(),
     };
     let part = partitioner.partition(&ctx)?;
-    let names: Vec<String> = part.layouts.iter().map(|l| l.name(&gpu)).collect();
+    let names: Vec<String> = part.layouts.iter().map(|l| l.name(gpu)).collect();
     if a.json {
         let v = serde_json::json!({
             "partitioner": name,
@@ -84,7 +97,7 @@ pub fn partition(a: PartitionArgs, registry: &Registry) -> Result<i32> {
         print!("{}", d.text());
     }
     for (g, (l, n)) in part.layouts.iter().zip(&names).enumerate() {
-        println!("GPU {g}: {n:<40} {}", l.placement_string(&gpu));
+        println!("GPU {g}: {n:<40} {}", l.placement_string(gpu));
     }
     Ok(0)
 }

@@ -1,13 +1,15 @@
 //! `mig-replay peak`: latency-bounded throughput of one or more policies.
 
-use super::{CriterionArgs, ParamArgs, ServerArgs, json};
+use super::{CriterionArgs, NAMES, ParamArgs, ServerArgs, json};
 use crate::error::Result;
 use crate::gpu::GpuSpec;
 use crate::peak::{PeakConfig, find_peak};
 use crate::policy::Registry;
 use crate::profile::Profiles;
+use crate::scenario::{Inputs, PolicySource, Scenario};
 use crate::trace::Trace;
 use clap::Args;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct PeakArgs {
@@ -33,13 +35,15 @@ pub struct PeakArgs {
 pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
     let gpu = GpuSpec::by_name(&a.server.gpu)?;
     let mut run = a.params.run_params()?;
-    run.slas = run.slas.with_global(a.criterion.sla_ms)?;
+    run.slas = run.slas.with_global(a.criterion.sla_ms);
     // Validate every policy name and parameter before the first replay.
-    for p in &a.policies {
-        registry.build_for(p, &run)?;
-    }
-    let trace = Trace::load(&a.server.trace)?;
-    let profiles = Profiles::load(&a.server.profiles)?;
+    let sources = a
+        .policies
+        .iter()
+        .map(|p| PolicySource::registered(registry, p, &run))
+        .collect::<Result<Vec<_>>>()?;
+    let trace = Arc::new(Trace::load(&a.server.trace)?);
+    let profiles = Arc::new(Profiles::load(&a.server.profiles)?);
     let cfg = PeakConfig {
         percentile: a.criterion.percentile,
         tolerance: a.tolerance,
@@ -48,18 +52,18 @@ pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
     // Every setting checked before the table's header.
     cfg.check(&trace)?;
     let mut rows = Vec::new();
-    for p in &a.policies {
-        let r = find_peak(
-            &trace,
-            &profiles,
-            &gpu,
-            a.server.gpus,
-            p,
-            &|| registry.build_for(p, &run),
-            &run.service,
-            &run.slas,
-            &cfg,
+    for policy in sources {
+        let scenario = Scenario::new(
+            Inputs::of_run(
+                trace.clone(),
+                profiles.clone(),
+                (gpu.clone(), a.server.gpus),
+                policy,
+                &run,
+            ),
+            &NAMES,
         )?;
+        let r = find_peak(&scenario, &cfg)?;
         if a.json {
             println!("{}", json(&r)?.replace('\n', "").replace("  ", ""));
             continue;

@@ -1,7 +1,7 @@
 //! `mig-replay plan`: capacity planning, the fewest GPUs (per policy and GPU kind) whose replay
 //! of a trace meets the SLA ([`crate::capacity`]).
 
-use super::{CriterionArgs, ParamArgs, json};
+use super::{CriterionArgs, NAMES, ParamArgs, json};
 use crate::capacity::{DEFAULT_MAX_GPUS, PlanConfig, PlanResult, Search, plan as plan_one};
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
@@ -9,10 +9,12 @@ use crate::io::write_atomic;
 use crate::plot::{self, GpusNeeded, NeededBar};
 use crate::policy::Registry;
 use crate::profile::Profiles;
+use crate::scenario::{Inputs, PolicySource, Scenario};
 use crate::trace::Trace;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -102,7 +104,7 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
         super::run::check_out_dir(out, &["plan.json", "gpus-needed.png", "gpus-needed.svg"])?;
     }
     let mut run = a.params.run_params()?;
-    run.slas = run.slas.with_global(a.criterion.sla_ms)?;
+    run.slas = run.slas.with_global(a.criterion.sla_ms);
     let cfg = PlanConfig {
         percentile: a.criterion.percentile,
         pooled: a.criterion.pooled,
@@ -139,9 +141,11 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
         }
     }
     // Validate every policy name and parameter before the first replay.
-    for p in &a.policies {
-        registry.build_for(p, &run)?;
-    }
+    let sources = a
+        .policies
+        .iter()
+        .map(|p| PolicySource::registered(registry, p, &run))
+        .collect::<Result<Vec<_>>>()?;
     let mut trace = Trace::load(&a.trace)?;
     if let Some(r) = a.rate {
         if !(r.is_finite() && r > 0.0) {
@@ -161,10 +165,11 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
     } else if let Some(k) = a.rate_scale {
         trace.scale_rate(k)?;
     }
+    let trace = Arc::new(trace);
     let profile_files = a
         .profiles
         .iter()
-        .map(|p| Profiles::load(p))
+        .map(|p| Profiles::load(p).map(Arc::new))
         .collect::<Result<Vec<_>>>()?;
     let mut results: Vec<PlanResult> = Vec::new();
     for gpu in &kinds {
@@ -182,18 +187,19 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
                         .join("; ")
                 ))
             })?;
-        for p in &a.policies {
-            let r = plan_one(
-                &trace,
-                profiles,
-                gpu,
-                p,
-                &|| registry.build_for(p, &run),
-                &run.service,
-                &run.slas,
-                &cfg,
-                prices.get(gpu.name).copied(),
+        for policy in &sources {
+            // The plan chooses the GPU count: the scenario's is the bound.
+            let scenario = Scenario::new(
+                Inputs::of_run(
+                    trace.clone(),
+                    profiles.clone(),
+                    (gpu.clone(), cfg.max_gpus),
+                    policy.clone(),
+                    &run,
+                ),
+                &NAMES,
             )?;
+            let r = plan_one(&scenario, &cfg, prices.get(gpu.name).copied())?;
             if a.json {
                 println!(
                     "{}",

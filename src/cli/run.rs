@@ -1,11 +1,12 @@
 //! `mig-replay run`: one replay, `summary.json` and `queries.parquet`.
 
-use super::{ParamArgs, ServerArgs};
+use super::{NAMES, ParamArgs, ServerArgs};
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
-use crate::policy::Registry;
+use crate::policy::{Registry, RunParams};
 use crate::profile::Profiles;
 use crate::report::{InputFile, QUERIES_ROW_GROUP, QueriesWriter, Summary};
+use crate::scenario::{Inputs, PolicySource, Scenario};
 use crate::trace::Trace;
 use clap::Args;
 use std::collections::BTreeMap;
@@ -37,14 +38,20 @@ pub struct RunArgs {
     /// Print nothing on success.
     #[arg(long)]
     pub quiet: bool,
-    /// Stream the replay: the trace is read twice (a first pass for its models and batch mix)
-    /// and never held whole, queries.parquet is written as the replay goes, and percentiles are
-    /// resolved exactly from values spilled to a temporary folder in --out (8 bytes per query
-    /// for latency and for queueing delay, 8 more when not exact), so memory stays bounded
-    /// whatever the trace's length. The outputs are the same, byte for byte. Not with a
-    /// repartitioner or --timeline-s; an unsorted trace is sorted in memory first.
-    #[arg(long)]
+    /// Require a streamed replay (the default whenever the run allows it): the trace is read
+    /// twice (a first pass for its models and batch mix) and never held whole, queries.parquet
+    /// is written as the replay goes, and percentiles are resolved exactly from values spilled
+    /// to a temporary folder in --out (8 bytes per query for latency and for queueing delay, 8
+    /// more when not exact), so memory stays bounded whatever the trace's length. The outputs
+    /// are the same, byte for byte. A repartitioner or --timeline-s cannot stream: with
+    /// --stream they are refused; without it the run is replayed in memory and says why. An
+    /// unsorted trace is sorted in memory first.
+    #[arg(long, conflicts_with = "in_memory")]
     pub stream: bool,
+    /// Replay in memory even where the run could stream (the trace and every record held
+    /// whole; the same outputs).
+    #[arg(long)]
+    pub in_memory: bool,
     /// Write timeline.parquet and the timeline plot with windows of this many simulated
     /// seconds (default for a run with a repartitioner: 1/200 of the replay, at least 1 ms;
     /// without one, no timeline unless given).
@@ -75,9 +82,6 @@ pub fn inputs(trace: &Trace, profiles: &Profiles) -> Result<BTreeMap<String, Inp
 /// `--timeline-s` as a window in ns, checked before anything runs or is written.
 fn timeline_window(a: &RunArgs) -> Result<Option<u64>> {
     match a.timeline_s {
-        Some(_) if a.stream => Err(Error::Usage(
-            "--timeline-s is not available with --stream (the timeline needs every record in memory); run without --stream".into(),
-        )),
         Some(w) if w.is_finite() && w * 1e9 >= 1.0 && w * 1e9 <= u64::MAX as f64 => {
             Ok(Some((w * 1e9) as u64))
         }
@@ -116,6 +120,30 @@ pub fn bounded_window(asked: u64, end: u64, queries: usize) -> (u64, bool) {
     (w, w > asked)
 }
 
+/// Why this run cannot stream, if it cannot: the reason in a few words, and the error that
+/// `--stream` gets.
+fn cannot_stream(a: &RunArgs, policy: &PolicySource) -> Option<(String, String)> {
+    if a.timeline_s.is_some() {
+        return Some((
+            "--timeline-s needs every record in memory".into(),
+            "--timeline-s is not available with --stream (the timeline needs every record in memory); run without --stream".into(),
+        ));
+    }
+    if policy.reconfigurable() {
+        return Some((
+            format!(
+                "the repartitioner '{}' reconfigures the server, reading windows of the entire trace",
+                policy.repartitioner()
+            ),
+            format!(
+                "--stream replays a server that never changes; the repartitioner '{}' reads windows of the entire trace (run without --stream)",
+                policy.repartitioner()
+            ),
+        ));
+    }
+    None
+}
+
 pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
     let t0 = Instant::now();
     let asked_window = timeline_window(&a)?;
@@ -132,37 +160,39 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
     )?;
     let gpu = GpuSpec::by_name(&a.server.gpu)?;
     let mut params = a.params.run_params()?;
-    params.slas = params.slas.with_global(a.sla_ms)?;
-    let mut policy = registry.build_for(&a.policy, &params)?;
-    if a.stream {
-        return run_streamed(a, &gpu, &params, &mut policy, t0);
+    params.slas = params.slas.with_global(a.sla_ms);
+    let policy = PolicySource::registered(registry, &a.policy, &params)?;
+    match cannot_stream(&a, &policy) {
+        Some((_, refused)) if a.stream => return Err(Error::Usage(refused)),
+        Some((why, _)) if !a.in_memory && !a.quiet => {
+            eprintln!("note: replaying in memory, not streamed: {why}");
+        }
+        None if !a.in_memory => return run_streamed(a, gpu, &params, policy, t0),
+        _ => {}
     }
     let mut trace = Trace::load(&a.server.trace)?;
     trace.scale_rate(a.rate_scale)?;
     let profiles = Profiles::load(&a.server.profiles)?;
+    let scenario = Scenario::new(
+        Inputs::of_run(trace, profiles, (gpu, a.server.gpus), policy, &params),
+        &NAMES,
+    )?;
+    let (trace, profiles) = (scenario.trace(), scenario.profiles());
     let t_load = t0.elapsed();
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     // queries.parquet: its trace columns are encoded on a second thread while the
     // single-threaded replay runs.
-    let mut queries = queries_writer(&a, &params.service)?;
+    let mut queries = queries_writer(&a, scenario.service())?;
     let (r, prepared) = std::thread::scope(|s| {
-        let prep = queries.as_mut().map(|q| s.spawn(|| q.prepare(&trace)));
-        let r = crate::replay::replay(
-            &trace,
-            &profiles,
-            &gpu,
-            a.server.gpus,
-            &mut policy,
-            &params.service,
-            &params.slas,
-        );
+        let prep = queries.as_mut().map(|q| s.spawn(|| q.prepare(trace)));
+        let r = crate::replay::replay(&scenario);
         let prepared = prep.map_or(Ok(Ok(())), |h| h.join());
         (r, prepared)
     });
     let r = r?;
     prepared.map_err(|_| Error::Internal("the queries.parquet thread panicked".into()))??;
     let t_sim = t0.elapsed() - t_load;
-    let summary = Summary::new(&r, &trace.models, inputs(&trace, &profiles)?, a.rate_scale);
+    let summary = Summary::new(&r, &trace.models, inputs(trace, profiles)?, a.rate_scale);
     let end = r.records.finish_ns.iter().copied().max().unwrap_or(0);
     let window = match asked_window {
         Some(w) => {
@@ -186,11 +216,11 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
     };
     let t_write = Instant::now();
     if let Some(q) = queries {
-        q.finish(&trace, &r)?;
+        q.finish(trace, &r)?;
     }
     summary.write(&a.out.join("summary.json"))?;
     if let Some(w) = window {
-        crate::report::timeline::write(&a.out, &trace, &r, w)?;
+        crate::report::timeline::write(&a.out, trace, &r, w)?;
     }
     if !a.quiet {
         print!("{}", summary.text());
@@ -213,35 +243,42 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
     Ok(0)
 }
 
-/// `run --stream`: the replay of [`crate::stream`], the same outputs.
+/// A streamed `run` (the default where the run allows it): the replay of [`crate::stream`],
+/// the same outputs.
 fn run_streamed(
     a: RunArgs,
-    gpu: &GpuSpec,
-    params: &crate::policy::RunParams,
-    policy: &mut crate::policy::Policy,
+    gpu: GpuSpec,
+    params: &RunParams,
+    policy: PolicySource,
     t0: Instant,
 ) -> Result<i32> {
+    let source = crate::stream::Source::open(&a.server.trace, a.rate_scale)?;
     let profiles = Profiles::load(&a.server.profiles)?;
+    let scenario = Scenario::new(
+        Inputs::of_run(
+            source.head(),
+            profiles,
+            (gpu, a.server.gpus),
+            policy,
+            params,
+        ),
+        &NAMES,
+    )?;
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    let queries = queries_writer(&a, &params.service)?;
+    let queries = queries_writer(&a, scenario.service())?;
     let opts = crate::stream::StreamOptions {
         rows_per_group: QUERIES_ROW_GROUP,
         cut_rows: crate::stream::CUT_ROWS,
         spill_in: a.out.clone(),
     };
-    let (r, head) = crate::stream::replay_stream(
-        &a.server.trace,
+    let r = crate::stream::replay_stream(&scenario, source, queries, &opts)?;
+    let head = scenario.trace();
+    let summary = Summary::new(
+        &r,
+        &head.models,
+        inputs(head, scenario.profiles())?,
         a.rate_scale,
-        &profiles,
-        gpu,
-        a.server.gpus,
-        policy,
-        &params.service,
-        &params.slas,
-        queries,
-        &opts,
-    )?;
-    let summary = Summary::new(&r, &head.models, inputs(&head, &profiles)?, a.rate_scale);
+    );
     summary.write(&a.out.join("summary.json"))?;
     if !a.quiet {
         print!("{}", summary.text());

@@ -4,6 +4,7 @@
 //! declarations before anything runs, so a typo is an error naming the key and what is valid.
 
 use crate::error::{Error, Result};
+use crate::server::reconfig::{Drain, ReconfigModel, ReconfigRules};
 use crate::service::ServiceModel;
 use crate::sla::SlaSpec;
 use std::collections::BTreeMap;
@@ -244,38 +245,127 @@ pub fn split_label(label: &str) -> Result<(&str, PolicyParams)> {
     Ok((label[..open].trim(), p))
 }
 
+/// The reconfiguration rules' keys (`reconfig.<key>`, [`crate::server::reconfig`]).
+pub const RECONFIG_PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "cost_s",
+        kind: ParamKind::Float { min: 0.0, max: 1e9 },
+        default: Some("6"),
+        help: "seconds a freed region is down before its new instances join (MIGRator's reported overhead)",
+    },
+    ParamSpec {
+        name: "max_concurrent",
+        kind: ParamKind::UInt,
+        default: Some("1"),
+        help: "the most GPUs reconfiguring at once (rolling), >= 1",
+    },
+    ParamSpec {
+        name: "drain",
+        kind: ParamKind::Choice(&["instances", "gpu"]),
+        default: Some("instances"),
+        help: "destroy only the instances that change (partial reconfiguration), or every instance of a changing GPU",
+    },
+];
+
+/// Whether `key` is one of the reconfiguration rules' (`reconfig.*`).
+pub fn is_reconfig_key(key: &str) -> bool {
+    key.starts_with("reconfig.")
+}
+
+/// The reconfiguration rules among `given` (keys `reconfig.<key>`, others ignored), validated:
+/// an unknown key or a bad value is an error naming it.
+fn reconfig_rules(given: &PolicyParams) -> Result<ReconfigRules> {
+    let mut own = PolicyParams::default();
+    for (k, v) in &given.values {
+        let Some(r) = k.strip_prefix("reconfig.") else {
+            continue;
+        };
+        if !RECONFIG_PARAMS.iter().any(|s| s.matches(r)) {
+            return Err(Error::Usage(format!(
+                "unknown parameter '{k}': expected one of {}",
+                RECONFIG_PARAMS
+                    .iter()
+                    .map(|s| format!("reconfig.{}", s.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        own.set(r, v.clone());
+    }
+    let rp = Params::resolve("reconfig", RECONFIG_PARAMS, &own)?;
+    let max_concurrent = rp.u64("max_concurrent").unwrap_or(1);
+    if max_concurrent == 0 || max_concurrent > u32::MAX as u64 {
+        return Err(Error::Usage(format!(
+            "reconfig.max_concurrent must be between 1 and {}, got {max_concurrent}",
+            u32::MAX
+        )));
+    }
+    let model = ReconfigModel {
+        cost_ns: super::secs_to_ns(rp.f64("cost_s").unwrap_or(6.0)),
+        max_concurrent: max_concurrent as u32,
+        drain: if rp.get("drain") == Some("gpu") {
+            Drain::Gpu
+        } else {
+            Drain::Instances
+        },
+    };
+    Ok(ReconfigRules {
+        model,
+        given: own.values,
+    })
+}
+
+/// Every reconfiguration rule with its value (as given, else its default), prefixed as given
+/// (`reconfig.cost_s`, ...): how a reconfigurable run's parameters name its rules.
+pub fn reconfig_keys(rules: &ReconfigRules) -> Result<BTreeMap<String, String>> {
+    let given = PolicyParams {
+        values: rules.given.clone(),
+    };
+    let rp = Params::resolve("reconfig", RECONFIG_PARAMS, &given)?;
+    Ok(rp
+        .values()
+        .iter()
+        .map(|(k, v)| (format!("reconfig.{k}"), v.clone()))
+        .collect())
+}
+
 /// The keys a run was given (a policy TOML file, `--param`, the shortcuts, a sweep's `params`),
 /// split at the edge: the service model's keys parsed once into a typed [`ServiceModel`], the
-/// SLA keys (`sla.<model>`, the default rule's) into an [`SlaSpec`], the others the policy's
-/// parameters.
+/// SLA keys (`sla.<model>`, the default rule's) into an [`SlaSpec`], the reconfiguration rules
+/// (`reconfig.*`) into [`ReconfigRules`], the others the policy's parameters (the repartitioner,
+/// `repartition.*`, is a half of the policy).
 #[derive(Debug, Clone, Default)]
 pub struct RunParams {
-    /// Every key that is neither the service model's nor an SLA's.
+    /// Every key that is neither the service model's, an SLA's nor a reconfiguration rule's.
     pub policy: PolicyParams,
     pub service: ServiceModel,
     /// The SLAs (`--sla-ms` is added by the command line).
     pub slas: SlaSpec,
+    /// The reconfiguration rules (a server that never reconfigures refuses any given).
+    pub reconfig: ReconfigRules,
     /// `seed`, when given: it seeds the noise stream, and also a policy half that declares a
     /// `seed` ([`SEED`]: `random`'s layout draw, on its own stream).
     pub seed: Option<u64>,
 }
 
 impl RunParams {
-    /// Split `given` into the service model and the SLAs (parsed here, once) and the policy's
-    /// keys.
+    /// Split `given` into the service model, the SLAs and the reconfiguration rules (parsed
+    /// here, once) and the policy's keys.
     pub fn split(given: PolicyParams) -> Result<RunParams> {
         let pairs = || given.values.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let service = ServiceModel::from_pairs(pairs())?;
         let slas = SlaSpec::from_pairs(pairs())?;
+        let reconfig = reconfig_rules(&given)?;
         let seed = given.values.contains_key("seed").then_some(service.seed);
         let mut policy = given;
         policy
             .values
-            .retain(|k, _| !ServiceModel::is_key(k) && !SlaSpec::is_key(k));
+            .retain(|k, _| !ServiceModel::is_key(k) && !SlaSpec::is_key(k) && !is_reconfig_key(k));
         Ok(RunParams {
             policy,
             service,
             slas,
+            reconfig,
             seed,
         })
     }
@@ -433,6 +523,61 @@ mod tests {
             help: "",
         },
     ];
+
+    #[test]
+    fn the_reconfiguration_rules_are_split_off_typed() {
+        let run = RunParams::split(PolicyParams::from_pairs(&[
+            ("repartition.name", "periodic"),
+            ("reconfig.cost_s", "0.25"),
+            ("reconfig.max_concurrent", "3"),
+            ("theta", "0.5"),
+        ]))
+        .unwrap();
+        // 0.25 s = 250,000,000 ns; the drain keeps its default.
+        assert_eq!(
+            run.reconfig.model,
+            ReconfigModel {
+                cost_ns: 250_000_000,
+                max_concurrent: 3,
+                drain: Drain::Instances,
+            }
+        );
+        let keys: Vec<&str> = run.policy.values.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["repartition.name", "theta"]);
+        // Reports name every rule, the given ones as given.
+        let named = reconfig_keys(&run.reconfig).unwrap();
+        let named: Vec<(&str, &str)> = named
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("reconfig.cost_s", "0.25"),
+                ("reconfig.drain", "instances"),
+                ("reconfig.max_concurrent", "3")
+            ]
+        );
+        for (k, v, want) in [
+            ("reconfig.speed", "1", "unknown parameter 'reconfig.speed'"),
+            ("reconfig.cost_s", "-1", "parameter 'cost_s' of 'reconfig'"),
+            (
+                "reconfig.max_concurrent",
+                "0",
+                "reconfig.max_concurrent must be between 1",
+            ),
+            (
+                "reconfig.drain",
+                "some",
+                "'some' is not one of instances, gpu",
+            ),
+        ] {
+            let e = RunParams::split(PolicyParams::from_pairs(&[(k, v)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{k}={v}: {e}");
+        }
+    }
 
     #[test]
     fn labels() {

@@ -5,10 +5,11 @@
 //! [`Registry::build`] rejects an unknown name, an unknown key or a bad value with one line
 //! naming it and what is valid.
 
-use super::params::{ParamKind, ParamSpec, Params, PolicyParams, RunParams, split_label};
+use super::params::{
+    ParamSpec, Params, PolicyParams, RECONFIG_PARAMS, RunParams, is_reconfig_key, split_label,
+};
 use super::{Partitioner, Repartitioner, SchedContext, Scheduler};
 use crate::error::{Error, Result};
-use crate::server::reconfig::{Drain, ReconfigModel};
 use crate::service::{self, ServiceModel};
 use crate::sla::{self, SlaSpec};
 use std::collections::BTreeMap;
@@ -105,35 +106,13 @@ pub struct RepartitionerEntry {
     pub reads_ahead: bool,
 }
 
-/// The reconfiguration rules' keys (`reconfig.<key>`, [`crate::server::reconfig`]).
-pub const RECONFIG_PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "cost_s",
-        kind: ParamKind::Float { min: 0.0, max: 1e9 },
-        default: Some("6"),
-        help: "seconds a freed region is down before its new instances join (MIGRator's reported overhead)",
-    },
-    ParamSpec {
-        name: "max_concurrent",
-        kind: ParamKind::UInt,
-        default: Some("1"),
-        help: "the most GPUs reconfiguring at once (rolling), >= 1",
-    },
-    ParamSpec {
-        name: "drain",
-        kind: ParamKind::Choice(&["instances", "gpu"]),
-        default: Some("instances"),
-        help: "destroy only the instances that change (partial reconfiguration), or every instance of a changing GPU",
-    },
-];
-
-/// A policy's repartitioner: which one, its parameters and the reconfiguration rules.
+/// A policy's repartitioner: which one and its parameters (the reconfiguration rules it is
+/// applied under are the run's, [`crate::server::reconfig::ReconfigRules`]).
 #[derive(Clone)]
 pub struct RepartitionSetup {
     pub name: &'static str,
     /// Its own parameters (keys without the `repartition.` prefix).
     pub params: Params,
-    pub reconfig: ReconfigModel,
     pub reads_ahead: bool,
     build: fn(&Params) -> Result<Box<dyn Repartitioner>>,
 }
@@ -148,7 +127,6 @@ impl RepartitionSetup {
         RepartitionSetup {
             name: e.name,
             params: Params::default(),
-            reconfig: ReconfigModel::default(),
             reads_ahead: false,
             build: e.build,
         }
@@ -161,24 +139,21 @@ impl RepartitionSetup {
     pub fn build(&self) -> Result<Box<dyn Repartitioner>> {
         (self.build)(&self.params)
     }
-    /// Every key with its value, prefixed as given (`repartition.name`, `repartition.period_s`,
-    /// `reconfig.cost_s`, ...).
-    pub fn keys(&self, reconfig: &Params) -> BTreeMap<String, String> {
+    /// Every key with its value, prefixed as given (`repartition.name`,
+    /// `repartition.period_s`, ...).
+    pub fn keys(&self) -> BTreeMap<String, String> {
         let mut m = BTreeMap::new();
         m.insert("repartition.name".to_string(), self.name.to_string());
         for (k, v) in self.params.values() {
             m.insert(format!("repartition.{k}"), v.clone());
         }
-        for (k, v) in reconfig.values() {
-            m.insert(format!("reconfig.{k}"), v.clone());
-        }
         m
     }
 }
 
-/// Whether `key` belongs to the repartitioner (`repartition.*`, `reconfig.*`).
+/// Whether `key` belongs to the repartitioner (`repartition.*`).
 pub fn is_repartition_key(key: &str) -> bool {
-    key.starts_with("repartition.") || key.starts_with("reconfig.")
+    key.starts_with("repartition.")
 }
 
 /// A short name for a (partitioner, scheduler) pair.
@@ -316,8 +291,8 @@ impl Registry {
         &self.repartitioners
     }
 
-    /// The repartitioner the keys `repartition.*` and `reconfig.*` of `given` ask for
-    /// (`static` when `repartition.name` is absent), validated.
+    /// The repartitioner the keys `repartition.*` of `given` ask for (`static` when
+    /// `repartition.name` is absent), validated.
     pub fn repartition_setup(&self, given: &PolicyParams) -> Result<RepartitionSetup> {
         let name = given
             .values
@@ -335,73 +310,36 @@ impl Registry {
                 ))
             })?;
         let mut own = PolicyParams::default();
-        let mut reconfig = PolicyParams::default();
         for (k, v) in &given.values {
-            if let Some(r) = k.strip_prefix("repartition.") {
-                if r == "name" {
-                    continue;
-                }
-                if !e.params.iter().any(|s| s.matches(r)) {
-                    return Err(Error::Usage(format!(
-                        "unknown parameter '{k}' for repartitioner '{name}': {}",
-                        if e.params.is_empty() {
-                            "it takes none".to_string()
-                        } else {
-                            format!(
-                                "expected one of {}",
-                                e.params
-                                    .iter()
-                                    .map(|s| format!("repartition.{}", s.name))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
-                        }
-                    )));
-                }
-                own.set(r, v.clone());
-            } else if let Some(r) = k.strip_prefix("reconfig.") {
-                if !RECONFIG_PARAMS.iter().any(|s| s.matches(r)) {
-                    return Err(Error::Usage(format!(
-                        "unknown parameter '{k}': expected one of {}",
-                        RECONFIG_PARAMS
-                            .iter()
-                            .map(|s| format!("reconfig.{}", s.name))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
-                }
-                reconfig.set(r, v.clone());
+            let Some(r) = k.strip_prefix("repartition.") else {
+                continue;
+            };
+            if r == "name" {
+                continue;
             }
-        }
-        if name == super::STATIC_REPARTITIONER
-            && let Some(k) = reconfig.values.keys().next()
-        {
-            return Err(Error::Usage(format!(
-                "reconfig.{k} applies to a reconfigurable server, but the repartitioner is '{name}' (it never reconfigures): give --repartition NAME (or repartition.name), or drop reconfig.{k}"
-            )));
+            if !e.params.iter().any(|s| s.matches(r)) {
+                return Err(Error::Usage(format!(
+                    "unknown parameter '{k}' for repartitioner '{name}': {}",
+                    if e.params.is_empty() {
+                        "it takes none".to_string()
+                    } else {
+                        format!(
+                            "expected one of {}",
+                            e.params
+                                .iter()
+                                .map(|s| format!("repartition.{}", s.name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                )));
+            }
+            own.set(r, v.clone());
         }
         let params = Params::resolve(&format!("repartitioner {name}"), e.params, &own)?;
-        let rp = Params::resolve("reconfig", RECONFIG_PARAMS, &reconfig)?;
-        let max_concurrent = rp.u64("max_concurrent").expect("default");
-        if max_concurrent == 0 || max_concurrent > u32::MAX as u64 {
-            return Err(Error::Usage(format!(
-                "reconfig.max_concurrent must be between 1 and {}, got {max_concurrent}",
-                u32::MAX
-            )));
-        }
-        let model = ReconfigModel {
-            cost_ns: super::secs_to_ns(rp.f64("cost_s").expect("default")),
-            max_concurrent: max_concurrent as u32,
-            drain: if rp.get("drain") == Some("gpu") {
-                Drain::Gpu
-            } else {
-                Drain::Instances
-            },
-        };
         Ok(RepartitionSetup {
             name: e.name,
             params,
-            reconfig: model,
             reads_ahead: e.reads_ahead,
             build: e.build,
         })
@@ -547,6 +485,13 @@ impl Registry {
     pub fn build_for(&self, label: &str, run: &RunParams) -> Result<Policy> {
         let (name, _) = split_label(label)?;
         let mut given = self.params_for(label, run)?;
+        // The run's keys were split off by `RunParams::split`; in a label they would be the
+        // policy's own, which the reconfiguration rules are not.
+        if let Some(k) = given.values.keys().find(|k| is_reconfig_key(k)) {
+            return Err(Error::Usage(format!(
+                "parameter '{k}' of policy '{label}': the reconfiguration rules are the run's, not a policy's: give --param {k}=V (or the sweep policy's params)"
+            )));
+        }
         let mut rep = PolicyParams::default();
         given.values.retain(|k, v| {
             let r = is_repartition_key(k);
@@ -558,17 +503,7 @@ impl Registry {
         let mut p = self.build(name, &given)?;
         p.repartition = self.repartition_setup(&rep)?;
         if !p.repartition.is_static() {
-            let reconfig = PolicyParams {
-                values: rep
-                    .values
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        Some((k.strip_prefix("reconfig.")?.to_string(), v.clone()))
-                    })
-                    .collect(),
-            };
-            let rp = Params::resolve("reconfig", RECONFIG_PARAMS, &reconfig)?;
-            p.params.extend(p.repartition.keys(&rp));
+            p.params.extend(p.repartition.keys());
         }
         p.name = label.trim().to_string();
         Ok(p)
@@ -618,7 +553,9 @@ impl Registry {
             run.for_policy(pe.params.iter().any(|s| s.matches("seed"))),
             own,
         )?;
-        given.values.retain(|k, _| !is_repartition_key(k));
+        given
+            .values
+            .retain(|k, _| !is_repartition_key(k) && !is_reconfig_key(k));
         // A policy name (PART+SCHED or an alias) may carry its scheduler's keys too.
         let is_policy = name.contains('+') || self.aliases.iter().any(|a| a.name == name);
         match self.lookup(name) {

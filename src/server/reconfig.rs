@@ -64,6 +64,18 @@ impl Default for ReconfigModel {
     }
 }
 
+/// The reconfiguration rules of a run (`reconfig.<key>`): an input of their own beside the
+/// service model, parsed once at the edge ([`crate::policy::RunParams::split`]) and carried by
+/// the run's [`crate::scenario::Scenario`]. A server that never reconfigures refuses them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReconfigRules {
+    /// The rules as the engine applies them (the defaults where a key was not given).
+    pub model: ReconfigModel,
+    /// The keys given (without the `reconfig.` prefix) with their values as given: reports name
+    /// a run's rules by them.
+    pub given: std::collections::BTreeMap<String, String>,
+}
+
 /// The placements of `old` that stay when its GPU moves to `new` under `drain`.
 pub fn kept(old: &Layout, new: &Layout, drain: Drain) -> Vec<Placement> {
     if old == new || same_placements(old, new) {

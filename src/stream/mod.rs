@@ -1,11 +1,12 @@
-//! Streamed replay (`run --stream`): a trace of any length replayed in bounded memory, with
-//! the same outputs, byte for byte, as an in-memory replay.
+//! Streamed replay (what `run` does whenever it can): a trace of any length replayed in bounded
+//! memory, with the same outputs, byte for byte, as an in-memory replay.
 //!
-//! 1. **First pass** ([`crate::trace::reader::Scan`]): the trace file is read once and every
-//!    cell validated as [`Trace::load`] does. It yields the model names, the batch mix (the
-//!    count of every (model, batch): what PARIS's batch map and the default SLA rule read of a
-//!    trace, see [`Trace::head`]) and whether the rows are sorted by arrival.
-//! 2. **Setup** on that head: SLAs, partition, server, service table, scheduler, exactly as an
+//! 1. **First pass** ([`Source::open`], [`crate::trace::reader::Scan`]): the trace file is read
+//!    once and every cell validated as [`Trace::load`] does. It yields the model names, the
+//!    batch mix (the count of every (model, batch): what PARIS's batch map and the default SLA
+//!    rule read of a trace, see [`Trace::head`]) and whether the rows are sorted by arrival:
+//!    the head, which the run's [`Scenario`] is built on.
+//! 2. **Setup** on that head: partition, server, service table, scheduler, exactly as an
 //!    in-memory replay builds them (`replay::setup`).
 //! 3. **Replay**: a reader thread decodes the file's record batches ahead of the event loop;
 //!    the loop ([`crate::engine::replay`] with a [`crate::engine::Feed::Streamed`]) holds a window of rows from the oldest
@@ -22,22 +23,19 @@
 //! streams as above. Sort a large trace once (`mig-replay trace import` writes sorted traces)
 //! to stream it in bounded memory.
 //!
-//! Not streamed: a reconfigurable server (`--repartition` other than `static`), whose
-//! repartitioners read windows of the whole trace, and the timeline (`--timeline-s`); `run`
-//! refuses them with `--stream`.
+//! Not streamed: a reconfigurable server (a repartitioner other than `static`), whose
+//! repartitioners read windows of the whole trace, and the timeline, which needs every record;
+//! `run` replays those in memory (and says why).
 
 pub mod exact;
 mod tally;
 
 use crate::engine;
 use crate::error::{Error, Result};
-use crate::gpu::GpuSpec;
-use crate::policy::{Policy, SchedContext};
-use crate::profile::Profiles;
+use crate::policy::SchedContext;
 use crate::replay::{Replay, Setup};
 use crate::report::QueriesWriter;
-use crate::service::ServiceModel;
-use crate::sla::SlaSpec;
+use crate::scenario::Scenario;
 use crate::trace::reader::Scan;
 use crate::trace::{Mix, Trace, TraceReader};
 use std::path::{Path, PathBuf};
@@ -47,7 +45,7 @@ use std::sync::mpsc::sync_channel;
 /// Rows per chunk read from a trace held in memory (an unsorted trace).
 const CHUNK: usize = 1 << 16;
 
-/// Rows per cut of the window (`run --stream`): a sixteenth of a `queries.parquet` row group.
+/// Rows per cut of the window (a streamed `run`): a sixteenth of a `queries.parquet` row group.
 pub const CUT_ROWS: usize = 1 << 16;
 
 /// How a streamed replay runs.
@@ -99,80 +97,110 @@ impl Drop for SpillDir {
 }
 
 /// Where the rows come from: the file (sorted), or a trace loaded and sorted in memory.
-enum Source {
+enum Rows {
     File,
     Memory(Trace),
 }
 
-/// Replay the trace file `path` (arrivals divided by `rate_scale`) streamed; `queries`, when
-/// given, receives every row group. Returns the replay (its records hold the counters and the
-/// busy times, not per-query vectors) and the trace's head (models, hash, mix).
-#[allow(clippy::too_many_arguments)]
-pub fn replay_stream(
-    path: &Path,
+/// A trace file opened for a streamed replay: its first pass done, its head (models, hash, batch
+/// mix; no rows) ready for the run's [`Scenario`].
+pub struct Source {
+    rows: Rows,
+    head: Arc<Trace>,
     rate_scale: f64,
-    profiles: &Profiles,
-    gpu: &GpuSpec,
-    gpus: usize,
-    policy: &mut Policy,
-    service: &ServiceModel,
-    slas: &SlaSpec,
+}
+
+impl Source {
+    /// Read the trace file `path` once (every cell checked), its arrivals to be divided by
+    /// `rate_scale`. An unsorted file is loaded whole and sorted here.
+    pub fn open(path: &Path, rate_scale: f64) -> Result<Source> {
+        crate::trace::check_rate_scale(rate_scale, 0)?;
+        let scan = Scan::read(path)?;
+        let (rows, head) = if scan.sorted {
+            crate::trace::check_rate_scale(rate_scale, scan.last_ns)?;
+            let head = Trace {
+                path: scan.path,
+                sha256: scan.sha256,
+                models: scan.models,
+                head: Some(Arc::new(scan.mix)),
+                ..Trace::default()
+            };
+            (Rows::File, head)
+        } else {
+            let mut t = Trace::load(path)?;
+            t.scale_rate(rate_scale)?;
+            let head = Trace {
+                path: t.path.clone(),
+                sha256: t.sha256.clone(),
+                models: t.models.clone(),
+                head: Some(Arc::new(Mix::of(&t))),
+                ..Trace::default()
+            };
+            (Rows::Memory(t), head)
+        };
+        Ok(Source {
+            rows,
+            head: Arc::new(head),
+            rate_scale,
+        })
+    }
+
+    /// The trace's head: what the run's [`Scenario`] is built on.
+    pub fn head(&self) -> Arc<Trace> {
+        self.head.clone()
+    }
+}
+
+/// Replay `scenario`, built on `source`'s head, streamed from `source`; `queries`, when given,
+/// receives every row group. Returns the replay (its records hold the counters and the busy
+/// times, not per-query vectors).
+pub fn replay_stream(
+    scenario: &Scenario,
+    source: Source,
     mut queries: Option<QueriesWriter>,
     opts: &StreamOptions,
-) -> Result<(Replay, Trace)> {
-    crate::trace::check_rate_scale(rate_scale, 0)?;
-    if !policy.repartition.is_static() {
+) -> Result<Replay> {
+    if !std::ptr::eq(scenario.trace(), &*source.head) {
+        return Err(Error::Internal(
+            "a streamed replay's scenario must be built on its source's head".into(),
+        ));
+    }
+    if scenario.policy().reconfigurable() {
         return Err(Error::Usage(format!(
-            "--stream replays a server that never changes; the repartitioner '{}' reads windows of the entire trace (run without --stream)",
-            policy.repartition.name
+            "a streamed replay replays a server that never changes; the policy '{}' reconfigures it, reading windows of the entire trace",
+            scenario.policy().label()
         )));
     }
-    let scan = Scan::read(path)?;
-    let (source, head) = if scan.sorted {
-        crate::trace::check_rate_scale(rate_scale, scan.last_ns)?;
-        let head = Trace {
-            path: scan.path,
-            sha256: scan.sha256,
-            models: scan.models,
-            head: Some(Arc::new(scan.mix)),
-            ..Trace::default()
-        };
-        (Source::File, head)
-    } else {
-        let mut t = Trace::load(path)?;
-        t.scale_rate(rate_scale)?;
-        let head = Trace {
-            path: t.path.clone(),
-            sha256: t.sha256.clone(),
-            models: t.models.clone(),
-            head: Some(Arc::new(Mix::of(&t))),
-            ..Trace::default()
-        };
-        (Source::Memory(t), head)
-    };
+    let Source {
+        rows: source,
+        head,
+        rate_scale,
+    } = source;
+    let (profiles, gpu, service) = (scenario.profiles(), scenario.gpu(), scenario.service());
+    let resolved = scenario.slas();
     let queries_total = head.queries() as u64;
+    let mut policy = scenario.policy().build()?;
     let Setup {
-        resolved,
         explanation,
         server,
         rules,
         table,
         ..
-    } = crate::replay::setup(&head, profiles, gpu, gpus, policy, service, slas)?;
+    } = crate::replay::setup(scenario, &mut policy)?;
     let mut scheduler = (policy.scheduler)(&SchedContext {
         gpu,
         server: &server,
         service: &table,
         profiles,
         trace: &head,
-        slas: &resolved,
+        slas: resolved,
         exact_estimates: service.is_exact(),
     })?;
     let spill = SpillDir::create(&opts.spill_in)?;
     let tally = tally::Tally::new(
         &spill.0,
         head.models.len(),
-        &resolved,
+        resolved,
         &server,
         &rules,
         !service.is_exact(),
@@ -181,12 +209,12 @@ pub fn replay_stream(
         // Rows: decoded on a reader thread (the file), or cut from the sorted trace.
         let (row_tx, row_rx) = sync_channel::<Result<Trace>>(2);
         let reader = match &source {
-            Source::File => {
+            Rows::File => {
                 let p = head.path.clone();
                 let models = head.models.len();
                 Some(s.spawn(move || read_rows(&p, rate_scale, models, &row_tx)))
             }
-            Source::Memory(_) => {
+            Rows::Memory(_) => {
                 drop(row_tx);
                 None
             }
@@ -194,11 +222,11 @@ pub fn replay_stream(
         let mut at = 0usize;
         let rows = || -> Result<Option<Trace>> {
             match &source {
-                Source::File => match row_rx.recv() {
+                Rows::File => match row_rx.recv() {
                     Ok(r) => r.map(Some),
                     Err(_) => Ok(None),
                 },
-                Source::Memory(t) => Ok((at < t.len()).then(|| {
+                Rows::Memory(t) => Ok((at < t.len()).then(|| {
                     let hi = (at + CHUNK).min(t.len());
                     let c = slice(t, at, hi);
                     at = hi;
@@ -262,27 +290,24 @@ pub fn replay_stream(
         q.close()?;
     }
     let (metrics, invariants) =
-        tally.finish(queries_total, &head.models, &server, &records, &resolved)?;
+        tally.finish(queries_total, &head.models, &server, &records, resolved)?;
     drop(spill);
-    Ok((
-        Replay {
-            policy: policy.name.clone(),
-            partitioner: policy.partitioner_name.clone(),
-            scheduler: policy.scheduler_name.clone(),
-            params: policy.params.clone(),
-            partition: explanation,
-            scheduler_details: scheduler.details(),
-            server,
-            service: service.clone(),
-            batch_rules: rules,
-            slas: resolved,
-            records,
-            metrics,
-            invariants,
-            repartition: None,
-        },
-        head,
-    ))
+    Ok(Replay {
+        policy: policy.name.clone(),
+        partitioner: policy.partitioner_name.clone(),
+        scheduler: policy.scheduler_name.clone(),
+        params: policy.params.clone(),
+        partition: explanation,
+        scheduler_details: scheduler.details(),
+        server,
+        service: service.clone(),
+        batch_rules: rules,
+        slas: resolved.to_vec(),
+        records,
+        metrics,
+        invariants,
+        repartition: None,
+    })
 }
 
 /// Rows `lo..hi` of a sorted trace, as a chunk.

@@ -387,15 +387,8 @@ impl SweepConfig {
 
     pub(crate) fn check(&self, path: &Path) -> Result<()> {
         let bad = |key: &str, what: String| Err(Error::file(path, format!("key '{key}': {what}")));
-        if self.gpus == 0 || self.gpus > crate::replay::MAX_GPUS {
-            return bad(
-                "gpus",
-                format!(
-                    "{} is out of range; expected 1 to {}",
-                    self.gpus,
-                    crate::replay::MAX_GPUS
-                ),
-            );
+        if let Err(e) = crate::scenario::check_gpus(self.gpus, "the GPU count") {
+            return bad("gpus", e.to_string());
         }
         if self.seeds.len() > 1000 {
             return bad("seeds", format!("{} seeds; at most 1000", self.seeds.len()));
@@ -580,14 +573,10 @@ impl SweepConfig {
                     ),
                 );
             }
-            if !(w.sla_ms.is_finite() && w.sla_ms > 0.0) {
-                return bad(
-                    "workload.sla_ms",
-                    format!(
-                        "workload '{}': {} is not a positive number",
-                        w.name, w.sla_ms
-                    ),
-                );
+            if let Err(e) =
+                crate::scenario::check_sla_ms(w.sla_ms, &format!("workload '{}': the SLA", w.name))
+            {
+                return bad("workload.sla_ms", e.to_string());
             }
         }
         // A number or a boolean written as a string is a wrong type (the parameters that take

@@ -60,34 +60,38 @@ pub fn best_peaks(cfg: &SweepConfig, peaks: &[PeakRow]) -> Vec<f64> {
         .collect()
 }
 
+/// What a sweep's tasks produced, in task order, before [`assemble`] puts it together.
+pub struct Outcomes {
+    /// Input files and their sha256: (role, path, sha256).
+    pub inputs: Vec<(String, String, String)>,
+    /// Profile rows by source: measured, interpolated, modeled, unspecified.
+    pub provenance: [usize; 4],
+    pub peaks: Vec<PeakRow>,
+    pub loads: Vec<LoadResult>,
+    pub heats: Vec<Option<HeatRow>>,
+    pub plans: Vec<PlanRow>,
+    /// Seconds per stage.
+    pub stages: Vec<(String, f64)>,
+}
+
 /// Put a sweep's results together (every task's outcome, in task order).
-#[allow(clippy::too_many_arguments)]
-pub fn assemble(
-    cfg: &SweepConfig,
-    inputs: Vec<(String, String, String)>,
-    provenance: [usize; 4],
-    peaks: Vec<PeakRow>,
-    loads: Vec<LoadResult>,
-    heats: Vec<Option<HeatRow>>,
-    plans: Vec<PlanRow>,
-    stages: Vec<(String, f64)>,
-) -> SweepResult {
+pub fn assemble(cfg: &SweepConfig, o: Outcomes) -> SweepResult {
     let mut runs = Vec::new();
     let mut cdfs = Vec::new();
-    for (r, c) in loads.into_iter().flatten() {
+    for (r, c) in o.loads.into_iter().flatten() {
         runs.push(r);
         cdfs.extend(c);
     }
     SweepResult {
         config: cfg.clone(),
-        inputs,
+        inputs: o.inputs,
         runs,
-        peaks,
+        peaks: o.peaks,
         cdfs,
-        heatmaps: heats.into_iter().flatten().collect(),
-        plans,
-        stages,
-        provenance,
+        heatmaps: o.heats.into_iter().flatten().collect(),
+        plans: o.plans,
+        stages: o.stages,
+        provenance: o.provenance,
     }
 }
 
@@ -116,12 +120,14 @@ pub fn run(cfg: &SweepConfig, registry: &Registry, progress: &dyn Progress) -> R
     progress.finish();
     Ok(assemble(
         cfg,
-        prep.inputs,
-        prep.provenance,
-        peaks,
-        loads,
-        heats,
-        plans,
-        stages,
+        Outcomes {
+            inputs: prep.inputs,
+            provenance: prep.provenance,
+            peaks,
+            loads,
+            heats,
+            plans,
+            stages,
+        },
     ))
 }

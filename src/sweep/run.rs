@@ -14,6 +14,7 @@ use crate::peak::{PeakConfig, find_peak};
 use crate::policy::{PolicyParams, Registry, RunParams};
 use crate::profile::Profiles;
 use crate::replay::replay;
+use crate::scenario::{Inputs, Names, PolicySource, Scenario};
 use crate::trace::Trace;
 use crate::trace::synth::{Arrivals, BatchSpec, GenConfig, parse_model_weight};
 use rayon::prelude::*;
@@ -28,11 +29,19 @@ struct Work {
 }
 
 /// One policy's parameters for one seed: as given (how the report names the parameter set)
-/// and split into the policy's keys and the service model.
+/// and split into the policy's keys, the service model, the SLAs and the reconfiguration rules;
+/// and the policy they build.
 struct PolicyRun {
     text: String,
     run: RunParams,
+    source: PolicySource,
 }
+
+/// What a sweep calls the inputs a scenario's checks may refuse (its keys).
+const NAMES: Names = Names {
+    gpus: "key 'gpus'",
+    sla_ms: "key 'workload.sla_ms'",
+};
 
 /// Policy `p`'s parameters for `seed`: as given, split into the policy's keys and the service
 /// model. The sweep's seed seeds a partitioner that takes one and the service-noise stream,
@@ -52,9 +61,11 @@ fn policy_run(p: &PolicySpec, seed: u64, registry: &Registry) -> Result<PolicyRu
         given.set("seed", seed.to_string());
         run.set_seed(seed);
     }
+    let source = PolicySource::registered(registry, &p.name, &run)?.labelled(p.label());
     Ok(PolicyRun {
         text: given.text(),
         run,
+        source,
     })
 }
 
@@ -70,9 +81,7 @@ pub fn mark_foresight(cfg: &SweepConfig, registry: &Registry) -> Result<SweepCon
     let seed = cfg.seeds.first().copied().unwrap_or(1);
     for k in 0..cfg.policies.len() {
         let p = &cfg.policies[k];
-        let foresight = policy_run(p, seed, registry)
-            .and_then(|pr| registry.build_for(&p.name, &pr.run))
-            .is_ok_and(|pol| pol.repartition.reads_ahead);
+        let foresight = policy_run(p, seed, registry).is_ok_and(|pr| pr.source.reads_ahead());
         let old = p.label();
         if !foresight || old.ends_with(FORESIGHT) {
             continue;
@@ -187,7 +196,7 @@ fn percentile_ms(t: &Trace, rec: &crate::engine::Records, p: f64) -> f64 {
 pub struct Prepared {
     pub registry: Registry,
     gpu: GpuSpec,
-    profiles: Profiles,
+    profiles: Arc<Profiles>,
     /// Input files and their sha256: (role, path, sha256).
     pub inputs: Vec<(String, String, String)>,
     works: Vec<Work>,
@@ -214,14 +223,13 @@ pub fn prepare(cfg: &SweepConfig, registry: &Registry) -> Result<Prepared> {
         for &seed in &cfg.seeds {
             let pr = policy_run(p, seed, registry).map_err(in_sweep)?;
             if per_seed.is_empty() {
-                let pol = registry.build_for(&p.name, &pr.run).map_err(in_sweep)?;
-                foresight.push(pol.repartition.reads_ahead);
+                foresight.push(pr.source.reads_ahead());
             }
             per_seed.push(pr);
         }
         policies.push(per_seed);
     }
-    let profiles = Profiles::load(&cfg.profiles)?;
+    let profiles = Arc::new(Profiles::load(&cfg.profiles)?);
     let mut inputs = vec![(
         "profiles".to_string(),
         cfg.profiles.display().to_string(),
@@ -331,6 +339,25 @@ impl Prepared {
         &self.policies[p][k % cfg.seeds.len()]
     }
 
+    /// The scenario of policy `p` on work `k` (its trace as materialized).
+    fn scenario(&self, cfg: &SweepConfig, p: usize, k: usize) -> Result<Scenario> {
+        let pr = self.policy_run(cfg, p, k);
+        let w = &cfg.workloads[self.works[k].w];
+        Scenario::new(
+            Inputs {
+                trace: self.works[k].trace.clone(),
+                profiles: self.profiles.clone(),
+                gpu: self.gpu.clone(),
+                gpus: cfg.gpus,
+                policy: pr.source.clone(),
+                service: pr.run.service.clone(),
+                slas: w.slas(pr.run.slas.rule),
+                reconfig: pr.run.reconfig.clone(),
+            },
+            &NAMES,
+        )
+    }
+
     /// Where a run of policy `p` on work `k` sits in the matrix.
     fn coords<'c>(&self, cfg: &'c SweepConfig, p: usize, k: usize) -> Coords<'c> {
         let w = &cfg.workloads[self.works[k].w];
@@ -364,14 +391,7 @@ impl Prepared {
                 let pr = self.policy_run(cfg, p, k);
                 let w = &cfg.workloads[work.w];
                 let r = find_peak(
-                    &work.trace,
-                    &self.profiles,
-                    &self.gpu,
-                    cfg.gpus,
-                    &spec.label(),
-                    &|| self.registry.build_for(&spec.name, &pr.run),
-                    &pr.run.service,
-                    &w.slas(pr.run.slas.rule),
+                    &self.scenario(cfg, p, k)?,
                     &PeakConfig {
                         percentile: cfg.percentile,
                         tolerance: cfg.tolerance,
@@ -410,17 +430,7 @@ impl Prepared {
                 let spec = &cfg.policies[p];
                 let pr = self.policy_run(cfg, p, k);
                 let w = &cfg.workloads[work.w];
-                let r = crate::capacity::plan(
-                    &work.trace,
-                    &self.profiles,
-                    &self.gpu,
-                    &spec.label(),
-                    &|| self.registry.build_for(&spec.name, &pr.run),
-                    &pr.run.service,
-                    &w.slas(pr.run.slas.rule),
-                    &pc,
-                    None,
-                )?;
+                let r = crate::capacity::plan(&self.scenario(cfg, p, k)?, &pc, None)?;
                 progress.tick();
                 Ok(PlanRow {
                     workload: w.name.clone(),
@@ -464,19 +474,9 @@ impl Prepared {
                     return Ok(None);
                 }
                 let spec = &cfg.policies[p];
-                let pr = self.policy_run(cfg, p, k);
-                let mut t = (*work.trace).clone();
-                t.scale_rate(scale)?;
-                let mut policy = self.registry.build_for(&spec.name, &pr.run)?;
-                let r = replay(
-                    &t,
-                    &self.profiles,
-                    &self.gpu,
-                    cfg.gpus,
-                    &mut policy,
-                    &pr.run.service,
-                    &w.slas(pr.run.slas.rule),
-                )?;
+                let s = self.scenario(cfg, p, k)?.scaled(scale)?;
+                let t = s.trace();
+                let r = replay(&s)?;
                 // The verdict's load: the workload's reference rate, else the reference fraction.
                 let reference = match tasks.loads[l] {
                     Load::Reference => true,
@@ -488,11 +488,11 @@ impl Prepared {
                 let cdf = (reference && work.seed == first_seed).then(|| Cdf {
                     workload: w.name.clone(),
                     policy: spec.label(),
-                    points: cdf_points(&t, &r.records),
+                    points: cdf_points(t, &r.records),
                 });
                 let c = self.coords(cfg, p, k);
-                let pct = percentile_ms(&t, &r.records, cfg.percentile);
-                let mut row = RunRow::new(&c, (frac, scale), &t, &r, pct);
+                let pct = percentile_ms(t, &r.records, cfg.percentile);
+                let mut row = RunRow::new(&c, (frac, scale), t, &r, pct);
                 row.reference = reference;
                 Ok(Some((row, cdf)))
             })
@@ -521,35 +521,25 @@ impl Prepared {
                     return Ok(None);
                 }
                 let spec = &cfg.policies[p];
-                let pr = self.policy_run(cfg, p, k);
-                let mut t = (*self.works[k].trace).clone();
-                t.scale_rate(scale)?;
-                let mut policy = self.registry.build_for(&spec.name, &pr.run)?;
-                let r = replay(
-                    &t,
-                    &self.profiles,
-                    &self.gpu,
-                    cfg.gpus,
-                    &mut policy,
-                    &pr.run.service,
-                    &cfg.workloads[w].slas(pr.run.slas.rule),
-                )?;
+                let s = self.scenario(cfg, p, k)?.scaled(scale)?;
+                let t = s.trace();
+                let r = replay(&s)?;
                 let timeline = r.repartition.is_some().then(|| {
                     let rows = crate::metrics::timeline::timeline(
-                        &t,
+                        t,
                         &r.server,
                         &r.records,
                         &r.slas,
                         crate::metrics::timeline::default_window_ns(&r.records),
                     );
                     crate::metrics::timeline::TimelineData::of(
-                        &t, &r.server, &r.records, &r.slas, &rows,
+                        t, &r.server, &r.records, &r.slas, &rows,
                     )
                 });
                 Ok(Some(HeatRow {
                     workload: cfg.workloads[w].name.clone(),
                     policy: spec.label(),
-                    map: heatmap(&t, &r.server, &r.records),
+                    map: heatmap(t, &r.server, &r.records),
                     timeline_title: timeline.as_ref().map(|_| {
                         format!(
                             "{}: {} at the reference load",

@@ -555,7 +555,16 @@ pub fn merge(dir: &Path, registry: &Registry) -> Result<SweepResult> {
         Vec::new()
     };
     Ok(assemble(
-        &cfg, inputs, provenance, peaks, loads, heats, plans, stages,
+        &cfg,
+        super::Outcomes {
+            inputs,
+            provenance,
+            peaks,
+            loads,
+            heats,
+            plans,
+            stages,
+        },
     ))
 }
 

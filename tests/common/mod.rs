@@ -150,3 +150,86 @@ pub fn hand_profile() -> mig_replay::profile::Profiles {
     );
     p
 }
+
+/// Policy `name` of `registry` with the parameters `params` ([`Registry::build`]), a fresh one
+/// per replay.
+pub fn built(
+    registry: &mig_replay::policy::Registry,
+    name: &str,
+    params: &mig_replay::policy::PolicyParams,
+) -> mig_replay::scenario::PolicySource {
+    let (r, n, p) = (registry.clone(), name.to_string(), params.clone());
+    mig_replay::scenario::PolicySource::new(name, move || r.build(&n, &p)).unwrap()
+}
+
+/// The scenario of a library-level replay in a test: `trace` on `gpus` GPUs of kind `gpu` under
+/// `policy`, the service model `service` and the SLAs `slas`; no reconfiguration rules given.
+pub fn scenario(
+    trace: &mig_replay::trace::Trace,
+    prof: &mig_replay::profile::Profiles,
+    gpus: (&mig_replay::gpu::GpuSpec, usize),
+    policy: mig_replay::scenario::PolicySource,
+    service: &mig_replay::service::ServiceModel,
+    slas: &mig_replay::sla::SlaSpec,
+) -> mig_replay::Result<mig_replay::scenario::Scenario> {
+    scenario_rules(
+        trace,
+        prof,
+        gpus,
+        policy,
+        (service, slas),
+        &Default::default(),
+    )
+}
+
+/// [`scenario`] under the reconfiguration rules `reconfig`.
+pub fn scenario_rules(
+    trace: &mig_replay::trace::Trace,
+    prof: &mig_replay::profile::Profiles,
+    (gpu, gpus): (&mig_replay::gpu::GpuSpec, usize),
+    policy: mig_replay::scenario::PolicySource,
+    (service, slas): (
+        &mig_replay::service::ServiceModel,
+        &mig_replay::sla::SlaSpec,
+    ),
+    reconfig: &mig_replay::server::reconfig::ReconfigRules,
+) -> mig_replay::Result<mig_replay::scenario::Scenario> {
+    use mig_replay::scenario::{Inputs, Names, Scenario};
+    Scenario::new(
+        Inputs {
+            trace: Arc::new(trace.clone()),
+            profiles: Arc::new(prof.clone()),
+            gpu: gpu.clone(),
+            gpus,
+            policy,
+            service: service.clone(),
+            slas: slas.clone(),
+            reconfig: reconfig.clone(),
+        },
+        &Names::default(),
+    )
+}
+
+/// The scenario of a run given `run` (its service model, SLAs and reconfiguration rules) of
+/// policy `label` of `registry`: `trace` on `gpus` GPUs of kind `gpu`.
+pub fn run_scenario(
+    trace: &mig_replay::trace::Trace,
+    prof: &mig_replay::profile::Profiles,
+    (gpu, gpus): (&mig_replay::gpu::GpuSpec, usize),
+    registry: &mig_replay::policy::Registry,
+    label: &str,
+    run: &mig_replay::policy::RunParams,
+) -> mig_replay::Result<mig_replay::scenario::Scenario> {
+    use mig_replay::scenario::{Inputs, Names, PolicySource, Scenario};
+    let policy = PolicySource::registered(registry, label, run)?;
+    Scenario::new(
+        Inputs::of_run(
+            trace.clone(),
+            prof.clone(),
+            (gpu.clone(), gpus),
+            policy,
+            run,
+        ),
+        &Names::default(),
+    )
+}

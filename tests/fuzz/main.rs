@@ -210,6 +210,8 @@ fn same_as_in_memory(args: &[String], streamed: &Outcome) {
     let _ = std::fs::remove_dir_all(&mem);
     let mut again: Vec<String> = vec![s("mig-replay")];
     again.extend(args.iter().filter(|a| *a != "--stream").cloned());
+    // `run` streams by default: the reference asks for memory.
+    again.push(s("--in-memory"));
     let j = again.iter().position(|a| a == "--out").expect("kept --out");
     again[j + 1] = s(mem.display());
     let c = Cli::try_parse_from(&again).expect("parsed once already");
@@ -479,7 +481,7 @@ impl Ctx {
             // ones small, and the illegal ones (0, above 100,000, not a number) as they are.
             let legal = a[k + 1]
                 .parse::<usize>()
-                .is_ok_and(|n| (1..=mig_replay::replay::MAX_GPUS).contains(&n));
+                .is_ok_and(|n| (1..=mig_replay::scenario::MAX_GPUS).contains(&n));
             if legal || r.chance(0.8) {
                 a[k + 1] = s(1 + r.below(12));
             }
