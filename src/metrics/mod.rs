@@ -17,6 +17,7 @@
 
 pub mod derived;
 pub mod dist;
+pub mod exact;
 pub mod timeline;
 
 pub use dist::Dist;

@@ -12,7 +12,7 @@
 //!    query not yet started; finished row groups go to a writer thread that appends them to
 //!    `queries.parquet` (the same row groups, so the same bytes) and counts them into the
 //!    metrics and the invariant checks (`tally`).
-//! 4. **Exact percentiles** ([`exact`]): latencies, queueing delays and estimate errors are
+//! 4. **Exact percentiles** ([`crate::metrics::exact`]): latencies, queueing delays and estimate errors are
 //!    counted in a histogram and spilled to disk (8 bytes per value each, in a temporary folder
 //!    beside the outputs, removed at the end); a pass over the spill per refinement resolves
 //!    every percentile to the nanosecond.
@@ -26,7 +26,6 @@
 //! repartitioners read windows of the whole trace, and the timeline (`--timeline-s`); `run`
 //! refuses them with `--stream`.
 
-pub mod exact;
 mod tally;
 
 use crate::engine;

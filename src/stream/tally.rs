@@ -1,9 +1,9 @@
 //! The metrics and the invariant checks of a streamed replay, row group by row group: what
 //! [`crate::metrics::compute`] and [`crate::engine::check_invariants`] compute from whole
 //! records, with the same definitions, keeping no per-query state but the spill files of
-//! [`super::exact`] and the intervals still open on each instance.
+//! [`crate::metrics::exact`] and the intervals still open on each instance.
 
-use super::exact::Exact;
+use crate::metrics::exact::Exact;
 use crate::engine::{Invariants, Records, RowGroup};
 use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics, Parts};
