@@ -333,11 +333,7 @@ pub fn replay(
             engine::simulate_with(trace, &server, &table, model, &rules, scheduler.as_mut())?;
         (records, scheduler.details(), server)
     };
-    // Two independent read-only passes over the records: run them side by side.
-    let (invariants, metrics) = rayon::join(
-        || engine::check_invariants(trace, &server, &records, &rules),
-        || metrics::compute(trace, &server, &records, &resolved),
-    );
+    let (metrics, invariants) = metrics::compute(trace, &server, &records, &resolved, &rules)?;
     Ok(Replay {
         policy: policy.name.clone(),
         partitioner: policy.partitioner_name.clone(),

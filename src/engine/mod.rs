@@ -34,7 +34,7 @@ mod repartition;
 mod sim;
 mod stream;
 
-pub use invariants::{Invariants, check_invariants};
+pub use invariants::Invariants;
 pub use records::{ReconfigEvent, ReconfigLog, ReconfigSeconds, Records};
 pub use repartition::Reconfigurable;
 pub use stream::{RowGroup, simulate_streamed};

@@ -8,7 +8,9 @@
 //! in-memory replays) names a bucket and a rank inside it. Each further pass reads the spill
 //! file once and counts, for every unresolved percentile, the values of its bucket in 65,536
 //! equal sub-buckets; a sub-bucket of width 1 is the value itself. A bucket of width up to
-//! 2^16 ns (values below 2^27 ns, 134 ms) resolves in one pass, every u64 in at most four.
+//! 2^16 ns (values below 2^27 ns, 134 ms) resolves in one pass, every u64 in at most four. The
+//! passes may read the values from elsewhere than a spill file ([`Exact::resolve_with`]: an
+//! in-memory replay walks its records again, holding nothing per value).
 //!
 //! Memory: the histogram (8 bytes per bucket, about 460 KB) and, during a pass, 256 KB per
 //! unresolved percentile; nothing per value. Disk: 8 bytes per value while the replay runs.
@@ -116,6 +118,16 @@ impl Exact {
     /// The exact distribution, reading the values back from `files` (the spill files that
     /// together hold exactly the values counted).
     pub fn resolve(&self, files: &[PathBuf]) -> Result<Dist> {
+        self.resolve_with(|f| for_each_value(files, f))
+    }
+
+    /// The exact distribution, `pass` calling its argument once on every value counted (in any
+    /// order) each time it is called: the values read back from wherever they are kept (spill
+    /// files, or the records of an in-memory replay).
+    pub fn resolve_with(
+        &self,
+        mut pass: impl FnMut(&mut dyn FnMut(u64)) -> Result<()>,
+    ) -> Result<Dist> {
         if self.n == 0 {
             return Ok(Dist::zero());
         }
@@ -149,7 +161,7 @@ impl Exact {
                 .zip(&step)
                 .map(|(&i, &s)| vec![0u64; (want[i].1 / s) as usize])
                 .collect();
-            for_each_value(files, |v| {
+            pass(&mut |v| {
                 for (j, &i) in open.iter().enumerate() {
                     let (lo, w, _) = want[i];
                     if v >= lo && v - lo < w {
