@@ -462,3 +462,256 @@ fn resolve(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::GpuSpec;
+
+    const MS: u64 = 1_000_000;
+
+    /// One GPU of two 1g.10gb instances.
+    fn server() -> Server {
+        let gpu = GpuSpec::by_name("A100-80GB").unwrap();
+        let layout = gpu.parse_layout("1g.10gb+1g.10gb").unwrap();
+        Server::new(gpu.clone(), vec![layout]).unwrap()
+    }
+
+    /// Rows `lo..hi` of `c` as a chunk of their own (batch sizes and their base unchanged: the
+    /// rows look their batches up there); `last`: the chunk retires every batch.
+    fn part<'a>(c: &Chunk<'a>, lo: usize, hi: usize, last: bool) -> Chunk<'a> {
+        let cut = |v: &'a [u32]| if v.is_empty() { v } else { &v[lo..hi] };
+        Chunk {
+            arrival_ns: &c.arrival_ns[lo..hi],
+            model: &c.model[lo..hi],
+            batch: &c.batch[lo..hi],
+            start_ns: &c.start_ns[lo..hi],
+            finish_ns: &c.finish_ns[lo..hi],
+            instance: &c.instance[lo..hi],
+            batch_id: cut(c.batch_id),
+            est_done_ns: if c.est_done_ns.is_empty() {
+                c.est_done_ns
+            } else {
+                &c.est_done_ns[lo..hi]
+            },
+            retired_batches: if last { c.retired_batches } else { &[] },
+            ..*c
+        }
+    }
+
+    /// The metrics and invariants of `trace` and `rec` counted in chunks cut at `cuts` (none:
+    /// one chunk, as an in-memory replay counts them).
+    fn count(
+        trace: &Trace,
+        rec: &Records,
+        slas: &[Option<ModelSla>],
+        rules: &[BatchRule],
+        cuts: &[usize],
+    ) -> (Metrics, Invariants) {
+        let s = server();
+        if cuts.is_empty() {
+            return super::super::compute(trace, &s, rec, slas, rules).unwrap();
+        }
+        let whole = Chunk::of_replay(trace, rec);
+        let mut bounds = vec![0];
+        bounds.extend_from_slice(cuts);
+        bounds.push(trace.len());
+        let chunks: Vec<Chunk> = bounds
+            .windows(2)
+            .map(|w| part(&whole, w[0], w[1], w[1] == trace.len()))
+            .collect();
+        let estimates = !rec.est_done_ns.is_empty();
+        let nm = trace.models.len();
+        let mut acc = Accumulator::new(nm, slas, &s, rules, estimates, None).unwrap();
+        for c in &chunks {
+            acc.add(c).unwrap();
+        }
+        acc.finish(trace.len() as u64, &trace.models, &s, rec, slas, &chunks)
+            .unwrap()
+    }
+
+    /// Six queries of models a (SLA 10 ms) and b (none) on two instances, every figure by
+    /// hand.
+    fn six() -> (Trace, Records, Vec<Option<ModelSla>>) {
+        let trace = Trace::from_rows([
+            (0, "a", 1),
+            (MS, "b", 2),
+            (2 * MS, "a", 1),
+            (3 * MS, "a", 1),
+            (5 * MS, "b", 1),
+            (6 * MS, "a", 1),
+        ]);
+        // Instance 0: [0, 4) [4, 9) [9, 10) ms; instance 1: [1, 3) [3, 15) [15, 16) ms.
+        let rec = Records {
+            start_ns: [0, 1, 4, 3, 9, 15].map(|x| x * MS).to_vec(),
+            finish_ns: [4, 3, 9, 15, 10, 16].map(|x| x * MS).to_vec(),
+            instance: vec![0, 1, 0, 1, 0, 1],
+            busy_ns: vec![10 * MS, 15 * MS],
+            starts: 6,
+            ..Records::default()
+        };
+        let sla = ModelSla {
+            model: "a".into(),
+            sla_ms: 10.0,
+            source: "test".into(),
+            by_rule: false,
+        };
+        (trace, rec, vec![Some(sla), None])
+    }
+
+    #[test]
+    fn counts_by_hand_in_one_chunk_and_in_several() {
+        let (trace, rec, slas) = six();
+        for cuts in [&[][..], &[2, 5], &[1, 2, 3, 4, 5]] {
+            let (m, inv) = count(&trace, &rec, &slas, &[], cuts);
+            let h = &m.headline;
+            assert!(inv.all_ok(), "{cuts:?}: {inv:?}");
+            assert_eq!(inv.batches, None);
+            assert_eq!(h.queries, 6);
+            // Window 0 to 16 ms.
+            assert_eq!(h.duration_s, 0.016);
+            assert_eq!(h.throughput_qps, 6.0 / 0.016);
+            // Latencies 4 2 7 12 5 10 ms: sorted 2 4 5 7 10 12; nearest rank ceil(p n).
+            let l = &h.latency;
+            assert!((l.mean_ms - 40.0 / 6.0).abs() < 1e-12, "{cuts:?}");
+            assert_eq!(
+                (l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
+                (5.0, 12.0, 12.0, 12.0),
+                "{cuts:?}"
+            );
+            // Queueing 0 0 2 0 4 9 ms: sorted 0 0 0 2 4 9.
+            assert_eq!(
+                (m.queue.p50_ms, m.queue.p90_ms, m.queue.max_ms),
+                (0.0, 9.0, 9.0)
+            );
+            assert_eq!(h.queue_mean_ms, 2.5);
+            // Model a: 4 7 12 10 ms, 3 within 10 ms; b has no SLA.
+            let a = &m.per_model["a"];
+            assert_eq!(
+                (a.queries, a.latency.p50_ms, a.latency.max_ms),
+                (4, 7.0, 12.0)
+            );
+            assert_eq!(a.latency.mean_ms, 8.25);
+            assert_eq!(a.sla_violation_rate, Some(0.25));
+            assert_eq!(a.goodput_qps, Some(3.0 / 0.016));
+            let b = &m.per_model["b"];
+            assert_eq!(
+                (b.queries, b.latency.p50_ms, b.latency.max_ms),
+                (2, 2.0, 5.0)
+            );
+            assert_eq!(b.sla_violation_rate, None);
+            assert_eq!(h.sla_violation_rate, Some(0.25));
+            assert_eq!(h.goodput_qps, None);
+            let q: Vec<u64> = m.instances.iter().map(|i| i.queries).collect();
+            assert_eq!(q, [3, 3]);
+            assert_eq!(m.instances[0].busy_fraction, 10.0 / 16.0);
+        }
+    }
+
+    #[test]
+    fn a_planted_overlap_across_a_chunk_boundary_is_caught() {
+        let (trace, mut rec, slas) = six();
+        // Query 2 starts at 3 ms on instance 0, where query 0 runs until 4 ms: query 0 is in the
+        // first chunk, query 2 in the second. Query 1 (instance 1) lands between them.
+        rec.start_ns[2] = 3 * MS;
+        for cuts in [&[][..], &[2], &[1, 2], &[1]] {
+            let (_, inv) = count(&trace, &rec, &slas, &[], cuts);
+            assert!(!inv.no_overlap, "{cuts:?}");
+            assert!(inv.conservation && inv.causality, "{cuts:?}");
+        }
+        // At 4 ms it follows query 0 exactly: no overlap.
+        rec.start_ns[2] = 4 * MS;
+        assert!(count(&trace, &rec, &slas, &[], &[2]).1.no_overlap);
+        // Query 5 (arrives at 6 ms) starts at 14 ms on instance 1, where query 3 (arrived at 3
+        // ms, first chunk) runs until 15 ms; queries of later chunks touch instance 0 only.
+        let (_, mut rec, _) = six();
+        rec.start_ns[5] = 14 * MS;
+        for cuts in [&[][..], &[4], &[4, 5]] {
+            assert!(
+                !count(&trace, &rec, &slas, &[], cuts).1.no_overlap,
+                "{cuts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn planted_conservation_and_causality_violations() {
+        let (trace, rec, slas) = six();
+        let mut off = rec.clone();
+        off.instance[3] = 2; // the server has instances 0 and 1
+        let (_, inv) = count(&trace, &off, &slas, &[], &[3]);
+        assert!(!inv.conservation && !inv.no_overlap && inv.causality);
+        let mut early = rec.clone();
+        early.start_ns[4] = 4 * MS; // before its arrival at 5 ms
+        let (_, inv) = count(&trace, &early, &slas, &[], &[4]);
+        assert!(inv.conservation && !inv.causality);
+        // A record missing: the counted queries are not the trace's.
+        let s = server();
+        let c = Chunk::of_replay(&trace, &rec);
+        let five = part(&c, 0, 5, true);
+        let mut acc = Accumulator::new(2, &slas, &s, &[], false, None).unwrap();
+        acc.add(&five).unwrap();
+        let (m, inv) = acc
+            .finish(6, &trace.models, &s, &rec, &slas, &[five])
+            .unwrap();
+        assert!(!inv.conservation && inv.causality);
+        assert_eq!(m.headline.queries, 5);
+    }
+
+    /// Three queries of one model in two batches (one of them split across the chunks).
+    fn batched() -> (Trace, Records) {
+        let trace = Trace::from_rows([(0, "m", 1), (1, "m", 2), (5, "m", 1)]);
+        let rec = Records {
+            start_ns: vec![10, 10, 5],
+            finish_ns: vec![20, 20, 30],
+            instance: vec![0, 0, 1],
+            busy_ns: vec![10, 25],
+            batch_id: vec![1, 1, 0],
+            batch_size: vec![1, 3],
+            est_done_ns: vec![18, 20, 35],
+            starts: 3,
+            ..Records::default()
+        };
+        (trace, rec)
+    }
+
+    #[test]
+    fn batches_by_hand_in_one_chunk_and_in_two() {
+        let (trace, rec) = batched();
+        let rules = [BatchRule {
+            max_batch: 4,
+            max_delay_ns: 10,
+        }];
+        for cuts in [&[][..], &[1]] {
+            let (m, inv) = count(&trace, &rec, &[None], &rules, cuts);
+            assert!(
+                inv.all_ok() && inv.batches == Some(true),
+                "{cuts:?}: {inv:?}"
+            );
+            let b = m.batches.unwrap();
+            assert_eq!(
+                (b.batches, b.mean_queries, b.mean_size, b.max_size),
+                (2, 1.5, 2.0, 3)
+            );
+            // Errors |20 - 18|, 0, |30 - 35| ns; one query later than estimated.
+            let e = m.estimates.unwrap();
+            assert_eq!((e.abs_error_p50_ms, e.abs_error_max_ms), (2e-6, 5e-6));
+            assert_eq!(e.late_fraction, 1.0 / 3.0);
+            // A member that finished apart from its batch; a batch above max_batch.
+            let mut apart = rec.clone();
+            apart.finish_ns[1] = 21;
+            assert_eq!(
+                count(&trace, &apart, &[None], &rules, cuts).1.batches,
+                Some(false)
+            );
+            let small = [BatchRule {
+                max_batch: 2,
+                max_delay_ns: 10,
+            }];
+            assert_eq!(
+                count(&trace, &rec, &[None], &small, cuts).1.batches,
+                Some(false)
+            );
+        }
+    }
+}
