@@ -4,8 +4,8 @@
 //! While the values stream by, [`Exact`] counts them in log-linear buckets (every value below
 //! 2^11 has its own bucket; above, a bucket spans 1/1024 of its lower bound, so about 57,000
 //! buckets cover every u64) and appends them, 8 bytes each, to a spill file on disk. At the end
-//! the nearest rank of each percentile ([`crate::stats::nearest_rank`], the same definition as
-//! in-memory replays) names a bucket and a rank inside it. Each further pass reads the spill
+//! the nearest rank of each percentile ([`crate::stats::nearest_rank`], the definition of
+//! [`crate::stats::percentile`]) names a bucket and a rank inside it. Each further pass reads the spill
 //! file once and counts, for every unresolved percentile, the values of its bucket in 65,536
 //! equal sub-buckets; a sub-bucket of width 1 is the value itself. A bucket of width up to
 //! 2^16 ns (values below 2^27 ns, 134 ms) resolves in one pass, every u64 in at most four. The
