@@ -5,9 +5,9 @@
 //! 2^11 has its own bucket; above, a bucket spans 1/1024 of its lower bound, so about 57,000
 //! buckets cover every u64) and appends them, 8 bytes each, to a spill file on disk. At the end
 //! the nearest rank of each percentile ([`crate::stats::nearest_rank`], the definition of
-//! [`crate::stats::percentile`]) names a bucket and a rank inside it. Each further pass reads the spill
-//! file once and counts, for every unresolved percentile, the values of its bucket in 65,536
-//! equal sub-buckets; a sub-bucket of width 1 is the value itself. A bucket of width up to
+//! [`crate::stats::percentile`]) names a bucket and a rank inside it. Each further pass reads
+//! the spill file once and counts, for every unresolved percentile, the values of its bucket in
+//! 65,536 equal sub-buckets; a sub-bucket of width 1 is the value itself. A bucket of width up to
 //! 2^16 ns (values below 2^27 ns, 134 ms) resolves in one pass, every u64 in at most four. The
 //! passes may read the values from elsewhere than a spill file ([`Exact::resolve_with`]: an
 //! in-memory replay walks its records again, holding nothing per value).
@@ -64,7 +64,8 @@ pub struct Exact {
 
 impl Exact {
     /// Count values; spill them to `spill` (created now) when given. Without a spill file the
-    /// distribution can only be resolved from other files ([`Exact::resolve`]'s `files`).
+    /// distribution is resolved from other files ([`Exact::resolve`]'s `files`) or from values
+    /// kept elsewhere ([`Exact::resolve_with`]).
     pub fn new(spill: Option<&Path>) -> Result<Exact> {
         let spill = match spill {
             Some(p) => Some((
@@ -182,7 +183,7 @@ impl Exact {
                 }
                 want[i] = found.ok_or_else(|| {
                     Error::Internal(
-                        "exact percentiles: the spill files do not hold the values counted".into(),
+                        "exact percentiles: the values read back are not the values counted".into(),
                     )
                 })?;
             }

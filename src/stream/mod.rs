@@ -13,8 +13,8 @@
 //!    `queries.parquet` (the same row groups, so the same bytes) and counts them into the
 //!    metrics and the invariant checks ([`crate::metrics::Accumulator`], the one an in-memory
 //!    replay counts its records with, as one chunk).
-//! 4. **Exact percentiles** ([`crate::metrics::exact`]): latencies, queueing delays and estimate errors are
-//!    counted in a histogram and spilled to disk (8 bytes per value each, in a temporary folder
+//! 4. **Exact percentiles** ([`crate::metrics::exact`]): latencies, queueing delays and
+//!    estimate errors are counted in a histogram and spilled to disk (8 bytes per value each, in a temporary folder
 //!    beside the outputs, removed at the end); a pass over the spill per refinement resolves
 //!    every percentile to the nanosecond.
 //!
