@@ -127,10 +127,14 @@ struct Spill {
 /// Everything accumulated over the chunks: the counts and distributions of the metrics, and
 /// the state of every invariant check.
 pub struct Accumulator {
-    sla_ns: Vec<Option<u64>>,
-    instances: usize,
-    max_batch: Vec<u32>,
     spill: Option<Spill>,
+    counts: Counts,
+    checks: Checks,
+}
+
+/// The metrics' half: counts and distributions.
+struct Counts {
+    sla_ns: Vec<Option<u64>>,
     queries: u64,
     t0: Option<u64>,
     t1: u64,
@@ -143,7 +147,12 @@ pub struct Accumulator {
     err: Option<Exact>,
     late: u64,
     batches: Option<(u64, f64, u32)>,
-    // Invariants.
+}
+
+/// The invariants' half.
+struct Checks {
+    instances: usize,
+    max_batch: Vec<u32>,
     conservation: bool,
     causality: bool,
     overlap_ok: bool,
@@ -159,6 +168,9 @@ pub struct Accumulator {
     /// Queries that started on an instance that existed then (reconfigurable servers).
     in_life: u64,
 }
+
+/// Chunks of at least this many rows are counted by both halves side by side.
+const SIDE_BY_SIDE: usize = 1 << 20;
 
 impl Accumulator {
     /// An accumulator for `models` models with SLAs `slas` on `server`; `rules`: the batching
@@ -185,10 +197,8 @@ impl Accumulator {
             .collect::<Result<Vec<_>>>()?;
         let batched = !rules.is_empty();
         let ni = server.instances.len();
-        Ok(Accumulator {
+        let counts = Counts {
             sla_ns: super::sla_ns(slas, models),
-            instances: ni,
-            max_batch: rules.iter().map(|r| r.max_batch).collect(),
             queries: 0,
             t0: None,
             t1: 0,
@@ -202,9 +212,12 @@ impl Accumulator {
             } else {
                 None
             },
-            spill,
             late: 0,
             batches: batched.then_some((0, 0.0, 0)),
+        };
+        let checks = Checks {
+            instances: ni,
+            max_batch: rules.iter().map(|r| r.max_batch).collect(),
             conservation: true,
             causality: true,
             overlap_ok: true,
@@ -213,40 +226,47 @@ impl Accumulator {
             batches_ok: true,
             batches_done: 0,
             in_life: 0,
+        };
+        Ok(Accumulator {
+            spill,
+            counts,
+            checks,
         })
     }
 
     /// Count a chunk (they come in trace order).
     pub fn add(&mut self, c: &Chunk) -> Result<()> {
         let n = c.len();
-        let batched = self.forming.is_some();
         let fits = |len: usize, wanted: bool| len == if wanted { n } else { 0 };
         if !(fits(c.model.len(), true)
             && fits(c.batch.len(), true)
             && fits(c.start_ns.len(), true)
             && fits(c.finish_ns.len(), true)
             && fits(c.instance.len(), true)
-            && fits(c.batch_id.len(), batched)
-            && fits(c.est_done_ns.len(), self.err.is_some()))
+            && fits(c.batch_id.len(), self.checks.forming.is_some())
+            && fits(c.est_done_ns.len(), self.counts.err.is_some()))
         {
             return Err(Error::Internal(format!(
                 "metrics: the records of {n} queries do not match them in length"
             )));
         }
-        for k in 0..n {
-            let (a, s, f, i, m) = (
-                c.arrival_ns[k],
-                c.start_ns[k],
-                c.finish_ns[k],
-                c.instance[k],
-                c.model[k] as usize,
-            );
+        let (counts, checks) = (&mut self.counts, &mut self.checks);
+        if n >= SIDE_BY_SIDE {
+            rayon::join(|| counts.add(c), || checks.add(c)).0
+        } else {
+            checks.add(c);
+            counts.add(c)
+        }
+    }
+}
+
+impl Counts {
+    fn add(&mut self, c: &Chunk) -> Result<()> {
+        for k in 0..c.len() {
+            let (a, f, m) = (c.arrival_ns[k], c.finish_ns[k], c.model[k] as usize);
             self.t0.get_or_insert(a);
             self.queries += 1;
             self.t1 = self.t1.max(f);
-            self.causality &= s >= a && f > s;
-            let valid = (i as usize) < self.instances;
-            self.conservation &= valid;
             let l = c.latency(k);
             self.count[m] += 1;
             if let Some(sla) = self.sla_ns[m]
@@ -260,10 +280,37 @@ impl Accumulator {
                 e.push(c.error(k))?;
                 self.late += (f > c.est_done_ns[k]) as u64;
             }
+            if let Some(q) = self.inst_q.get_mut(c.instance[k] as usize) {
+                *q += 1;
+            }
+        }
+        if let Some((count, sum, max)) = &mut self.batches {
+            for &b in c.retired_batches {
+                *count += 1;
+                *sum += b as f64;
+                *max = (*max).max(b);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Checks {
+    fn add(&mut self, c: &Chunk) {
+        let batched = self.forming.is_some();
+        for k in 0..c.len() {
+            let (a, s, f, i) = (
+                c.arrival_ns[k],
+                c.start_ns[k],
+                c.finish_ns[k],
+                c.instance[k],
+            );
+            self.causality &= s >= a && f > s;
+            let valid = (i as usize) < self.instances;
+            self.conservation &= valid;
             if !valid {
                 continue;
             }
-            self.inst_q[i as usize] += 1;
             if let Some(life) = c.lifetimes
                 && life
                     .get(i as usize)
@@ -295,14 +342,6 @@ impl Accumulator {
                 }
             }
         }
-        if let Some((count, sum, max)) = &mut self.batches {
-            for &b in c.retired_batches {
-                *count += 1;
-                *sum += b as f64;
-                *max = (*max).max(b);
-            }
-        }
-        Ok(())
     }
 
     /// Check the interval [s, f) of batch `bid` on instance `i`, of a query that arrived at `a`,
@@ -332,20 +371,24 @@ impl Accumulator {
         if p > 0 && o[p - 1].1 > s {
             self.overlap_ok = false;
         }
-        if let Some(&(ns, ..)) = o.get(p)
-            && ns < f
-        {
+        if p == o.len() {
+            o.push_back((s, f, bid));
+            return;
+        }
+        if o[p].0 < f {
             self.overlap_ok = false;
         }
         o.insert(p, (s, f, bid));
     }
+}
 
+impl Accumulator {
     /// The metrics and the invariants. `queries`: the trace's queries (conservation); `rec`
     /// holds the run's counters, busy times and reconfiguration log (not read per query);
     /// `chunks`: without a spill folder, every chunk counted (the values are read back from
     /// them), else none.
     pub fn finish(
-        mut self,
+        self,
         queries: u64,
         models: &[String],
         server: &Server,
@@ -353,79 +396,91 @@ impl Accumulator {
         slas: &[Option<ModelSla>],
         chunks: &[Chunk],
     ) -> Result<(Metrics, Invariants)> {
+        let Accumulator {
+            spill,
+            counts: mut n,
+            checks: k,
+        } = self;
         let nm = models.len();
-        let spilled = self.spill.is_some();
+        let spilled = spill.is_some();
         let resolve = |e: &Exact, files: &[PathBuf], value: Value, model: Option<u32>| {
             resolve(e, spilled.then_some(files), chunks, value, model)
         };
         let mut lat_files: Vec<PathBuf> = Vec::new();
-        for e in &mut self.lat {
+        for e in &mut n.lat {
             lat_files.extend(e.close()?);
         }
-        let queue_files: Vec<PathBuf> = self.queue.close()?.into_iter().collect();
-        let err_files: Vec<PathBuf> = match &mut self.err {
+        let queue_files: Vec<PathBuf> = n.queue.close()?.into_iter().collect();
+        let err_files: Vec<PathBuf> = match &mut n.err {
             Some(e) => e.close()?.into_iter().collect(),
             None => Vec::new(),
         };
-        let (latency, per_model) = if nm == 1 {
-            (
-                resolve(&self.lat[0], &lat_files, |c, k| c.latency(k), None)?,
-                Vec::new(),
-            )
-        } else {
-            let mut all = Exact::new(None)?;
-            for e in &self.lat {
-                all.merge_counts(e);
-            }
-            let per = self
-                .lat
-                .iter()
-                .enumerate()
-                .map(|(m, e)| {
-                    let files = lat_files.get(m..=m).unwrap_or_default();
-                    resolve(e, files, |c, k| c.latency(k), Some(m as u32))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            (resolve(&all, &lat_files, |c, k| c.latency(k), None)?, per)
-        };
-        let queue = resolve(&self.queue, &queue_files, |c, k| c.queue(k), None)?;
-        let estimates = match &self.err {
-            Some(e) => Some((resolve(e, &err_files, |c, k| c.error(k), None)?, self.late)),
-            None => None,
-        };
-        let t0 = self.t0.unwrap_or(0);
+        // The latencies, and the other distributions, each a pass (or more) over the values:
+        // side by side.
+        let (lat, rest) = rayon::join(
+            || -> Result<(Dist, Vec<Dist>)> {
+                if nm == 1 {
+                    let all = resolve(&n.lat[0], &lat_files, |c, k| c.latency(k), None)?;
+                    return Ok((all, Vec::new()));
+                }
+                let mut all = Exact::new(None)?;
+                for e in &n.lat {
+                    all.merge_counts(e);
+                }
+                let per = n
+                    .lat
+                    .iter()
+                    .enumerate()
+                    .map(|(m, e)| {
+                        let files = lat_files.get(m..=m).unwrap_or_default();
+                        resolve(e, files, |c, k| c.latency(k), Some(m as u32))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok((resolve(&all, &lat_files, |c, k| c.latency(k), None)?, per))
+            },
+            || -> Result<(Dist, Option<Dist>)> {
+                let queue = resolve(&n.queue, &queue_files, |c, k| c.queue(k), None)?;
+                let err = match &n.err {
+                    Some(e) => Some(resolve(e, &err_files, |c, k| c.error(k), None)?),
+                    None => None,
+                };
+                Ok((queue, err))
+            },
+        );
+        let ((latency, per_model), (queue, err)) = (lat?, rest?);
+        let t0 = n.t0.unwrap_or(0);
         // Every query that arrived completed exactly once: a record for each, on an instance
         // the server has.
-        let conservation = self.conservation && self.queries == queries;
+        let conservation = k.conservation && n.queries == queries;
         let parts = Parts {
-            queries: self.queries,
+            queries: n.queries,
             t0,
-            t1: if self.queries == 0 { t0 } else { self.t1 },
-            count: self.count,
-            good: self.good,
-            inst_q: self.inst_q,
+            t1: if n.queries == 0 { t0 } else { n.t1 },
+            count: n.count,
+            good: n.good,
+            inst_q: n.inst_q,
             latency,
             per_model,
             queue,
-            estimates,
-            batches: self.batches,
+            estimates: err.map(|e| (e, n.late)),
+            batches: n.batches,
         };
-        let batches = self.forming.as_ref().map(|f| {
+        let batches = k.forming.as_ref().map(|f| {
             conservation
-                && self.batches_ok
+                && k.batches_ok
                 && f.is_empty()
-                && self.batches_done == parts.batches.map_or(0, |b| b.0)
+                && k.batches_done == parts.batches.map_or(0, |b| b.0)
         });
         let reconfiguration = rec.reconfig.as_ref().map(|log| {
             conservation
                 && rec.starts == queries
-                && log.lifetimes.len() == self.instances
-                && self.in_life == queries
+                && log.lifetimes.len() == k.instances
+                && k.in_life == queries
         });
         let invariants = Invariants {
             conservation,
-            causality: self.causality,
-            no_overlap: conservation && self.overlap_ok,
+            causality: k.causality,
+            no_overlap: conservation && k.overlap_ok,
             batches,
             reconfiguration,
         };
@@ -452,13 +507,21 @@ fn resolve(
         return e.resolve(files);
     }
     e.resolve_with(|f| {
+        let mut buf = [0u64; 4096];
+        let mut have = 0;
         for c in chunks {
             for k in 0..c.len() {
                 if model.is_none_or(|m| c.model[k] == m) {
-                    f(value(c, k));
+                    buf[have] = value(c, k);
+                    have += 1;
+                    if have == buf.len() {
+                        f(&buf);
+                        have = 0;
+                    }
                 }
             }
         }
+        f(&buf[..have]);
         Ok(())
     })
 }

@@ -122,12 +122,12 @@ impl Exact {
         self.resolve_with(|f| for_each_value(files, f))
     }
 
-    /// The exact distribution, `pass` calling its argument once on every value counted (in any
-    /// order) each time it is called: the values read back from wherever they are kept (spill
-    /// files, or the records of an in-memory replay).
+    /// The exact distribution, `pass` handing its argument every value counted, in slices of
+    /// any length and in any order, each time it is called: the values read back from wherever
+    /// they are kept (spill files, or the records of an in-memory replay).
     pub fn resolve_with(
         &self,
-        mut pass: impl FnMut(&mut dyn FnMut(u64)) -> Result<()>,
+        mut pass: impl FnMut(&mut dyn FnMut(&[u64])) -> Result<()>,
     ) -> Result<Dist> {
         if self.n == 0 {
             return Ok(Dist::zero());
@@ -162,11 +162,13 @@ impl Exact {
                 .zip(&step)
                 .map(|(&i, &s)| vec![0u64; (want[i].1 / s) as usize])
                 .collect();
-            pass(&mut |v| {
+            pass(&mut |vs| {
                 for (j, &i) in open.iter().enumerate() {
                     let (lo, w, _) = want[i];
-                    if v >= lo && v - lo < w {
-                        counts[j][((v - lo) / step[j]) as usize] += 1;
+                    for &v in vs {
+                        if v >= lo && v - lo < w {
+                            counts[j][((v - lo) / step[j]) as usize] += 1;
+                        }
                     }
                 }
             })?;
@@ -204,9 +206,10 @@ impl Exact {
     }
 }
 
-/// Call `f` on every value of the spill files, in order.
-fn for_each_value(files: &[PathBuf], mut f: impl FnMut(u64)) -> Result<()> {
+/// Hand `f` every value of the spill files, in order, a slice at a time.
+fn for_each_value(files: &[PathBuf], f: &mut dyn FnMut(&[u64])) -> Result<()> {
     let mut buf = vec![0u8; 1 << 20];
+    let mut values: Vec<u64> = Vec::with_capacity(buf.len() / 8);
     for p in files {
         let mut r = BufReader::with_capacity(1 << 16, File::open(p).map_err(|e| Error::io(p, e))?);
         let mut have = 0usize;
@@ -217,9 +220,13 @@ fn for_each_value(files: &[PathBuf], mut f: impl FnMut(u64)) -> Result<()> {
             }
             have += k;
             let whole = have / 8 * 8;
-            for c in buf[..whole].chunks_exact(8) {
-                f(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-            }
+            values.clear();
+            values.extend(
+                buf[..whole]
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+            );
+            f(&values);
             buf.copy_within(whole..have, 0);
             have -= whole;
         }
