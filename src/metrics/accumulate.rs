@@ -116,18 +116,12 @@ impl<'a> Chunk<'a> {
 /// batch so far and its members.
 type Forming = (u32, u32, u64, u64, u64, u32);
 
-/// The distributions' spill files (a streamed replay), or none: the values are read back from
-/// the chunks, which the caller still holds.
-struct Spill {
-    lat: Vec<PathBuf>,
-    queue: PathBuf,
-    error: PathBuf,
-}
-
 /// Everything accumulated over the chunks: the counts and distributions of the metrics, and
 /// the state of every invariant check.
 pub struct Accumulator {
-    spill: Option<Spill>,
+    /// Whether the distributions' values are spilled to files (a streamed replay); otherwise
+    /// they are read back from the chunks, which the caller still holds.
+    spilled: bool,
     counts: Counts,
     checks: Checks,
 }
@@ -185,15 +179,9 @@ impl Accumulator {
         estimates: bool,
         spill: Option<&Path>,
     ) -> Result<Accumulator> {
-        let spill = spill.map(|dir| Spill {
-            lat: (0..models)
-                .map(|m| dir.join(format!("latency-{m}.u64")))
-                .collect(),
-            queue: dir.join("queue.u64"),
-            error: dir.join("error.u64"),
-        });
+        let dist = |name: String| Exact::new(spill.map(|dir| dir.join(name)).as_deref());
         let lat = (0..models)
-            .map(|m| Exact::new(spill.as_ref().map(|s| s.lat[m].as_path())))
+            .map(|m| dist(format!("latency-{m}.u64")))
             .collect::<Result<Vec<_>>>()?;
         let batched = !rules.is_empty();
         let ni = server.instances.len();
@@ -206,9 +194,9 @@ impl Accumulator {
             good: vec![0; models],
             inst_q: vec![0; ni],
             lat,
-            queue: Exact::new(spill.as_ref().map(|s| s.queue.as_path()))?,
+            queue: dist("queue.u64".into())?,
             err: if estimates {
-                Some(Exact::new(spill.as_ref().map(|s| s.error.as_path()))?)
+                Some(dist("error.u64".into())?)
             } else {
                 None
             },
@@ -228,7 +216,7 @@ impl Accumulator {
             in_life: 0,
         };
         Ok(Accumulator {
-            spill,
+            spilled: spill.is_some(),
             counts,
             checks,
         })
@@ -397,12 +385,11 @@ impl Accumulator {
         chunks: &[Chunk],
     ) -> Result<(Metrics, Invariants)> {
         let Accumulator {
-            spill,
+            spilled,
             counts: mut n,
             checks: k,
         } = self;
         let nm = models.len();
-        let spilled = spill.is_some();
         let resolve = |e: &Exact, files: &[PathBuf], value: Value, model: Option<u32>| {
             resolve(e, spilled.then_some(files), chunks, value, model)
         };
