@@ -102,8 +102,7 @@ fn main() {
             .unwrap()
             .records;
             let t2 = Instant::now();
-            let inv = engine::check_invariants(&t, &server, &rec, &[]);
-            let m = mig_replay::metrics::compute(&t, &server, &rec, &slas);
+            let (m, inv) = mig_replay::metrics::compute(&t, &server, &rec, &slas, &[]).unwrap();
             let t3 = Instant::now();
             assert!(inv.all_ok());
             best_loop = best_loop.min((t2 - t1).as_secs_f64());

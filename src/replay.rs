@@ -310,11 +310,7 @@ pub fn replay(scenario: &Scenario) -> Result<Replay> {
         .records;
         (records, scheduler.details(), server)
     };
-    // Two independent read-only passes over the records: run them side by side.
-    let (invariants, metrics) = rayon::join(
-        || engine::check_invariants(trace, &server, &records, &rules),
-        || metrics::compute(trace, &server, &records, resolved),
-    );
+    let (metrics, invariants) = metrics::compute(trace, &server, &records, resolved, &rules)?;
     // A reconfigurable run's parameters name the rules it ran under.
     let mut params = policy.params.clone();
     if reconfigurable {

@@ -36,7 +36,7 @@ mod repartition;
 mod sim;
 mod window;
 
-pub use invariants::{Invariants, check_invariants};
+pub use invariants::Invariants;
 pub use records::{ReconfigEvent, ReconfigLog, ReconfigSeconds, Records};
 pub use repartition::Reconfigurable;
 pub use window::RowGroup;

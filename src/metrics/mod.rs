@@ -1,10 +1,12 @@
 //! Metrics of a replay: latency (finish - arrival) and queueing delay (start - arrival)
-//! distributions, SLA violations, throughput and GPC-weighted utilization ([`compute`]), and
+//! distributions, SLA violations, throughput and GPC-weighted utilization, with the end-of-run
+//! invariant checks ([`compute`]; both counted chunk by chunk by one [`Accumulator`], whole
+//! records or a streamed replay's row groups), and
 //! the figures derived from the per-query records for plots ([`derived`]: the latency CDF, the
 //! busy and batch-by-slice heat maps).
 //!
 //! Every figure is exact: percentiles are nearest-rank order statistics over every query
-//! ([`dist`], [`crate::stats`]); the mean and the maximum are exact. Every query is judged
+//! ([`exact`], [`crate::stats::nearest_rank`]); the mean and the maximum are exact. Every query is judged
 //! against its own model's SLA ([`crate::sla`]): the violation rate and attainment count the
 //! queries of models that have an SLA; goodput (queries/s that met their SLA over the window)
 //! is reported when every model has one.
@@ -13,16 +15,21 @@
 //!
 //! **One definition per figure.** [`Metrics`] serializes itself into a run's `summary.json`,
 //! and its [`Headline`], the figures every run has, flattens into a sweep's `results.parquet`
-//! row: a new per-run figure is one field of [`Headline`] plus its computation in [`compute`].
+//! row: a new per-run figure is one field of [`Headline`] plus its count in [`Accumulator`].
 
+mod accumulate;
 pub mod derived;
 pub mod dist;
+pub mod exact;
 pub mod timeline;
 
+pub use accumulate::{Accumulator, Chunk};
 pub use dist::Dist;
 
-use crate::engine::Records;
+use crate::engine::{Invariants, Records};
+use crate::error::Result;
 use crate::server::Server;
+use crate::service::BatchRule;
 use crate::sla::ModelSla;
 use crate::trace::Trace;
 use serde::{Deserialize, Serialize, Serializer};
@@ -139,118 +146,62 @@ pub struct BatchStats {
 }
 
 /// What the metrics are computed from, however the records were read: counts, the exact
-/// distributions and the replay window's ends. [`compute`] fills it from in-memory records, a
-/// streamed replay ([`crate::stream`]) row group by row group; [`assemble`] turns it into
-/// [`Metrics`], one formula for both.
+/// distributions and the replay window's ends, as the [`Accumulator`] gathers them; [`assemble`]
+/// turns them into [`Metrics`].
 #[derive(Debug, Clone)]
-pub struct Parts {
-    pub queries: u64,
+struct Parts {
+    queries: u64,
     /// The first arrival and the last completion, ns.
-    pub t0: u64,
-    pub t1: u64,
+    t0: u64,
+    t1: u64,
     /// Queries per model, and those within their model's SLA.
-    pub count: Vec<u64>,
-    pub good: Vec<u64>,
+    count: Vec<u64>,
+    good: Vec<u64>,
     /// Queries per instance.
-    pub inst_q: Vec<u64>,
-    pub latency: Dist,
+    inst_q: Vec<u64>,
+    latency: Dist,
     /// Per model (empty with a single model, whose figures are `latency`).
-    pub per_model: Vec<Dist>,
-    pub queue: Dist,
+    per_model: Vec<Dist>,
+    queue: Dist,
     /// When the run is not exact: the estimate-error distribution and the queries that
     /// finished later than estimated.
-    pub estimates: Option<(Dist, u64)>,
+    estimates: Option<(Dist, u64)>,
     /// With batching: batches, their summed sizes (added in batch-id order) and the largest.
-    pub batches: Option<(u64, f64, u32)>,
+    batches: Option<(u64, f64, u32)>,
 }
 
-/// Compute the metrics of a finished replay; `slas` holds the SLA of every trace model
-/// (trace-model order; `None` where a model has none).
+/// The metrics and the invariants of a finished in-memory replay: its records are one chunk
+/// of the [`Accumulator`]. `slas` holds the SLA of every trace model (trace-model order; `None`
+/// where a model has none), `rules` the batching rule of every model (empty: no batching).
 pub fn compute(
     trace: &Trace,
     server: &Server,
     rec: &Records,
     slas: &[Option<ModelSla>],
-) -> Metrics {
-    let n = trace.len();
-    let nm = trace.models.len();
-    let t0 = trace.arrival_ns.first().copied().unwrap_or(0);
-    let t1 = rec.finish_ns.iter().copied().max().unwrap_or(t0);
-    let sla_ns = sla_ns(slas, nm);
-    let mut lat: Vec<u64> = Vec::with_capacity(n);
-    let mut queue: Vec<u64> = Vec::with_capacity(n);
-    let mut count = vec![0u64; nm];
-    let mut good = vec![0u64; nm];
-    let mut inst_q = vec![0u64; server.instances.len()];
-    for q in 0..n {
-        let a = trace.arrival_ns[q];
-        let l = rec.finish_ns[q] - a;
-        lat.push(l);
-        queue.push(rec.start_ns[q] - a);
-        let m = trace.model[q] as usize;
-        count[m] += 1;
-        if let Some(s) = sla_ns[m]
-            && l <= s
-        {
-            good[m] += 1;
-        }
-        inst_q[rec.instance[q] as usize] += 1;
-    }
-    // Per model: the latencies grouped by model (a counting sort), each group's exact figures.
-    let per_model: Vec<Dist> = if nm == 1 {
-        Vec::new()
-    } else {
-        let mut start = vec![0usize; nm + 1];
-        for m in 0..nm {
-            start[m + 1] = start[m] + count[m] as usize;
-        }
-        let mut pos = start.clone();
-        let mut grouped = vec![0u64; n];
-        for (&m, &l) in trace.model.iter().zip(&lat) {
-            let m = m as usize;
-            grouped[pos[m]] = l;
-            pos[m] += 1;
-        }
-        (0..nm)
-            .map(|m| Dist::exact(&mut grouped[start[m]..start[m + 1]]))
-            .collect()
-    };
-    let latency = Dist::exact(&mut lat);
-    let queue = Dist::exact(&mut queue);
-    let estimates = (!rec.est_done_ns.is_empty()).then(|| {
-        let mut err: Vec<u64> = Vec::with_capacity(n);
-        let mut late = 0u64;
-        for (&f, &e) in rec.finish_ns.iter().zip(&rec.est_done_ns) {
-            err.push(f.abs_diff(e));
-            late += (f > e) as u64;
-        }
-        (Dist::exact(&mut err), late)
-    });
-    let batches = (!rec.batch_id.is_empty()).then(|| {
-        (
-            rec.batch_size.len() as u64,
-            rec.batch_size.iter().map(|&b| b as f64).sum::<f64>(),
-            rec.batch_size.iter().copied().max().unwrap_or(0),
-        )
-    });
-    let parts = Parts {
-        queries: n as u64,
-        t0,
-        t1,
-        count,
-        good,
-        inst_q,
-        latency,
-        per_model,
-        queue,
-        estimates,
-        batches,
-    };
-    assemble(parts, &trace.models, server, rec, slas)
+    rules: &[BatchRule],
+) -> Result<(Metrics, Invariants)> {
+    let chunk = Chunk::of_replay(trace, rec);
+    let mut acc = Accumulator::new(
+        trace.models.len(),
+        slas,
+        server,
+        rules,
+        !rec.est_done_ns.is_empty(),
+        None,
+    )?;
+    acc.add(&chunk)?;
+    acc.finish(
+        trace.len() as u64,
+        &trace.models,
+        server,
+        rec,
+        slas,
+        &[chunk],
+    )
 }
 
 /// The SLA of every model in ns (`None`: no SLA).
-pub fn sla_ns(slas: &[Option<ModelSla>], models: usize) -> Vec<Option<u64>> {
+fn sla_ns(slas: &[Option<ModelSla>], models: usize) -> Vec<Option<u64>> {
     (0..models)
         .map(|m| slas.get(m).and_then(|s| s.as_ref()).map(ModelSla::ns))
         .collect()
@@ -258,7 +209,7 @@ pub fn sla_ns(slas: &[Option<ModelSla>], models: usize) -> Vec<Option<u64>> {
 
 /// The metrics from their parts; `rec` gives the busy time of every instance and the counters
 /// (extrapolated queries, noise fallbacks), not its per-query records.
-pub fn assemble(
+fn assemble(
     p: Parts,
     models: &[String],
     server: &Server,

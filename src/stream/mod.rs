@@ -12,9 +12,10 @@
 //!    the loop ([`crate::engine::replay`] with a [`crate::engine::Feed::Streamed`]) holds a window of rows from the oldest
 //!    query not yet started; finished row groups go to a writer thread that appends them to
 //!    `queries.parquet` (the same row groups, so the same bytes) and counts them into the
-//!    metrics and the invariant checks (`tally`).
-//! 4. **Exact percentiles** ([`exact`]): latencies, queueing delays and estimate errors are
-//!    counted in a histogram and spilled to disk (8 bytes per value each, in a temporary folder
+//!    metrics and the invariant checks ([`crate::metrics::Accumulator`], the one an in-memory
+//!    replay counts its records with, as one chunk).
+//! 4. **Exact percentiles** ([`crate::metrics::exact`]): latencies, queueing delays and
+//!    estimate errors are counted in a histogram and spilled to disk (8 bytes per value each, in a temporary folder
 //!    beside the outputs, removed at the end); a pass over the spill per refinement resolves
 //!    every percentile to the nanosecond.
 //!
@@ -27,11 +28,9 @@
 //! repartitioners read windows of the whole trace, and the timeline, which needs every record;
 //! `run` replays those in memory (and says why).
 
-pub mod exact;
-mod tally;
-
 use crate::engine;
 use crate::error::{Error, Result};
+use crate::metrics::{Accumulator, Chunk};
 use crate::policy::SchedContext;
 use crate::replay::{Replay, Setup};
 use crate::report::QueriesWriter;
@@ -197,13 +196,13 @@ pub fn replay_stream(
         exact_estimates: service.is_exact(),
     })?;
     let spill = SpillDir::create(&opts.spill_in)?;
-    let tally = tally::Tally::new(
-        &spill.0,
+    let tally = Accumulator::new(
         head.models.len(),
         resolved,
         &server,
         &rules,
         !service.is_exact(),
+        Some(&spill.0),
     )?;
     let (records, tally, queries) = std::thread::scope(|s| -> Result<_> {
         // Rows: decoded on a reader thread (the file), or cut from the sorted trace.
@@ -242,7 +241,7 @@ pub fn replay_stream(
         let mut tally = tally;
         let writer = s.spawn(move || -> Result<_> {
             for g in group_rx {
-                tally.add(&g)?;
+                tally.add(&Chunk::of_group(&g))?;
                 if let Some(q) = &mut queries {
                     q.append(&g, models, server_ref)?;
                 }
@@ -289,8 +288,14 @@ pub fn replay_stream(
     if let Some(q) = queries {
         q.close()?;
     }
-    let (metrics, invariants) =
-        tally.finish(queries_total, &head.models, &server, &records, resolved)?;
+    let (metrics, invariants) = tally.finish(
+        queries_total,
+        &head.models,
+        &server,
+        &records,
+        resolved,
+        &[],
+    )?;
     drop(spill);
     Ok(Replay {
         policy: policy.name.clone(),

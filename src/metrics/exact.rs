@@ -9,7 +9,9 @@
 //! a bucket and a rank inside it. Each further pass reads the spill file once and counts, for
 //! every unresolved percentile, the values of its bucket in 65,536 equal sub-buckets; a
 //! sub-bucket of width 1 is the value itself. A bucket of width up to 2^16 ns (values below
-//! 2^27 ns, 134 ms) resolves in one pass, every u64 in at most four.
+//! 2^27 ns, 134 ms) resolves in one pass, every u64 in at most four. The
+//! passes may read the values from elsewhere than a spill file ([`Exact::resolve_with`]: an
+//! in-memory replay walks its records again, holding nothing per value).
 //!
 //! Memory: the histogram (8 bytes per bucket, about 450 KB) and, during a pass, 256 KB per
 //! unresolved percentile; nothing per value. Disk: 8 bytes per value while the replay runs.
@@ -46,7 +48,8 @@ pub struct Exact {
 
 impl Exact {
     /// Count values; spill them to `spill` (created now) when given. Without a spill file the
-    /// distribution can only be resolved from other files ([`Exact::resolve`]'s `files`).
+    /// distribution is resolved from other files ([`Exact::resolve`]'s `files`) or from values
+    /// kept elsewhere ([`Exact::resolve_with`]).
     pub fn new(spill: Option<&Path>) -> Result<Exact> {
         let spill = match spill {
             Some(p) => Some((
@@ -99,6 +102,16 @@ impl Exact {
     /// The exact distribution, reading the values back from `files` (the spill files that
     /// together hold exactly the values counted).
     pub fn resolve(&self, files: &[PathBuf]) -> Result<Dist> {
+        self.resolve_with(|f| for_each_value(files, f))
+    }
+
+    /// The exact distribution, `pass` handing its argument every value counted, in slices of
+    /// any length and in any order, each time it is called: the values read back from wherever
+    /// they are kept (spill files, or the records of an in-memory replay).
+    pub fn resolve_with(
+        &self,
+        mut pass: impl FnMut(&mut dyn FnMut(&[u64])) -> Result<()>,
+    ) -> Result<Dist> {
         let n = self.hist.len();
         if n == 0 {
             return Ok(Dist::zero());
@@ -139,11 +152,13 @@ impl Exact {
                 .zip(&step)
                 .map(|(&i, &s)| vec![0u64; (want[i].1 / s) as usize])
                 .collect();
-            for_each_value(files, |v| {
+            pass(&mut |vs| {
                 for (j, &i) in open.iter().enumerate() {
                     let (lo, w, _) = want[i];
-                    if v >= lo && v - lo < w {
-                        counts[j][((v - lo) / step[j]) as usize] += 1;
+                    for &v in vs {
+                        if v >= lo && v - lo < w {
+                            counts[j][((v - lo) / step[j]) as usize] += 1;
+                        }
                     }
                 }
             })?;
@@ -160,7 +175,7 @@ impl Exact {
                 }
                 want[i] = found.ok_or_else(|| {
                     Error::Internal(
-                        "exact percentiles: the spill files do not hold the values counted".into(),
+                        "exact percentiles: the values read back are not the values counted".into(),
                     )
                 })?;
             }
@@ -181,9 +196,10 @@ impl Exact {
     }
 }
 
-/// Call `f` on every value of the spill files, in order.
-fn for_each_value(files: &[PathBuf], mut f: impl FnMut(u64)) -> Result<()> {
+/// Hand `f` every value of the spill files, in order, a slice at a time.
+fn for_each_value(files: &[PathBuf], f: &mut dyn FnMut(&[u64])) -> Result<()> {
     let mut buf = vec![0u8; 1 << 20];
+    let mut values: Vec<u64> = Vec::with_capacity(buf.len() / 8);
     for p in files {
         let mut r = BufReader::with_capacity(1 << 16, File::open(p).map_err(|e| Error::io(p, e))?);
         let mut have = 0usize;
@@ -194,9 +210,13 @@ fn for_each_value(files: &[PathBuf], mut f: impl FnMut(u64)) -> Result<()> {
             }
             have += k;
             let whole = have / 8 * 8;
-            for c in buf[..whole].chunks_exact(8) {
-                f(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-            }
+            values.clear();
+            values.extend(
+                buf[..whole]
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+            );
+            f(&values);
             buf.copy_within(whole..have, 0);
             have -= whole;
         }
