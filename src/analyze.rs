@@ -136,7 +136,7 @@ pub fn analyze(o: &AnalyzeOptions) -> Result<DataFrame> {
             .zip(runs.iter().map(|r| r.unwrap_or(0.0)))
             .map(|(s, n)| match (s, n as usize) {
                 (Some(s), n) if n >= 2 && s > 0.0 => {
-                    Some(crate::aggregate::t975(n - 1) * s / (n as f64).sqrt())
+                    Some(crate::stats::aggregate::t975(n - 1) * s / (n as f64).sqrt())
                 }
                 _ => None,
             })

@@ -6,35 +6,30 @@
 //! a [`policy`]'s partitioner chooses the [`server`] layout → the [`engine`]'s event loop
 //! advances the server's state, asking the policy's scheduler (which reads the server through
 //! a [`server::ServerView`] only) → per-query [`engine::Records`] → [`metrics`] →
-//! [`report`]. [`replay::replay`] runs that chain once on a scenario, [`stream`] streamed,
-//! [`peak`], [`capacity`] and [`sweep`] many times;
-//! [`cli`] is the command line over them, for any [`policy::Registry`]. No module imports one
-//! above it (`tests/architecture.rs` checks).
+//! [`report`]. The [`drive`]rs run that chain: [`drive::replay`] once on a scenario,
+//! [`drive::stream`] streamed, [`drive::peak`], [`drive::capacity`] and [`drive::sweep`] many
+//! times; [`stats`] holds the statistics they share; [`report`] writes what they found and
+//! holds the regression gate ([`report::compare`]); [`cli`] is the command line over them, for
+//! any [`policy::Registry`]. No module imports one above it (`tests/architecture.rs` checks).
 
-pub mod aggregate;
 #[cfg(feature = "analyze")]
 pub mod analyze;
-pub mod capacity;
 pub mod cli;
-pub mod compare;
+pub mod drive;
 pub mod engine;
 pub mod error;
 pub mod gpu;
 pub mod io;
 pub mod metrics;
-pub mod peak;
 pub mod plot;
 pub mod policy;
 pub mod profile;
-pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod server;
 pub mod service;
 pub mod sla;
 pub mod stats;
-pub mod stream;
-pub mod sweep;
 pub mod trace;
 
 pub use error::{Error, Result};

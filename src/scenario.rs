@@ -1,8 +1,8 @@
 //! The scenario of a replay: the trace, the profiles, the server (GPU kind and count), the
 //! policy, the service model, the SLAs and the reconfiguration rules, checked together once
 //! where they enter (the command line, a sweep's tasks) and carried as one value by every
-//! driver: [`crate::replay::replay`], [`crate::stream::replay_stream`],
-//! [`crate::peak::find_peak`], [`crate::capacity::plan`] and the sweep.
+//! driver: [`crate::drive::replay::replay`], [`crate::drive::stream::replay_stream`],
+//! [`crate::drive::peak::find_peak`], [`crate::drive::capacity::plan`] and the sweep.
 //!
 //! Every check of these inputs lives here, and the SLA of every model is resolved here, once
 //! ([`crate::sla`]): the partitioner, the scheduler, the metrics and the peak and plan criteria

@@ -4,7 +4,7 @@
 
 mod common;
 
-use mig_replay::aggregate::Agg;
+use mig_replay::stats::aggregate::Agg;
 use std::collections::BTreeMap;
 
 #[test]

@@ -3,10 +3,10 @@
 
 mod common;
 
+use mig_replay::drive::replay::{Replay, replay};
 use mig_replay::gpu::GpuSpec;
 use mig_replay::policy::{PolicyParams, Registry};
 use mig_replay::profile::Profiles;
-use mig_replay::replay::{Replay, replay};
 use mig_replay::service::ServiceModel;
 use mig_replay::trace::Trace;
 use mig_replay::trace::synth::{Arrivals, BatchSpec, GenConfig, generate};

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{path_str, run};
+use mig_replay::drive::sweep::config::SweepConfig;
 use mig_replay::policy::Registry;
-use mig_replay::sweep::config::SweepConfig;
 use std::path::Path;
 
 const FILE: &str = "experiments/reconfig.toml";
@@ -62,7 +62,7 @@ fn the_shipped_reconfig_experiment_parses_as_written() {
         assert!(labels.contains(h), "{h}");
     }
     // It plans: every policy and parameter is known to the registry.
-    mig_replay::sweep::prepare(&cfg, &Registry::builtin()).unwrap();
+    mig_replay::drive::sweep::prepare(&cfg, &Registry::builtin()).unwrap();
 }
 
 #[test]

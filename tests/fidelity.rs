@@ -6,11 +6,11 @@
 mod common;
 
 use common::{path_str, run};
+use mig_replay::drive::peak::{MAX_SCALE, PeakConfig, find_peak};
+use mig_replay::drive::replay::replay;
 use mig_replay::gpu::GpuSpec;
-use mig_replay::peak::{MAX_SCALE, PeakConfig, find_peak};
 use mig_replay::policy::{PolicyParams, Registry};
 use mig_replay::profile::Profiles;
-use mig_replay::replay::replay;
 use mig_replay::sla::SlaSpec;
 use mig_replay::trace::Trace;
 

@@ -3,12 +3,12 @@
 
 mod common;
 
+use mig_replay::drive::replay::replay;
 use mig_replay::gpu::GpuSpec;
 use mig_replay::policy::{PolicyParams, Registry};
 use mig_replay::profile::Profiles;
 use mig_replay::profile::Source;
 use mig_replay::profile::build::{BuildConfig, batch_grid, build, build_table, check};
-use mig_replay::replay::replay;
 use mig_replay::trace::Trace;
 use mig_replay::trace::stats::stats;
 use mig_replay::trace::synth::{Arrivals, BatchSpec, GenConfig, generate};

@@ -6,10 +6,10 @@ mod common;
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, UInt32Type};
+use mig_replay::drive::replay::replay;
 use mig_replay::gpu::GpuSpec;
 use mig_replay::policy::{PolicyParams, Registry};
 use mig_replay::profile::Profiles;
-use mig_replay::replay::replay;
 use mig_replay::trace::synth::{Arrivals, BatchSpec, GenConfig, generate};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 

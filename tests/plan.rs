@@ -5,12 +5,12 @@
 mod common;
 
 use common::{path_str, run};
-use mig_replay::capacity::{PlanConfig, Search, plan};
+use mig_replay::drive::capacity::{PlanConfig, Search, plan};
+use mig_replay::drive::peak::{PeakConfig, find_peak};
+use mig_replay::drive::replay::replay;
 use mig_replay::gpu::GpuSpec;
-use mig_replay::peak::{PeakConfig, find_peak};
 use mig_replay::policy::{PolicyParams, Registry};
 use mig_replay::profile::Profiles;
-use mig_replay::replay::replay;
 use mig_replay::service::ServiceModel;
 use mig_replay::sla::SlaSpec;
 use mig_replay::trace::Trace;
@@ -39,7 +39,7 @@ fn plan_of(
     policy: &str,
     slas: &SlaSpec,
     c: &PlanConfig,
-) -> mig_replay::capacity::PlanResult {
+) -> mig_replay::drive::capacity::PlanResult {
     let gpu = GpuSpec::by_name(gpu).unwrap();
     let reg = Registry::builtin();
     plan(

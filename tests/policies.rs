@@ -5,15 +5,15 @@
 
 mod common;
 
+use mig_replay::drive::peak::{PeakConfig, find_peak};
+use mig_replay::drive::replay::replay;
 use mig_replay::gpu::GpuSpec;
-use mig_replay::peak::{PeakConfig, find_peak};
 use mig_replay::policy::elsa::Elsa;
 use mig_replay::policy::paris::{deviation, layout_types, pack, pack_local};
 use mig_replay::policy::{
     Dispatch, PartitionContext, PolicyParams, QueryInfo, Registry, RunParams, Scheduler,
 };
 use mig_replay::profile::Profiles;
-use mig_replay::replay::replay;
 use mig_replay::server::{Server, ServerView};
 use mig_replay::service::ServiceTable;
 use mig_replay::sla::{ModelSla, SlaSpec};

@@ -9,10 +9,10 @@
 
 mod common;
 
+use mig_replay::drive::replay::{Replay, replay};
 use mig_replay::gpu::GpuSpec;
 use mig_replay::policy::{PolicyParams, Registry, RunParams};
 use mig_replay::profile::Profiles;
-use mig_replay::replay::{Replay, replay};
 use mig_replay::sla::SlaSpec;
 use mig_replay::trace::Trace;
 

@@ -1,4 +1,4 @@
-//! Streamed replay (`run --stream`, `mig_replay::stream`) against the in-memory replay: the
+//! Streamed replay (`run --stream`, `mig_replay::drive::stream`) against the in-memory replay: the
 //! same `queries.parquet` and `summary.json`, byte for byte, over row-group sizes from 1 row to
 //! 2^20, on sorted and unsorted files, one and three models, exact service, noise, dynamic
 //! batching, fcfs, PARIS+ELSA, homogeneous slices and the random scheduler. The in-memory replay
@@ -6,13 +6,13 @@
 
 mod common;
 
+use mig_replay::drive::replay::replay;
+use mig_replay::drive::stream::{Source, StreamOptions, replay_stream};
 use mig_replay::gpu::GpuSpec;
 use mig_replay::policy::{PolicyParams, Registry, RunParams};
 use mig_replay::profile::Profiles;
-use mig_replay::replay::replay;
 use mig_replay::report::{QueriesWriter, Summary, write_queries_in_groups};
 use mig_replay::scenario::{Inputs, Names, PolicySource, Scenario};
-use mig_replay::stream::{Source, StreamOptions, replay_stream};
 use mig_replay::trace::Trace;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -128,7 +128,7 @@ fn same_both_ways(
         &Names::default(),
     )
     .unwrap();
-    let r2 = replay_stream(&scenario, source, Some(q), &opts).unwrap();
+    let r2 = replay_stream(&scenario, source, Some(Box::new(q)), &opts).unwrap();
     let head = scenario.trace();
     Summary::new(&r2, &head.models, inputs(head), rate_scale)
         .write(&st.join("summary.json"))

@@ -1,8 +1,8 @@
 //! `mig-replay compare BASELINE NEW`: the regression gate.
 
-use crate::compare::{self, Change, Comparison};
 use crate::error::{Error, Result};
 use crate::plot::{self, PeakBars, bars::Bar};
+use crate::report::compare::{self, Change, Comparison};
 use crate::report::verdict::BenchSummary;
 use clap::Args;
 use minijinja::{Environment, context};

@@ -19,7 +19,7 @@ pub fn merge(a: MergeArgs, registry: &Registry) -> Result<i32> {
     let t0 = Instant::now();
     let out = a.out.unwrap_or_else(|| a.dir.clone());
     super::run::check_out_dir(&out, super::sweep::REPORT_FILES)?;
-    let res = crate::sweep::shard::merge(&a.dir, registry)?;
+    let res = crate::drive::sweep::shard::merge(&a.dir, registry)?;
     println!(
         "merged the shards of sweep '{}' under {}",
         res.config.name,

@@ -122,7 +122,7 @@ pub struct ServerArgs {
     pub gpus: usize,
 }
 
-/// How a replay is judged, shared by `peak` and `plan` ([`crate::peak::Criterion`]).
+/// How a replay is judged, shared by `peak` and `plan` ([`crate::drive::peak::Criterion`]).
 #[derive(Debug, Args, Clone)]
 pub struct CriterionArgs {
     /// The SLA of every model, ms (`--param sla.<model>=MS` sets one model's). A replay meets

@@ -1,9 +1,9 @@
 //! `mig-replay peak`: latency-bounded throughput of one or more policies.
 
 use super::{CriterionArgs, NAMES, ParamArgs, ServerArgs, json};
+use crate::drive::peak::{PeakConfig, find_peak};
 use crate::error::Result;
 use crate::gpu::GpuSpec;
-use crate::peak::{PeakConfig, find_peak};
 use crate::policy::Registry;
 use crate::profile::Profiles;
 use crate::scenario::{Inputs, PolicySource, Scenario};
@@ -101,7 +101,7 @@ pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
     if rows.iter().any(|r| r.lower_bound) {
         println!(
             "(>=: the SLA held at every rate scale tried, up to {}: a lower bound)",
-            crate::peak::MAX_SCALE
+            crate::drive::peak::MAX_SCALE
         );
     }
     Ok(0)

@@ -1,8 +1,8 @@
 //! `mig-replay plan`: capacity planning, the fewest GPUs (per policy and GPU kind) whose replay
-//! of a trace meets the SLA ([`crate::capacity`]).
+//! of a trace meets the SLA ([`crate::drive::capacity`]).
 
 use super::{CriterionArgs, NAMES, ParamArgs, json};
-use crate::capacity::{DEFAULT_MAX_GPUS, PlanConfig, PlanResult, Search, plan as plan_one};
+use crate::drive::capacity::{DEFAULT_MAX_GPUS, PlanConfig, PlanResult, Search, plan as plan_one};
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
 use crate::io::write_atomic;

@@ -185,7 +185,7 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
     let mut queries = queries_writer(&a, scenario.service())?;
     let (r, prepared) = std::thread::scope(|s| {
         let prep = queries.as_mut().map(|q| s.spawn(|| q.prepare(trace)));
-        let r = crate::replay::replay(&scenario);
+        let r = crate::drive::replay::replay(&scenario);
         let prepared = prep.map_or(Ok(Ok(())), |h| h.join());
         (r, prepared)
     });
@@ -239,11 +239,11 @@ pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
             t0.elapsed().as_secs_f64() * 1e3
         );
     }
-    crate::replay::require_invariants(&r.invariants, "(see summary.json)")?;
+    crate::drive::replay::require_invariants(&r.invariants, "(see summary.json)")?;
     Ok(0)
 }
 
-/// A streamed `run` (the default where the run allows it): the replay of [`crate::stream`],
+/// A streamed `run` (the default where the run allows it): the replay of [`crate::drive::stream`],
 /// the same outputs.
 fn run_streamed(
     a: RunArgs,
@@ -252,7 +252,7 @@ fn run_streamed(
     policy: PolicySource,
     t0: Instant,
 ) -> Result<i32> {
-    let source = crate::stream::Source::open(&a.server.trace, a.rate_scale)?;
+    let source = crate::drive::stream::Source::open(&a.server.trace, a.rate_scale)?;
     let profiles = Profiles::load(&a.server.profiles)?;
     let scenario = Scenario::new(
         Inputs::of_run(
@@ -266,12 +266,13 @@ fn run_streamed(
     )?;
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     let queries = queries_writer(&a, scenario.service())?;
-    let opts = crate::stream::StreamOptions {
+    let opts = crate::drive::stream::StreamOptions {
         rows_per_group: QUERIES_ROW_GROUP,
-        cut_rows: crate::stream::CUT_ROWS,
+        cut_rows: crate::drive::stream::CUT_ROWS,
         spill_in: a.out.clone(),
     };
-    let r = crate::stream::replay_stream(&scenario, source, queries, &opts)?;
+    let queries = queries.map(|q| Box::new(q) as Box<dyn crate::drive::stream::GroupSink>);
+    let r = crate::drive::stream::replay_stream(&scenario, source, queries, &opts)?;
     let head = scenario.trace();
     let summary = Summary::new(
         &r,
@@ -293,7 +294,7 @@ fn run_streamed(
             t0.elapsed().as_secs_f64() * 1e3
         );
     }
-    crate::replay::require_invariants(&r.invariants, "(see summary.json)")?;
+    crate::drive::replay::require_invariants(&r.invariants, "(see summary.json)")?;
     Ok(0)
 }
 

@@ -1,10 +1,10 @@
 //! `mig-replay sweep --config F` and `mig-replay bench-all` (the shipped full matrix).
 
+use crate::drive::sweep::shard::{Phase, ShardSpec};
+use crate::drive::sweep::{self, Bar, Lines, Progress, config::SweepConfig};
 use crate::error::{Error, Result};
 use crate::policy::Registry;
 use crate::report::{sweep::write, verdict::verdict_text};
-use crate::sweep::shard::{Phase, ShardSpec};
-use crate::sweep::{self, Bar, Lines, Progress, config::SweepConfig};
 use clap::Args;
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -27,7 +27,7 @@ pub struct Records {
     /// and `busy_ns` then index instance ids, see [`crate::engine::reconfig`]).
     pub reconfig: Option<ReconfigLog>,
     /// The global position of the first per-query record (0 but in a streamed replay's window,
-    /// [`crate::stream`]: its trace's `base`), and the batch id of `batch_size[0]`.
+    /// [`crate::drive::stream`]: its trace's `base`), and the batch id of `batch_size[0]`.
     pub base: usize,
     pub batch_base: u32,
 }

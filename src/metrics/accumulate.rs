@@ -1,6 +1,6 @@
 //! Every per-query figure of a replay and every end-of-run invariant, accumulated chunk by
 //! chunk ([`Accumulator`]): an in-memory replay hands its whole records as one [`Chunk`]
-//! ([`super::compute`]), a streamed replay ([`crate::stream`]) each row group as it is cut. Each
+//! ([`super::compute`]), a streamed replay ([`crate::drive::stream`]) each row group as it is cut. Each
 //! count and each check is written here once, for both.
 //!
 //! Across chunks the accumulator keeps no per-query state: counts, the histograms of the exact

@@ -20,7 +20,7 @@
 
 use crate::error::{Error, Result};
 use crate::metrics::Dist;
-use crate::metrics::dist::PERCENTILES;
+use crate::stats::dist::PERCENTILES;
 use crate::stats::nearest_rank;
 use hdrhistogram::Histogram;
 use std::fs::File;

@@ -19,12 +19,11 @@
 
 mod accumulate;
 pub mod derived;
-pub mod dist;
 pub mod exact;
 pub mod timeline;
 
+pub use crate::stats::dist::Dist;
 pub use accumulate::{Accumulator, Chunk};
-pub use dist::Dist;
 
 use crate::engine::{Invariants, Records};
 use crate::error::Result;

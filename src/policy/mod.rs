@@ -79,7 +79,7 @@ pub struct PartitionContext<'a> {
     pub gpus: usize,
     pub profiles: &'a Profiles,
     /// The trace as it will be replayed (at the rate scale being run). In a streamed `run`
-    /// ([`crate::stream`]) it is the whole trace's head, without rows: read what a plan needs
+    /// ([`crate::drive::stream`]) it is the whole trace's head, without rows: read what a plan needs
     /// of it through [`Trace::models`], [`Trace::queries`] and the batch mix [`Trace::mix`],
     /// which hold in both cases.
     pub trace: &'a Trace,

@@ -35,7 +35,7 @@ pub struct PartitionerEntry {
     /// Every GPU gets the same layout whatever the count (whole GPUs, homogeneous): one more
     /// GPU adds identical instances. With an `fcfs_earliest_free` scheduler, exact service and
     /// no repartitioner, more GPUs never lengthen a query's wait, so `plan` may bisect the
-    /// count ([`crate::capacity`]).
+    /// count ([`crate::drive::capacity`]).
     pub same_layout_every_gpu: bool,
 }
 

@@ -1,9 +1,9 @@
 //! The plots of a sweep report (PNG + SVG under `plots/`), drawn from its results and verdict.
 
 use super::verdict::BenchSummary;
+use crate::drive::sweep::{RunRow, SweepResult};
 use crate::error::Result;
 use crate::plot::{self, BatchHeat, BusyHeat, LineChart, PeakBars, Series};
-use crate::sweep::{RunRow, SweepResult};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -90,7 +90,7 @@ pub struct HeatPlots {
 }
 
 /// A workload's reference load in words: `600 q/s`, or `60% of the best peak`.
-fn reference_of(cfg: &crate::sweep::config::SweepConfig, workload: &str) -> String {
+fn reference_of(cfg: &crate::drive::sweep::config::SweepConfig, workload: &str) -> String {
     match cfg
         .workloads
         .iter()
@@ -102,7 +102,7 @@ fn reference_of(cfg: &crate::sweep::config::SweepConfig, workload: &str) -> Stri
     }
 }
 
-use crate::sweep::config::slug;
+use crate::drive::sweep::config::slug;
 
 /// Mean of `f` over seeds, per (policy, load fraction), for one workload.
 fn by_load(res: &SweepResult, workload: &str, f: impl Fn(&RunRow) -> f64) -> Vec<Series> {
@@ -443,7 +443,7 @@ pub fn plots(res: &SweepResult, summary: &BenchSummary, dir: &Path) -> Result<Pl
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::config::SweepConfig;
+    use crate::drive::sweep::config::SweepConfig;
 
     #[test]
     fn families_differ_in_one_numeric_parameter_alone() {

@@ -4,6 +4,7 @@
 //! verdict's `summary.json` ([`verdict`]), the plots ([`figures`]) and the self-contained
 //! `index.html` ([`html`]).
 
+pub mod compare;
 pub mod figures;
 pub mod html;
 pub mod plan;

@@ -3,7 +3,7 @@
 //! workload computed from those rows (which policy needs the fewest, how many fewer than the
 //! baseline, where its binding percentile sits).
 
-use crate::sweep::SweepResult;
+use crate::drive::sweep::SweepResult;
 use serde::{Deserialize, Serialize};
 
 /// One policy on one workload.
@@ -18,7 +18,7 @@ pub struct PlanVerdictRow {
     pub gpus: Option<usize>,
     pub gpus_per_seed: Vec<Option<usize>>,
     pub max_gpus: usize,
-    /// Every seed's answer is proven the fewest (see [`crate::capacity::PlanResult::exact`]).
+    /// Every seed's answer is proven the fewest (see [`crate::drive::capacity::PlanResult::exact`]).
     pub exact: bool,
     /// The baseline's count minus this one (both met).
     pub fewer_than_baseline: Option<i64>,
@@ -48,7 +48,7 @@ pub fn plan_verdict(res: &SweepResult) -> (Vec<PlanVerdictRow>, Vec<String>) {
         let mut here: Vec<PlanVerdictRow> = Vec::new();
         for p in &cfg.policies {
             let label = p.label();
-            let per: Vec<&crate::capacity::PlanResult> = cfg
+            let per: Vec<&crate::drive::capacity::PlanResult> = cfg
                 .seeds
                 .iter()
                 .filter_map(|&s| {

@@ -20,10 +20,10 @@
 //! for the first row group before the replay has finished: `run` calls it on a second thread
 //! while the (single-threaded) event loop runs, which takes them off the write's critical path.
 
+use crate::drive::replay::Replay;
 use crate::engine::{Records, RowGroup};
 use crate::error::{Error, Result};
 use crate::io::{ColumnEncoding, Compress, ParquetSink};
-use crate::replay::Replay;
 use crate::server::Server;
 use crate::trace::Trace;
 use arrow_array::types::Int32Type;
@@ -420,4 +420,13 @@ pub fn write_queries_in_groups(
 ) -> Result<()> {
     let batched = QueriesWriter::batched(&r.service);
     QueriesWriter::create(path, batched, rows_per_group)?.finish(trace, r)
+}
+
+impl crate::drive::stream::GroupSink for QueriesWriter {
+    fn append(&mut self, g: &RowGroup, models: &[String], server: &Server) -> Result<()> {
+        QueriesWriter::append(self, g, models, server)
+    }
+    fn close(self: Box<Self>) -> Result<()> {
+        QueriesWriter::close(*self)
+    }
 }

@@ -1,11 +1,11 @@
 //! The outputs of one run besides `queries.parquet`: `summary.json` (machine-readable figures,
 //! written atomically) and the short terminal summary.
 
+use crate::drive::replay::Replay;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::metrics::Metrics;
 use crate::policy::Explanation;
-use crate::replay::Replay;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -6,8 +6,8 @@
 use super::figures::plots;
 use super::html;
 use super::verdict::{BenchSummary, summarize};
+use crate::drive::sweep::SweepResult;
 use crate::error::{Error, Result};
-use crate::sweep::SweepResult;
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;

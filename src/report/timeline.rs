@@ -1,10 +1,10 @@
 //! A run's timeline: `timeline.parquet` ([`crate::metrics::timeline`]) and `timeline.svg`/`.png`
 //! (latency and SLA attainment over time, reconfiguration marks, each GPU's layout as a strip).
 
+use crate::drive::replay::Replay;
 use crate::error::Result;
 use crate::metrics::timeline::{TimelineData, timeline};
 use crate::plot::{Timeline, save};
-use crate::replay::Replay;
 use crate::trace::Trace;
 use std::path::Path;
 

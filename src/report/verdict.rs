@@ -2,8 +2,8 @@
 //! policy the latency-bounded throughput and its ratio to the baseline across seeds, the
 //! percentile and utilization at the reference load, and whether the runs can be trusted.
 
-use crate::aggregate::Agg;
-use crate::sweep::{RunRow, SweepResult};
+use crate::drive::sweep::{RunRow, SweepResult};
+use crate::stats::aggregate::Agg;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -102,7 +102,7 @@ pub struct BenchSummary {
 }
 
 /// Build the summary of a sweep. The baseline of the ratios is the sweep file's `baseline`
-/// ([`crate::sweep::config::SweepConfig::baseline`]).
+/// ([`crate::drive::sweep::config::SweepConfig::baseline`]).
 pub fn summarize(res: &SweepResult) -> BenchSummary {
     let cfg = &res.config;
     let (plan, plan_verdict) = super::plan::plan_verdict(res);
@@ -118,7 +118,7 @@ pub fn summarize(res: &SweepResult) -> BenchSummary {
         };
         for label in &labels {
             // Every seed's peak, a failed one (no sustainable load) as 0.
-            let peaks: Vec<&crate::peak::PeakResult> = cfg
+            let peaks: Vec<&crate::drive::peak::PeakResult> = cfg
                 .seeds
                 .iter()
                 .filter_map(|&s| peak_of(label, s))

@@ -156,11 +156,11 @@ pub struct Trace {
     /// case, stored implicitly to save 8 bytes per query): read them with [`Trace::id_of`].
     pub id: Vec<i64>,
     /// The global position of row 0: 0 for a whole trace; for a window of a streamed replay
-    /// ([`crate::stream`]), the position in the whole sorted trace of its first row. The engine
+    /// ([`crate::drive::stream`]), the position in the whole sorted trace of its first row. The engine
     /// and the server's view address queries by global position through [`Trace::model_of`],
     /// [`Trace::batch_of`] and [`Trace::arrival_of`].
     pub base: usize,
-    /// A streamed replay's stand-in for the whole trace ([`crate::stream`]): no rows, and the
+    /// A streamed replay's stand-in for the whole trace ([`crate::drive::stream`]): no rows, and the
     /// whole trace's batch mix, which is all that partitioners and the SLA rule read of it
     /// ([`Trace::mix`], [`Trace::queries`]).
     pub head: Option<Arc<Mix>>,

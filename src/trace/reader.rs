@@ -1,6 +1,6 @@
 //! Reading a Parquet trace chunk by chunk, in file order, every cell validated ([`TraceReader`]):
 //! [`super::Trace::load`] gathers the chunks into a sorted trace; a streamed replay
-//! ([`crate::stream`]) reads them twice, once for the trace's [`Mix`] and once to replay them.
+//! ([`crate::drive::stream`]) reads them twice, once for the trace's [`Mix`] and once to replay them.
 
 use super::{MAX_TIME_NS, Trace};
 use crate::error::{Error, Result};

@@ -38,9 +38,9 @@ mod values;
 
 use clap::Parser;
 use mig_replay::cli::{Cli, run_command};
+use mig_replay::drive::sweep::config::SweepConfig;
+use mig_replay::drive::sweep::{Tasks, estimate_tasks};
 use mig_replay::policy::Registry;
-use mig_replay::sweep::config::SweepConfig;
-use mig_replay::sweep::{Tasks, estimate_tasks};
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -675,7 +675,7 @@ fn sweep_toml(ctx: &Ctx, r: &mut Rng, case: &mut Case) -> Outcome {
     } else if r.chance(0.2) {
         case.args = vec![s("(library)"), s("sweep::prepare"), s(name)];
         note(&case.args);
-        lib(mig_replay::sweep::prepare(&cfg, &ctx.registry))
+        lib(mig_replay::drive::sweep::prepare(&cfg, &ctx.registry))
     } else {
         Outcome::Accepted
     }
@@ -730,7 +730,7 @@ fn shard_json(ctx: &Ctx, r: &mut Rng, case: &mut Case) -> Outcome {
     }
     case.args = vec![s("(library)"), s("shard::merge"), s(dir.display())];
     note(&case.args);
-    lib(mig_replay::sweep::shard::merge(&dir, &ctx.registry))
+    lib(mig_replay::drive::sweep::shard::merge(&dir, &ctx.registry))
 }
 
 fn cli_flags(ctx: &Ctx, r: &mut Rng, case: &mut Case) -> Outcome {

@@ -71,7 +71,7 @@ pub fn caught(ctx: &Ctx) {
         batches: None,
         reconfiguration: None,
     };
-    let e = mig_replay::replay::require_invariants(&inv, "(planted)").unwrap_err();
+    let e = mig_replay::drive::replay::require_invariants(&inv, "(planted)").unwrap_err();
     let o = judge(e);
     assert!(
         matches!(&o, Outcome::Bug(m) if m.contains("invariants violated (planted): causality")),

@@ -13,8 +13,8 @@
 //! the scale being tried. A policy still feasible at the cap (k = 2^30) is reported at the cap,
 //! flagged as a lower bound.
 
+use crate::drive::replay::replay;
 use crate::error::{Error, Result};
-use crate::replay::replay;
 use crate::scenario::Scenario;
 use crate::stats::percentile;
 use crate::trace::Trace;
@@ -219,7 +219,7 @@ pub fn find_peak(scenario: &Scenario, cfg: &PeakConfig) -> Result<PeakResult> {
         let s = scenario.scaled(k)?;
         let t = s.trace();
         let r = replay(&s)?;
-        crate::replay::require_invariants(
+        crate::drive::replay::require_invariants(
             &r.invariants,
             &format!("for '{name}' at rate scale {k}"),
         )?;

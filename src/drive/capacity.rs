@@ -1,8 +1,8 @@
-//! Capacity planning, the inverse of [`crate::peak`]: the fewest GPUs of a kind on which a
+//! Capacity planning, the inverse of [`crate::drive::peak`]: the fewest GPUs of a kind on which a
 //! policy's replay of a trace (at its rate) meets the SLA criterion.
 //!
 //! A GPU count is *sufficient* when the replay on that many GPUs passes the same criterion as a
-//! peak search ([`crate::peak::Criterion`]): every model's exact nearest-rank percentile at
+//! peak search ([`crate::drive::peak::Criterion`]): every model's exact nearest-rank percentile at
 //! most its own SLA (or, pooled, one percentile against one shared SLA). The answer is the
 //! smallest sufficient count in 1..=`max_gpus`.
 //!
@@ -39,12 +39,12 @@
 //! slice, so when that floor's percentile exceeds a model's SLA no count can help, and the
 //! search stops at once with the reason (`unreachable`).
 
+use crate::drive::peak::Criterion;
+use crate::drive::replay::replay;
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
 use crate::metrics::timeline::layout_counts;
-use crate::peak::Criterion;
 use crate::profile::Profiles;
-use crate::replay::replay;
 use crate::scenario::{MAX_GPUS, Scenario};
 use crate::trace::Trace;
 use serde::{Deserialize, Serialize};
@@ -210,7 +210,7 @@ pub fn compact_layout(layout: &str) -> String {
 
 struct Outcome {
     sufficient: bool,
-    judgement: crate::peak::Judgement,
+    judgement: crate::drive::peak::Judgement,
     attainment: Option<f64>,
     goodput_qps: Option<f64>,
     utilization: f64,
@@ -238,7 +238,10 @@ pub fn plan(scenario: &Scenario, cfg: &PlanConfig, price: Option<f64>) -> Result
             return Ok(o.sufficient);
         }
         let r = replay(&scenario.with_gpus(n)?)?;
-        crate::replay::require_invariants(&r.invariants, &format!("for '{name}' on {n} GPUs"))?;
+        crate::drive::replay::require_invariants(
+            &r.invariants,
+            &format!("for '{name}' on {n} GPUs"),
+        )?;
         let j = criterion.judge(trace, &r.records.finish_ns, &mut lat);
         let h = &r.metrics.headline;
         let o = Outcome {

@@ -21,10 +21,10 @@
 //! an unsharded one.
 
 use super::config::SweepConfig;
-use super::plan::{Load, Tasks};
 use super::progress::Progress;
 use super::rows::{HeatRow, LoadResult, PeakRow};
 use super::run::{Prepared, prepare};
+use super::tasks::{Load, Tasks};
 use super::{SweepResult, assemble, best_peaks};
 use crate::error::{Error, Result};
 use crate::policy::Registry;

@@ -5,6 +5,13 @@
 //! floating point, where 99.9 / 100 x 1000 is 999.0000000000001: a product within a relative
 //! 1e-9 of an integer is taken as that integer, so the rank is the one the decimal percentile
 //! names (999 of 1000 for p99.9, not 1000).
+//!
+//! The statistics the product shares live here: order statistics and Student's t (this file),
+//! the distribution summary of a replay ([`dist`]) and the aggregates across seeds
+//! ([`aggregate`]).
+
+pub mod aggregate;
+pub mod dist;
 
 /// The 1-based nearest rank of the `p`-th percentile among `n` values (`n` >= 1,
 /// 0 < p <= 100).

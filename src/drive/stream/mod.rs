@@ -28,13 +28,13 @@
 //! repartitioners read windows of the whole trace, and the timeline, which needs every record;
 //! `run` replays those in memory (and says why).
 
+use crate::drive::replay::{Replay, Setup};
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::metrics::{Accumulator, Chunk};
 use crate::policy::SchedContext;
-use crate::replay::{Replay, Setup};
-use crate::report::QueriesWriter;
 use crate::scenario::Scenario;
+use crate::server::Server;
 use crate::trace::reader::Scan;
 use crate::trace::{Mix, Trace, TraceReader};
 use std::path::{Path, PathBuf};
@@ -150,13 +150,23 @@ impl Source {
     }
 }
 
+/// Where a streamed replay's row groups go as they are cut, on the writer thread, in order:
+/// `queries.parquet`'s writer ([`crate::report::QueriesWriter`] implements it). The driver
+/// knows no output format.
+pub trait GroupSink: Send {
+    /// One row group of `models`' queries, replayed on `server`.
+    fn append(&mut self, g: &engine::RowGroup, models: &[String], server: &Server) -> Result<()>;
+    /// Every group was appended: finish the output.
+    fn close(self: Box<Self>) -> Result<()>;
+}
+
 /// Replay `scenario`, built on `source`'s head, streamed from `source`; `queries`, when given,
 /// receives every row group. Returns the replay (its records hold the counters and the busy
 /// times, not per-query vectors).
 pub fn replay_stream(
     scenario: &Scenario,
     source: Source,
-    mut queries: Option<QueriesWriter>,
+    mut queries: Option<Box<dyn GroupSink + '_>>,
     opts: &StreamOptions,
 ) -> Result<Replay> {
     if !std::ptr::eq(scenario.trace(), &*source.head) {
@@ -185,7 +195,7 @@ pub fn replay_stream(
         rules,
         table,
         ..
-    } = crate::replay::setup(scenario, &mut policy)?;
+    } = crate::drive::replay::setup(scenario, &mut policy)?;
     let mut scheduler = (policy.scheduler)(&SchedContext {
         gpu,
         server: &server,

@@ -2,10 +2,10 @@
 //! it: one [`RunRow`] per replay at an offered load, one [`PeakRow`] per peak search, and the
 //! reference load's latency CDF ([`Cdf`]) and heat maps ([`HeatRow`]).
 
+use crate::drive::peak::PeakResult;
+use crate::drive::replay::Replay;
 use crate::metrics::Headline;
 use crate::metrics::derived::Heatmap;
-use crate::peak::PeakResult;
-use crate::replay::Replay;
 use crate::trace::Trace;
 use serde::{Deserialize, Serialize};
 
@@ -123,7 +123,7 @@ pub struct PlanRow {
     pub policy_name: String,
     pub params: String,
     pub seed: u64,
-    pub plan: crate::capacity::PlanResult,
+    pub plan: crate::drive::capacity::PlanResult,
 }
 
 /// The latency CDF of one policy at the reference load: (latency ms, cumulative fraction).

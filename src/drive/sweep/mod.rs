@@ -14,16 +14,16 @@
 //! heat maps of the policies the config or the registry asks for.
 
 pub mod config;
-pub mod plan;
 pub mod progress;
 pub mod rows;
 pub mod run;
 pub mod shard;
+pub mod tasks;
 
-pub use plan::{Load, Tasks, estimate_tasks};
 pub use progress::{Bar, Lines, Progress, Quiet};
 pub use rows::{Cdf, HeatRow, LoadResult, PeakRow, PlanRow, RunRow};
 pub use run::{Prepared, prepare};
+pub use tasks::{Load, Tasks, estimate_tasks};
 
 use crate::error::Result;
 use crate::policy::Registry;

@@ -4,16 +4,16 @@
 //! on all cores (rayon), each task independent and collected in task order.
 
 use super::config::{PolicySpec, SweepConfig, WorkloadSpec};
-use super::plan::{Load, Tasks};
 use super::progress::Progress;
 use super::rows::{Cdf, Coords, HeatRow, LoadResult, PeakRow, PlanRow, RunRow};
+use super::tasks::{Load, Tasks};
+use crate::drive::peak::{PeakConfig, find_peak};
+use crate::drive::replay::replay;
 use crate::error::{Error, Result};
 use crate::gpu::GpuSpec;
 use crate::metrics::derived::{cdf_points, heatmap};
-use crate::peak::{PeakConfig, find_peak};
 use crate::policy::{PolicyParams, Registry, RunParams};
 use crate::profile::Profiles;
-use crate::replay::replay;
 use crate::scenario::{Inputs, Names, PolicySource, Scenario};
 use crate::trace::Trace;
 use crate::trace::synth::{Arrivals, BatchSpec, GenConfig, parse_model_weight};
@@ -430,7 +430,7 @@ impl Prepared {
                 let spec = &cfg.policies[p];
                 let pr = self.policy_run(cfg, p, k);
                 let w = &cfg.workloads[work.w];
-                let r = crate::capacity::plan(&self.scenario(cfg, p, k)?, &pc, None)?;
+                let r = crate::drive::capacity::plan(&self.scenario(cfg, p, k)?, &pc, None)?;
                 progress.tick();
                 Ok(PlanRow {
                     workload: w.name.clone(),

@@ -79,7 +79,7 @@ pub struct SweepConfig {
 }
 
 fn default_plan_max_gpus() -> usize {
-    crate::capacity::DEFAULT_MAX_GPUS
+    crate::drive::capacity::DEFAULT_MAX_GPUS
 }
 fn default_plan_search() -> String {
     "auto".into()
@@ -100,12 +100,12 @@ pub struct PlanSpec {
 
 impl PlanSpec {
     /// The search settings at the sweep's percentile and criterion.
-    pub fn config(&self, cfg: &SweepConfig) -> Result<crate::capacity::PlanConfig> {
-        Ok(crate::capacity::PlanConfig {
+    pub fn config(&self, cfg: &SweepConfig) -> Result<crate::drive::capacity::PlanConfig> {
+        Ok(crate::drive::capacity::PlanConfig {
             percentile: cfg.percentile,
             pooled: cfg.pooled,
             max_gpus: self.max_gpus,
-            search: crate::capacity::Search::parse(&self.search)?,
+            search: crate::drive::capacity::Search::parse(&self.search)?,
         })
     }
 }
@@ -448,13 +448,13 @@ impl SweepConfig {
                     .replace("--search", "search"),
             );
         }
-        if !(self.tolerance >= crate::peak::MIN_TOLERANCE && self.tolerance < 1.0) {
+        if !(self.tolerance >= crate::drive::peak::MIN_TOLERANCE && self.tolerance < 1.0) {
             return bad(
                 "tolerance",
                 format!(
                     "{} is not in [{:e}, 1)",
                     self.tolerance,
-                    crate::peak::MIN_TOLERANCE
+                    crate::drive::peak::MIN_TOLERANCE
                 ),
             );
         }
