@@ -1,5 +1,5 @@
-//! The seam between the event loop and what an instance does with its work: an
-//! [`InstanceModel`]. The loop ([`super::sim`]) decides *when* things happen and asks the
+//! What an instance does with its work: the implementations of the loop's seam,
+//! [`InstanceModel`] (defined with the loop it serves, in [`super::sim`]). The loop ([`super::sim`]) decides *when* things happen and asks the
 //! scheduler *where* a query goes; the instance model decides what the instance does with a
 //! query sent to it and what it runs next when its running work ends.
 //!
@@ -8,48 +8,12 @@
 //! every instance, [`crate::server::batcher`]). Another kind of instance (a replica that steps
 //! a changing batch of requests) is another implementation of the trait, run by the same loop.
 
-use super::sim::{Sim, finish};
-use super::window::Rows;
+use super::rows::Rows;
+use super::sim::{InstanceModel, Sim, finish};
 use crate::error::{Error, Result};
 use crate::policy::Scheduler;
 use crate::server::ServerState;
 use crate::server::batcher::{self, Cut};
-
-/// What an instance does with its work. The loop calls [`Self::dispatched`] when the
-/// scheduler sends a query to instance `i`, [`Self::free`] when the work `i` runs ends (an
-/// [`super::event::Event::Done`] the model scheduled with [`super::event::Agenda::done_at`]),
-/// and [`Self::timer`] when a timer it set fires. A model may keep state of its own in the
-/// loop (`Sim::inst`); the instances' queues and forming batches that the schedulers' view
-/// reads live in the [`ServerState`].
-pub(super) trait InstanceModel: Sized {
-    /// Whether the records keep a batch id per query.
-    const BATCHED: bool;
-
-    /// Query `q`, sent by the scheduler to instance `i` at `now`: start it, queue it, or let
-    /// it join work being formed.
-    fn dispatched<'a, T: Rows<'a>>(
-        sim: &mut Sim<'a, T, Self>,
-        q: u32,
-        i: usize,
-        now: u64,
-        s: &mut dyn Scheduler,
-    ) -> Result<()>;
-
-    /// Instance `i` has nothing running (its work ended, or it was just created or left
-    /// idle): start what it runs next, or leave it idle.
-    fn free<'a, T: Rows<'a>>(
-        sim: &mut Sim<'a, T, Self>,
-        i: usize,
-        now: u64,
-        s: &mut dyn Scheduler,
-    ) -> Result<()>;
-
-    /// A timer set for instance `i` fires at `now` (one that still stands).
-    fn timer<'a, T: Rows<'a>>(sim: &mut Sim<'a, T, Self>, i: usize, now: u64) -> Result<()>;
-
-    /// Whether a timer set for instance `i` at `t` still stands.
-    fn timer_stands(&self, st: &ServerState, i: usize, t: u64) -> bool;
-}
 
 /// An instance that runs one query at a time (no batching, the default): a query sent to an
 /// idle instance starts at once, else waits in its local queue; a freed instance starts the

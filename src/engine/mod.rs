@@ -33,6 +33,7 @@ mod invariants;
 pub mod reconfig;
 mod records;
 mod repartition;
+mod rows;
 mod sim;
 mod window;
 
@@ -46,8 +47,8 @@ use crate::policy::Scheduler;
 use crate::server::{Instance, Server};
 use crate::service::{BatchRule, Noise, ServiceModel, ServiceTable};
 use crate::trace::Trace;
-use instance::{Batching, InstanceModel, OneAtATime};
-use sim::Sim;
+use instance::{Batching, OneAtATime};
+use sim::{InstanceModel, Sim};
 
 /// What a replay runs on: the server (as it starts), the profiled service times, the service
 /// model's noise and seed, and the batching rule of every trace model (empty: no batching).

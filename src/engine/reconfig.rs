@@ -30,11 +30,10 @@
 //! query has started); reconfigurations under way, and GPUs waiting their turn, still complete,
 //! so the replay ends with every GPU in its target layout.
 
-use super::instance::InstanceModel;
 use super::records::ReconfigEvent;
 use super::repartition::{Phase, Reconf, Reconfigurable};
-use super::sim::{GONE, Sched, Sim, UNSET};
-use super::window::Rows;
+use super::rows::Rows;
+use super::sim::{GONE, InstanceModel, Sched, Sim, UNSET};
 use crate::error::{Error, Result};
 use crate::gpu::Layout;
 use crate::policy::RepartitionContext;

@@ -9,9 +9,8 @@
 
 use super::Records;
 use super::event::{Agenda, Event};
-use super::instance::InstanceModel;
 use super::repartition::Reconf;
-use super::window::Rows;
+use super::rows::Rows;
 use crate::error::{Error, Result};
 use crate::policy::{Dispatch, QueryInfo, Scheduler};
 use crate::server::{Instance, Server, ServerState, ServerView};
@@ -41,6 +40,42 @@ fn overflow(now: u64, s: u64) -> Error {
     Error::Usage(format!(
         "simulated time overflows 2^63 ns (a batch of {s} ns started at {now} ns): the service times (noise, extrapolated batches) or the load are beyond what can be replayed"
     ))
+}
+
+/// What an instance does with its work. The loop calls [`Self::dispatched`] when the
+/// scheduler sends a query to instance `i`, [`Self::free`] when the work `i` runs ends (an
+/// [`super::event::Event::Done`] the model scheduled with [`super::event::Agenda::done_at`]),
+/// and [`Self::timer`] when a timer it set fires. A model may keep state of its own in the
+/// loop (`Sim::inst`); the instances' queues and forming batches that the schedulers' view
+/// reads live in the [`ServerState`].
+pub(super) trait InstanceModel: Sized {
+    /// Whether the records keep a batch id per query.
+    const BATCHED: bool;
+
+    /// Query `q`, sent by the scheduler to instance `i` at `now`: start it, queue it, or let
+    /// it join work being formed.
+    fn dispatched<'a, T: Rows<'a>>(
+        sim: &mut Sim<'a, T, Self>,
+        q: u32,
+        i: usize,
+        now: u64,
+        s: &mut dyn Scheduler,
+    ) -> Result<()>;
+
+    /// Instance `i` has nothing running (its work ended, or it was just created or left
+    /// idle): start what it runs next, or leave it idle.
+    fn free<'a, T: Rows<'a>>(
+        sim: &mut Sim<'a, T, Self>,
+        i: usize,
+        now: u64,
+        s: &mut dyn Scheduler,
+    ) -> Result<()>;
+
+    /// A timer set for instance `i` fires at `now` (one that still stands).
+    fn timer<'a, T: Rows<'a>>(sim: &mut Sim<'a, T, Self>, i: usize, now: u64) -> Result<()>;
+
+    /// Whether a timer set for instance `i` at `t` still stands.
+    fn timer_stands(&self, st: &ServerState, i: usize, t: u64) -> bool;
 }
 
 /// How the loop reaches the scheduler: borrowed for a fixed server, owned (and replaced at each

@@ -374,7 +374,8 @@ mod tests {
             unreachable: None,
         };
         let base: BenchSummary =
-            serde_json::from_str(include_str!("../../experiments/baselines/ci/summary.json")).unwrap();
+            serde_json::from_str(include_str!("../../experiments/baselines/ci/summary.json"))
+                .unwrap();
         let with = |g: Option<usize>| {
             let mut s = base.clone();
             s.plan = vec![row(g)];
@@ -403,7 +404,8 @@ mod tests {
     #[test]
     fn a_figure_the_baseline_tracks_cannot_vanish() {
         let base: BenchSummary =
-            serde_json::from_str(include_str!("../../experiments/baselines/ci/summary.json")).unwrap();
+            serde_json::from_str(include_str!("../../experiments/baselines/ci/summary.json"))
+                .unwrap();
         assert!(compare(&base, &base, 0.05).is_ok());
         // A null percentile at the reference load in the new report: mismatched, exit 2.
         let mut new = base.clone();
