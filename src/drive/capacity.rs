@@ -14,7 +14,7 @@
 //! servers (the sorted workload vector of the Kiefer-Wolfowitz recursion is componentwise
 //! smaller with one more server, which starts at zero). The registry declares it
 //! (`same_layout_every_gpu` on the partitioner, `fcfs_earliest_free` on the scheduler:
-//! [`Policy::identical_fcfs`]). For policies whose layout or decisions change with the count
+//! [`crate::scenario::PolicySource::identical_fcfs`]). For policies whose layout or decisions change with the count
 //! (PARIS, `random`, ELSA) no such argument holds, and bench-all has a counterexample:
 //! `paris+fifo` on paper-resnet50 (seed 1) meets the SLA on 15 GPUs, not on 16, and again on 17.
 //!

@@ -4,10 +4,10 @@
 //!
 //! One entry point, [`replay`], runs every replay: a whole trace or one streamed in chunks
 //! ([`Feed`]), on a fixed server or a reconfigurable one ([`Scheduling`]). One event loop
-//! ([`sim`]) serves them all; it takes [`event::Event`]s from an [`event::Agenda`] (time is
+//! (`sim`) serves them all; it takes `Event`s from an `Agenda` (time is
 //! integer nanoseconds; at one instant *completions* come first, so a query arriving exactly
 //! when an instance frees can use it, then batch *deadlines*, then reconfiguration events, then
-//! *arrivals*), and leaves what an instance does with its work to an [`instance`] model.
+//! *arrivals*), and leaves what an instance does with its work to an instance model (`InstanceModel`).
 //!
 //! **Without batching** (the default) an instance runs one query at a time. When it finishes,
 //! it starts the head of its local queue (filled by [`crate::policy::Dispatch::To`]) or, when that is empty,
@@ -30,9 +30,8 @@
 mod event;
 mod instance;
 mod invariants;
-pub mod reconfig;
 mod records;
-mod repartition;
+pub mod repartition;
 mod rows;
 mod sim;
 mod window;

@@ -24,7 +24,7 @@ pub struct Records {
     /// Queries started (each should start exactly once).
     pub starts: u64,
     /// A reconfigurable server: its reconfigurations, and every instance's lifetime (`instance`
-    /// and `busy_ns` then index instance ids, see [`crate::engine::reconfig`]).
+    /// and `busy_ns` then index instance ids, see [`crate::engine::repartition`]).
     pub reconfig: Option<ReconfigLog>,
     /// The global position of the first per-query record (0 but in a streamed replay's window,
     /// [`crate::drive::stream`]: its trace's `base`), and the batch id of `batch_size[0]`.

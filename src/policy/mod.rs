@@ -190,7 +190,7 @@ pub trait Scheduler {
     }
 
     /// This scheduler was just built for a server that already has work: a reconfiguration
-    /// rebuilds the scheduler at each begin and each join ([`crate::engine::reconfig`]). `view`
+    /// rebuilds the scheduler at each begin and each join ([`crate::engine::repartition`]). `view`
     /// shows the new server as it stands: the instances that stay keep their running batches
     /// and local queues, the new ones are idle. A scheduler that keeps private state about the
     /// instances (ELSA's index of estimated backlogs, a count of what it sent where) must set

@@ -1,7 +1,7 @@
 //! Distributions of nanosecond values (latency, queueing delay, estimate error), reported in
 //! milliseconds, every figure exact: the mean, the maximum, and the percentiles as nearest-rank
 //! order statistics over every value ([`crate::stats::nearest_rank`]: the smallest value with at
-//! least p % of the values at or below it), as [`super::exact`] computes them.
+//! least p % of the values at or below it), as [`crate::metrics::exact`] computes them.
 
 use serde::{Deserialize, Serialize};
 

@@ -206,7 +206,7 @@ pub fn replay_stream(
         exact_estimates: service.is_exact(),
     })?;
     let spill = SpillDir::create(&opts.spill_in)?;
-    let tally = Accumulator::new(
+    let acc = Accumulator::new(
         head.models.len(),
         resolved,
         &server,
@@ -214,7 +214,7 @@ pub fn replay_stream(
         !service.is_exact(),
         Some(&spill.0),
     )?;
-    let (records, tally, queries) = std::thread::scope(|s| -> Result<_> {
+    let (records, acc, queries) = std::thread::scope(|s| -> Result<_> {
         // Rows: decoded on a reader thread (the file), or cut from the sorted trace.
         let (row_tx, row_rx) = sync_channel::<Result<Trace>>(2);
         let reader = match &source {
@@ -248,16 +248,16 @@ pub fn replay_stream(
         // Row groups done with come back, so their buffers are reused.
         let (back_tx, back_rx) = sync_channel::<engine::RowGroup>(2);
         let (models, server_ref) = (&head.models, &server);
-        let mut tally = tally;
+        let mut acc = acc;
         let writer = s.spawn(move || -> Result<_> {
             for g in group_rx {
-                tally.add(&Chunk::of_group(&g))?;
+                acc.add(&Chunk::of_group(&g))?;
                 if let Some(q) = &mut queries {
                     q.append(&g, models, server_ref)?;
                 }
                 let _ = back_tx.try_send(g);
             }
-            Ok((tally, queries))
+            Ok((acc, queries))
         });
         let emit = move |g: engine::RowGroup| -> Result<()> {
             group_tx
@@ -292,13 +292,13 @@ pub fn replay_stream(
                 .map_err(|_| Error::Internal("the trace reader thread panicked".into()))?;
         }
         // The writer's error says why a send failed; otherwise the replay's own.
-        let (tally, queries) = written?;
-        Ok((records?, tally, queries))
+        let (acc, queries) = written?;
+        Ok((records?, acc, queries))
     })?;
     if let Some(q) = queries {
         q.close()?;
     }
-    let (metrics, invariants) = tally.finish(
+    let (metrics, invariants) = acc.finish(
         queries_total,
         &head.models,
         &server,

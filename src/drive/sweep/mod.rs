@@ -2,7 +2,7 @@
 //! peak of every policy, run on all cores (rayon) with the same results whatever the thread
 //! count (every run is independent and results are collected in matrix order).
 //!
-//! One file per job: [`config`] (the sweep file), [`plan`] (the tasks, in matrix order),
+//! One file per job: [`config`] (the sweep file), [`tasks`] (the tasks, in matrix order),
 //! [`mod@run`] (loading the inputs and running tasks), [`rows`] (what each task produces),
 //! [`progress`] (the bar or the log lines) and [`shard`] (a sweep split over machines, and the
 //! merge).

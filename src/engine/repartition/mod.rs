@@ -1,5 +1,39 @@
-//! The state of a reconfigurable replay: what the engine needs to consult a repartitioner and
-//! apply its plans (see [`super::reconfig`] for the rules as the engine applies them).
+//! The engine's side of a reconfigurable server: consulting the repartitioner, and applying its
+//! plans as the rules of [`crate::server::reconfig`] say (partial or whole-GPU drain, the
+//! downtime, rolling GPUs), while every query is served exactly once.
+//!
+//! **Instance ids.** Instances are numbered for the scheduler as on any server (GPU by GPU, by
+//! start slot), and that numbering changes when the server does; records use stable *instance
+//! ids* instead: the initial server's instances keep their index as id, and every instance
+//! created by a reconfiguration gets the next id. On a fixed server the two coincide.
+//!
+//! **A reconfiguration of GPU g, step by step.**
+//! 1. *Begin* (when its turn comes): the instances to destroy leave the server at once: they
+//!    take no new query; their local queues and forming batches, and every query the scheduler
+//!    holds, are offered again, oldest first, to a scheduler built for the server without them
+//!    ([`crate::policy::Scheduler::take_held`]). A batch such an instance runs goes on to its
+//!    end (it is *retired*, not cut short).
+//! 2. *Down*: when the last retired batch of g ends (at once if none runs), the freed region is
+//!    down for `reconfig.cost_s`.
+//! 3. *Up*: the new instances join, idle; the scheduler is rebuilt for the new server, offered
+//!    the held queries again, and every new instance asks it for work.
+//!
+//! Each rebuilt scheduler is first shown the server as it stands
+//! ([`crate::policy::Scheduler::resume`]): the instances that stay keep their running batches
+//! and queues, and a scheduler with private state (ELSA's backlog index) must not believe them
+//! idle. The begin-to-down stretch is the *drain*, down-to-up the *downtime* (the cost exactly).
+//!
+//! A query no instance of the server can serve at the moment (none left, or none profiled for
+//! its model with the memory for its batch) waits with the engine until one joins. Events at one
+//! instant: completions, batch deadlines, then reconfiguration events (a GPU coming up before a
+//! repartitioner's check), then arrivals. Checks stop after the last arrival (and once every
+//! query has started); reconfigurations under way, and GPUs waiting their turn, still complete,
+//! so the replay ends with every GPU in its target layout.
+//!
+//! This file holds the state of a reconfigurable replay (what the engine needs to consult a
+//! repartitioner and apply its plans); `apply` the loop's side of it.
+
+mod apply;
 
 use super::records::ReconfigLog;
 use crate::error::Result;

@@ -1,39 +1,10 @@
-//! The engine's side of a reconfigurable server: consulting the repartitioner, and applying its
-//! plans as the rules of [`crate::server::reconfig`] say (partial or whole-GPU drain, the
-//! downtime, rolling GPUs), while every query is served exactly once.
-//!
-//! **Instance ids.** Instances are numbered for the scheduler as on any server (GPU by GPU, by
-//! start slot), and that numbering changes when the server does; records use stable *instance
-//! ids* instead: the initial server's instances keep their index as id, and every instance
-//! created by a reconfiguration gets the next id. On a fixed server the two coincide.
-//!
-//! **A reconfiguration of GPU g, step by step.**
-//! 1. *Begin* (when its turn comes): the instances to destroy leave the server at once: they
-//!    take no new query; their local queues and forming batches, and every query the scheduler
-//!    holds, are offered again, oldest first, to a scheduler built for the server without them
-//!    ([`crate::policy::Scheduler::take_held`]). A batch such an instance runs goes on to its
-//!    end (it is *retired*, not cut short).
-//! 2. *Down*: when the last retired batch of g ends (at once if none runs), the freed region is
-//!    down for `reconfig.cost_s`.
-//! 3. *Up*: the new instances join, idle; the scheduler is rebuilt for the new server, offered
-//!    the held queries again, and every new instance asks it for work.
-//!
-//! Each rebuilt scheduler is first shown the server as it stands
-//! ([`crate::policy::Scheduler::resume`]): the instances that stay keep their running batches
-//! and queues, and a scheduler with private state (ELSA's backlog index) must not believe them
-//! idle. The begin-to-down stretch is the *drain*, down-to-up the *downtime* (the cost exactly).
-//!
-//! A query no instance of the server can serve at the moment (none left, or none profiled for
-//! its model with the memory for its batch) waits with the engine until one joins. Events at one
-//! instant: completions, batch deadlines, then reconfiguration events (a GPU coming up before a
-//! repartitioner's check), then arrivals. Checks stop after the last arrival (and once every
-//! query has started); reconfigurations under way, and GPUs waiting their turn, still complete,
-//! so the replay ends with every GPU in its target layout.
+//! Applying a repartitioner's plans in the event loop (the rules are described in
+//! [`super`]).
 
-use super::records::ReconfigEvent;
-use super::repartition::{Phase, Reconf, Reconfigurable};
-use super::rows::Rows;
-use super::sim::{GONE, InstanceModel, Sched, Sim, UNSET};
+use super::super::records::ReconfigEvent;
+use super::super::rows::Rows;
+use super::super::sim::{GONE, InstanceModel, Sched, Sim, UNSET};
+use super::{Phase, Reconf, Reconfigurable};
 use crate::error::{Error, Result};
 use crate::gpu::Layout;
 use crate::policy::RepartitionContext;
@@ -52,7 +23,7 @@ const REBUILD_BUDGET: u64 = 1_000_000_000;
 
 impl<'a, T: Rows<'a>, M: InstanceModel> Sim<'a, T, M> {
     /// Make this replay reconfigurable.
-    pub(super) fn attach(&mut self, cfg: Reconfigurable<'a>) {
+    pub(in crate::engine) fn attach(&mut self, cfg: Reconfigurable<'a>) {
         let mut re = Box::new(Reconf::new(cfg, &self.fleet.server.layouts));
         re.log.lifetimes = vec![(0, u64::MAX); self.fleet.incarnations.len()];
         self.re = Some(re);
@@ -63,13 +34,13 @@ impl<'a, T: Rows<'a>, M: InstanceModel> Sim<'a, T, M> {
     /// Whether some current instance can serve query `q` (its model profiled on the slice, its
     /// batch within the slice's memory).
     #[inline]
-    pub(super) fn servable(&self, q: u32) -> bool {
+    pub(in crate::engine) fn servable(&self, q: u32) -> bool {
         let re = self.re.as_ref().expect("reconfigurable");
         let q = q as usize;
         self.trace.batch[q] <= re.servable[self.trace.model[q] as usize]
     }
 
-    pub(super) fn hold(&mut self, q: u32) {
+    pub(in crate::engine) fn hold(&mut self, q: u32) {
         self.re.as_mut().expect("reconfigurable").limbo.push(q);
     }
 
@@ -111,7 +82,11 @@ impl<'a, T: Rows<'a>, M: InstanceModel> Sim<'a, T, M> {
 
     /// A reconfiguration event at `now`: regions coming up first (all that come up at this
     /// instant, in one step), then a check.
-    pub(super) fn reconfig_event<S: Sched>(&mut self, now: u64, sched: &mut S) -> Result<()> {
+    pub(in crate::engine) fn reconfig_event<S: Sched>(
+        &mut self,
+        now: u64,
+        sched: &mut S,
+    ) -> Result<()> {
         let re = self.re.as_mut().expect("reconfigurable");
         let mut ups = Vec::new();
         while let Some(&Reverse((t, g))) = re.up.peek() {
@@ -316,7 +291,7 @@ impl<'a, T: Rows<'a>, M: InstanceModel> Sim<'a, T, M> {
     }
 
     /// Work on a destroyed instance (id `gid`) ended: its GPU may go down.
-    pub(super) fn retired_work_done(&mut self, gid: u32, now: u64) -> Result<()> {
+    pub(in crate::engine) fn retired_work_done(&mut self, gid: u32, now: u64) -> Result<()> {
         let g = self.fleet.incarnations[gid as usize].gpu as usize;
         let re = self.re.as_mut().ok_or_else(|| {
             Error::Internal("a batch ended on an instance that does not exist".into())
@@ -471,7 +446,7 @@ impl<'a, T: Rows<'a>, M: InstanceModel> Sim<'a, T, M> {
     }
 
     /// The end of the loop: on a reconfigurable server, every query must have been served.
-    pub(super) fn finish_run(&mut self) -> Result<()> {
+    pub(in crate::engine) fn finish_run(&mut self) -> Result<()> {
         let Some(re) = self.re.as_mut() else {
             return Ok(());
         };
