@@ -182,7 +182,7 @@ fn run<'a, M: InstanceModel>(
             instances: setup.server.instances.clone(),
         }),
         (Feed::Streamed(_), Scheduling::Reconfigurable(_)) => Err(Error::Internal(
-            "a streamed replay cannot reconfigure its server (a repartitioner reads ahead in the whole trace)".into(),
+            "a streamed replay cannot reconfigure its server (a repartitioner reads ahead in the trace)".into(),
         )),
     }
 }
