@@ -100,7 +100,7 @@ impl Agenda {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::engine::event::{Agenda, Event};
 
     /// The order at one instant, written out: completion, timer, reconfiguration, arrival;
     /// completions among themselves by instance id; stale timers skipped.
