@@ -155,9 +155,23 @@ impl Exact {
             pass(&mut |vs| {
                 for (j, &i) in open.iter().enumerate() {
                     let (lo, w, _) = want[i];
-                    for &v in vs {
-                        if v >= lo && v - lo < w {
-                            counts[j][((v - lo) / step[j]) as usize] += 1;
+                    let c = &mut counts[j];
+                    if step[j].is_power_of_two() {
+                        // Branchless (most values fall outside the range, at random): a value
+                        // outside counts 0 into sub-bucket 0.
+                        let shift = step[j].trailing_zeros();
+                        for &v in vs {
+                            let d = v.wrapping_sub(lo);
+                            let inside = d < w;
+                            let k = if inside { (d >> shift) as usize } else { 0 };
+                            c[k] += inside as u64;
+                        }
+                    } else {
+                        for &v in vs {
+                            let d = v.wrapping_sub(lo);
+                            if d < w {
+                                c[(d / step[j]) as usize] += 1;
+                            }
                         }
                     }
                 }

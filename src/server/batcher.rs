@@ -108,13 +108,18 @@ impl Cut {
     }
 }
 
-/// The batching rule of `model` on an instance whose memory fits batches up to `max_fitting`:
-/// the model's rule with its max batch capped by that memory (`None` without batching:
-/// `rules` is empty). The engine and the schedulers' view both call it.
+/// The batching rule of `model` on an instance whose memory fits batches up to
+/// `max_fitting()`: the model's rule with its max batch capped by that memory (`None` without
+/// batching: `rules` is empty, and the memory is not looked up). The engine and the
+/// schedulers' view both call it.
 #[inline]
-pub fn rule_on(rules: &[BatchRule], model: u32, max_fitting: u32) -> Option<BatchRule> {
+pub fn rule_on(
+    rules: &[BatchRule],
+    model: u32,
+    max_fitting: impl FnOnce() -> u32,
+) -> Option<BatchRule> {
     let mut r = *rules.get(model as usize)?;
-    r.max_batch = r.max_batch.min(max_fitting);
+    r.max_batch = r.max_batch.min(max_fitting());
     Some(r)
 }
 

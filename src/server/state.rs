@@ -238,7 +238,7 @@ impl ServerState {
     /// ([`super::batcher::rule_on`]); `None` without batching.
     #[inline]
     pub fn rule_on(&self, model: u32, slice: usize, service: &ServiceTable) -> Option<BatchRule> {
-        super::batcher::rule_on(&self.rules, model, service.max_fitting(model, slice))
+        super::batcher::rule_on(&self.rules, model, || service.max_fitting(model, slice))
     }
 
     /// The forming batch of `i` waits for its deadline: list it among the open batches of its
