@@ -44,7 +44,7 @@ pub use window::RowGroup;
 use crate::error::{Error, Result};
 use crate::policy::Scheduler;
 use crate::server::{Instance, Server};
-use crate::service::{BatchRule, Noise, ServiceModel, ServiceTable};
+use crate::service::{BatchRule, ServiceModel, ServiceTable};
 use crate::trace::Trace;
 use instance::{Batching, OneAtATime};
 use sim::{InstanceModel, Sim};
@@ -59,20 +59,13 @@ pub struct Setup<'a> {
     pub rules: &'a [BatchRule],
 }
 
-/// The exact service model: profiled service times, no noise.
-static EXACT: ServiceModel = ServiceModel {
-    noise: Noise::None,
-    seed: 1,
-    batching: None,
-};
-
 impl<'a> Setup<'a> {
     /// Profiled service times, no noise, no batching.
     pub fn exact(server: &'a Server, service: &'a ServiceTable) -> Setup<'a> {
         Setup {
             server,
             service,
-            model: &EXACT,
+            model: &ServiceModel::EXACT,
             rules: &[],
         }
     }

@@ -1,5 +1,5 @@
-//! How the loop holds its trace ([`Rows`]): whole, or as a *window* of a trace that arrives in
-//! chunks (a streamed replay, [`streamed`]). The window (see [`Trace::base`]) gets rows
+//! A streamed replay ([`streamed`]): the loop holds a *window* ([`Rows`] for `Box<Trace>`) of
+//! a trace that arrives in chunks. The window (see [`Trace::base`]) gets rows
 //! appended as the loop needs them and cut from the front, `cut_rows` at a time, once every
 //! query of the cut has started. Queries keep their global positions, so the scheduler, the
 //! noise stream and the batch ids see exactly what they see in a whole-trace replay, and the

@@ -235,11 +235,7 @@ pub struct ServiceModel {
 
 impl Default for ServiceModel {
     fn default() -> Self {
-        ServiceModel {
-            noise: Noise::None,
-            seed: 1,
-            batching: None,
-        }
+        ServiceModel::EXACT
     }
 }
 
@@ -268,6 +264,13 @@ pub const KEYS_HELP: &[(&str, &str)] = &[
 ];
 
 impl ServiceModel {
+    /// The default model: profiled service times exactly (no noise), no batcher, seed 1.
+    pub const EXACT: ServiceModel = ServiceModel {
+        noise: Noise::None,
+        seed: 1,
+        batching: None,
+    };
+
     /// Whether `key` is one of the service model's keys.
     pub fn is_key(key: &str) -> bool {
         key == "service_noise" || key == "seed" || key.starts_with("batching.")
