@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod gpu;
 pub mod io;
+pub mod llm;
 pub mod metrics;
 pub mod plot;
 pub mod policy;

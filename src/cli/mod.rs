@@ -26,6 +26,7 @@ mod plan;
 mod policy;
 mod profile;
 mod run;
+mod run_llm;
 mod sweep;
 mod trace;
 

@@ -57,6 +57,10 @@ pub struct RunArgs {
     /// without one, no timeline unless given).
     #[arg(long, allow_negative_numbers = true)]
     pub timeline_s: Option<f64>,
+    /// An LLM replay's SLO of one model (repeatable): MODEL:ttft_ms=MS,tpot_ms=MS (either
+    /// bound may be left out). Goodput counts the requests that meet every bound.
+    #[arg(long)]
+    pub slo: Vec<String>,
 }
 
 /// The inputs of a run, with their hashes, as `summary.json` records them.
@@ -145,6 +149,14 @@ fn cannot_stream(a: &RunArgs, policy: &PolicySource) -> Option<(String, String)>
 }
 
 pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
+    if super::run_llm::is_llm_profiles(&a.server.profiles) {
+        return super::run_llm::run_llm(a);
+    }
+    if !a.slo.is_empty() {
+        return Err(Error::Usage(
+            "--slo is an LLM run's (its --profiles an LLM profile file, .toml); a DNN run's SLA is --sla-ms".into(),
+        ));
+    }
     let t0 = Instant::now();
     let asked_window = timeline_window(&a)?;
     crate::trace::check_rate_scale(a.rate_scale, 0)?;

@@ -6,6 +6,7 @@
 //! shards and merge).
 
 pub mod capacity;
+pub mod llm;
 pub mod peak;
 pub mod replay;
 pub mod stream;

@@ -30,6 +30,7 @@
 mod event;
 mod instance;
 mod invariants;
+pub mod llm;
 mod records;
 pub mod repartition;
 mod rows;

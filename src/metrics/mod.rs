@@ -20,6 +20,7 @@
 mod accumulate;
 pub mod derived;
 pub mod exact;
+pub mod llm;
 pub mod timeline;
 
 pub use crate::stats::dist::Dist;

@@ -18,6 +18,7 @@
 
 pub mod params;
 mod registry;
+pub mod router;
 
 pub use params::{ParamKind, ParamSpec, Params, PolicyParams, RunParams};
 pub use registry::{

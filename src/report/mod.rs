@@ -5,6 +5,7 @@
 //! `index.html` ([`html`]).
 
 pub mod compare;
+pub mod llm;
 pub mod figures;
 pub mod html;
 pub mod plan;
