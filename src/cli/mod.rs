@@ -29,6 +29,7 @@ mod run;
 mod run_llm;
 mod sweep;
 mod trace;
+mod validate_llm;
 
 pub use compare::CompareArgs;
 pub use gpu::GpuCommand;
@@ -98,6 +99,8 @@ pub enum Command {
     /// Build and inspect per-slice model profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Replay real vLLM runs from their model's LLM profile; TTFT, TPOT and E2E beside the real run's and LLMServingSim's.
+    ValidateLlm(validate_llm::ValidateLlmArgs),
 }
 
 /// What the command line calls the inputs a scenario's checks may refuse.
@@ -339,6 +342,7 @@ pub fn run_command(cli: Cli, registry: &Registry) -> Result<i32> {
         Command::Gpu(c) => gpu::gpu_cmd(c),
         Command::Trace(c) => trace::trace_cmd(c),
         Command::Profile(c) => profile::profile_cmd(c),
+        Command::ValidateLlm(a) => validate_llm::validate_llm(a),
         Command::Policy(c) => policy::policy_cmd(c, registry),
     }
 }

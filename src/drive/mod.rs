@@ -11,3 +11,4 @@ pub mod peak;
 pub mod replay;
 pub mod stream;
 pub mod sweep;
+pub mod validate_llm;
