@@ -96,7 +96,7 @@ pub enum Command {
     /// Make and inspect arrival traces.
     #[command(subcommand)]
     Trace(TraceCommand),
-    /// Build and inspect per-slice model profiles.
+    /// Build and inspect per-slice model profiles; import LLM profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
     /// Replay real vLLM runs from their model's LLM profile; TTFT, TPOT and E2E beside the real run's and LLMServingSim's.

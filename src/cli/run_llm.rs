@@ -95,7 +95,9 @@ pub fn run_llm(a: RunArgs) -> Result<i32> {
         "profiles".to_string(),
         InputFile {
             path: profiles.path.display().to_string(),
-            sha256: profiles.sha256.get()?,
+            sha256: crate::io::sha256_hex(
+                &std::fs::read(&profiles.path).map_err(|e| Error::io(&profiles.path, e))?,
+            ),
         },
     );
     let summary = LlmSummary {

@@ -1,5 +1,13 @@
-//! LLM serving, token by token: requests with prompt and output lengths, replicas that step
-//! as vLLM's v1 scheduler does, and the step-time models they run on.
+//! LLM serving, token by token (issue 29): a request is a prompt prefilled in chunks and output
+//! tokens decoded one engine step at a time. [`profile`] holds the per-(gpu, slice, model)
+//! profile rows (`profiles/llm.toml`: memory, KV size, scheduler limits, step-time model) and
+//! the model architecture they are derived from; [`step`] the step-time model, evaluated in one
+//! fixed order; [`fit`] the importers that build profile rows from the shipped sources
+//! (LLMServingSim's per-layer tables, BLIS's fitted coefficients). `docs/llm-profiles.md`
+//! describes all three. [`replica`] is one model replica stepping as vLLM's v1 scheduler does,
+//! and [`params`] the `llm.*` parameters that override its settings.
+
+pub mod fit;
 pub mod params;
 pub mod profile;
 pub mod replica;

@@ -238,9 +238,9 @@ impl Replica {
         let c = q.c[r];
         let e = q.e[r];
         if e >= 1 && n == 1 && c == q.p[r] + e - 1 {
-            content.add_decode(c);
+            content.add_decode(u64::from(c));
         } else {
-            content.add_prefill(n, c);
+            content.add_prefill(u64::from(n), u64::from(c));
         }
         self.step.push((r as u32, n, c));
     }
