@@ -61,7 +61,8 @@ def params(max_num_seqs=256, max_num_batched_tokens=64, block_size=16, kv_blocks
 
 
 def req(i, arrival_us, prompt, output):
-    return {"id": i, "arrival_us": arrival_us, "prompt_tokens": prompt, "output_tokens": output}
+    return {"id": i, "arrival_us": arrival_us, "model": "hand", "prompt_tokens": prompt,
+            "output_tokens": output}
 
 
 def exp(i, first, finish, preemptions=0, instance=0, refused=False):
