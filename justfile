@@ -29,6 +29,10 @@ lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
 
+# The independent Python reference of the LLM replica (benches/reference_llm.py, standard library only): its hand-computed cases and tests, and that the fixtures under tests/fixtures/llm/ are its output.
+reference-llm:
+    python3 -m unittest discover -s benches -p 'test_reference_llm.py'
+
 # Event-loop benchmark (cargo bench), end-to-end `run` on 1M queries (3 policies in memory, and fcfs streamed), wall time and peak RSS, the Python reference side by side (the 100M-query run is `just bench-100m`, 5 GB of disk; memory per query `just bench-stream`; a billion queries `just bench-1b`).
 bench-core:
     cargo bench --bench core
