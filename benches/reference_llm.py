@@ -8,8 +8,8 @@ IEEE doubles in the contract's exact operation order and rounded once per step.
 
 The rules, in the order they are applied (contract section 3):
   * A request whose context at its last step, prompt + output - 1 tokens, needs more than the
-    replica's N KV blocks is refused at arrival (after routing: it keeps the instance it was
-    routed to) and never scheduled.
+    replica's N KV blocks is refused at arrival, before routing: it has no instance, takes no
+    round-robin turn, and is never scheduled.
   * A step starts when the replica is idle and has work (at an arrival, or at the end of its
     previous step). Running requests, in admission order, each take min(prompt + emitted -
     computed, budget) tokens; blocks are allocated for what the step computes; when blocks run
@@ -268,9 +268,9 @@ class Replica:
         self.end = None
 
 
-def route(router, replicas, arrival_index):
+def route(router, replicas, routed_before):
     if router == "round-robin":
-        return arrival_index % len(replicas)
+        return routed_before % len(replicas)
     if router == "least-tokens":
         best, best_v = 0, None
         for k, rep in enumerate(replicas):
@@ -294,6 +294,7 @@ def simulate(requests, step, params, replicas=1, router="round-robin"):
     reqs = sorted(requests, key=lambda r: r.arrival_ns)  # stable, as mig-replay sorts traces
     reps = [Replica(k, params, step) for k in range(replicas)]
     ai = 0
+    routed = 0  # requests routed so far (round robin's turn)
     n = len(reqs)
     while True:
         t_arr = reqs[ai].arrival_ns if ai < n else None
@@ -316,13 +317,14 @@ def simulate(requests, step, params, replicas=1, router="round-robin"):
         got = []
         while ai < n and reqs[ai].arrival_ns == t:
             r = reqs[ai]
-            k = route(router, reps, ai)
             ai += 1
+            if all(rep.refuses(r) for rep in reps):
+                r.refused = True  # never routed: no instance, round robin's turn not taken
+                continue
+            k = route(router, reps, routed)
+            routed += 1
             rep = reps[k]
             r.instance = k
-            if rep.refuses(r):
-                r.refused = True
-                continue
             rep.waiting.append(r)
             if k not in got:
                 got.append(k)

@@ -130,8 +130,8 @@ CASES = [
         "expected": [exp(0, 1_050_000, 10_160_000), exp(1, 1_050_000, 17_243_000, preemptions=1)],
     },
     # (d) A refused request. N = 4 blocks of 16 = 64 tokens, B = 64.
-    #   r0 (0, p 60, o 6): last context 60 + 6 - 1 = 65 tokens = 5 blocks > 4: refused (it keeps
-    #     the instance it was routed to, 0; no times).
+    #   r0 (0, p 60, o 6): last context 60 + 6 - 1 = 65 tokens = 5 blocks > 4: refused before
+    #     routing (no instance, no times).
     #   r1 (0, p 60, o 5): 64 tokens = 4 blocks: exactly fits.
     #   step 1 at 0: r1 chunk 60 (h 4): 1060 us -> 1,060,000 (first); decodes with contexts
     #     60..63 (ceil(64/16) = 4 blocks, no new one): 4 x 1010 us -> 5,100,000 (finish).
@@ -142,7 +142,7 @@ CASES = [
         "profile": STEP,
         "params": params(kv_blocks=4),
         "requests": [req(0, 0, 60, 6), req(1, 0, 60, 5)],
-        "expected": [exp(0, None, None, refused=True), exp(1, 1_060_000, 5_100_000)],
+        "expected": [exp(0, None, None, instance=None, refused=True), exp(1, 1_060_000, 5_100_000)],
     },
     # (e) max_num_seqs = 2 caps the running set. B = 64, N = 100; r0, r1, r2 all (0, p 10, o 3).
     #   step 1 at 0: admit r0, r1 (r2 waits: 2 running): P 20: 1020 us -> 1,020,000 (first)
@@ -507,17 +507,20 @@ class Generated(unittest.TestCase):
                     for r in reqs:
                         too_long = (r.p + r.o - 1 + bs - 1) // bs > n_blocks
                         self.assertEqual(r.refused, too_long)
-                        self.assertTrue(0 <= r.instance < replicas)
                         if r.refused:
                             self.assertIsNone(r.first)
+                            self.assertIsNone(r.instance)
                             continue
+                        self.assertTrue(0 <= r.instance < replicas)
                         self.assertEqual((r.e, r.h), (r.o, 0))
                         self.assertLess(r.arrival_ns, r.first)
                         self.assertLessEqual(r.first, r.finish)
                         if r.o == 1:
                             self.assertEqual(r.first, r.finish)
                     if router == "round-robin":
-                        order = sorted(reqs, key=lambda r: r.arrival_ns)
+                        # The routed requests in arrival order take turns; refused ones take none.
+                        order = [r for r in sorted(reqs, key=lambda r: r.arrival_ns)
+                                 if not r.refused]
                         self.assertTrue(all(r.instance == i % replicas
                                             for i, r in enumerate(order)))
 
