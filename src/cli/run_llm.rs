@@ -123,8 +123,10 @@ pub fn run_llm(a: RunArgs) -> Result<i32> {
     summary.write(&a.out.join("summary.json"))?;
     if !a.quiet {
         print!("{}", summary.text());
+        let tokens: u64 = r.outcome.replicas.iter().map(|x| x.tokens).sum();
+        let secs = t_sim.as_secs_f64().max(1e-9);
         println!(
-            "wrote {}/summary.json{} (load {:.0} ms, replay {:.0} ms, total {:.0} ms)",
+            "wrote {}/summary.json{} (load {:.0} ms, replay {:.0} ms: {:.3e} steps/s, {:.3e} simulated tokens/s; total {:.0} ms)",
             a.out.display(),
             if a.no_queries {
                 ""
@@ -133,6 +135,8 @@ pub fn run_llm(a: RunArgs) -> Result<i32> {
             },
             t_load.as_secs_f64() * 1e3,
             t_sim.as_secs_f64() * 1e3,
+            r.metrics.steps as f64 / secs,
+            tokens as f64 / secs,
             t0.elapsed().as_secs_f64() * 1e3
         );
     }
