@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub enum TraceCommand {
     /// Generate a synthetic trace (Poisson, gamma or MMPP arrivals; log-normal or histogram batches).
     Gen(GenArgs),
-    /// Convert a public production trace (Azure LLM 2023, Alibaba GenAI 2026) to the trace schema.
+    /// Convert a public production trace (Azure LLM 2023, Alibaba GenAI 2026) or a vLLM run to the trace schema.
     #[command(subcommand)]
     Import(ImportCommand),
     /// Write a trace's rate shape: its arrivals folded modulo a period (a day) into bins, as a
@@ -129,9 +129,13 @@ pub enum ImportCommand {
         /// The trace CSV (AzureLLMInferenceTrace_conv.csv or _code.csv).
         #[arg(long)]
         csv: PathBuf,
-        /// Model every request becomes.
-        #[arg(long, default_value = "bert-base")]
-        model: String,
+        /// Model every request becomes [default: bert-base; required with --llm].
+        #[arg(long)]
+        model: Option<String>,
+        /// Keep the token counts: an LLM trace (prompt_tokens = ContextTokens, output_tokens =
+        /// GeneratedTokens, batch 1) instead of folding them into a batch size.
+        #[arg(long, conflicts_with_all = ["tokens_per_item", "max_batch", "tokens"])]
+        llm: bool,
         /// Tokens per batch item: batch = ceil(tokens / this).
         #[arg(long, default_value_t = 64)]
         tokens_per_item: u32,
@@ -141,6 +145,22 @@ pub enum ImportCommand {
         /// Which tokens count.
         #[arg(long, value_enum, default_value_t = crate::trace::import::TokenRule::Context)]
         tokens: crate::trace::import::TokenRule,
+        /// Rescale time to this mean rate (queries/s); default: real time.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Output trace Parquet file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// A vLLM benchmark run directory (requests.jsonl + meta.json, as LLMServingSim ships them)
+    /// as an LLM trace; arrivals are the engine clock's queued_ts.
+    VllmRun {
+        /// The run directory, holding requests.jsonl (input_toks, output_toks, queued_ts per
+        /// line) and meta.json (model).
+        dir: PathBuf,
+        /// The model name [default: the last path component of meta.json's model].
+        #[arg(long)]
+        model: Option<String>,
         /// Rescale time to this mean rate (queries/s); default: real time.
         #[arg(long)]
         rate: Option<f64>,
@@ -248,13 +268,40 @@ pub fn trace_cmd(c: TraceCommand) -> Result<i32> {
                 ImportCommand::Azure {
                     csv,
                     model,
+                    llm: true,
+                    rate,
+                    out,
+                    ..
+                } => {
+                    let model = model.ok_or_else(|| {
+                        crate::error::Error::Usage(
+                            "--llm needs --model: the LLM the requests are for, as its LLM profile names it (e.g. --model Llama-3.1-8B)".into(),
+                        )
+                    })?;
+                    let (t, n) = import::azure_llm(&csv, &model)?;
+                    (t, n, rate, out)
+                }
+                ImportCommand::Azure {
+                    csv,
+                    model,
+                    llm: false,
                     tokens_per_item,
                     max_batch,
                     tokens,
                     rate,
                     out,
                 } => {
+                    let model = model.unwrap_or_else(|| "bert-base".into());
                     let (t, n) = import::azure(&csv, &model, tokens_per_item, max_batch, tokens)?;
+                    (t, n, rate, out)
+                }
+                ImportCommand::VllmRun {
+                    dir,
+                    model,
+                    rate,
+                    out,
+                } => {
+                    let (t, n) = import::vllm_run(&dir, model.as_deref())?;
                     (t, n, rate, out)
                 }
                 ImportCommand::Alibaba {

@@ -5,6 +5,12 @@
 //!   `ceil(ContextTokens / --tokens-per-item)`, clamped to `[1, --max-batch]`: a prompt of N
 //!   tokens is served as N/64 sequences of a 64-token encoder (the BERT profiles are measured at
 //!   sequence length 64). `--tokens total` uses ContextTokens + GeneratedTokens instead.
+//!   With `--llm` ([`azure_llm`]) each request keeps its token counts instead: an LLM trace
+//!   (batch 1) with `prompt_tokens` = ContextTokens and `output_tokens` = GeneratedTokens.
+//! - **A vLLM run** (`vllm-run`, [`vllm_run`]): the `requests.jsonl` + `meta.json` of a
+//!   benchmark run in the format LLMServingSim ships (one JSON object per request with
+//!   `input_toks`, `output_toks` and the engine's `queued_ts`), as an LLM trace whose arrivals
+//!   are the engine's `queued_ts` (see [`vllm_run`] for why).
 //! - **Alibaba GenAI 2026** (`alibaba`): real timestamps (`gmt_create`, 1 s resolution, so
 //!   requests within one second share an arrival time); batch = `num_images_per_prompt` (empty
 //!   cells count as 1, the Stable Diffusion default; counted in the notes); the K most requested
@@ -15,7 +21,7 @@
 //! Time starts at the first request. `--rate R` rescales time so that the mean rate is R
 //! queries/s; without it the trace keeps its real time.
 
-use super::Trace;
+use super::{MAX_TOKENS, Trace};
 use crate::error::{Error, Result};
 use crate::io::csv::CsvTable;
 use std::collections::HashMap;
@@ -114,6 +120,220 @@ pub fn azure(
         if rule == TokenRule::Context { "ContextTokens" } else { "(ContextTokens + GeneratedTokens)" }
     ));
     Ok((to_trace(&ts, &models, &batch), notes))
+}
+
+/// A token count of `file`'s column `column` at `line` (1-based, the file's own numbering),
+/// checked to be in `1..=MAX_TOKENS`.
+fn token_count(file: &Path, column: &str, line: usize, v: i64) -> Result<u32> {
+    if (1..=MAX_TOKENS as i64).contains(&v) {
+        return Ok(v as u32);
+    }
+    let why = if v < 1 {
+        "expected a token count >= 1".to_string()
+    } else {
+        format!("absurd; expected at most {MAX_TOKENS} tokens (2^20)")
+    };
+    Err(Error::column(
+        file,
+        column,
+        format!("line {line}: value {v}: {why}"),
+    ))
+}
+
+/// Import an Azure LLM inference trace CSV as an LLM trace (`trace import azure --llm`): every
+/// request of model `model`, batch 1, `prompt_tokens` = ContextTokens and `output_tokens` =
+/// GeneratedTokens, each in `1..=MAX_TOKENS` (an error names the line otherwise).
+pub fn azure_llm(path: &Path, model: &str) -> Result<(Trace, ImportNotes)> {
+    if model.trim().is_empty() {
+        return Err(Error::Usage("--model must name the model".into()));
+    }
+    let c = CsvTable::read(path)?;
+    let ts = c.timestamps_us("TIMESTAMP")?;
+    let ctx = c.ints("ContextTokens")?;
+    let gen_tokens = c.ints("GeneratedTokens")?;
+    let mut rows = Vec::with_capacity(c.len());
+    let t0 = ts.iter().copied().min().unwrap_or(0);
+    for r in 0..c.len() {
+        let p = token_count(path, "ContextTokens", r + 2, ctx[r])?;
+        let o = token_count(path, "GeneratedTokens", r + 2, gen_tokens[r])?;
+        rows.push(((ts[r] - t0) as u64 * 1000, model, p, o));
+    }
+    let t = Trace::from_llm_rows(rows);
+    let mut notes = ImportNotes::default();
+    notes.lines.push(format!(
+        "{} LLM requests of {model}: prompt_tokens = ContextTokens, output_tokens = GeneratedTokens, batch 1",
+        c.len()
+    ));
+    Ok((t, notes))
+}
+
+/// The last path component of a Hugging Face model id (`meta-llama/Llama-3.1-8B` ->
+/// `Llama-3.1-8B`).
+pub fn short_model_name(id: &str) -> &str {
+    id.trim_end_matches('/').rsplit('/').next().unwrap_or(id)
+}
+
+/// Import a vLLM benchmark run directory (`trace import vllm-run DIR`): `DIR/requests.jsonl`,
+/// one JSON object per line with `input_toks`, `output_toks` and `queued_ts` (seconds, float),
+/// and `DIR/meta.json` (`model`, `engine_kwargs`), as LLMServingSim's `bench/examples` ship them.
+///
+/// Arrivals are the engine clock's `queued_ts` minus the smallest, rounded to the nearest
+/// microsecond. Why `queued_ts` and not `arrival_time`: `queued_ts` is the moment vLLM's engine
+/// core put the request in its scheduler's waiting queue, on the same monotonic clock as the
+/// `scheduled_ts`, `first_token_ts` and `last_token_ts` the run's TTFT, TPOT and latency are
+/// measured on; it is when the engine a replay models first sees the request. `arrival_time` is
+/// the front end's wall clock (`time.time()`, another clock, so it cannot be subtracted from
+/// the others), stamped before tokenization and the hand-over to the engine core, so it also
+/// holds client- and front-end-side delay that no engine model reproduces.
+///
+/// The model is `model` when given, else the last path component of `meta.json`'s `model`.
+/// Ids: the number after the last `-` of every `request_id` when they all have one and are
+/// distinct (`bench-17` -> 17), else the 0-based line order of the requests.
+pub fn vllm_run(dir: &Path, model: Option<&str>) -> Result<(Trace, ImportNotes)> {
+    let req = dir.join("requests.jsonl");
+    let meta_path = dir.join("meta.json");
+    let meta: Option<serde_json::Value> = if meta_path.exists() || model.is_none() {
+        let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
+        Some(serde_json::from_str(&text).map_err(|e| {
+            Error::file(&meta_path, format!("not JSON: {e}; expected a JSON object"))
+        })?)
+    } else {
+        None
+    };
+    let model = match model {
+        Some(m) if !m.trim().is_empty() => m.to_string(),
+        Some(_) => return Err(Error::Usage("--model must name the model".into())),
+        None => {
+            let id = meta
+                .as_ref()
+                .and_then(|m| m.get("model"))
+                .and_then(|v| v.as_str())
+                .filter(|s| !short_model_name(s).trim().is_empty())
+                .ok_or_else(|| {
+                    Error::column(
+                        &meta_path,
+                        "model",
+                        "missing or not a non-empty string; expected the served model's name (or give --model)",
+                    )
+                })?;
+            short_model_name(id).to_string()
+        }
+    };
+    let text = std::fs::read_to_string(&req).map_err(|e| Error::io(&req, e))?;
+    let at = |line: usize, field: &str, msg: String| {
+        Error::column(&req, field, format!("line {line}: {msg}"))
+    };
+    let (mut queued, mut prompt, mut output, mut names) = (vec![], vec![], vec![], vec![]);
+    for (k, l) in text.lines().enumerate() {
+        let line = k + 1;
+        if l.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(l).map_err(|e| {
+            Error::file(
+                &req,
+                format!("line {line}: not JSON ({e}); expected one JSON object per line"),
+            )
+        })?;
+        let int = |field: &str| -> Result<i64> {
+            match v.get(field) {
+                None => Err(at(line, field, "missing field".into())),
+                Some(x) => x.as_i64().ok_or_else(|| {
+                    at(
+                        line,
+                        field,
+                        format!("{x} is not an integer; expected a token count"),
+                    )
+                }),
+            }
+        };
+        prompt.push(token_count(&req, "input_toks", line, int("input_toks")?)?);
+        output.push(token_count(&req, "output_toks", line, int("output_toks")?)?);
+        let q = match v.get("queued_ts") {
+            None => return Err(at(line, "queued_ts", "missing field".into())),
+            Some(x) => x.as_f64().filter(|f| f.is_finite()).ok_or_else(|| {
+                at(
+                    line,
+                    "queued_ts",
+                    format!("{x} is not a number; expected the engine's queue time in seconds"),
+                )
+            })?,
+        };
+        queued.push((q, line));
+        names.push(
+            v.get("request_id")
+                .and_then(|x| x.as_str())
+                .map(str::to_string),
+        );
+    }
+    if queued.is_empty() {
+        return Err(Error::file(
+            &req,
+            "no requests; expected one JSON object per line",
+        ));
+    }
+    let q0 = queued.iter().map(|x| x.0).fold(f64::INFINITY, f64::min);
+    let mut arrival_ns = Vec::with_capacity(queued.len());
+    for &(q, line) in &queued {
+        let us = ((q - q0) * 1e6).round();
+        if us * 1000.0 > super::MAX_TIME_NS as f64 {
+            return Err(at(
+                line,
+                "queued_ts",
+                format!("{q} s is more than 2^62 ns after the first request's {q0} s"),
+            ));
+        }
+        arrival_ns.push(us as u64 * 1000);
+    }
+    // Ids: the request ids' numbers when they all have distinct ones, else the line order.
+    let numbered: Option<Vec<i64>> = names
+        .iter()
+        .map(|n| n.as_deref()?.rsplit_once('-')?.1.parse::<i64>().ok())
+        .collect();
+    let ids = match numbered {
+        Some(v)
+            if {
+                let mut s = v.clone();
+                s.sort_unstable();
+                s.windows(2).all(|w| w[0] != w[1])
+            } =>
+        {
+            v
+        }
+        _ => (0..queued.len() as i64).collect(),
+    };
+    let mut t = Trace {
+        models: vec![model.clone()],
+        model: vec![0; arrival_ns.len()],
+        batch: vec![1; arrival_ns.len()],
+        arrival_ns,
+        id: ids,
+        tokens: Some(super::Tokens { prompt, output }),
+        ..Trace::default()
+    };
+    t.sort_stable();
+    t.compact_ids();
+    let mut notes = ImportNotes::default();
+    notes.lines.push(format!(
+        "{} LLM requests of {model} from {}; arrivals = queued_ts - {q0} s (the engine clock), to the microsecond",
+        t.len(),
+        req.display()
+    ));
+    if let Some(m) = &meta {
+        let kw = m.get("engine_kwargs");
+        let get = |k: &str| {
+            kw.and_then(|w| w.get(k))
+                .map_or("?".to_string(), |v| v.to_string())
+        };
+        notes.lines.push(format!(
+            "engine (meta.json): vllm {}, tensor_parallel_size {}, max_num_seqs {}, max_num_batched_tokens {}",
+            m.get("vllm_version").and_then(|v| v.as_str()).unwrap_or("?"),
+            get("tensor_parallel_size"),
+            get("max_num_seqs"),
+            get("max_num_batched_tokens")
+        ));
+    }
+    Ok((t, notes))
 }
 
 /// What to do with Alibaba model ids beyond the top K.

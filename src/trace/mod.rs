@@ -6,6 +6,10 @@
 //! - `model`: string (plain, large, view or dictionary-encoded).
 //! - `batch`: integer of any width, >= 1.
 //! - `id` (optional): int64; when absent the row index is the id.
+//! - `prompt_tokens`, `output_tokens` (optional, both or neither): integers in
+//!   `1..=`[`MAX_TOKENS`], never null. A trace with them is an **LLM trace**: every row is one
+//!   request (its `batch` must be 1) with that many prompt tokens to prefill and output tokens to
+//!   decode ([`Tokens`]). A trace without them is a batch trace, written byte for byte as before.
 
 pub mod import;
 pub mod law;
@@ -26,6 +30,39 @@ use std::sync::Arc;
 /// The latest simulated time a replay handles (2^62 ns, about 146 years): arrivals beyond it
 /// are refused, so that adding service times can never overflow.
 pub const MAX_TIME_NS: u64 = 1 << 62;
+
+/// The largest prompt or output token count an LLM trace may hold (2^20): more is refused as
+/// absurd (no served model has a context near it).
+pub const MAX_TOKENS: u32 = 1 << 20;
+
+/// The token counts of an LLM trace's requests, in the trace's sorted order (row `q` of
+/// `prompt` and `output` belongs to the query at `arrival_ns[q]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tokens {
+    /// Prompt tokens (prefilled), each in `1..=MAX_TOKENS`.
+    pub prompt: Vec<u32>,
+    /// Output tokens (decoded; the first is produced by the prefill's last step), each in
+    /// `1..=MAX_TOKENS`. A scheduler that is not an oracle must not read these.
+    pub output: Vec<u32>,
+}
+
+impl Tokens {
+    /// Rows `lo..hi`.
+    pub fn slice(&self, lo: usize, hi: usize) -> Tokens {
+        Tokens {
+            prompt: self.prompt[lo..hi].to_vec(),
+            output: self.output[lo..hi].to_vec(),
+        }
+    }
+
+    /// Rows in the order `order` (as [`crate::io::permuted`]).
+    fn permuted(&self, order: &[u32]) -> Tokens {
+        Tokens {
+            prompt: crate::io::permuted(&self.prompt, order),
+            output: crate::io::permuted(&self.output, order),
+        }
+    }
+}
 
 /// Refuse a rate scale that is not a positive number, or that stretches the last arrival
 /// (`last_ns`) beyond [`MAX_TIME_NS`].
@@ -63,6 +100,8 @@ pub struct TraceWriter {
     /// Opened on the first chunk, with that chunk's schema.
     writer: Option<parquet::arrow::ArrowWriter<std::fs::File>>,
     with_ids: bool,
+    /// Whether the chunks carry token counts (set by the first chunk; every chunk must agree).
+    llm: Option<bool>,
 }
 
 impl TraceWriter {
@@ -72,6 +111,7 @@ impl TraceWriter {
             file: crate::io::AtomicFile::create(path)?,
             writer: None,
             with_ids,
+            llm: None,
         })
     }
 
@@ -104,8 +144,24 @@ impl TraceWriter {
                 t.batch.iter().map(|&b| b.min(i32::MAX as u32) as i32),
             )),
         ));
+        if let Some(tk) = &t.tokens {
+            // LLM requests only: a batch trace's file keeps exactly its three (or four) columns.
+            let int32 = |v: &[u32]| -> ArrayRef {
+                Arc::new(Int32Array::from_iter_values(
+                    v.iter().map(|&x| x.min(i32::MAX as u32) as i32),
+                ))
+            };
+            cols.push(("prompt_tokens", int32(&tk.prompt)));
+            cols.push(("output_tokens", int32(&tk.output)));
+        }
         let batch = RecordBatch::try_from_iter(cols).map_err(|e| Error::Other(e.to_string()))?;
         let bad = |e: parquet::errors::ParquetError| Error::file(&self.path, e.to_string());
+        if *self.llm.get_or_insert(t.is_llm()) != t.is_llm() {
+            return Err(Error::Internal(format!(
+                "{}: an LLM chunk and a batch chunk written to one trace file",
+                self.path.display()
+            )));
+        }
         if self.writer.is_none() {
             let delta = ["id", "arrival_us", "batch"];
             let props = delta
@@ -164,6 +220,9 @@ pub struct Trace {
     /// whole trace's batch mix, which is all that partitioners and the SLA rule read of it
     /// ([`Trace::mix`], [`Trace::queries`]).
     pub head: Option<Arc<Mix>>,
+    /// The requests' token counts when this is an LLM trace (see [`Trace::is_llm`]); `None` for
+    /// a batch trace.
+    pub tokens: Option<Tokens>,
 }
 
 impl Trace {
@@ -175,6 +234,46 @@ impl Trace {
     /// Whether the trace has no queries.
     pub fn is_empty(&self) -> bool {
         self.arrival_ns.is_empty()
+    }
+
+    /// Whether this is an LLM trace: its rows are requests with prompt and output token counts
+    /// ([`Trace::tokens`]), each of batch 1.
+    pub fn is_llm(&self) -> bool {
+        self.tokens.is_some()
+    }
+
+    /// Build an LLM trace from rows `(arrival_ns, model, prompt_tokens, output_tokens)`, each
+    /// of batch 1; ids are row indices. Sorts stably.
+    pub fn from_llm_rows<'a>(rows: impl IntoIterator<Item = (u64, &'a str, u32, u32)>) -> Trace {
+        let mut t = Trace::default();
+        let mut names = Interner::default();
+        let mut tk = Tokens::default();
+        for (a, m, p, o) in rows {
+            t.arrival_ns.push(a);
+            t.model.push(names.intern(m));
+            t.batch.push(1);
+            tk.prompt.push(p);
+            tk.output.push(o);
+        }
+        t.models = names.names;
+        t.tokens = Some(tk);
+        t.sort_stable();
+        t.compact_ids();
+        t
+    }
+
+    /// The prompt tokens of the query at global position `q` (see [`Trace::base`]); an LLM
+    /// trace only.
+    #[inline(always)]
+    pub fn prompt_of(&self, q: u32) -> u32 {
+        self.tokens.as_ref().expect("an LLM trace").prompt[q as usize - self.base]
+    }
+
+    /// The output tokens of the query at global position `q`; an LLM trace only. Only an
+    /// oracle policy may read this (an online server does not know a request's output length).
+    #[inline(always)]
+    pub fn output_of(&self, q: u32) -> u32 {
+        self.tokens.as_ref().expect("an LLM trace").output[q as usize - self.base]
     }
 
     /// Build a trace from rows `(arrival_ns, model, batch)`; ids are row indices. Sorts stably.
@@ -193,7 +292,8 @@ impl Trace {
     }
 
     /// Load and validate a Parquet trace, streaming it batch by batch (memory: the trace
-    /// itself, 16 bytes per query, plus 8 when it carries ids that are not its row order).
+    /// itself, 16 bytes per query, plus 8 when it carries ids that are not its row order and 8
+    /// for an LLM trace's token counts).
     pub fn load(path: &Path) -> Result<Trace> {
         let mut r = TraceReader::open(path)?;
         let n = r.rows();
@@ -203,6 +303,10 @@ impl Trace {
             model: Vec::with_capacity(n),
             batch: Vec::with_capacity(n),
             id: Vec::with_capacity(if r.has_id { n } else { 0 }),
+            tokens: r.has_tokens.then(|| Tokens {
+                prompt: Vec::with_capacity(n),
+                output: Vec::with_capacity(n),
+            }),
             ..Trace::default()
         };
         while let Some(c) = r.next_chunk()? {
@@ -210,6 +314,10 @@ impl Trace {
             t.model.extend_from_slice(&c.model);
             t.batch.extend_from_slice(&c.batch);
             t.id.extend_from_slice(&c.id);
+            if let Some(tk) = &mut t.tokens {
+                tk.prompt.extend_from_slice(&c.prompt_tokens);
+                tk.output.extend_from_slice(&c.output_tokens);
+            }
         }
         r.check_model_names(|m| t.model.iter().position(|&x| x == m).unwrap_or(0))?;
         (t.models, t.sha256) = r.finish();
@@ -267,6 +375,9 @@ impl Trace {
         self.arrival_ns = crate::io::permuted(&self.arrival_ns, &order);
         self.model = crate::io::permuted(&self.model, &order);
         self.batch = crate::io::permuted(&self.batch, &order);
+        if let Some(tk) = &mut self.tokens {
+            *tk = tk.permuted(&order);
+        }
         if self.id.is_empty() {
             // Implicit ids are row positions: the sort order itself.
             self.id = order.iter().map(|&i| i as i64).collect();
@@ -344,6 +455,7 @@ impl Trace {
             id: (lo..hi).map(|q| self.id_of(q)).collect(),
             base: 0,
             head: None,
+            tokens: self.tokens.as_ref().map(|tk| tk.slice(lo, hi)),
         }
     }
 
@@ -363,6 +475,7 @@ impl Trace {
             id: (lo..hi).map(|q| self.id_of(q)).collect(),
             base: 0,
             head: None,
+            tokens: self.tokens.as_ref().map(|tk| tk.slice(lo, hi)),
         }
     }
 

@@ -2,14 +2,15 @@
 //! [`super::Trace::load`] gathers the chunks into a sorted trace; a streamed replay
 //! ([`crate::drive::stream`]) reads them twice, once for the trace's [`Mix`] and once to replay them.
 
-use super::{MAX_TIME_NS, Trace};
+use super::{MAX_TIME_NS, MAX_TOKENS, Trace};
 use crate::error::{Error, Result};
 use crate::io::{FileHash, Interner, ParquetInput, append_ints, append_strings, col};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Rows of a trace in file order: arrival (ns), model (interned in order of first appearance
-/// in the file), batch, and the `id` column when the file has one (empty otherwise).
+/// in the file), batch, the `id` column when the file has one (empty otherwise), and the token
+/// counts of an LLM trace (empty otherwise).
 #[derive(Debug, Clone, Default)]
 pub struct Chunk {
     /// File row of the first row.
@@ -18,6 +19,8 @@ pub struct Chunk {
     pub model: Vec<u32>,
     pub batch: Vec<u32>,
     pub id: Vec<i64>,
+    pub prompt_tokens: Vec<u32>,
+    pub output_tokens: Vec<u32>,
 }
 
 /// Reads and validates a Parquet trace (the schema of [`super`]) one record batch at a time.
@@ -26,7 +29,15 @@ pub struct TraceReader {
     names: Interner,
     /// Whether the file has an `id` column.
     pub has_id: bool,
+    /// Whether the file is an LLM trace (it has `prompt_tokens` and `output_tokens`).
+    pub has_tokens: bool,
     tmp: Vec<i64>,
+}
+
+/// Whether the trace file at `path` is an LLM trace (it has the token columns; both, or the
+/// error that names the missing one), reading only its schema.
+pub fn is_llm_file(path: &Path) -> Result<bool> {
+    Ok(TraceReader::reopen(path)?.has_tokens)
 }
 
 impl TraceReader {
@@ -48,8 +59,27 @@ impl TraceReader {
         )?;
         input.require("model", "a string column with the model name")?;
         input.require("batch", "an integer column with the batch size (>= 1)")?;
+        let has_tokens = match (input.has("prompt_tokens"), input.has("output_tokens")) {
+            (true, true) => true,
+            (false, false) => false,
+            (p, _) => {
+                let (has, missing) = if p {
+                    ("prompt_tokens", "output_tokens")
+                } else {
+                    ("output_tokens", "prompt_tokens")
+                };
+                return Err(Error::column(
+                    &input.path,
+                    missing,
+                    format!(
+                        "missing column; the file has '{has}', and an LLM trace needs both prompt_tokens and output_tokens (integers >= 1)"
+                    ),
+                ));
+            }
+        };
         Ok(TraceReader {
             has_id: input.has("id"),
+            has_tokens,
             input,
             names: Interner::default(),
             tmp: Vec::new(),
@@ -70,7 +100,8 @@ impl TraceReader {
         &self.names.names
     }
 
-    /// The next rows, validated: arrivals >= 0 and at most 2^62 ns, batches >= 1.
+    /// The next rows, validated: arrivals >= 0 and at most 2^62 ns, batches >= 1; in an LLM
+    /// trace, batches exactly 1 and token counts in `1..=MAX_TOKENS`.
     pub fn next_chunk(&mut self) -> Result<Option<Chunk>> {
         let Some((b, row0)) = self.input.next_batch()? else {
             return Ok(None);
@@ -84,6 +115,8 @@ impl TraceReader {
             model: Vec::with_capacity(n),
             batch: Vec::with_capacity(n),
             id: Vec::new(),
+            prompt_tokens: Vec::new(),
+            output_tokens: Vec::new(),
         };
         let tmp = &mut self.tmp;
         tmp.clear();
@@ -124,7 +157,43 @@ impl TraceReader {
                     format!("value {v}; expected an integer >= 1"),
                 ));
             }
+            if self.has_tokens && v != 1 {
+                return Err(Error::cell(
+                    path,
+                    "batch",
+                    row0 + i,
+                    format!(
+                        "value {v}; a row of an LLM trace (with prompt_tokens and output_tokens) is one request: expected 1"
+                    ),
+                ));
+            }
             c.batch.push(v as u32);
+        }
+        if self.has_tokens {
+            for (name, out) in [
+                ("prompt_tokens", &mut c.prompt_tokens),
+                ("output_tokens", &mut c.output_tokens),
+            ] {
+                tmp.clear();
+                append_ints(col(&b, name), path, name, row0, tmp)?;
+                out.reserve(n);
+                for (i, &v) in tmp.iter().enumerate() {
+                    if v < 1 || v > MAX_TOKENS as i64 {
+                        let why = if v < 1 {
+                            "expected a token count >= 1".to_string()
+                        } else {
+                            format!("absurd; expected at most {MAX_TOKENS} tokens (2^20)")
+                        };
+                        return Err(Error::cell(
+                            path,
+                            name,
+                            row0 + i,
+                            format!("value {v}: {why}"),
+                        ));
+                    }
+                    out.push(v as u32);
+                }
+            }
         }
         append_strings(
             col(&b, "model"),
@@ -279,6 +348,12 @@ impl Scan {
     /// sorted positions only when the file is sorted (`sorted`).
     pub fn read(path: &Path) -> Result<Scan> {
         let mut r = TraceReader::open(path)?;
+        if r.has_tokens {
+            return Err(Error::file(
+                path,
+                "an LLM trace (prompt_tokens, output_tokens) is replayed in memory, not streamed: run it with --in-memory (or load it with Trace::load)",
+            ));
+        }
         let mut mix = MixCounter::default();
         let mut first_row_of: Vec<usize> = Vec::new();
         let (mut sorted, mut prev, mut last_ns) = (true, 0u64, 0u64);
