@@ -516,3 +516,66 @@ fn gen_llm_histogram_shares() {
     assert!((mean - 6.63).abs() < 0.03, "mean of ln prompt {mean}");
     assert!(tk.prompt.iter().all(|&x| (1..=16_384).contains(&x)));
 }
+
+#[test]
+fn the_shipped_llm_traces_are_what_their_commands_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = "traces/sources/llmservingsim/RTXPRO6000";
+    for (model, file) in [
+        ("Llama-3.1-8B", "vllm-llama-3.1-8b.parquet"),
+        ("Qwen3-32B", "vllm-qwen3-32b.parquet"),
+    ] {
+        let out = dir.path().join(file);
+        let o = run(&[
+            "trace",
+            "import",
+            "vllm-run",
+            &format!("{src}/{model}"),
+            "--out",
+            path_str(&out),
+        ]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        let shipped = Path::new("traces").join(file);
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(&shipped).unwrap()
+        );
+        let rows = llm_rows(&shipped);
+        assert_eq!(rows.len(), 300);
+        assert!(rows.iter().all(|x| x.1 == model));
+        if model == "Qwen3-32B" {
+            // From requests.jsonl by hand: queued_ts 479894.5810496, 479895.000621165,
+            // 479895.000627039, 479895.090905..., less the first, in µs: 0, 419,572 (0.419571565
+            // s), 419,577 (0.419577439 s); prompts 2361, 1128, 1354, outputs 532, 772, 782.
+            assert_eq!(
+                rows[..3],
+                [
+                    r(0, model, 2361, 532, 0),
+                    r(419_572, model, 1128, 772, 1),
+                    r(419_577, model, 1354, 782, 2),
+                ]
+            );
+        }
+    }
+    let out = dir.path().join("conv.parquet");
+    let o = run(&[
+        "trace",
+        "import",
+        "azure",
+        "--llm",
+        "--model",
+        "Llama-3.1-8B",
+        "--csv",
+        "traces/sources/azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv",
+        "--out",
+        path_str(&out),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let shipped = Path::new("traces/azure-conv-llm.parquet");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(shipped).unwrap()
+    );
+    // The CSV's first row: 2023-11-16 18:15:46.6805900, 374 context, 44 generated tokens.
+    assert_eq!(llm_rows(shipped)[0], r(0, "Llama-3.1-8B", 374, 44, 0));
+}
