@@ -181,6 +181,8 @@ fn inspect_with(dir: &Path, cols: Vec<(&str, arrow_array::ArrayRef)>) -> Out {
     run(&["trace", "inspect", path_str(&p)])
 }
 
+type Columns = Vec<(&'static str, arrow_array::ArrayRef)>;
+
 fn opt_i32s(v: &[Option<i32>]) -> arrow_array::ArrayRef {
     Arc::new(arrow_array::Int32Array::from(v.to_vec()))
 }
@@ -189,18 +191,16 @@ fn opt_i32s(v: &[Option<i32>]) -> arrow_array::ArrayRef {
 fn token_columns_are_validated_row_by_row() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let base = |prompt: arrow_array::ArrayRef,
-                output: arrow_array::ArrayRef,
-                batch: &[i32]|
-     -> Vec<(&'static str, arrow_array::ArrayRef)> {
-        vec![
-            ("arrival_us", i64s(&[0, 10, 20])),
-            ("model", strs(&["m", "m", "m"])),
-            ("batch", i32s(batch)),
-            ("prompt_tokens", prompt),
-            ("output_tokens", output),
-        ]
-    };
+    let base =
+        |prompt: arrow_array::ArrayRef, output: arrow_array::ArrayRef, batch: &[i32]| -> Columns {
+            vec![
+                ("arrival_us", i64s(&[0, 10, 20])),
+                ("model", strs(&["m", "m", "m"])),
+                ("batch", i32s(batch)),
+                ("prompt_tokens", prompt),
+                ("output_tokens", output),
+            ]
+        };
     // A good one: inspect reports its tokens (hand values: prompts 5, 100, 1000; outputs 1,
     // 2, 3; mean prompt 368.3, total 1111).
     let o = inspect_with(d, base(i32s(&[5, 100, 1000]), i32s(&[1, 2, 3]), &[1, 1, 1]));
@@ -217,7 +217,7 @@ fn token_columns_are_validated_row_by_row() {
         "{}",
         o.stdout
     );
-    let cases: Vec<(Vec<(&str, arrow_array::ArrayRef)>, Vec<&str>)> = vec![
+    let cases: Vec<(Columns, Vec<&str>)> = vec![
         (
             base(i32s(&[5, 0, 9]), i32s(&[1, 2, 3]), &[1, 1, 1]),
             vec![
