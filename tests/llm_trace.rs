@@ -579,3 +579,35 @@ fn the_shipped_llm_traces_are_what_their_commands_write() {
     // The CSV's first row: 2023-11-16 18:15:46.6805900, 374 context, 44 generated tokens.
     assert_eq!(llm_rows(shipped)[0], r(0, "Llama-3.1-8B", 374, 44, 0));
 }
+
+#[test]
+fn an_llm_trace_is_known_by_its_schema_and_never_streamed() {
+    use mig_replay::trace::reader::{Scan, is_llm_file};
+    let llm = Path::new("traces/vllm-qwen3-32b.parquet");
+    assert!(is_llm_file(llm).unwrap());
+    assert!(!is_llm_file(Path::new("traces/quickstart.parquet")).unwrap());
+    let e = Scan::read(llm).err().expect("refused").to_string();
+    assert!(
+        e.contains("vllm-qwen3-32b.parquet") && e.contains("--in-memory"),
+        "{e}"
+    );
+    // Through the CLI, a streamed replay of it is exit 2 with that line.
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--trace",
+        path_str(llm),
+        "--profiles",
+        "profiles/a100-80gb.parquet",
+        "--gpu",
+        "A100-80GB",
+        "--gpus",
+        "1",
+        "--policy",
+        "fcfs",
+        "--stream",
+        "--out",
+        path_str(&dir.path().join("out")),
+    ]);
+    expect_err(&o, &["vllm-qwen3-32b.parquet", "LLM trace", "not streamed"]);
+}
