@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum TraceCommand {
-    /// Generate a synthetic trace (Poisson, gamma or MMPP arrivals; log-normal or histogram batches).
+    /// Generate a synthetic trace (Poisson, gamma or MMPP arrivals; log-normal or histogram batches, or LLM requests with drawn prompt and output lengths).
     Gen(GenArgs),
     /// Convert a public production trace (Azure LLM 2023, Alibaba GenAI 2026) or a vLLM run to the trace schema.
     #[command(subcommand)]
@@ -83,7 +83,21 @@ pub struct GenArgs {
     /// Explicit batch histogram instead of log-normal: `1:0.5,4:0.3,16:0.2`.
     #[arg(long)]
     pub batch_hist: Option<String>,
-    /// Seed of the arrival, model and batch streams.
+    /// An LLM trace: every request of batch 1 with prompt and output lengths drawn from
+    /// --prompt-law and --output-law (default: log-normal fits of the Azure conversation trace);
+    /// implied by either flag. The batch flags do not apply.
+    #[arg(long, conflicts_with = "batch_hist")]
+    pub llm: bool,
+    /// LLM prompt lengths: `lognormal:mu=M,sigma=S[,max=N]` (round(exp(N(M, S))) clamped to
+    /// [1, N], N at most 2^20, the default) or `hist:TOKENS:WEIGHT,...`; `MODEL=LAW` for one
+    /// model. Repeatable. [default: lognormal:mu=6.63,sigma=0.99,max=16384]
+    #[arg(long = "prompt-law", conflicts_with = "batch_hist")]
+    pub prompt_law: Vec<String>,
+    /// LLM output lengths, as --prompt-law. [default: lognormal:mu=5.02,sigma=0.86,max=4096]
+    #[arg(long = "output-law", conflicts_with = "batch_hist")]
+    pub output_law: Vec<String>,
+    /// Seed of the arrival, model and batch streams (and of an LLM trace's prompt and output
+    /// streams).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Time-varying traffic: a TOML file of [[segment]] tables (start_s, and optionally rate,
@@ -255,12 +269,33 @@ pub fn trace_cmd(c: TraceCommand) -> Result<i32> {
                     period_s: a.diurnal_period,
                 }),
             };
+            let llm = if a.llm || !a.prompt_law.is_empty() || !a.output_law.is_empty() {
+                let d = synth::LlmLaws::azure_conv();
+                Some(synth::LlmLaws {
+                    prompt: synth::TokenLaws::parse(
+                        d.prompt.default,
+                        &a.prompt_law,
+                        "--prompt-law",
+                    )?,
+                    output: synth::TokenLaws::parse(
+                        d.output.default,
+                        &a.output_law,
+                        "--output-law",
+                    )?,
+                })
+            } else {
+                None
+            };
             if a.stream {
-                let n = synth::generate_to_file(&cfg, &var, &a.out)?;
+                let n = synth::generate_to_file_with(&cfg, &var, llm.as_ref(), &a.out)?;
                 println!("wrote {} ({n} queries, streamed)", a.out.display());
                 return Ok(0);
             }
-            write_trace(&synth::generate_varying(&cfg, &var)?, &a.out, &[])
+            let t = match &llm {
+                Some(l) => synth::generate_llm(&cfg, &var, l)?,
+                None => synth::generate_varying(&cfg, &var)?,
+            };
+            write_trace(&t, &a.out, &[])
         }
         TraceCommand::Import(i) => {
             use crate::trace::import;

@@ -543,4 +543,58 @@ mod tests {
         assert_eq!(back.arrival_ns, u.arrival_ns);
         assert_eq!(back.batch, u.batch);
     }
+
+    #[test]
+    fn token_counts_follow_their_rows_through_sort_window_between_and_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // Unsorted rows (arrival, model, prompt, output): sorted by arrival, the tokens follow.
+        let t = Trace::from_llm_rows([
+            (3_000, "a", 30, 3),
+            (1_000, "b", 10, 1),
+            (2_000, "a", 20, 2),
+            (4_000, "b", 40, 4),
+        ]);
+        assert!(t.is_llm());
+        assert_eq!(t.arrival_ns, [1_000, 2_000, 3_000, 4_000]);
+        let tk = t.tokens.as_ref().unwrap();
+        assert_eq!(
+            (&tk.prompt[..], &tk.output[..]),
+            (&[10, 20, 30, 40][..], &[1, 2, 3, 4][..])
+        );
+        assert_eq!(t.id, [1, 2, 0, 3]);
+        assert_eq!(t.batch, [1, 1, 1, 1]);
+        assert_eq!((t.prompt_of(2), t.output_of(3)), (30, 4));
+        // Window 1 of 2: rows 2..4; between [2 us, 4 us): rows 1..3.
+        let w = t.window(1, 2).tokens.unwrap();
+        assert_eq!((w.prompt, w.output), (vec![30, 40], vec![3, 4]));
+        let b = t.between(2_000, 4_000).tokens.unwrap();
+        assert_eq!((b.prompt, b.output), (vec![20, 30], vec![2, 3]));
+        // Rate scaling moves arrivals only.
+        let mut s = t.clone();
+        s.scale_rate(2.0).unwrap();
+        assert_eq!(s.arrival_ns, [500, 1_000, 1_500, 2_000]);
+        assert_eq!(s.tokens, t.tokens);
+        // The file carries the two columns, and reads back the same.
+        let p = dir.path().join("llm.parquet");
+        t.write(&p).unwrap();
+        assert_eq!(
+            columns(&p),
+            [
+                "id",
+                "arrival_us",
+                "model",
+                "batch",
+                "prompt_tokens",
+                "output_tokens"
+            ]
+        );
+        let back = Trace::load(&p).unwrap();
+        assert_eq!(back.tokens, t.tokens);
+        assert_eq!(
+            (back.arrival_ns, back.id),
+            (t.arrival_ns.clone(), t.id.clone())
+        );
+        // A batch trace is not an LLM trace.
+        assert!(!Trace::from_rows([(0, "a", 2)]).is_llm());
+    }
 }

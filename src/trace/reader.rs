@@ -351,7 +351,7 @@ impl Scan {
         if r.has_tokens {
             return Err(Error::file(
                 path,
-                "an LLM trace (prompt_tokens, output_tokens) is replayed in memory, not streamed: run it with --in-memory (or load it with Trace::load)",
+                "an LLM trace (prompt_tokens, output_tokens) is replayed in memory, not streamed: run it with --in-memory",
             ));
         }
         let mut mix = MixCounter::default();

@@ -1,5 +1,6 @@
 //! `mig-replay trace inspect`: query count, models, duration, mean rate, burstiness (coefficient
-//! of variation of inter-arrival times; 1 for Poisson) and the batch histogram.
+//! of variation of inter-arrival times; 1 for Poisson) and the batch histogram; for an LLM
+//! trace, the token counts per model ([`TokenStats`]).
 
 use super::Trace;
 use serde::Serialize;
@@ -20,6 +21,82 @@ pub struct TraceStats {
     pub batch_max: u32,
     /// (bin label, queries): each batch value when there are at most 12, else power-of-two bins.
     pub batch_histogram: Vec<(String, usize)>,
+    /// An LLM trace's token counts, per model in the order of `models` (absent for a batch
+    /// trace, so that its JSON is as before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<Vec<TokenStats>>,
+}
+
+/// Summary of one set of token counts: mean and nearest-rank percentiles.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spread {
+    pub mean: f64,
+    pub p50: u32,
+    pub p90: u32,
+    pub p99: u32,
+    pub max: u32,
+}
+
+impl Spread {
+    /// Of non-empty `v` (reordered: sorted).
+    fn of(v: &mut [u32]) -> Spread {
+        v.sort_unstable();
+        let n = v.len();
+        let at = |p: f64| v[crate::stats::nearest_rank(n, p) - 1];
+        Spread {
+            mean: v.iter().map(|&x| x as f64).sum::<f64>() / n as f64,
+            p50: at(50.0),
+            p90: at(90.0),
+            p99: at(99.0),
+            max: v[n - 1],
+        }
+    }
+}
+
+/// One model's requests in an LLM trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenStats {
+    pub model: String,
+    pub requests: usize,
+    pub prompt: Spread,
+    pub output: Spread,
+    /// Prompt plus output tokens over all its requests.
+    pub total_tokens: u64,
+}
+
+/// The token statistics of an LLM trace, per model (in the order of `models`, most requests
+/// first).
+pub fn token_stats(t: &Trace, models: &[(String, usize)]) -> Option<Vec<TokenStats>> {
+    let tk = t.tokens.as_ref()?;
+    let mut out = Vec::new();
+    for (name, n) in models {
+        if *n == 0 {
+            continue;
+        }
+        let m = t
+            .models
+            .iter()
+            .position(|x| x == name)
+            .expect("a model of the trace") as u32;
+        let rows = || {
+            t.model
+                .iter()
+                .enumerate()
+                .filter(|&(_, &x)| x == m)
+                .map(|(q, _)| q)
+        };
+        let mut p: Vec<u32> = rows().map(|q| tk.prompt[q]).collect();
+        let mut o: Vec<u32> = rows().map(|q| tk.output[q]).collect();
+        let total = p.iter().chain(&o).map(|&x| x as u64).sum();
+        out.push(TokenStats {
+            model: name.clone(),
+            requests: p.len(),
+            prompt: Spread::of(&mut p),
+            output: Spread::of(&mut o),
+            total_tokens: total,
+        });
+    }
+    Some(out)
 }
 
 /// Compute the statistics of a (sorted) trace.
@@ -209,7 +286,6 @@ pub fn stats(t: &Trace) -> TraceStats {
     };
     TraceStats {
         queries: n,
-        models,
         duration_s: span,
         mean_rate_qps: if span > 0.0 {
             (n - 1) as f64 / span
@@ -224,6 +300,8 @@ pub fn stats(t: &Trace) -> TraceStats {
         },
         batch_max: t.max_batch(),
         batch_histogram,
+        tokens: token_stats(t, &models),
+        models,
     }
 }
 
@@ -257,6 +335,18 @@ impl TraceStats {
             s += &format!(" {b}:{c}");
         }
         s.push('\n');
+        for m in self.tokens.iter().flatten() {
+            s += &format!(
+                "tokens of {}: {} requests, {} tokens in all\n",
+                m.model, m.requests, m.total_tokens
+            );
+            for (what, d) in [("prompt", &m.prompt), ("output", &m.output)] {
+                s += &format!(
+                    "  {what:<6}  mean {:.1}, p50 {}, p90 {}, p99 {}, max {}\n",
+                    d.mean, d.p50, d.p90, d.p99, d.max
+                );
+            }
+        }
         s
     }
 }

@@ -9,9 +9,14 @@
 //! sampling the continuous law and rounding, we compute that discrete law exactly (its pmf, from
 //! the normal CDF) and sample from it; [`BatchSpec::pmf`] and [`BatchSpec::mean`] give the law
 //! the generator realizes, which tests compare the empirical mean against.
+//!
+//! **LLM traces** ([`generate_llm`], `trace gen --llm`): every row is one request of batch 1
+//! (no batch is drawn) whose prompt and output lengths are drawn from its model's
+//! [`TokenLaw`]s, on two more streams of their own (prompts, outputs), so the arrivals and the
+//! models of a seed are those of the same batch trace, and a batch trace's draws are untouched.
 
 use super::Trace;
-pub use super::law::{BatchSpec, MAX_BATCH, parse_model_weight};
+pub use super::law::{BatchSpec, MAX_BATCH, TokenLaw, TokenLaws, parse_model_weight};
 use super::vary::{Clock, Variation};
 use crate::error::{Error, Result};
 use rand::SeedableRng;
@@ -62,6 +67,80 @@ const ARRIVALS: u64 = 1;
 const MODELS: u64 = 2;
 const BATCHES: u64 = 3;
 const MMPP_STATE: u64 = 4;
+const PROMPTS: u64 = 5;
+const OUTPUTS: u64 = 6;
+
+/// The prompt and output length laws of a generated LLM trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmLaws {
+    pub prompt: TokenLaws,
+    pub output: TokenLaws,
+}
+
+impl LlmLaws {
+    /// The default laws of `trace gen --llm`: log-normal fits of the Azure LLM inference 2023
+    /// conversation trace (mean and standard deviation of ln ContextTokens: 6.63, 0.99; of ln
+    /// GeneratedTokens: 5.02, 0.86; over its 19,366 requests), clamped at 16,384 and 4,096.
+    pub fn azure_conv() -> LlmLaws {
+        LlmLaws {
+            prompt: TokenLaws {
+                default: TokenLaw::LogNormal {
+                    mu: 6.63,
+                    sigma: 0.99,
+                    max: 16_384,
+                },
+                per_model: Vec::new(),
+            },
+            output: TokenLaws {
+                default: TokenLaw::LogNormal {
+                    mu: 5.02,
+                    sigma: 0.86,
+                    max: 4_096,
+                },
+                per_model: Vec::new(),
+            },
+        }
+    }
+}
+
+/// Draws token counts from one [`TokenLaw`].
+enum TokenDraw {
+    LogNormal {
+        mu: f64,
+        sigma: f64,
+        max: u32,
+    },
+    Hist {
+        values: Vec<u32>,
+        idx: WeightedIndex<f64>,
+    },
+}
+
+impl TokenDraw {
+    fn new(law: &TokenLaw) -> Result<TokenDraw> {
+        law.check()?;
+        Ok(match law {
+            &TokenLaw::LogNormal { mu, sigma, max } => TokenDraw::LogNormal { mu, sigma, max },
+            TokenLaw::Histogram(h) => TokenDraw::Hist {
+                values: h.iter().map(|x| x.0).collect(),
+                idx: WeightedIndex::new(h.iter().map(|x| x.1))
+                    .map_err(|e| Error::Usage(e.to_string()))?,
+            },
+        })
+    }
+
+    #[inline]
+    fn draw(&self, r: &mut Pcg64) -> u32 {
+        match self {
+            &TokenDraw::LogNormal { mu, sigma, max } => {
+                let z: f64 = rand_distr::StandardNormal.sample(r);
+                // exp may overflow to +inf, which the clamp maps to max.
+                (mu + sigma * z).exp().round().clamp(1.0, max as f64) as u32
+            }
+            TokenDraw::Hist { values, idx } => values[idx.sample(r)],
+        }
+    }
+}
 
 /// The model and batch draws of one segment.
 struct Mix {
@@ -105,6 +184,44 @@ pub fn generate_rows(
     in_memory: bool,
     mut emit: impl FnMut(u64, u32, u32) -> Result<()>,
 ) -> Result<Vec<String>> {
+    generate_rows_with(cfg, var, None, in_memory, |a, m, b, _| emit(a, m, b))
+}
+
+/// Generate the rows of an LLM trace into `emit(arrival_ns, model, (prompt, output))`, each of
+/// batch 1 (as [`generate_rows`], with the token laws `llm`).
+pub fn generate_llm_rows(
+    cfg: &GenConfig,
+    var: &Variation,
+    llm: &LlmLaws,
+    in_memory: bool,
+    mut emit: impl FnMut(u64, u32, (u32, u32)) -> Result<()>,
+) -> Result<Vec<String>> {
+    generate_rows_with(cfg, var, Some(llm), in_memory, |a, m, _, tk| {
+        emit(a, m, tk.expect("an LLM row"))
+    })
+}
+
+/// Generate an LLM trace in memory: [`generate_varying`]'s arrivals and models, batch 1, and
+/// prompt and output lengths drawn from `llm`.
+pub fn generate_llm(cfg: &GenConfig, var: &Variation, llm: &LlmLaws) -> Result<Trace> {
+    let mut rows: Vec<(u64, u32, (u32, u32))> =
+        Vec::with_capacity(cfg.queries.unwrap_or(0).min(1 << 26) as usize);
+    let names = generate_llm_rows(cfg, var, llm, true, |a, m, tk| {
+        rows.push((a, m, tk));
+        Ok(())
+    })?;
+    Ok(Trace::from_llm_rows(rows.iter().map(|&(a, m, (p, o))| {
+        (a, names[m as usize].as_str(), p, o)
+    })))
+}
+
+fn generate_rows_with(
+    cfg: &GenConfig,
+    var: &Variation,
+    llm: Option<&LlmLaws>,
+    in_memory: bool,
+    mut emit: impl FnMut(u64, u32, u32, Option<(u32, u32)>) -> Result<()>,
+) -> Result<Vec<String>> {
     var.check()?;
     let stationary = var.is_stationary();
     if !(cfg.rate.is_finite() && cfg.rate > 0.0) {
@@ -135,7 +252,8 @@ pub fn generate_rows(
         )));
     }
     if in_memory {
-        crate::io::check_memory((expected * 24.0) as u64, "the generated trace")?;
+        let per_row = if llm.is_some() { 32.0 } else { 24.0 };
+        crate::io::check_memory((expected * per_row) as u64, "the generated trace")?;
     }
     if let Some(d) = cfg.duration_s
         && !(d.is_finite() && d > 0.0)
@@ -151,6 +269,30 @@ pub fn generate_rows(
     // The mix of each segment (one without segments): model names are interned in order of
     // first mention (the `--model`s, then each segment's).
     let names = model_names(cfg, var);
+    // Per model (indexed as `names`): its prompt and output samplers.
+    let mut token_draws: Vec<(TokenDraw, TokenDraw)> = Vec::new();
+    if let Some(l) = llm {
+        for (flag, laws) in [("--prompt-law", &l.prompt), ("--output-law", &l.output)] {
+            if let Some((m, _)) = laws.per_model.iter().find(|(m, _)| !names.contains(m)) {
+                return Err(Error::Usage(format!(
+                    "{flag} names the model '{m}', which the trace does not have (its models: {})",
+                    names.join(", ")
+                )));
+            }
+        }
+        if var.segments.iter().any(|s| s.batch.is_some()) {
+            return Err(Error::Usage(
+                "an LLM trace's requests are of batch 1: its segments cannot set a batch law"
+                    .into(),
+            ));
+        }
+        for m in &names {
+            token_draws.push((
+                TokenDraw::new(l.prompt.of(m))?,
+                TokenDraw::new(l.output.of(m))?,
+            ));
+        }
+    }
     let mut mixes = Vec::new();
     let default_seg = [super::vary::Segment {
         start_s: 0.0,
@@ -189,6 +331,7 @@ pub fn generate_rows(
         stream(cfg.seed, BATCHES),
         stream(cfg.seed, MMPP_STATE),
     );
+    let (mut r_prompt, mut r_output) = (stream(cfg.seed, PROMPTS), stream(cfg.seed, OUTPUTS));
 
     // Inter-arrival sampler in seconds.
     enum Gap {
@@ -282,8 +425,14 @@ pub fn generate_rows(
         let us = (real * 1e6).round() as u64;
         let mix = &mixes[if stationary { 0 } else { var.segment_at(real) }];
         let m = mix.model_of[mix.model_idx.sample(&mut r_mod)];
-        let b = mix.batch_values[mix.batch_idx.sample(&mut r_bat)];
-        emit(us * 1000, m, b)?;
+        if llm.is_some() {
+            let (p, o) = &token_draws[m as usize];
+            let tk = (p.draw(&mut r_prompt), o.draw(&mut r_output));
+            emit(us * 1000, m, 1, Some(tk))?;
+        } else {
+            let b = mix.batch_values[mix.batch_idx.sample(&mut r_bat)];
+            emit(us * 1000, m, b, None)?;
+        }
         made += 1;
     }
     if made < cap && cfg.duration_s.is_none() {
@@ -319,11 +468,24 @@ pub fn model_names(cfg: &GenConfig, var: &Variation) -> Vec<String> {
 /// schema; the model dictionary lists every model named, in the order named. Returns the rows
 /// written.
 pub fn generate_to_file(cfg: &GenConfig, var: &Variation, path: &std::path::Path) -> Result<u64> {
+    generate_to_file_with(cfg, var, None, path)
+}
+
+/// [`generate_to_file`], of an LLM trace when `llm` is given (the rows of [`generate_llm`]).
+pub fn generate_to_file_with(
+    cfg: &GenConfig,
+    var: &Variation,
+    llm: Option<&LlmLaws>,
+    path: &std::path::Path,
+) -> Result<u64> {
     const CHUNK: usize = 1 << 20;
     let mut w: Option<crate::trace::TraceWriter> = None;
     let mut chunk = Trace::default();
     let mut rows = 0u64;
     chunk.models = model_names(cfg, var);
+    if llm.is_some() {
+        chunk.tokens = Some(crate::trace::Tokens::default());
+    }
     let mut flush = |chunk: &mut Trace| -> Result<()> {
         if w.is_none() {
             w = Some(crate::trace::TraceWriter::create(path, false)?);
@@ -332,12 +494,20 @@ pub fn generate_to_file(cfg: &GenConfig, var: &Variation, path: &std::path::Path
         chunk.arrival_ns.clear();
         chunk.model.clear();
         chunk.batch.clear();
+        if let Some(tk) = &mut chunk.tokens {
+            tk.prompt.clear();
+            tk.output.clear();
+        }
         Ok(())
     };
-    generate_rows(cfg, var, false, |a, m, b| {
+    generate_rows_with(cfg, var, llm, false, |a, m, b, tk| {
         chunk.arrival_ns.push(a);
         chunk.model.push(m);
         chunk.batch.push(b);
+        if let (Some(t), Some((p, o))) = (&mut chunk.tokens, tk) {
+            t.prompt.push(p);
+            t.output.push(o);
+        }
         rows += 1;
         if chunk.len() == CHUNK {
             flush(&mut chunk)?;

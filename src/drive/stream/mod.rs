@@ -98,7 +98,7 @@ impl Drop for SpillDir {
 /// Where the rows come from: the file (sorted), or a trace loaded and sorted in memory.
 enum Rows {
     File,
-    Memory(Trace),
+    Memory(Box<Trace>),
 }
 
 /// A trace file opened for a streamed replay: its first pass done, its head (models, hash, batch
@@ -135,7 +135,7 @@ impl Source {
                 head: Some(Arc::new(Mix::of(&t))),
                 ..Trace::default()
             };
-            (Rows::Memory(t), head)
+            (Rows::Memory(Box::new(t)), head)
         };
         Ok(Source {
             rows,
