@@ -229,6 +229,12 @@ impl Scenario {
         if trace.queries() == 0 {
             return Err(Error::file(&trace.path, "trace has no queries"));
         }
+        if trace.is_llm() {
+            return Err(Error::file(
+                &trace.path,
+                "an LLM trace (prompt_tokens, output_tokens) replays on LLM replicas: give it an LLM profile file (--profiles profiles/llm.toml, docs/llm.md), not batch profiles",
+            ));
+        }
         let (profiles, gpu) = (&inputs.profiles, &inputs.gpu);
         if !profiles.gpus().iter().any(|g| g == gpu.name) {
             return Err(Error::file(

@@ -588,7 +588,7 @@ fn an_llm_trace_is_known_by_its_schema_and_never_streamed() {
     assert!(!is_llm_file(Path::new("traces/quickstart.parquet")).unwrap());
     let e = Scan::read(llm).err().expect("refused").to_string();
     assert!(
-        e.contains("vllm-qwen3-32b.parquet") && e.contains("--in-memory"),
+        e.contains("vllm-qwen3-32b.parquet") && e.contains("--profiles profiles/llm.toml"),
         "{e}"
     );
     // Through the CLI, a streamed replay of it is exit 2 with that line.

@@ -351,7 +351,7 @@ impl Scan {
         if r.has_tokens {
             return Err(Error::file(
                 path,
-                "an LLM trace (prompt_tokens, output_tokens) is replayed in memory, not streamed: run it with --in-memory",
+                "an LLM trace (prompt_tokens, output_tokens) replays on LLM replicas, in memory, not streamed: give it an LLM profile file (--profiles profiles/llm.toml, docs/llm.md)",
             ));
         }
         let mut mix = MixCounter::default();
