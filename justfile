@@ -104,3 +104,8 @@ bench-100m:
     rm -rf reports/bench-core/fcfs-100m
     /usr/bin/time -f "100M fcfs: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-core/trace-100m.parquet --profiles profiles/a100-80gb.parquet --gpu A100-80GB --gpus 800 --policy fcfs --in-memory --out reports/bench-core/fcfs-100m
     rm -f reports/bench-core/trace-100m.parquet
+
+# Rebuild profiles/llm.toml (LLM profiles) from profiles/sources/llm/: the `profile import` commands are in the script; tests/llm_profiles.rs checks that it gives the committed file.
+llm-profiles:
+    cargo build --release
+    MIG_REPLAY=./target/release/mig-replay bash profiles/sources/llm/rebuild.sh profiles/llm.toml

@@ -1,7 +1,8 @@
 //! mig-replay: a trace-driven replay benchmark harness for reconfigurable (MIG) multi-GPU
 //! inference servers.
 //!
-//! Data flows one way: [`trace`] and [`profile`] (validated inputs), the [`service`] model, the
+//! Data flows one way: [`trace`] and [`profile`] (validated inputs; [`llm`] the LLM profiles
+//! and step-time model), the [`service`] model, the
 //! SLAs ([`sla`]) and the reconfiguration rules, checked together as one [`scenario`] →
 //! a [`policy`]'s partitioner chooses the [`server`] layout → the [`engine`]'s event loop
 //! advances the server's state, asking the policy's scheduler (which reads the server through
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod error;
 pub mod gpu;
 pub mod io;
+pub mod llm;
 pub mod metrics;
 pub mod plot;
 pub mod policy;

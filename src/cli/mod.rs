@@ -94,7 +94,7 @@ pub enum Command {
     /// Make and inspect arrival traces.
     #[command(subcommand)]
     Trace(TraceCommand),
-    /// Build and inspect per-slice model profiles.
+    /// Build and inspect per-slice model profiles; import LLM profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
 }
