@@ -13,7 +13,7 @@
 
 use crate::error::{Error, Result, num};
 use crate::gpu::GpuSpec;
-use crate::llm::profile::{LlmProfile, ModelArch};
+use crate::llm::profile::{LlmProfile, ModelArch, WHOLE};
 use crate::llm::step::{StepContent, StepModel};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -246,7 +246,7 @@ impl Csv {
                 &self.path,
                 name,
                 row,
-                format!("'{s}' is not a whole number >= 0"),
+                format!("'{s}' is not an integer >= 0"),
             )
         })
     }
@@ -593,7 +593,7 @@ pub fn import_llmservingsim(o: &LlmServingSimImport) -> Result<(LlmProfile, FitR
             Some(v) => v.trim().parse().map_err(|_| {
                 Error::file(
                     &meta_path,
-                    format!("block_size '{}' is not a whole number", v.trim()),
+                    format!("block_size '{}' is not an integer", v.trim()),
                 )
             })?,
             None => 16,
@@ -637,7 +637,7 @@ pub fn import_llmservingsim(o: &LlmServingSimImport) -> Result<(LlmProfile, FitR
     }
     let p = LlmProfile {
         gpu,
-        slice: "whole".into(),
+        slice: WHOLE.into(),
         model: name,
         gpu_memory_gib,
         tp: o.tp,
@@ -881,7 +881,7 @@ pub fn import_blis(o: &BlisImport) -> Result<LlmProfile> {
     }
     Ok(LlmProfile {
         gpu,
-        slice: "whole".into(),
+        slice: WHOLE.into(),
         model: o.name.clone().unwrap_or_else(|| base(&e.id)),
         gpu_memory_gib: Some(mem),
         tp: o.tp,
