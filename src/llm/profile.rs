@@ -448,16 +448,11 @@ fn row_toml(p: &LlmProfile) -> String {
     s += &format!("c0 = {}\n", f(st.c0));
     s += "dense = [";
     for (j, [x, y]) in st.dense.iter().enumerate() {
-        if j > 0 {
-            s += ", ";
-        }
-        if j % 4 == 0 {
-            s += "\n  ";
-        }
-        s += &format!("[{}, {}]", f(*x), f(*y));
+        s += if j % 4 == 0 { "\n  " } else { " " };
+        s += &format!("[{}, {}],", f(*x), f(*y));
     }
     if !st.dense.is_empty() {
-        s += ",\n";
+        s += "\n";
     }
     s += "]\n";
     for (k, v) in [
