@@ -691,6 +691,8 @@ pub struct BlisEntry {
     pub tp: u32,
     pub vllm_version: String,
     pub beta: Vec<f64>,
+    /// BLIS's `best_loss` of the fit, when the entry has one.
+    pub best_loss: Option<f64>,
     /// 1-based line of the entry in the file.
     pub line: usize,
 }
@@ -755,6 +757,7 @@ pub fn read_blis_models(path: &Path) -> Result<Vec<BlisEntry>> {
             "GPU" => e.gpu = v.to_string(),
             "id" => e.id = v.to_string(),
             "vllm_version" => e.vllm_version = v.to_string(),
+            "best_loss" => e.best_loss = v.parse().ok(),
             "tensor_parallelism" => {
                 e.tp = v
                     .parse()
@@ -893,9 +896,11 @@ pub fn import_blis(o: &BlisImport) -> Result<LlmProfile> {
         max_num_batched_tokens: o.max_num_batched_tokens.unwrap_or(dtokens),
         block_size: o.block_size.unwrap_or(16),
         source,
-        fit: "BLIS blackbox fit against real vLLM: step us = b0 + b1 * prefill tokens + b2 * \
-              decode tokens (c0 = b0, p1 = b1, d1 = b2); their fit loss is in the source yaml"
-            .into(),
+        fit: format!(
+            "BLIS blackbox fit against real vLLM: step us = b0 + b1 * prefill tokens + b2 * \
+             decode tokens (c0 = b0, p1 = b1, d1 = b2); BLIS's best_loss {}",
+            e.best_loss.map_or("not given".to_string(), num)
+        ),
         step: StepModel {
             c0: e.beta[0],
             p1: e.beta[1],
@@ -1066,7 +1071,7 @@ mod tests {
             &f,
             "defaults:\n  x/y:\n    GPU: H100\nmodels:\n- GPU: H100\n  alpha_coeffs:\n    - 1.0\n  \
              beta_coeffs:\n  - 100.5  # b0\n  - 2.0\n  - 3.0\n  id: org/m-7b\n  \
-             tensor_parallelism: 1\n  vllm_version: img:v1\n- GPU: A100-80\n  beta_coeffs:\n  \
+             tensor_parallelism: 1\n  best_loss: 440.5\n  vllm_version: img:v1\n- GPU: A100-80\n  beta_coeffs:\n  \
              - 1\n  id: org/m-7b\n  tensor_parallelism: 2\n  vllm_version: img:v1\nversion: 1\n",
         )
         .unwrap();
