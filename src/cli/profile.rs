@@ -33,7 +33,7 @@ pub enum ProfileCommand {
     },
     /// Add an LLM profile row to profiles/llm.toml from a public source (docs/llm-profiles.md).
     #[command(subcommand)]
-    Import(ImportCommand),
+    Import(Box<ImportCommand>),
 }
 
 /// `profile import SOURCE`: one LLM profile row per call, replacing the row of the same
@@ -195,7 +195,7 @@ pub fn profile_cmd(c: ProfileCommand) -> Result<i32> {
             }
             Ok(0)
         }
-        ProfileCommand::Import(i) => import_cmd(i),
+        ProfileCommand::Import(i) => import_cmd(*i),
     }
 }
 

@@ -13,7 +13,7 @@
 
 use crate::error::{Error, Result, num};
 use crate::gpu::GpuSpec;
-use crate::llm::profile::{LlmProfile, ModelArch};
+use crate::llm::profile::{LlmProfile, ModelArch, WHOLE};
 use crate::llm::step::{StepContent, StepModel};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -246,7 +246,7 @@ impl Csv {
                 &self.path,
                 name,
                 row,
-                format!("'{s}' is not a whole number >= 0"),
+                format!("'{s}' is not an integer >= 0"),
             )
         })
     }
@@ -593,7 +593,7 @@ pub fn import_llmservingsim(o: &LlmServingSimImport) -> Result<(LlmProfile, FitR
             Some(v) => v.trim().parse().map_err(|_| {
                 Error::file(
                     &meta_path,
-                    format!("block_size '{}' is not a whole number", v.trim()),
+                    format!("block_size '{}' is not an integer", v.trim()),
                 )
             })?,
             None => 16,
@@ -637,7 +637,7 @@ pub fn import_llmservingsim(o: &LlmServingSimImport) -> Result<(LlmProfile, FitR
     }
     let p = LlmProfile {
         gpu,
-        slice: "whole".into(),
+        slice: WHOLE.into(),
         model: name,
         gpu_memory_gib,
         tp: o.tp,
@@ -691,6 +691,8 @@ pub struct BlisEntry {
     pub tp: u32,
     pub vllm_version: String,
     pub beta: Vec<f64>,
+    /// BLIS's `best_loss` of the fit, when the entry has one.
+    pub best_loss: Option<f64>,
     /// 1-based line of the entry in the file.
     pub line: usize,
 }
@@ -755,6 +757,7 @@ pub fn read_blis_models(path: &Path) -> Result<Vec<BlisEntry>> {
             "GPU" => e.gpu = v.to_string(),
             "id" => e.id = v.to_string(),
             "vllm_version" => e.vllm_version = v.to_string(),
+            "best_loss" => e.best_loss = v.parse().ok(),
             "tensor_parallelism" => {
                 e.tp = v
                     .parse()
@@ -881,7 +884,7 @@ pub fn import_blis(o: &BlisImport) -> Result<LlmProfile> {
     }
     Ok(LlmProfile {
         gpu,
-        slice: "whole".into(),
+        slice: WHOLE.into(),
         model: o.name.clone().unwrap_or_else(|| base(&e.id)),
         gpu_memory_gib: Some(mem),
         tp: o.tp,
@@ -893,9 +896,11 @@ pub fn import_blis(o: &BlisImport) -> Result<LlmProfile> {
         max_num_batched_tokens: o.max_num_batched_tokens.unwrap_or(dtokens),
         block_size: o.block_size.unwrap_or(16),
         source,
-        fit: "BLIS blackbox fit against real vLLM: step us = b0 + b1 * prefill tokens + b2 * \
-              decode tokens (c0 = b0, p1 = b1, d1 = b2); their fit loss is in the source yaml"
-            .into(),
+        fit: format!(
+            "BLIS blackbox fit against real vLLM: step us = b0 + b1 * prefill tokens + b2 * \
+             decode tokens (c0 = b0, p1 = b1, d1 = b2); BLIS's best_loss {}",
+            e.best_loss.map_or("not given".to_string(), num)
+        ),
         step: StepModel {
             c0: e.beta[0],
             p1: e.beta[1],
@@ -903,4 +908,189 @@ pub fn import_blis(o: &BlisImport) -> Result<LlmProfile> {
             ..StepModel::default()
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wls_solves_a_small_exact_system() {
+        // y = 2 + 3x at x = 1, 2, 4: exact, so any weighting gives (2, 3); a zero column gets 0.
+        let x = vec![
+            vec![1.0, 1.0, 0.0],
+            vec![1.0, 2.0, 0.0],
+            vec![1.0, 4.0, 0.0],
+        ];
+        let c = wls_relative(&x, &[5.0, 8.0, 14.0], &["a", "b", "z"]).unwrap();
+        assert!((c[0] - 2.0).abs() < 1e-12 && (c[1] - 3.0).abs() < 1e-12 && c[2] == 0.0);
+        // Two equal columns cannot be told apart.
+        let x = vec![vec![1.0, 1.0], vec![2.0, 2.0]];
+        let e = wls_relative(&x, &[1.0, 2.0], &["a", "b"]).unwrap_err();
+        assert!(e.to_string().contains('b'), "{e}");
+    }
+
+    #[test]
+    fn relative_weights_favour_small_values() {
+        // Fit a constant to y = 1 and y = 3: minimizing ((c - 1)/1)^2 + ((c - 3)/3)^2 gives
+        // c = (1 + 1/3) / (1 + 1/9) = 1.2 (by hand), not the unweighted mean 2.
+        let c = wls_relative(&[vec![1.0], vec![1.0]], &[1.0, 3.0], &["c"]).unwrap();
+        assert!((c[0] - 1.2).abs() < 1e-12, "{}", c[0]);
+    }
+
+    /// A synthetic LLMServingSim folder whose tables follow chosen per-layer coefficients.
+    fn synthetic(dir: &Path, coef: &[f64; 10], s0: f64, s1: f64) {
+        std::fs::create_dir_all(dir.join("tp1")).unwrap();
+        std::fs::write(
+            dir.join("meta.yaml"),
+            "vllm_version: 0.19.0\nhardware: TOYGPU\nmodel: org/Toy-1B\nengine_effective:\n  \
+             block_size: 16\n",
+        )
+        .unwrap();
+        // Dense: embedding 1 us, layernorm 2 us, qkv_proj t us, final_layernorm 3 us.
+        let mut d = String::from("layer,tokens,time_us\n");
+        for t in [1, 2, 4, 8] {
+            d += &format!(
+                "embedding,{t},1\nlayernorm,{t},2\nqkv_proj,{t},{t}\nfinal_layernorm,{t},3\n"
+            );
+        }
+        std::fs::write(dir.join("tp1/dense.csv"), d).unwrap();
+        let mut a = String::from("prefill_chunk,kv_prefill,n_decode,kv_decode,time_us\n");
+        for pc in [0u64, 16, 64, 256] {
+            for kp in [0u64, 32, 512] {
+                for nd in [0u64, 1, 8, 64] {
+                    for kd in [16u64, 128, 1024] {
+                        if (pc == 0 && (nd == 0 || kp > 0)) || (nd == 0 && kd > 16) {
+                            continue;
+                        }
+                        let kd = if nd > 0 { kd } else { 0 };
+                        // The contract's terms written out by hand (not attention_features).
+                        let (f, n, k, dn) = (pc as f64, pc as f64, kp as f64, nd as f64);
+                        let has_p = if pc > 0 { 1.0 } else { 0.0 };
+                        let has_d = if nd > 0 { 1.0 } else { 0.0 };
+                        let kk = dn * (kd as f64 + 1.0);
+                        let y = coef[0] * has_p
+                            + coef[1] * f
+                            + coef[2] * n * (2.0 * k + n)
+                            + coef[3] * k * has_p
+                            + has_d * (coef[4] + coef[5] * dn + coef[6] * kk)
+                            + has_p * has_d * (coef[7] + coef[8] * dn + coef[9] * kk);
+                        a += &format!("{pc},{kp},{nd},{kd},{y}\n");
+                    }
+                }
+            }
+        }
+        std::fs::write(dir.join("tp1/attention.csv"), a).unwrap();
+        let mut s = String::from("layer,sequences,time_us\n");
+        for n in [1u64, 2, 4, 16, 64] {
+            // lm_head carries the line, sampler a constant 0 (the sum is what is fit).
+            s += &format!("lm_head,{n},{}\nsampler,{n},0\n", s0 + s1 * n as f64);
+        }
+        std::fs::write(dir.join("tp1/per_sequence.csv"), s).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"model_type": "llama", "num_hidden_layers": 4, "hidden_size": 64,
+               "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 128,
+               "vocab_size": 1000, "torch_dtype": "bfloat16"}"#,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_fit_recovers_known_coefficients_from_a_synthetic_table() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("profile");
+        // Per layer: p0..p3, d0..d2, m0..m2 (all positive so every time is > 0).
+        let coef = [5.0, 0.04, 2.5e-5, 0.015, 11.0, 0.1, 0.003, 0.5, 0.55, 0.005];
+        synthetic(&dir, &coef, 700.0, 1.5);
+        let o = LlmServingSimImport {
+            dir: dir.clone(),
+            model_config: dir.join("config.json"),
+            tp: 1,
+            gpu: None,
+            gpu_memory_gib: Some(24.0),
+            name: None,
+            max_num_seqs: None,
+            max_num_batched_tokens: None,
+            block_size: None,
+            activation_bytes: 0,
+            kv_blocks: 0,
+            allreduce: None,
+            attribution: None,
+        };
+        let (p, rep) = import_llmservingsim(&o).unwrap();
+        assert_eq!((p.gpu.as_str(), p.model.as_str()), ("TOYGPU", "Toy-1B"));
+        // 4 layers: every attention coefficient times 4.
+        let got = [
+            p.step.p0, p.step.p1, p.step.p2, p.step.p3, p.step.d0, p.step.d1, p.step.d2, p.step.m0,
+            p.step.m1, p.step.m2,
+        ];
+        for (g, c) in got.iter().zip(coef) {
+            assert!((g - 4.0 * c).abs() <= 1e-9 * (4.0 * c), "{got:?}");
+        }
+        assert!((p.step.s0 - 700.0).abs() < 1e-9 && (p.step.s1 - 1.5).abs() < 1e-12);
+        assert!(rep.attention.max < 1e-9 && rep.per_sequence.max < 1e-12);
+        // Dense by hand at t tokens: embedding 1 + final 3 + layernorm 2 x 2 x 4 layers
+        // + qkv_proj t x 4 layers = 20 + 4t.
+        assert_eq!(
+            p.step.dense,
+            vec![[1.0, 24.0], [2.0, 28.0], [4.0, 36.0], [8.0, 52.0]]
+        );
+        // 24 GiB is below 70: vLLM's small defaults; the block size from meta.yaml.
+        assert_eq!(
+            (p.max_num_seqs, p.max_num_batched_tokens, p.block_size),
+            (256, 2048, 16)
+        );
+        // KV: 2 * 4 layers * 2 heads * 16 dims * 2 bytes.
+        assert_eq!(p.kv_bytes_per_token, 512);
+    }
+
+    #[test]
+    fn allreduce_by_hand() {
+        let arch = ModelArch::parse(
+            r#"{"num_hidden_layers": 64, "hidden_size": 5120, "num_attention_heads": 64,
+               "intermediate_size": 25600, "vocab_size": 10}"#,
+            Path::new("c.json"),
+        )
+        .unwrap();
+        let ar = AllReduce {
+            latency_us: 20.0,
+            gbps: 16.0,
+        };
+        // tp 2, 128 tokens: 1,310,720 bytes; one all-reduce = 2 * (20 + 655,360 / 16,000)
+        // = 121.92 us; two per layer, 64 layers: 15,605.76 us.
+        assert!((ar.step_us(128.0, &arch, 2) - 15_605.76).abs() < 1e-6);
+        assert_eq!(ar.step_us(128.0, &arch, 1), 0.0);
+    }
+
+    #[test]
+    fn blis_models_are_read_line_by_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("d.yaml");
+        std::fs::write(
+            &f,
+            "defaults:\n  x/y:\n    GPU: H100\nmodels:\n- GPU: H100\n  alpha_coeffs:\n    - 1.0\n  \
+             beta_coeffs:\n  - 100.5  # b0\n  - 2.0\n  - 3.0\n  id: org/m-7b\n  \
+             tensor_parallelism: 1\n  best_loss: 440.5\n  vllm_version: img:v1\n- GPU: A100-80\n  beta_coeffs:\n  \
+             - 1\n  id: org/m-7b\n  tensor_parallelism: 2\n  vllm_version: img:v1\nversion: 1\n",
+        )
+        .unwrap();
+        let m = read_blis_models(&f).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            (
+                m[0].gpu.as_str(),
+                m[0].id.as_str(),
+                m[0].tp,
+                m[0].beta.clone()
+            ),
+            ("H100", "org/m-7b", 1, vec![100.5, 2.0, 3.0])
+        );
+        assert_eq!(
+            (m[1].gpu.as_str(), m[1].tp, m[1].beta.len()),
+            ("A100-80", 2, 1)
+        );
+        assert!(same_gpu("A100-80", "A100-80GB") && same_gpu("H100", "h100-80gb"));
+        assert!(!same_gpu("H100", "A100-80GB"));
+    }
 }

