@@ -63,7 +63,7 @@ import sys
 
 ROUTERS = ("round-robin", "least-tokens", "most-free-kv")
 MAX_TOKENS = 1 << 20
-STEP_KEYS = ("c0", "p0", "p1", "p2", "d0", "d1", "d2", "s0", "s1")
+STEP_KEYS = ("c0", "p0", "p1", "p2", "p3", "d0", "d1", "d2", "m0", "m1", "m2", "s0", "s1", "skew")
 
 
 class InputError(Exception):
@@ -124,7 +124,9 @@ class StepModel:
         d = len(decodes)
         p = sum(n for n, _ in chunks)
         q = sum(n * (2 * k + n) for n, k in chunks)
+        kp = sum(k for _, k in chunks)
         kk = sum(k + 1 for k in decodes)
+        kmax = max((k + 1 for k in decodes), default=0)
         t = p + d
         s = n_p + d
         us = c["c0"]
@@ -132,9 +134,17 @@ class StepModel:
         us += c["p0"] * n_p
         us += c["p1"] * p
         us += c["p2"] * q
+        us += c["p3"] * kp
         us += c["d0"] if d > 0 else 0.0
         us += c["d1"] * d
         us += c["d2"] * kk
+        if n_p > 0 and d > 0:  # a mixed step
+            us += c["m0"]
+            us += c["m1"] * d
+            us += c["m2"] * kk
+        if d >= 2:  # decodes of unequal contexts: the skew correction
+            per_k = c["d2"] + c["m2"] if n_p > 0 else c["d2"]
+            us += c["skew"] * per_k * (d * kmax - kk)
         us += c["s0"]
         us += c["s1"] * s
         return max(1, math.floor(us * 1000.0 + 0.5))

@@ -249,6 +249,7 @@ mod tests {
             c0: 1000.0,
             p1: 1.0,
             d1: 10.0,
+            ..StepModel::default()
         };
         let o = run(
             &[(0, 5000, 3)],
@@ -274,6 +275,7 @@ mod tests {
             c0: 100.0,
             p1: 1.0,
             d1: 10.0,
+            ..StepModel::default()
         };
         let o = run(
             &[(0, 32, 4), (0, 16, 10)],
@@ -301,6 +303,7 @@ mod tests {
             c0: 100.0,
             p1: 0.0,
             d1: 0.0,
+            ..StepModel::default()
         };
         let o = run(
             &[(0, 40, 30), (0, 40, 25)],
@@ -324,6 +327,7 @@ mod tests {
             c0: 100.0,
             p1: 0.0,
             d1: 0.0,
+            ..StepModel::default()
         };
         let o = run(
             &[(0, 10, 2), (0, 10, 2)],
@@ -344,6 +348,7 @@ mod tests {
             c0: 100.0,
             p1: 0.0,
             d1: 0.0,
+            ..StepModel::default()
         };
         let reqs = [(0, 100, 50), (0, 10, 50), (1, 10, 5)];
         let o = run(&reqs, lim(8, 256, 100), &step, 2, "round-robin");

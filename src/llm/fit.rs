@@ -252,6 +252,35 @@ impl Csv {
     }
 }
 
+/// LLMServingSim's pooled skew correction for tensor parallelism `tp`
+/// (`skew_fit: per_tp: <tp>: alpha_default: A` in `meta.yaml`), fitted by their profiler on
+/// skewed decode batches it measured (the profile's own tables, not a serving run); `None`
+/// when the profile has no skew fit.
+pub fn skew_alpha(meta: &str, tp: u32) -> Option<f64> {
+    let mut lines = meta
+        .lines()
+        .skip_while(|l| !l.starts_with("skew_fit:"))
+        .skip(1);
+    let want = format!("{tp}:");
+    lines.by_ref().find(|l| l.trim() == "per_tp:")?;
+    let at = lines.by_ref().find(|l| l.trim() == want)?;
+    let indent = at.len() - at.trim_start().len();
+    for l in lines {
+        let i = l.len() - l.trim_start().len();
+        if !l.trim().is_empty() && i <= indent {
+            return None;
+        }
+        if let Some(v) = l.trim().strip_prefix("alpha_default:") {
+            return v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|a: &f64| a.is_finite() && *a >= 0.0);
+        }
+    }
+    None
+}
+
 /// The top-level `key: value` scalars of a YAML file (unindented lines only; quotes dropped).
 /// LLMServingSim's `meta.yaml` needs no more.
 fn yaml_top_scalars(text: &str) -> BTreeMap<String, String> {
@@ -577,6 +606,7 @@ pub fn import_llmservingsim(o: &LlmServingSimImport) -> Result<(LlmProfile, FitR
         m2: coef[9] * l,
         s0: scoef[0],
         s1: scoef[1],
+        skew: skew_alpha(&meta_text, o.tp).unwrap_or(0.0),
     };
 
     let gpu_memory_gib = o.gpu_memory_gib;
@@ -626,6 +656,14 @@ pub fn import_llmservingsim(o: &LlmServingSimImport) -> Result<(LlmProfile, FitR
         report.attention_mixed.text(),
         report.per_sequence.text()
     );
+    if step.skew > 0.0 {
+        fit.push_str(&format!(
+            "; skew {} (meta.yaml skew_fit.per_tp.{}.alpha_default: LLMServingSim's pooled fit \
+             on the skewed decode batches its profiler measured)",
+            num(step.skew),
+            o.tp
+        ));
+    }
     if let Some(ar) = o.allreduce {
         fit.push_str(&format!(
             "; dense includes tp{} ring all-reduce, 2 per layer, {} us + bytes / {} GB/s per ring \

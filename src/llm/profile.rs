@@ -468,6 +468,7 @@ fn row_toml(p: &LlmProfile) -> String {
         ("m2", st.m2),
         ("s0", st.s0),
         ("s1", st.s1),
+        ("skew", st.skew),
     ] {
         s += &format!("{k} = {}\n", f(v));
     }

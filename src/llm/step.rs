@@ -31,6 +31,9 @@ pub struct StepContent {
     /// `K`: the sum over decodes of `k + 1` (`k`: tokens in cache before the decode), the KV
     /// the decodes read, their own token included.
     pub k: u64,
+    /// `Kmax`: the largest `k + 1` over the step's decodes (0 without decodes): with `D` and
+    /// `K`, how skewed their contexts are (`D * Kmax - K`, 0 when all are equal).
+    pub kmax: u64,
     /// `S`: scheduled requests, `np + d`.
     pub s: u64,
     /// `T`: tokens computed in the step, `p + d`.
@@ -46,6 +49,7 @@ impl StepContent {
         kp: 0,
         d: 0,
         k: 0,
+        kmax: 0,
         s: 0,
         t: 0,
     };
@@ -69,6 +73,7 @@ impl StepContent {
     pub fn add_decode(&mut self, k: u64) {
         self.d += 1;
         self.k += k + 1;
+        self.kmax = self.kmax.max(k + 1);
         self.s += 1;
         self.t += 1;
     }
@@ -122,6 +127,13 @@ pub struct StepModel {
     /// Per unit of `K` more in a mixed step.
     #[serde(default)]
     pub m2: f64,
+    /// Skew (dimensionless, LLMServingSim's `alpha`): a batch of decodes with unequal contexts
+    /// is slower than a uniform batch of the same total KV (FlashAttention's varlen kernel pays
+    /// tile padding and SM imbalance); the step pays `skew` times the gap between the decode
+    /// attention at the longest context and at the mean, `(d2 [+ m2 in a mixed step]) * (D *
+    /// Kmax - K)`.
+    #[serde(default)]
+    pub skew: f64,
     /// Once per step (lm_head, sampler).
     #[serde(default)]
     pub s0: f64,
@@ -170,6 +182,10 @@ impl StepModel {
             us += self.m0;
             us += self.m1 * c.d as f64;
             us += self.m2 * c.k as f64;
+        }
+        if c.d >= 2 {
+            let per_k = if c.np > 0 { self.d2 + self.m2 } else { self.d2 };
+            us += self.skew * per_k * (c.d * c.kmax - c.k) as f64;
         }
         us += self.s0;
         us += self.s1 * c.s as f64;
@@ -239,6 +255,7 @@ mod tests {
                 kp: 20,
                 d: 3,
                 k: 1110,
+                kmax: 1000,
                 s: 5,
                 t: 153,
             }
@@ -309,5 +326,34 @@ mod tests {
             s.add_decode(500);
         }
         assert_eq!(blis.step_ns(&s), 9_364_906);
+    }
+}
+
+#[cfg(test)]
+mod skew_tests {
+    use super::{StepContent, StepModel};
+
+    /// Two decodes with 9 and 29 tokens in cache read K = 10 + 30 = 40 tokens, the longest 30:
+    /// D * Kmax - K = 60 - 40 = 20. With d2 = 0.5 us and skew 0.1: 0.5 * 40 = 20 us, plus
+    /// 0.1 * 0.5 * 20 = 1 us of skew: 21 us. With a 4-token chunk beside them (a mixed step,
+    /// m2 = 0.25): 20 + 0.25 * 40 = 30 us, plus 0.1 * (0.5 + 0.25) * 20 = 1.5 us: 31.5 us.
+    /// One decode has no skew.
+    #[test]
+    fn skew_pays_for_unequal_decode_contexts() {
+        let m = StepModel {
+            d2: 0.5,
+            m2: 0.25,
+            skew: 0.1,
+            ..StepModel::default()
+        };
+        let mut c = StepContent::default();
+        c.add_decode(9);
+        c.add_decode(29);
+        assert_eq!(m.step_ns(&c), 21_000);
+        c.add_prefill(4, 0);
+        assert_eq!(m.step_ns(&c), 31_500);
+        let mut one = StepContent::default();
+        one.add_decode(29);
+        assert_eq!(m.step_ns(&one), 15_000);
     }
 }
