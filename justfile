@@ -29,6 +29,19 @@ lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
 
+# The LLM replay against the two shipped REAL vLLM runs (Llama-3.1-8B, Qwen3-32B on RTX PRO 6000): TTFT, TPOT and E2E beside the real run's and LLMServingSim's; exit 1 if a target is missed.
+validate-llm:
+    cargo run --release -- validate-llm traces/sources/llmservingsim/RTXPRO6000/Llama-3.1-8B traces/sources/llmservingsim/RTXPRO6000/Qwen3-32B --profiles profiles/llm.toml --require
+
+# LLM replay speed: each shipped 300-request vLLM run end to end, and one million generated Azure-conversation-like requests on 8 A100-80GB replicas (Llama-3.1-8B, BLIS's step model): wall time, peak RSS, steps/s and simulated tokens/s.
+bench-llm:
+    cargo build --release
+    mkdir -p reports/bench-llm
+    /usr/bin/time -f "300 requests, Llama-3.1-8B (1 x RTX PRO 6000): wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace traces/vllm-llama-3.1-8b.parquet --profiles profiles/llm.toml --gpu RTXPRO6000 --gpus 1 --policy fcfs --param llm.max_num_seqs=128 --param llm.max_num_batched_tokens=2048 --out reports/bench-llm/llama
+    /usr/bin/time -f "300 requests, Qwen3-32B (2 x RTX PRO 6000, tp 2): wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace traces/vllm-qwen3-32b.parquet --profiles profiles/llm.toml --gpu RTXPRO6000 --gpus 2 --policy fcfs --param llm.max_num_seqs=128 --param llm.max_num_batched_tokens=2048 --out reports/bench-llm/qwen
+    ./target/release/mig-replay trace gen --llm --rate 60 --queries 1000000 --model llama-3.1-8b-instruct --seed 1 --out reports/bench-llm/azure-like-1m.parquet
+    /usr/bin/time -f "1M requests on 8 x A100-80GB: wall %e s, peak RSS %M KB" ./target/release/mig-replay run --trace reports/bench-llm/azure-like-1m.parquet --profiles profiles/llm.toml --gpu A100-80GB --gpus 8 --policy fcfs --out reports/bench-llm/1m
+
 # The independent Python reference of the LLM replica (benches/reference_llm.py, standard library only): its hand-computed cases and tests, and that the fixtures under tests/fixtures/llm/ are its output.
 reference-llm:
     python3 -m unittest discover -s benches -p 'test_reference_llm.py'
