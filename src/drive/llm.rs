@@ -230,6 +230,12 @@ pub fn replay(s: &LlmScenario) -> Result<LlmReplay> {
         &outcome,
         &s.slos,
     );
+    if !metrics.invariants.hold() {
+        return Err(Error::Internal(format!(
+            "an LLM replay broke an invariant: {:?}",
+            metrics.invariants
+        )));
+    }
     Ok(LlmReplay {
         outcome,
         metrics,

@@ -118,6 +118,52 @@ pub struct ReplicaMetrics {
     pub busy: f64,
 }
 
+/// The end-of-replay checks of an LLM replay, each recomputed from the outcome: every request
+/// either refused or finished with all its output tokens (conservation); arrival <= first
+/// token <= finish (causality); no replica busy for longer than the window, its steps run one
+/// at a time (one step at a time); no replica ever held more KV blocks than it has (capacity).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LlmInvariants {
+    pub conservation: bool,
+    pub causality: bool,
+    pub one_step_at_a_time: bool,
+    pub kv_within_capacity: bool,
+}
+
+impl LlmInvariants {
+    pub fn hold(&self) -> bool {
+        self.conservation && self.causality && self.one_step_at_a_time && self.kv_within_capacity
+    }
+
+    fn of(arrival_ns: &[u64], out: &LlmOutcome) -> LlmInvariants {
+        let q = &out.requests;
+        let n = arrival_ns.len();
+        let conservation = (0..n).all(|r| {
+            if out.instance[r] == REFUSED {
+                q.first[r] == crate::llm::replica::NONE && q.e[r] == 0
+            } else {
+                q.e[r] == q.o[r] && q.finish[r] != crate::llm::replica::NONE && q.h[r] == 0
+            }
+        });
+        let causality = (0..n).all(|r| {
+            out.instance[r] == REFUSED || (arrival_ns[r] < q.first[r] && q.first[r] <= q.finish[r])
+        });
+        let start = arrival_ns.first().copied().unwrap_or(0);
+        let window = out.end_ns.saturating_sub(start);
+        let one_step_at_a_time = out.replicas.iter().all(|r| r.busy_ns <= window);
+        let kv_within_capacity = out
+            .replicas
+            .iter()
+            .all(|r| r.peak_blocks <= r.limits.kv_blocks && r.free == r.limits.kv_blocks);
+        LlmInvariants {
+            conservation,
+            causality,
+            one_step_at_a_time,
+            kv_within_capacity,
+        }
+    }
+}
+
 /// An LLM replay's figures.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LlmMetrics {
@@ -134,6 +180,7 @@ pub struct LlmMetrics {
     pub goodput_rps: Option<f64>,
     pub models: BTreeMap<String, ModelMetrics>,
     pub replicas: Vec<ReplicaMetrics>,
+    pub invariants: LlmInvariants,
 }
 
 /// Distribution figures of ns values (sorted in place).
@@ -331,5 +378,6 @@ pub fn compute(
         goodput_rps: every_model_has_slo.then(|| per_s(all_met)),
         models: by_model,
         replicas,
+        invariants: LlmInvariants::of(arrival_ns, out),
     }
 }
