@@ -216,7 +216,7 @@ pub fn validate(
         meta.get("engine_kwargs")
             .and_then(|e| e.get(k))
             .and_then(|v| v.as_u64())
-            .filter(|&v| v >= 1 && v <= 1 << 30)
+            .filter(|v| (1..=1 << 30).contains(v))
             .ok_or_else(|| {
                 Error::column(
                     &meta_path,
