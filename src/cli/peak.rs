@@ -33,6 +33,10 @@ pub struct PeakArgs {
 }
 
 pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
+    if super::run_llm::is_llm_profiles(&a.server.profiles) {
+        return super::llm_search::peak_llm(a);
+    }
+    a.criterion.refuse_llm()?;
     let gpu = GpuSpec::by_name(&a.server.gpu)?;
     let mut run = a.params.run_params()?;
     run.slas = run.slas.with_global(a.criterion.sla_ms);
@@ -45,7 +49,7 @@ pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
     let trace = Arc::new(Trace::load(&a.server.trace)?);
     let profiles = Arc::new(Profiles::load(&a.server.profiles)?);
     let cfg = PeakConfig {
-        percentile: a.criterion.percentile,
+        percentile: a.criterion.percentile(),
         tolerance: a.tolerance,
         pooled: a.criterion.pooled,
     };
@@ -74,7 +78,7 @@ pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
                 "policy",
                 "rate-scale",
                 "queries/s",
-                format!("p{} ms", a.criterion.percentile),
+                format!("p{} ms", a.criterion.percentile()),
                 "SLA ms",
                 "binding model",
                 "utilization",

@@ -66,7 +66,7 @@ pub struct PlanArgs {
 }
 
 /// Parse `KIND=PRICE` pairs into the price per GPU-hour of each canonical kind name.
-fn prices(cost: &[String]) -> Result<BTreeMap<String, f64>> {
+pub(super) fn prices(cost: &[String]) -> Result<BTreeMap<String, f64>> {
     let mut m = BTreeMap::new();
     for c in cost {
         let (k, v) = c.split_once('=').ok_or_else(|| {
@@ -99,6 +99,13 @@ fn prices(cost: &[String]) -> Result<BTreeMap<String, f64>> {
 }
 
 pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
+    if a.profiles
+        .iter()
+        .any(|p| super::run_llm::is_llm_profiles(p))
+    {
+        return super::llm_search::plan_llm(a);
+    }
+    a.criterion.refuse_llm()?;
     let search = Search::parse(&a.search)?;
     if let Some(out) = &a.out {
         super::run::check_out_dir(out, &["plan.json", "gpus-needed.png", "gpus-needed.svg"])?;
@@ -106,7 +113,7 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
     let mut run = a.params.run_params()?;
     run.slas = run.slas.with_global(a.criterion.sla_ms);
     let cfg = PlanConfig {
-        percentile: a.criterion.percentile,
+        percentile: a.criterion.percentile(),
         pooled: a.criterion.pooled,
         max_gpus: a.max_gpus,
         search,

@@ -17,7 +17,8 @@ use std::time::Instant;
 
 /// Whether `--profiles` names an LLM profile file (TOML) rather than a DNN profile (Parquet).
 pub fn is_llm_profiles(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+    p.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
 }
 
 /// The `llm.*` parameters of `--param` (every other key refused: an LLM run has no policy
@@ -26,9 +27,8 @@ pub fn llm_params(pairs: &[String]) -> Result<LlmParams> {
     let kv: Vec<(&str, &str)> = pairs
         .iter()
         .map(|p| {
-            p.split_once('=').ok_or_else(|| {
-                Error::Usage(format!("--param '{p}': expected key=value"))
-            })
+            p.split_once('=')
+                .ok_or_else(|| Error::Usage(format!("--param '{p}': expected key=value")))
         })
         .collect::<Result<_>>()?;
     LlmParams::from_pairs(kv.iter().map(|(k, v)| (k.trim(), v.trim())))
@@ -49,7 +49,10 @@ pub fn slos(given: &[String]) -> Result<BTreeMap<String, Slo>> {
 pub fn run_llm(a: RunArgs) -> Result<i32> {
     let t0 = Instant::now();
     for (given, flag) in [
-        (a.sla_ms.is_some(), "--sla-ms (an LLM run's SLOs are --slo MODEL:ttft_ms=..,tpot_ms=..)"),
+        (
+            a.sla_ms.is_some(),
+            "--sla-ms (an LLM run's SLOs are --slo MODEL:ttft_ms=..,tpot_ms=..)",
+        ),
         (a.params.policy_config.is_some(), "--policy-config"),
         (a.params.slice.is_some(), "--slice"),
         (a.params.layout.is_some(), "--layout"),
@@ -59,7 +62,9 @@ pub fn run_llm(a: RunArgs) -> Result<i32> {
         (a.stream, "--stream"),
     ] {
         if given {
-            return Err(Error::Usage(format!("{flag} is not available for an LLM replay")));
+            return Err(Error::Usage(format!(
+                "{flag} is not available for an LLM replay"
+            )));
         }
     }
     crate::trace::check_rate_scale(a.rate_scale, 0)?;
@@ -121,7 +126,11 @@ pub fn run_llm(a: RunArgs) -> Result<i32> {
         println!(
             "wrote {}/summary.json{} (load {:.0} ms, replay {:.0} ms, total {:.0} ms)",
             a.out.display(),
-            if a.no_queries { "" } else { " and queries.parquet" },
+            if a.no_queries {
+                ""
+            } else {
+                " and queries.parquet"
+            },
             t_load.as_secs_f64() * 1e3,
             t_sim.as_secs_f64() * 1e3,
             t0.elapsed().as_secs_f64() * 1e3

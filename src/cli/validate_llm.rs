@@ -43,5 +43,9 @@ pub fn validate_llm(a: ValidateLlmArgs) -> Result<i32> {
         s.push('\n');
         crate::io::atomic::write_atomic(&out.join("validation.json"), s.as_bytes())?;
     }
-    Ok(if a.require && !all.iter().all(|v| v.meets_targets()) { 1 } else { 0 })
+    Ok(if a.require && !all.iter().all(|v| v.meets_targets()) {
+        1
+    } else {
+        0
+    })
 }

@@ -65,7 +65,10 @@ fn gpu_memory_bytes(gpu: &str, p: &LlmProfile) -> Result<f64> {
 /// The engine settings of a replica of `p` under `params`.
 pub fn limits(gpu: &str, p: &LlmProfile, params: &LlmParams) -> Result<(Limits, &'static str)> {
     let block_size = params.block_size.unwrap_or(p.block_size);
-    let (kv_blocks, from) = match params.kv_blocks.or((p.kv_blocks > 0).then_some(p.kv_blocks)) {
+    let (kv_blocks, from) = match params
+        .kv_blocks
+        .or((p.kv_blocks > 0).then_some(p.kv_blocks))
+    {
         Some(n) => (u64::from(n), "measured"),
         None => {
             let mem = f64::from(p.tp) * gpu_memory_bytes(gpu, p)? * params.gpu_memory_utilization;
@@ -90,7 +93,9 @@ pub fn limits(gpu: &str, p: &LlmProfile, params: &LlmParams) -> Result<(Limits, 
     };
     Ok((
         Limits {
-            max_num_batched_tokens: params.max_num_batched_tokens.unwrap_or(p.max_num_batched_tokens),
+            max_num_batched_tokens: params
+                .max_num_batched_tokens
+                .unwrap_or(p.max_num_batched_tokens),
             max_num_seqs: params.max_num_seqs.unwrap_or(p.max_num_seqs),
             block_size,
             kv_blocks: kv_blocks as u32,
@@ -114,7 +119,12 @@ fn replica_counts(s: &LlmScenario, profs: &[&LlmProfile]) -> Result<Vec<u32>> {
     let named: u64 = models
         .iter()
         .zip(profs)
-        .filter_map(|(m, p)| s.params.replicas.get(m).map(|&k| u64::from(k) * u64::from(p.tp)))
+        .filter_map(|(m, p)| {
+            s.params
+                .replicas
+                .get(m)
+                .map(|&k| u64::from(k) * u64::from(p.tp))
+        })
         .sum();
     if named > s.gpus as u64 {
         return Err(Error::Usage(format!(

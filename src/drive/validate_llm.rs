@@ -88,17 +88,17 @@ impl Validation {
         );
         for r in &self.rows {
             let sim = match r.llmservingsim_ms {
-                Some(x) => format!(
-                    "{:>14.1} {:>7.1}%",
-                    x,
-                    (x / r.real_ms - 1.0) * 100.0
-                ),
+                Some(x) => format!("{:>14.1} {:>7.1}%", x, (x / r.real_ms - 1.0) * 100.0),
                 None => format!("{:>14} {:>8}", "-", "-"),
             };
             let target = match r.target {
                 Some(t) => format!(
                     "{} {:.0}%",
-                    if r.meets() { "ok   within" } else { "MISS within" },
+                    if r.meets() {
+                        "ok   within"
+                    } else {
+                        "MISS within"
+                    },
                     t * 100.0
                 ),
                 None => String::new(),
@@ -115,7 +115,11 @@ impl Validation {
             "  targets (means within {:.0} %, p90 and p99 within {:.0} %): {}\n",
             MEAN_TARGET * 100.0,
             TAIL_TARGET * 100.0,
-            if self.meets_targets() { "met" } else { "MISSED" }
+            if self.meets_targets() {
+                "met"
+            } else {
+                "MISSED"
+            }
         );
         s
     }
@@ -134,9 +138,16 @@ fn real_times(dir: &Path) -> Result<Vec<(f64, f64, f64, u32)>> {
         let j: serde_json::Value = serde_json::from_str(l)
             .map_err(|e| Error::file(&path, format!("line {}: not JSON ({e})", k + 1)))?;
         let f = |key: &str| {
-            j.get(key).and_then(|x| x.as_f64()).filter(|x| x.is_finite()).ok_or_else(|| {
-                Error::column(&path, key, format!("line {}: missing or not a number", k + 1))
-            })
+            j.get(key)
+                .and_then(|x| x.as_f64())
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| {
+                    Error::column(
+                        &path,
+                        key,
+                        format!("line {}: missing or not a number", k + 1),
+                    )
+                })
         };
         let o = f("output_toks")?;
         v.push((
@@ -190,7 +201,11 @@ fn dist_f64(mut v: Vec<f64>) -> Dist {
 }
 
 /// Validate against the run in `dir` with the profile of its model on `gpu` in `profiles`.
-pub fn validate(dir: &Path, profiles: &LlmProfiles, gpu: Option<&str>) -> Result<(Validation, LlmReplay)> {
+pub fn validate(
+    dir: &Path,
+    profiles: &LlmProfiles,
+    gpu: Option<&str>,
+) -> Result<(Validation, LlmReplay)> {
     let (trace, _) = crate::trace::import::vllm_run(dir, None)?;
     let meta_path = dir.join("meta.json");
     let meta: serde_json::Value = serde_json::from_str(
@@ -203,16 +218,28 @@ pub fn validate(dir: &Path, profiles: &LlmProfiles, gpu: Option<&str>) -> Result
             .and_then(|v| v.as_u64())
             .filter(|&v| v >= 1 && v <= 1 << 30)
             .ok_or_else(|| {
-                Error::column(&meta_path, &format!("engine_kwargs.{k}"), "missing or not a positive integer")
+                Error::column(
+                    &meta_path,
+                    &format!("engine_kwargs.{k}"),
+                    "missing or not a positive integer",
+                )
             })
     };
-    let (seqs, budget, tp) = (kw("max_num_seqs")? as u32, kw("max_num_batched_tokens")? as u32, kw("tensor_parallel_size")? as u32);
+    let (seqs, budget, tp) = (
+        kw("max_num_seqs")? as u32,
+        kw("max_num_batched_tokens")? as u32,
+        kw("tensor_parallel_size")? as u32,
+    );
     let model = trace.models[0].clone();
     let gpu = match gpu {
         Some(g) => g.to_string(),
         None => {
             // The one profile of this model at this tensor parallelism.
-            let found: Vec<_> = profiles.profiles.iter().filter(|p| p.model == model && p.tp == tp).collect();
+            let found: Vec<_> = profiles
+                .profiles
+                .iter()
+                .filter(|p| p.model == model && p.tp == tp)
+                .collect();
             match found.as_slice() {
                 [p] => p.gpu.clone(),
                 _ => {
@@ -254,7 +281,11 @@ pub fn validate(dir: &Path, profiles: &LlmProfiles, gpu: Option<&str>) -> Result
     let m = &r.metrics.models[&model];
     let sim = llmservingsim(dir);
     let mut rows = Vec::new();
-    for (what, real, ours) in [("TTFT", &ttft, &m.ttft), ("TPOT", &tpot, &m.tpot), ("E2E", &e2e, &m.e2e)] {
+    for (what, real, ours) in [
+        ("TTFT", &ttft, &m.ttft),
+        ("TPOT", &tpot, &m.tpot),
+        ("E2E", &e2e, &m.e2e),
+    ] {
         for (stat, a, b, target) in [
             ("mean", real.mean_ms, ours.mean_ms, Some(MEAN_TARGET)),
             ("p50", real.p50_ms, ours.p50_ms, None),

@@ -54,7 +54,9 @@ pub struct LlmOutcome {
 pub fn replay(s: &LlmSetup, router: &mut dyn Router) -> Result<LlmOutcome> {
     let n = s.arrival_ns.len();
     if s.model.len() != n || s.prompt.len() != n || s.output.len() != n {
-        return Err(Error::Internal("LLM replay: columns of unequal length".into()));
+        return Err(Error::Internal(
+            "LLM replay: columns of unequal length".into(),
+        ));
     }
     let mut q = Requests::new(s.prompt, s.output);
     let mut reps: Vec<Replica> = s.replicas.iter().map(|r| Replica::new(r.limits)).collect();
@@ -74,7 +76,11 @@ pub fn replay(s: &LlmSetup, router: &mut dyn Router) -> Result<LlmOutcome> {
     let mut end_ns = 0u64;
     let mut next = 0usize;
     loop {
-        let t_arr = if next < n { s.arrival_ns[next] } else { u64::MAX };
+        let t_arr = if next < n {
+            s.arrival_ns[next]
+        } else {
+            u64::MAX
+        };
         let t_done = done.peek().map_or(u64::MAX, |r| r.0.0);
         if t_done == u64::MAX && t_arr == u64::MAX {
             break;
@@ -177,10 +183,11 @@ fn start(
 ) -> Result<()> {
     if let Some(content) = rep.schedule(q, t)? {
         let d = step.step_ns(&content).max(1);
-        let end = t
-            .checked_add(d)
-            .filter(|e| *e < 1 << 63)
-            .ok_or_else(|| Error::Usage(format!("simulated time overflows 2^63 ns (a step of {d} ns at {t} ns)")))?;
+        let end = t.checked_add(d).filter(|e| *e < 1 << 63).ok_or_else(|| {
+            Error::Usage(format!(
+                "simulated time overflows 2^63 ns (a step of {d} ns at {t} ns)"
+            ))
+        })?;
         done.push(Reverse((end, i)));
     }
     Ok(())
@@ -243,7 +250,13 @@ mod tests {
             p1: 1.0,
             d1: 10.0,
         };
-        let o = run(&[(0, 5000, 3)], lim(2048, 256, 1000), &step, 1, "round-robin");
+        let o = run(
+            &[(0, 5000, 3)],
+            lim(2048, 256, 1000),
+            &step,
+            1,
+            "round-robin",
+        );
         assert_eq!(o.requests.first[0], 8000 * US);
         assert_eq!(o.requests.finish[0], 10020 * US);
         assert_eq!(o.replicas[0].steps, 5);
@@ -262,10 +275,20 @@ mod tests {
             p1: 1.0,
             d1: 10.0,
         };
-        let o = run(&[(0, 32, 4), (0, 16, 10)], lim(2048, 256, 4), &step, 1, "round-robin");
+        let o = run(
+            &[(0, 32, 4), (0, 16, 10)],
+            lim(2048, 256, 4),
+            &step,
+            1,
+            "round-robin",
+        );
         assert_eq!(o.requests.first[0], 148 * US);
         assert_eq!(o.requests.finish[0], 478 * US);
-        assert_eq!(o.requests.first[1], 148 * US, "TTFT is kept across a preemption");
+        assert_eq!(
+            o.requests.first[1],
+            148 * US,
+            "TTFT is kept across a preemption"
+        );
         assert_eq!(o.requests.finish[1], 1475 * US);
         assert_eq!(o.requests.preemptions, vec![0, 1]);
     }
@@ -279,7 +302,13 @@ mod tests {
             p1: 0.0,
             d1: 0.0,
         };
-        let o = run(&[(0, 40, 30), (0, 40, 25)], lim(2048, 256, 4), &step, 1, "round-robin");
+        let o = run(
+            &[(0, 40, 30), (0, 40, 25)],
+            lim(2048, 256, 4),
+            &step,
+            1,
+            "round-robin",
+        );
         assert_eq!(o.instance[0], REFUSED);
         assert_eq!(o.requests.first[0], super::NONE);
         // 40 + 25 - 1 = 64 tokens: exactly 4 blocks; 25 steps of 100 us.
@@ -296,7 +325,13 @@ mod tests {
             p1: 0.0,
             d1: 0.0,
         };
-        let o = run(&[(0, 10, 2), (0, 10, 2)], lim(2048, 1, 100), &step, 1, "round-robin");
+        let o = run(
+            &[(0, 10, 2), (0, 10, 2)],
+            lim(2048, 1, 100),
+            &step,
+            1,
+            "round-robin",
+        );
         assert_eq!(o.requests.finish, vec![200 * US, 400 * US]);
         assert_eq!(o.requests.first, vec![100 * US, 300 * US]);
     }

@@ -56,7 +56,9 @@ impl LlmParams {
 
     /// Parse `key=value` pairs (every key must be an `llm.*` key); `what` names where they
     /// came from in errors (`--param`, `key 'llm'` of a sweep file).
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<LlmParams> {
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<LlmParams> {
         let mut p = LlmParams::defaults();
         for (k, v) in pairs {
             let count = |lo: u64| -> Result<u32> {
@@ -90,7 +92,11 @@ impl LlmParams {
                         return Err(Error::Usage(format!(
                             "--param {k}: not an LLM parameter; known: {}",
                             KEYS.iter()
-                                .map(|k| if k.ends_with('.') { format!("{k}<model>") } else { k.to_string() })
+                                .map(|k| if k.ends_with('.') {
+                                    format!("{k}<model>")
+                                } else {
+                                    k.to_string()
+                                })
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         )));

@@ -200,7 +200,9 @@ impl Replica {
         // 2. Waiting requests, first come first served, only without a preemption.
         if !preempted {
             while budget > 0 && (self.running.len() as u32) < lim.max_num_seqs {
-                let Some(&r) = self.waiting.front() else { break };
+                let Some(&r) = self.waiting.front() else {
+                    break;
+                };
                 let r = r as usize;
                 debug_assert_eq!(q.c[r], 0);
                 if self.free < lim.blocks(q.p[r] + q.e[r]) {

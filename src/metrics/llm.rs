@@ -28,7 +28,11 @@ pub struct Slo {
 impl Slo {
     /// Parse `--slo MODEL:ttft_ms=X,tpot_ms=Y` (either key may be left out).
     pub fn parse(s: &str) -> Result<(String, Slo)> {
-        let bad = |why: String| Error::Usage(format!("--slo '{s}': {why}; expected MODEL:ttft_ms=MS,tpot_ms=MS"));
+        let bad = |why: String| {
+            Error::Usage(format!(
+                "--slo '{s}': {why}; expected MODEL:ttft_ms=MS,tpot_ms=MS"
+            ))
+        };
         let (model, bounds) = s
             .split_once(':')
             .ok_or_else(|| bad("no ':' after the model".into()))?;
@@ -221,7 +225,13 @@ pub fn compute(
     let start = arrival_ns.first().copied().unwrap_or(0);
     let end = out.end_ns.max(start);
     let window_s = (end - start) as f64 / 1e9;
-    let per_s = |x: u64| if window_s > 0.0 { x as f64 / window_s } else { 0.0 };
+    let per_s = |x: u64| {
+        if window_s > 0.0 {
+            x as f64 / window_s
+        } else {
+            0.0
+        }
+    };
     let mut by_model: BTreeMap<String, ModelMetrics> = BTreeMap::new();
     let mut all_met = 0u64;
     let every_model_has_slo = models.iter().all(|m| slos.contains_key(m));
@@ -271,7 +281,13 @@ pub fn compute(
                 preemptions: pre,
                 preempted_requests: preq,
                 slo,
-                slo_attainment: slo.map(|_| if requests > 0 { met as f64 / requests as f64 } else { 0.0 }),
+                slo_attainment: slo.map(|_| {
+                    if requests > 0 {
+                        met as f64 / requests as f64
+                    } else {
+                        0.0
+                    }
+                }),
                 goodput_rps: slo.map(|_| per_s(met)),
             },
         );
@@ -290,8 +306,16 @@ pub fn compute(
                 tokens: r.tokens,
                 preemptions: r.preemptions,
                 kv_peak: f64::from(r.peak_blocks) / kv,
-                kv_mean: if span > 0.0 { r.block_ns as f64 / kv / span } else { 0.0 },
-                busy: if span > 0.0 { r.busy_ns as f64 / span } else { 0.0 },
+                kv_mean: if span > 0.0 {
+                    r.block_ns as f64 / kv / span
+                } else {
+                    0.0
+                },
+                busy: if span > 0.0 {
+                    r.busy_ns as f64 / span
+                } else {
+                    0.0
+                },
             }
         })
         .collect();

@@ -60,15 +60,26 @@ impl LlmSummary {
             m.output_tokens_per_s
         );
         for (name, x) in &m.models {
-            s += &format!("  {name}: {} requests, {} preemptions\n", x.requests, x.preemptions);
-            for (what, d) in [("TTFT", &x.ttft), ("TPOT", &x.tpot), ("ITL", &x.itl), ("E2E", &x.e2e)] {
+            s += &format!(
+                "  {name}: {} requests, {} preemptions\n",
+                x.requests, x.preemptions
+            );
+            for (what, d) in [
+                ("TTFT", &x.ttft),
+                ("TPOT", &x.tpot),
+                ("ITL", &x.itl),
+                ("E2E", &x.e2e),
+            ] {
                 s += &format!(
                     "    {what:<4} ms  mean {:>10.2}  p50 {:>10.2}  p90 {:>10.2}  p99 {:>10.2}\n",
                     d.mean_ms, d.p50_ms, d.p90_ms, d.p99_ms
                 );
             }
             if let (Some(a), Some(g)) = (x.slo_attainment, x.goodput_rps) {
-                s += &format!("    SLO met by {:.2} % of requests; goodput {g:.3} requests/s\n", a * 100.0);
+                s += &format!(
+                    "    SLO met by {:.2} % of requests; goodput {g:.3} requests/s\n",
+                    a * 100.0
+                );
             }
         }
         if let Some(g) = m.goodput_rps {
@@ -83,7 +94,8 @@ pub fn write_queries(path: &Path, trace: &Trace, r: &LlmReplay) -> Result<()> {
     let q = &r.outcome.requests;
     let n = trace.len();
     let ids: Vec<i64> = (0..n).map(|i| trace.id_of(i)).collect();
-    let opt = |v: &[u64]| -> Int64Array { v.iter().map(|&t| (t != NONE).then_some(t as i64)).collect() };
+    let opt =
+        |v: &[u64]| -> Int64Array { v.iter().map(|&t| (t != NONE).then_some(t as i64)).collect() };
     let model = DictionaryArray::<Int32Type>::try_new(
         Int32Array::from(trace.model.iter().map(|&m| m as i32).collect::<Vec<_>>()),
         Arc::new(StringArray::from(trace.models.clone())),
@@ -93,7 +105,16 @@ pub fn write_queries(path: &Path, trace: &Trace, r: &LlmReplay) -> Result<()> {
     let cols: Vec<(&str, ArrayRef)> = vec![
         ("id", Arc::new(Int64Array::from(ids))),
         ("model", Arc::new(model)),
-        ("arrival_ns", Arc::new(Int64Array::from(trace.arrival_ns.iter().map(|&t| t as i64).collect::<Vec<_>>()))),
+        (
+            "arrival_ns",
+            Arc::new(Int64Array::from(
+                trace
+                    .arrival_ns
+                    .iter()
+                    .map(|&t| t as i64)
+                    .collect::<Vec<_>>(),
+            )),
+        ),
         ("first_token_ns", Arc::new(opt(&q.first))),
         ("finish_ns", Arc::new(opt(&q.finish))),
         ("prompt_tokens", Arc::new(i32s(&q.p))),

@@ -5,9 +5,9 @@
 //! `index.html` ([`html`]).
 
 pub mod compare;
-pub mod llm;
 pub mod figures;
 pub mod html;
+pub mod llm;
 pub mod plan;
 pub mod queries;
 pub mod run;

@@ -45,11 +45,7 @@ pub struct RouterEntry {
 }
 
 /// The built-in routers, in listing order.
-pub const ROUTERS: &[RouterEntry] = &[
-    round_robin::ENTRY,
-    least_tokens::ENTRY,
-    most_free_kv::ENTRY,
-];
+pub const ROUTERS: &[RouterEntry] = &[round_robin::ENTRY, least_tokens::ENTRY, most_free_kv::ENTRY];
 
 /// The partitioners an LLM replay has so far: whole GPUs.
 pub const LLM_PARTITIONERS: &[&str] = &["whole"];
@@ -64,7 +60,11 @@ pub struct LlmPolicy {
 impl LlmPolicy {
     /// `PART+ROUTER`, or `fcfs` (= `whole+round-robin`).
     pub fn parse(name: &str) -> Result<LlmPolicy> {
-        let full = if name == "fcfs" { "whole+round-robin" } else { name };
+        let full = if name == "fcfs" {
+            "whole+round-robin"
+        } else {
+            name
+        };
         let (part, router) = full.split_once('+').ok_or_else(|| {
             Error::Usage(format!(
                 "--policy '{name}': an LLM trace takes PART+ROUTER (partitioners: {}; routers: {}) or fcfs (= whole+round-robin)",
@@ -99,7 +99,11 @@ impl LlmPolicy {
 }
 
 fn names() -> String {
-    ROUTERS.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+    ROUTERS
+        .iter()
+        .map(|r| r.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The candidate with the smallest `key`, the lowest index among equals.

@@ -14,6 +14,8 @@ struct MostFreeKv;
 
 impl Router for MostFreeKv {
     fn route(&mut self, _: &Request, candidates: &[u32], replicas: &[Replica]) -> u32 {
-        argmin_by_key(candidates, |c| u64::from(u32::MAX - replicas[c as usize].free))
+        argmin_by_key(candidates, |c| {
+            u64::from(u32::MAX - replicas[c as usize].free)
+        })
     }
 }
