@@ -29,6 +29,7 @@ use crate::drive::capacity::{Search, search_counts, search_exact};
 use crate::drive::llm::{LlmReplay, LlmScenario, ReplicaPlan, replay};
 use crate::drive::peak::{MIN_TOLERANCE, search_scale};
 use crate::error::{Error, Result};
+use crate::llm::profile::WHOLE;
 use crate::metrics::llm::{LlmMetrics, Slo};
 use crate::scenario::MAX_GPUS;
 use crate::stats::dist::Dist;
@@ -307,7 +308,7 @@ pub fn plan_llm(
     }
     if let Some(m) = s.params.replicas.keys().next() {
         return Err(Error::Usage(format!(
-            "--param llm.replicas.{m}: plan chooses the GPU count and shares it among the models as run does; a fixed replica count is for run and peak"
+            "--param llm.replicas.{m}: plan chooses the GPU count and shares it among the models as run does; a set replica count is for run and peak"
         )));
     }
     if s.trace.is_empty() {
@@ -317,7 +318,7 @@ pub fn plan_llm(
         .trace
         .models
         .iter()
-        .filter_map(|m| s.profiles.find(&s.gpu, "whole", m).map(|p| p.tp as usize))
+        .filter_map(|m| s.profiles.find(&s.gpu, WHOLE, m).map(|p| p.tp as usize))
         .max()
         .unwrap_or(1);
     let min_gpus = s.trace.models.len() * most_tp;

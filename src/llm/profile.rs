@@ -11,6 +11,9 @@ use crate::llm::step::StepModel;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The slice name of a whole-GPU profile row.
+pub const WHOLE: &str = "whole";
+
 /// Bytes in a GiB.
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
