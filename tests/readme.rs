@@ -255,6 +255,7 @@ docs! {
     docs_correctness: "docs/correctness.md",
     docs_data: "docs/data.md",
     docs_gpu_kinds: "docs/gpu-kinds.md",
+    docs_llm_planning: "docs/llm-planning.md",
     docs_model: "docs/model.md",
     docs_outputs: "docs/outputs.md",
     docs_performance: "docs/performance.md",
