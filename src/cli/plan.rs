@@ -425,7 +425,7 @@ fn plan_llm(a: PlanArgs) -> Result<i32> {
         for policy in &pols {
             let s = LlmScenario {
                 trace: &trace,
-                profiles: profiles,
+                profiles,
                 gpu: gpu.clone(),
                 gpus: a.max_gpus,
                 policy: *policy,

@@ -231,7 +231,7 @@ pub fn find_llm_peak(s: &LlmScenario, attainment: f64, tolerance: f64) -> Result
 }
 
 fn check_tolerance(tolerance: f64) -> Result<()> {
-    if !(tolerance >= MIN_TOLERANCE && tolerance < 1.0) {
+    if !(MIN_TOLERANCE..1.0).contains(&tolerance) {
         return Err(Error::Usage(format!(
             "--tolerance must be a fraction in [{MIN_TOLERANCE:e}, 1) (0.01 = 1 %), got {}",
             crate::error::num(tolerance)
@@ -348,7 +348,6 @@ pub fn plan_llm(
     // The figures at the bound when no count meets (every search has replayed it then, or
     // it is below the fewest GPUs, which the check above refuses).
     probe(answer.unwrap_or(max_gpus))?;
-    drop(probe);
     let not_monotone: Vec<usize> = match answer {
         Some(a) => seen
             .iter()

@@ -286,9 +286,9 @@ pub fn search_scale<T>(
     tolerance: f64,
     mut meets: impl FnMut(f64) -> Result<(bool, T)>,
 ) -> Result<ScaleSearch<T>> {
-    let mut tries = 0u32;
+    let tries = std::cell::Cell::new(0u32);
     let mut run = |k: f64| {
-        tries += 1;
+        tries.set(tries.get() + 1);
         meets(k)
     };
     let done = |scale: f64, best: T, lower_bound: bool, tries: u32| {
@@ -309,8 +309,7 @@ pub fn search_scale<T>(
         loop {
             if hi > MAX_SCALE {
                 // Feasible at every scale tried: the cap is a lower bound.
-                drop(run);
-                return done(lo, best, true, tries);
+                return done(lo, best, true, tries.get());
             }
             let (ok, t) = run(hi)?;
             if !ok {
@@ -333,8 +332,7 @@ pub fn search_scale<T>(
             lo /= 2.0;
             if lo < 1e-6 {
                 // Not even an almost idle server meets the SLA.
-                drop(run);
-                return done(0.0, t, false, tries);
+                return done(0.0, t, false, tries.get());
             }
         }
     }
@@ -352,6 +350,5 @@ pub fn search_scale<T>(
             hi = mid;
         }
     }
-    drop(run);
-    done(lo, best, false, tries)
+    done(lo, best, false, tries.get())
 }
