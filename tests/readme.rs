@@ -255,8 +255,6 @@ docs! {
     docs_correctness: "docs/correctness.md",
     docs_data: "docs/data.md",
     docs_gpu_kinds: "docs/gpu-kinds.md",
-    docs_llm: "docs/llm.md",
-    docs_llm_profiles: "docs/llm-profiles.md",
     docs_model: "docs/model.md",
     docs_outputs: "docs/outputs.md",
     docs_performance: "docs/performance.md",

@@ -19,6 +19,7 @@
 mod analyze;
 mod compare;
 mod gpu;
+mod llm_search;
 mod merge;
 mod partition;
 mod peak;
@@ -133,13 +134,62 @@ pub struct CriterionArgs {
     /// the SLA when every model's percentile is within its own SLA.
     #[arg(long, allow_negative_numbers = true)]
     pub sla_ms: Option<f64>,
-    /// Latency percentile that must stay within the SLA.
-    #[arg(long, default_value_t = 99.0, allow_negative_numbers = true)]
-    pub percentile: f64,
+    /// Latency percentile that must stay within the SLA [default: 99].
+    #[arg(long, allow_negative_numbers = true)]
+    pub percentile: Option<f64>,
     /// Judge one percentile over every query against one SLA shared by all models, instead
     /// of every model's percentile against its own SLA.
     #[arg(long)]
     pub pooled: bool,
+    /// An LLM trace's SLO, MODEL:ttft_ms=MS,tpot_ms=MS (repeatable; every model needs one): a
+    /// load is met when at least --attainment of every model's requests meet every bound.
+    #[arg(long)]
+    pub slo: Vec<String>,
+    /// For an LLM trace: the share of every model's requests that must meet its SLO, in
+    /// (0, 1] [default: 0.9].
+    #[arg(long, allow_negative_numbers = true)]
+    pub attainment: Option<f64>,
+}
+
+/// The latency percentile of a DNN criterion when `--percentile` is not given.
+pub const DEFAULT_PERCENTILE: f64 = 99.0;
+
+impl CriterionArgs {
+    /// The DNN criterion's percentile.
+    pub fn percentile(&self) -> f64 {
+        self.percentile.unwrap_or(DEFAULT_PERCENTILE)
+    }
+
+    /// Refuse the LLM criterion's flags on a DNN trace.
+    pub fn refuse_llm(&self) -> Result<()> {
+        if !self.slo.is_empty() || self.attainment.is_some() {
+            return Err(Error::Usage(format!(
+                "{} judges an LLM replay (its --profiles an LLM profile file, .toml); a DNN replay is judged by --sla-ms and --percentile",
+                if self.slo.is_empty() {
+                    "--attainment"
+                } else {
+                    "--slo"
+                }
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuse the DNN criterion's flags on an LLM trace.
+    pub fn refuse_dnn(&self) -> Result<()> {
+        for (given, flag) in [
+            (self.sla_ms.is_some(), "--sla-ms"),
+            (self.percentile.is_some(), "--percentile"),
+            (self.pooled, "--pooled"),
+        ] {
+            if given {
+                return Err(Error::Usage(format!(
+                    "{flag} judges a DNN replay; an LLM replay is judged by --slo MODEL:ttft_ms=..,tpot_ms=.. and --attainment"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Policy parameters, shared by `run`, `peak` and `partition`.

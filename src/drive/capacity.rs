@@ -262,70 +262,19 @@ pub fn plan(scenario: &Scenario, cfg: &PlanConfig, price: Option<f64>) -> Result
         seen.insert(n, o);
         Ok(s)
     };
-    // The counts the bisection tries, given a probe: galloping then bisection.
-    let bisect = |probe: &mut dyn FnMut(usize) -> Result<bool>| -> Result<Option<usize>> {
-        let mut lo = 0; // the largest count known insufficient (0: none tried)
-        let mut n = 1;
-        let mut hi = loop {
-            if probe(n)? {
-                break n;
-            }
-            if n == cfg.max_gpus {
-                return Ok(None);
-            }
-            lo = n;
-            n = (2 * n).min(cfg.max_gpus);
-        };
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if probe(mid)? {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        Ok(Some(hi))
-    };
     let unreachable = if scenario.service().is_exact() {
         floor(trace, profiles, gpu, &criterion)?
     } else {
         None
     };
-    let answer = match cfg.search {
-        _ if unreachable.is_some() => {
-            // No count can meet the SLA: one replay at the bound for the figures.
-            probe(cfg.max_gpus, &mut seen)?;
-            None
-        }
-        Search::Bisect => bisect(&mut |n| probe(n, &mut seen))?,
-        Search::Auto if monotone_by_design => bisect(&mut |n| probe(n, &mut seen))?,
-        Search::Auto => match bisect(&mut |n| probe(n, &mut seen))? {
-            Some(upper) => {
-                let mut answer = upper;
-                for n in 1..upper {
-                    if probe(n, &mut seen)? {
-                        answer = n;
-                        break;
-                    }
-                }
-                Some(answer)
-            }
-            None => None,
-        },
-        Search::Scan => {
-            let mut answer = None;
-            for n in 1..=cfg.max_gpus {
-                if probe(n, &mut seen)? {
-                    answer = Some(n);
-                    break;
-                }
-            }
-            if answer.is_some() {
-                // Replay what the bisection would try too.
-                bisect(&mut |n| probe(n, &mut seen))?;
-            }
-            answer
-        }
+    let answer = if unreachable.is_some() {
+        // No count can meet the SLA: one replay at the bound for the figures.
+        probe(cfg.max_gpus, &mut seen)?;
+        None
+    } else {
+        search_counts(cfg.search, monotone_by_design, cfg.max_gpus, &mut |n| {
+            probe(n, &mut seen)
+        })?
     };
     // Counts above the answer that fail break monotonicity.
     let not_monotone: Vec<usize> = match answer {
@@ -360,13 +309,7 @@ pub fn plan(scenario: &Scenario, cfg: &PlanConfig, price: Option<f64>) -> Result
         max_gpus: cfg.max_gpus,
         search: cfg.search,
         monotone_by_design,
-        exact: monotone_by_design
-            || unreachable.is_some()
-            || match cfg.search {
-                Search::Bisect => false,
-                Search::Scan => true,
-                Search::Auto => answer.is_some(),
-            },
+        exact: unreachable.is_some() || search_exact(cfg.search, monotone_by_design, answer),
         rate_qps,
         queries: trace.len(),
         percentile: cfg.percentile,
@@ -391,6 +334,85 @@ pub fn plan(scenario: &Scenario, cfg: &PlanConfig, price: Option<f64>) -> Result
         not_monotone,
         unreachable,
     })
+}
+
+/// The search of every plan, over any criterion: the smallest count in 1..=`max` for which
+/// `probe(n)` (a replay on n GPUs, judged; the caller caches its own figures) says sufficient,
+/// by `search` (see the module docs; `monotone`: more GPUs provably never hurt, so `auto`
+/// bisects). `None` when none is found.
+pub fn search_counts(
+    search: Search,
+    monotone: bool,
+    max: usize,
+    probe: &mut dyn FnMut(usize) -> Result<bool>,
+) -> Result<Option<usize>> {
+    // The counts the bisection tries, given a probe: galloping then bisection.
+    let bisect = |probe: &mut dyn FnMut(usize) -> Result<bool>| -> Result<Option<usize>> {
+        let mut lo = 0; // the largest count known insufficient (0: none tried)
+        let mut n = 1;
+        let mut hi = loop {
+            if probe(n)? {
+                break n;
+            }
+            if n == max {
+                return Ok(None);
+            }
+            lo = n;
+            n = (2 * n).min(max);
+        };
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if probe(mid)? {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Ok(Some(hi))
+    };
+    Ok(match search {
+        Search::Bisect => bisect(probe)?,
+        Search::Auto if monotone => bisect(probe)?,
+        Search::Auto => match bisect(probe)? {
+            Some(upper) => {
+                let mut answer = upper;
+                for n in 1..upper {
+                    if probe(n)? {
+                        answer = n;
+                        break;
+                    }
+                }
+                Some(answer)
+            }
+            None => None,
+        },
+        Search::Scan => {
+            let mut answer = None;
+            for n in 1..=max {
+                if probe(n)? {
+                    answer = Some(n);
+                    break;
+                }
+            }
+            if answer.is_some() {
+                // Replay what the bisection would try too.
+                bisect(probe)?;
+            }
+            answer
+        }
+    })
+}
+
+/// Whether [`search_counts`]'s answer is proven the fewest (or, `None`, that no count up to
+/// the bound suffices): always for a policy monotone by design and for `scan`; for `auto`
+/// when it found a count (it then tried every count below); never for `bisect` alone.
+pub fn search_exact(search: Search, monotone: bool, answer: Option<usize>) -> bool {
+    monotone
+        || match search {
+            Search::Bisect => false,
+            Search::Scan => true,
+            Search::Auto => answer.is_some(),
+        }
 }
 
 /// A proof that no count meets the SLA, under exact service: a query's latency is at least its

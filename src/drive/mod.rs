@@ -7,6 +7,7 @@
 
 pub mod capacity;
 pub mod llm;
+pub mod llm_search;
 pub mod peak;
 pub mod replay;
 pub mod stream;

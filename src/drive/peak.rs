@@ -255,20 +255,64 @@ pub fn find_peak(scenario: &Scenario, cfg: &PeakConfig) -> Result<PeakResult> {
         layout: best.layout,
         lower_bound,
     };
+    let found = search_scale(cfg.tolerance, |k| {
+        let t = run(k)?;
+        Ok((t.feasible, t))
+    })?;
+    Ok(result(found.scale, found.best, found.lower_bound))
+}
+
+/// What [`search_scale`] found.
+#[derive(Debug, Clone)]
+pub struct ScaleSearch<T> {
+    /// The largest scale found to meet the criterion (within the tolerance); 0 when even
+    /// scale 1e-6 does not.
+    pub scale: f64,
+    /// The figures of the try at `scale` (scale 0: of the last try, the smallest scale).
+    pub best: T,
+    /// The criterion held at every scale tried, up to [`MAX_SCALE`]: `scale` is a lower bound.
+    pub lower_bound: bool,
+    /// Tries made.
+    pub tries: u32,
+}
+
+/// The search of every peak, over any criterion: `meets(k)` replays at rate scale k and says
+/// whether the replay meets the criterion, with its figures. It tries k = 1, then doubles
+/// (while it meets, up to [`MAX_SCALE`]) or halves (while it does not, down to 1e-6) to
+/// bracket the peak, then bisects the bracket until its relative width is at most `tolerance`
+/// (or its ends are adjacent floats). It assumes that meeting the criterion at k implies
+/// meeting it at every smaller k.
+pub fn search_scale<T>(
+    tolerance: f64,
+    mut meets: impl FnMut(f64) -> Result<(bool, T)>,
+) -> Result<ScaleSearch<T>> {
+    let tries = std::cell::Cell::new(0u32);
+    let mut run = |k: f64| {
+        tries.set(tries.get() + 1);
+        meets(k)
+    };
+    let done = |scale: f64, best: T, lower_bound: bool, tries: u32| {
+        Ok(ScaleSearch {
+            scale,
+            best,
+            lower_bound,
+            tries,
+        })
+    };
     // Bracket [lo, hi] with lo feasible and hi not.
-    let first = run(1.0)?;
+    let (first_ok, first) = run(1.0)?;
     let (mut lo, mut hi, mut best);
-    if first.feasible {
+    if first_ok {
         lo = 1.0;
         best = first;
         hi = 2.0;
         loop {
             if hi > MAX_SCALE {
                 // Feasible at every scale tried: the cap is a lower bound.
-                return Ok(result(lo, best, true));
+                return done(lo, best, true, tries.get());
             }
-            let t = run(hi)?;
-            if !t.feasible {
+            let (ok, t) = run(hi)?;
+            if !ok {
                 break;
             }
             lo = hi;
@@ -279,8 +323,8 @@ pub fn find_peak(scenario: &Scenario, cfg: &PeakConfig) -> Result<PeakResult> {
         hi = 1.0;
         lo = 0.5;
         loop {
-            let t = run(lo)?;
-            if t.feasible {
+            let (ok, t) = run(lo)?;
+            if ok {
                 best = t;
                 break;
             }
@@ -288,23 +332,23 @@ pub fn find_peak(scenario: &Scenario, cfg: &PeakConfig) -> Result<PeakResult> {
             lo /= 2.0;
             if lo < 1e-6 {
                 // Not even an almost idle server meets the SLA.
-                return Ok(result(0.0, t, false));
+                return done(0.0, t, false, tries.get());
             }
         }
     }
-    while (hi - lo) / lo > cfg.tolerance {
+    while (hi - lo) / lo > tolerance {
         let mid = 0.5 * (lo + hi);
         if mid <= lo || mid >= hi {
             // The ends are adjacent floats (a tolerance below MIN_TOLERANCE): no narrower.
             break;
         }
-        let t = run(mid)?;
-        if t.feasible {
+        let (ok, t) = run(mid)?;
+        if ok {
             lo = mid;
             best = t;
         } else {
             hi = mid;
         }
     }
-    Ok(result(lo, best, false))
+    done(lo, best, false, tries.get())
 }
