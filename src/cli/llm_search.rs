@@ -4,8 +4,11 @@
 
 use super::ParamArgs;
 use crate::error::{Error, Result};
+use crate::llm::params::LlmParams;
+use crate::metrics::llm::Slo;
 use crate::policy::router::LlmPolicy;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Refuse the flags of `ParamArgs` an LLM replay has no use for (its parameters are
 /// `--param llm.*`).
@@ -79,6 +82,37 @@ pub(super) fn llm_prices(cost: &[String], kinds: &[String]) -> Result<BTreeMap<S
             return Err(Error::Usage(format!(
                 "--cost names {kind} twice; give one price per GPU kind"
             )));
+        }
+    }
+    Ok(m)
+}
+
+/// Whether `--profiles` names an LLM profile file (TOML) rather than a DNN profile (Parquet).
+pub(super) fn is_llm_profiles(p: &Path) -> bool {
+    p.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+}
+
+/// The `llm.*` parameters of `--param` (every other key refused: an LLM run has no policy
+/// parameters yet).
+pub(super) fn llm_params(pairs: &[String]) -> Result<LlmParams> {
+    let kv: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .ok_or_else(|| Error::Usage(format!("--param '{p}': expected key=value")))
+        })
+        .collect::<Result<_>>()?;
+    LlmParams::from_pairs(kv.iter().map(|(k, v)| (k.trim(), v.trim())))
+}
+
+/// `--slo MODEL:ttft_ms=..,tpot_ms=..` (repeatable) by model.
+pub(super) fn slos(given: &[String]) -> Result<BTreeMap<String, Slo>> {
+    let mut m = BTreeMap::new();
+    for s in given {
+        let (model, slo) = Slo::parse(s)?;
+        if m.insert(model.clone(), slo).is_some() {
+            return Err(Error::Usage(format!("--slo: model {model} is given twice")));
         }
     }
     Ok(m)

@@ -27,7 +27,6 @@ mod plan;
 mod policy;
 mod profile;
 mod run;
-mod run_llm;
 mod sweep;
 mod trace;
 mod validate_llm;

@@ -1,7 +1,6 @@
 //! `mig-replay peak`: latency-bounded throughput of one or more policies.
 
-use super::llm_search::{line, policies, refuse_dnn_params};
-use super::run_llm::{llm_params, slos};
+use super::llm_search::{line, llm_params, policies, refuse_dnn_params, slos};
 use super::{CriterionArgs, NAMES, ParamArgs, ServerArgs, json};
 use crate::drive::llm::LlmScenario;
 use crate::drive::llm_search::{DEFAULT_ATTAINMENT, LlmPeakResult, find_llm_peak};
@@ -38,7 +37,7 @@ pub struct PeakArgs {
 }
 
 pub fn peak(a: PeakArgs, registry: &Registry) -> Result<i32> {
-    if super::run_llm::is_llm_profiles(&a.server.profiles) {
+    if super::llm_search::is_llm_profiles(&a.server.profiles) {
         return peak_llm(a);
     }
     a.criterion.refuse_llm()?;

@@ -1,8 +1,9 @@
 //! `mig-replay plan`: capacity planning, the fewest GPUs (per policy and GPU kind) whose replay
 //! of a trace meets the SLA ([`crate::drive::capacity`]).
 
-use super::llm_search::{line, llm_prices, policies, refuse_dnn_params};
-use super::run_llm::{is_llm_profiles, llm_params, slos};
+use super::llm_search::{
+    is_llm_profiles, line, llm_params, llm_prices, policies, refuse_dnn_params, slos,
+};
 use super::{CriterionArgs, NAMES, ParamArgs, json};
 use crate::drive::capacity::{DEFAULT_MAX_GPUS, PlanConfig, PlanResult, Search, plan as plan_one};
 use crate::drive::llm::LlmScenario;
@@ -106,7 +107,7 @@ pub(super) fn prices(cost: &[String]) -> Result<BTreeMap<String, f64>> {
 pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
     if a.profiles
         .iter()
-        .any(|p| super::run_llm::is_llm_profiles(p))
+        .any(|p| super::llm_search::is_llm_profiles(p))
     {
         return plan_llm(a);
     }

@@ -149,8 +149,8 @@ fn cannot_stream(a: &RunArgs, policy: &PolicySource) -> Option<(String, String)>
 }
 
 pub fn run(a: RunArgs, registry: &Registry) -> Result<i32> {
-    if super::run_llm::is_llm_profiles(&a.server.profiles) {
-        return super::run_llm::run_llm(a);
+    if super::llm_search::is_llm_profiles(&a.server.profiles) {
+        return run_llm(a);
     }
     if !a.slo.is_empty() {
         return Err(Error::Usage(
@@ -324,4 +324,103 @@ fn queries_writer(
         QueriesWriter::batched(service),
         QUERIES_ROW_GROUP,
     )?))
+}
+
+/// `run` on an LLM trace (its `--profiles` an LLM profile file, TOML): the replica replay of
+/// [`crate::drive::llm`], `summary.json` and `queries.parquet`.
+fn run_llm(a: RunArgs) -> Result<i32> {
+    let t0 = Instant::now();
+    for (given, flag) in [
+        (
+            a.sla_ms.is_some(),
+            "--sla-ms (an LLM run's SLOs are --slo MODEL:ttft_ms=..,tpot_ms=..)",
+        ),
+        (a.params.policy_config.is_some(), "--policy-config"),
+        (a.params.slice.is_some(), "--slice"),
+        (a.params.layout.is_some(), "--layout"),
+        (a.params.service_noise.is_some(), "--service-noise"),
+        (a.params.batching.is_some(), "--batching"),
+        (a.timeline_s.is_some(), "--timeline-s"),
+        (a.stream, "--stream"),
+    ] {
+        if given {
+            return Err(Error::Usage(format!(
+                "{flag} is not available for an LLM replay"
+            )));
+        }
+    }
+    crate::trace::check_rate_scale(a.rate_scale, 0)?;
+    check_out_dir(&a.out, &["summary.json", "queries.parquet"])?;
+    let policy = crate::policy::router::LlmPolicy::parse(&a.policy)?;
+    let params = super::llm_search::llm_params(&a.params.param)?;
+    let slos = super::llm_search::slos(&a.slo)?;
+    let mut trace = Trace::load(&a.server.trace)?;
+    trace.scale_rate(a.rate_scale)?;
+    let profiles = crate::llm::profile::LlmProfiles::load(&a.server.profiles)?;
+    let s = crate::drive::llm::LlmScenario {
+        trace: &trace,
+        profiles: &profiles,
+        gpu: a.server.gpu.clone(),
+        gpus: a.server.gpus,
+        policy,
+        params,
+        slos,
+    };
+    let t_load = t0.elapsed();
+    let r = crate::drive::llm::replay(&s)?;
+    let t_sim = t0.elapsed() - t_load;
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
+    let mut inputs = BTreeMap::new();
+    inputs.insert(
+        "trace".to_string(),
+        InputFile {
+            path: trace.path.display().to_string(),
+            sha256: trace.sha256.get()?,
+        },
+    );
+    inputs.insert(
+        "profiles".to_string(),
+        InputFile {
+            path: profiles.path.display().to_string(),
+            sha256: crate::io::sha256_hex(
+                &std::fs::read(&profiles.path).map_err(|e| Error::io(&profiles.path, e))?,
+            ),
+        },
+    );
+    let summary = crate::report::llm::LlmSummary {
+        kind: "llm",
+        policy: policy.name(),
+        gpu: s.gpu.clone(),
+        gpus: s.gpus,
+        params: s.params.clone(),
+        replicas: r.replicas.clone(),
+        rate_scale: a.rate_scale,
+        metrics: r.metrics.clone(),
+        inputs,
+        mig_replay_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    if !a.no_queries {
+        crate::report::llm::write_queries(&a.out.join("queries.parquet"), &trace, &r)?;
+    }
+    summary.write(&a.out.join("summary.json"))?;
+    if !a.quiet {
+        print!("{}", summary.text());
+        let tokens: u64 = r.outcome.replicas.iter().map(|x| x.tokens).sum();
+        let secs = t_sim.as_secs_f64().max(1e-9);
+        println!(
+            "wrote {}/summary.json{} (load {:.0} ms, replay {:.0} ms: {:.3e} steps/s, {:.3e} simulated tokens/s; total {:.0} ms)",
+            a.out.display(),
+            if a.no_queries {
+                ""
+            } else {
+                " and queries.parquet"
+            },
+            t_load.as_secs_f64() * 1e3,
+            t_sim.as_secs_f64() * 1e3,
+            r.metrics.steps as f64 / secs,
+            tokens as f64 / secs,
+            t0.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    Ok(0)
 }

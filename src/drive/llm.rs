@@ -169,7 +169,7 @@ pub fn replay(s: &LlmScenario) -> Result<LlmReplay> {
             )));
         }
     }
-    let slice = "whole";
+    let slice = crate::llm::profile::WHOLE;
     let profs: Vec<&LlmProfile> = t
         .models
         .iter()

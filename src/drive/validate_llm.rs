@@ -262,7 +262,7 @@ pub fn validate(
         profiles,
         gpu: gpu.clone(),
         gpus: tp as usize,
-        policy: LlmPolicy::parse("whole+round-robin")?,
+        policy: LlmPolicy::fcfs(),
         params,
         slos: BTreeMap::new(),
     };

@@ -65,7 +65,7 @@ impl LlmParams {
                 match v.trim().parse::<u64>() {
                     Ok(x) if x >= lo && x <= MOST => Ok(x as u32),
                     _ => Err(Error::Usage(format!(
-                        "--param {k}={v}: expected a whole number from {lo} to {MOST}"
+                        "--param {k}={v}: expected an integer from {lo} to {MOST}"
                     ))),
                 }
             };

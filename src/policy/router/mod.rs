@@ -93,6 +93,15 @@ impl LlmPolicy {
         })
     }
 
+    /// `fcfs`: whole GPUs, requests routed round robin (each replica admits first come first
+    /// served).
+    pub fn fcfs() -> LlmPolicy {
+        LlmPolicy {
+            partitioner: LLM_PARTITIONERS[0],
+            router: ROUTERS[0],
+        }
+    }
+
     pub fn name(&self) -> String {
         format!("{}+{}", self.partitioner, self.router.name)
     }
@@ -119,4 +128,30 @@ pub(crate) fn argmin_by_key(candidates: &[u32], mut key: impl FnMut(u32) -> u64)
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LlmPolicy;
+
+    #[test]
+    fn policy_names_parse_or_say_what_is_known() {
+        assert_eq!(
+            LlmPolicy::parse("fcfs").unwrap().name(),
+            "whole+round-robin"
+        );
+        assert_eq!(LlmPolicy::fcfs().name(), "whole+round-robin");
+        assert_eq!(
+            LlmPolicy::parse("whole+least-tokens").unwrap().name(),
+            "whole+least-tokens"
+        );
+        let e = LlmPolicy::parse("whole+nope").err().unwrap().to_string();
+        assert!(
+            e.contains("unknown router 'nope'") && e.contains("most-free-kv"),
+            "{e}"
+        );
+        let e = LlmPolicy::parse("paris+elsa").err().unwrap().to_string();
+        assert!(e.contains("'paris' does not partition"), "{e}");
+        assert!(LlmPolicy::parse("round-robin").is_err());
+    }
 }
