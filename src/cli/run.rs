@@ -330,16 +330,12 @@ fn queries_writer(
 /// [`crate::drive::llm`], `summary.json` and `queries.parquet`.
 fn run_llm(a: RunArgs) -> Result<i32> {
     let t0 = Instant::now();
+    super::llm_search::refuse_dnn_params(&a.params)?;
     for (given, flag) in [
         (
             a.sla_ms.is_some(),
             "--sla-ms (an LLM run's SLOs are --slo MODEL:ttft_ms=..,tpot_ms=..)",
         ),
-        (a.params.policy_config.is_some(), "--policy-config"),
-        (a.params.slice.is_some(), "--slice"),
-        (a.params.layout.is_some(), "--layout"),
-        (a.params.service_noise.is_some(), "--service-noise"),
-        (a.params.batching.is_some(), "--batching"),
         (a.timeline_s.is_some(), "--timeline-s"),
         (a.stream, "--stream"),
     ] {
