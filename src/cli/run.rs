@@ -346,7 +346,17 @@ fn run_llm(a: RunArgs) -> Result<i32> {
         }
     }
     crate::trace::check_rate_scale(a.rate_scale, 0)?;
-    check_out_dir(&a.out, &["summary.json", "queries.parquet"])?;
+    check_out_dir(
+        &a.out,
+        &[
+            "summary.json",
+            "queries.parquet",
+            "ttft-cdf.svg",
+            "ttft-cdf.png",
+            "tpot-cdf.svg",
+            "tpot-cdf.png",
+        ],
+    )?;
     let policy = crate::policy::router::LlmPolicy::parse(&a.policy)?;
     let params = super::llm_search::llm_params(&a.params.param)?;
     let slos = super::llm_search::slos(&a.slo)?;
@@ -398,13 +408,20 @@ fn run_llm(a: RunArgs) -> Result<i32> {
     if !a.no_queries {
         crate::report::llm::write_queries(&a.out.join("queries.parquet"), &trace, &r)?;
     }
+    let per_model = (0..trace.models.len() as u32)
+        .map(|m| {
+            let (a, b) = crate::report::llm::ttft_tpot_ms(&trace, &r, m);
+            (trace.models[m as usize].clone(), a, b)
+        })
+        .collect();
+    crate::report::llm::write_cdfs(&a.out, "", &summary.policy, per_model)?;
     summary.write(&a.out.join("summary.json"))?;
     if !a.quiet {
         print!("{}", summary.text());
         let tokens: u64 = r.outcome.replicas.iter().map(|x| x.tokens).sum();
         let secs = t_sim.as_secs_f64().max(1e-9);
         println!(
-            "wrote {}/summary.json{} (load {:.0} ms, replay {:.0} ms: {:.3e} steps/s, {:.3e} simulated tokens/s; total {:.0} ms)",
+            "wrote {}/summary.json{}, ttft-cdf.svg/.png and tpot-cdf.svg/.png (load {:.0} ms, replay {:.0} ms: {:.3e} steps/s, {:.3e} simulated tokens/s; total {:.0} ms)",
             a.out.display(),
             if a.no_queries {
                 ""

@@ -160,6 +160,18 @@ fn real_times(dir: &Path) -> Result<Vec<(f64, f64, f64, u32)>> {
     Ok(v)
 }
 
+/// The real run's TTFT and TPOT (ms) of every request (TPOT for two or more output tokens).
+pub fn real_ttft_tpot_ms(dir: &Path) -> Result<(Vec<f64>, Vec<f64>)> {
+    let real = real_times(dir)?;
+    Ok((
+        real.iter().map(|r| (r.1 - r.0) / 1e6).collect(),
+        real.iter()
+            .filter(|r| r.3 >= 2)
+            .map(|r| (r.2 - r.1) / f64::from(r.3 - 1) / 1e6)
+            .collect(),
+    ))
+}
+
 /// LLMServingSim's prediction in `summary.txt` (`TTFT Mean  7097.2  6815.7  -4.0%`): figure
 /// name (`TTFT mean`, `TPOT p90`, `E2E p99`, ...) -> its simulated ms.
 fn llmservingsim(dir: &Path) -> BTreeMap<String, f64> {

@@ -134,3 +134,77 @@ pub fn write_queries(path: &Path, trace: &Trace, r: &LlmReplay) -> Result<()> {
     let batch = RecordBatch::try_from_iter(cols).map_err(|e| Error::Internal(e.to_string()))?;
     crate::io::write_parquet(path, &batch)
 }
+
+/// A CDF at 200 quantiles (finer in the tail), as the DNN report draws latency: (value,
+/// cumulative fraction), each value the quantile's nearest-rank order statistic of `v`.
+pub fn cdf(v: &mut [f64]) -> Vec<(f64, f64)> {
+    if v.is_empty() {
+        return Vec::new();
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    let mut qs: Vec<f64> = (1..=190).map(|i| i as f64 / 200.0).collect();
+    qs.extend((0..10).map(|i| 0.95 + 0.05 * (1.0 - 0.5f64.powi(i + 1))));
+    qs.push(1.0);
+    qs.iter()
+        .map(|&q| (v[crate::stats::nearest_rank(v.len(), q * 100.0) - 1], q))
+        .collect()
+}
+
+/// Draw the CDFs of TTFT and of TPOT, one line per named series of (TTFT ms, TPOT ms) values,
+/// to `dir/{prefix}ttft-cdf` and `dir/{prefix}tpot-cdf` (SVG and PNG).
+pub fn write_cdfs(
+    dir: &Path,
+    prefix: &str,
+    title: &str,
+    series: Vec<(String, Vec<f64>, Vec<f64>)>,
+) -> Result<()> {
+    use crate::plot::{LineChart, Series};
+    let mut ttft = Vec::new();
+    let mut tpot = Vec::new();
+    for (k, (name, mut a, mut b)) in series.into_iter().enumerate() {
+        ttft.push(Series {
+            name: name.clone(),
+            color: k,
+            points: cdf(&mut a),
+        });
+        tpot.push(Series {
+            name,
+            color: k,
+            points: cdf(&mut b),
+        });
+    }
+    for (what, s, name) in [("TTFT", ttft, "ttft-cdf"), ("TPOT", tpot, "tpot-cdf")] {
+        crate::plot::save(
+            &LineChart {
+                title: format!("{title}: {what} CDF"),
+                x_label: format!("{what} (ms, log scale)"),
+                y_label: "share of requests".into(),
+                series: s,
+                hline: None,
+                log_x: true,
+                log_y: false,
+                x_percent: false,
+                y_percent: false,
+            },
+            dir,
+            &format!("{prefix}{name}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// The TTFT and TPOT (ms) of the served requests of model `m` in a replay of `trace`.
+pub fn ttft_tpot_ms(trace: &Trace, r: &LlmReplay, m: u32) -> (Vec<f64>, Vec<f64>) {
+    let q = &r.outcome.requests;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for i in 0..trace.len() {
+        if trace.model[i] != m || r.outcome.instance[i] == REFUSED {
+            continue;
+        }
+        a.push((q.first[i] - trace.arrival_ns[i]) as f64 / 1e6);
+        if let Some(t) = crate::metrics::llm::tpot_ns(q.first[i], q.finish[i], q.o[i]) {
+            b.push(t / 1e6);
+        }
+    }
+    (a, b)
+}
