@@ -159,25 +159,7 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
         .iter()
         .map(|p| PolicySource::registered(registry, p, &run))
         .collect::<Result<Vec<_>>>()?;
-    let mut trace = Trace::load(&a.trace)?;
-    if let Some(r) = a.rate {
-        if !(r.is_finite() && r > 0.0) {
-            return Err(Error::Usage(format!(
-                "--rate must be a positive number of queries/s, got {}",
-                crate::error::num(r)
-            )));
-        }
-        if trace.len() < 2 {
-            return Err(Error::file(
-                &trace.path,
-                "--rate rescales the trace's mean rate, which needs at least two queries",
-            ));
-        }
-        let k = r / trace.offered_rate();
-        trace.scale_rate(k)?;
-    } else if let Some(k) = a.rate_scale {
-        trace.scale_rate(k)?;
-    }
+    let trace = load_at_rate(&a.trace, a.rate, a.rate_scale, "queries")?;
     let trace = Arc::new(trace);
     let profile_files = a
         .profiles
@@ -374,25 +356,7 @@ fn plan_llm(a: PlanArgs) -> Result<i32> {
     let pols = policies(&a.policies)?;
     let params = llm_params(&a.params.param)?;
     let slos = slos(&a.criterion.slo)?;
-    let mut trace = Trace::load(&a.trace)?;
-    if let Some(r) = a.rate {
-        if !(r.is_finite() && r > 0.0) {
-            return Err(Error::Usage(format!(
-                "--rate must be a positive number of requests/s, got {}",
-                crate::error::num(r)
-            )));
-        }
-        if trace.len() < 2 {
-            return Err(Error::file(
-                &trace.path,
-                "--rate rescales the trace's mean rate, which needs at least two requests",
-            ));
-        }
-        let k = r / trace.offered_rate();
-        trace.scale_rate(k)?;
-    } else if let Some(k) = a.rate_scale {
-        trace.scale_rate(k)?;
-    }
+    let trace = load_at_rate(&a.trace, a.rate, a.rate_scale, "requests")?;
     let files = a
         .profiles
         .iter()
@@ -562,4 +526,34 @@ fn print_llm_row(r: &LlmPlanResult, header: bool, costs: bool) {
         .collect::<Vec<_>>()
         .join(" ");
     println!("  {probes}");
+}
+
+/// The trace at `path`, its arrivals rescaled to a mean of `rate` `unit`/s (`--rate`) or by
+/// `rate_scale` (`--rate-scale`).
+fn load_at_rate(
+    path: &std::path::Path,
+    rate: Option<f64>,
+    rate_scale: Option<f64>,
+    unit: &str,
+) -> Result<Trace> {
+    let mut trace = Trace::load(path)?;
+    if let Some(r) = rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(Error::Usage(format!(
+                "--rate must be a positive number of {unit}/s, got {}",
+                crate::error::num(r)
+            )));
+        }
+        if trace.len() < 2 {
+            return Err(Error::file(
+                &trace.path,
+                format!("--rate rescales the trace's mean rate, which needs at least two {unit}"),
+            ));
+        }
+        let k = r / trace.offered_rate();
+        trace.scale_rate(k)?;
+    } else if let Some(k) = rate_scale {
+        trace.scale_rate(k)?;
+    }
+    Ok(trace)
 }
