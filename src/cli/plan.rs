@@ -230,42 +230,24 @@ pub fn plan(a: PlanArgs, registry: &Registry) -> Result<i32> {
         }
     }
     if let Some(out) = &a.out {
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-        write_atomic(&out.join("plan.json"), json(&results)?.as_bytes())?;
-        let panels = kinds
-            .iter()
-            .map(|g| {
-                let bars = results
-                    .iter()
-                    .filter(|r| r.gpu == g.name)
-                    .enumerate()
-                    .map(|(k, r)| NeededBar {
-                        policy: r.policy.clone(),
-                        color: k,
-                        gpus: r.gpus,
-                        max_gpus: r.max_gpus,
-                        unreachable: r.unreachable.is_some(),
-                    })
-                    .collect();
-                (g.name.to_string(), bars)
+        let kinds: Vec<String> = kinds.iter().map(|g| g.name.to_string()).collect();
+        let title = format!(
+            "GPUs needed: {} at {:.0} q/s, p{} within SLA",
+            a.trace.display(),
+            results.first().map_or(0.0, |r| r.rate_qps),
+            cfg.percentile
+        );
+        write_plan(out, json(&results)?, &kinds, title, a.json, || {
+            results.iter().map(|r| {
+                (
+                    &r.gpu[..],
+                    &r.policy[..],
+                    r.gpus,
+                    r.max_gpus,
+                    r.unreachable.is_some(),
+                )
             })
-            .collect();
-        plot::save(
-            &GpusNeeded {
-                title: format!(
-                    "GPUs needed: {} at {:.0} q/s, p{} within SLA",
-                    a.trace.display(),
-                    results.first().map_or(0.0, |r| r.rate_qps),
-                    cfg.percentile
-                ),
-                panels,
-            },
-            out,
-            "gpus-needed",
-        )?;
-        if !a.json {
-            println!("wrote {}/plan.json and gpus-needed.png/svg", out.display());
-        }
+        })?;
     }
     let unmet: Vec<&PlanResult> = results.iter().filter(|r| r.gpus.is_none()).collect();
     if !unmet.is_empty() {
@@ -430,46 +412,19 @@ fn plan_llm(a: PlanArgs) -> Result<i32> {
         }
     }
     if let Some(out) = &a.out {
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-        let mut text =
-            serde_json::to_string_pretty(&results).map_err(|e| Error::Other(e.to_string()))?;
+        let mut text = json(&results)?;
         text.push('\n');
-        write_atomic(&out.join("plan.json"), text.as_bytes())?;
-        let panels = a
-            .gpus
-            .iter()
-            .map(|g| {
-                let bars = results
-                    .iter()
-                    .filter(|r| &r.gpu == g)
-                    .enumerate()
-                    .map(|(k, r)| NeededBar {
-                        policy: r.policy.clone(),
-                        color: k,
-                        gpus: r.gpus,
-                        max_gpus: r.max_gpus,
-                        unreachable: false,
-                    })
-                    .collect();
-                (g.clone(), bars)
-            })
-            .collect();
-        plot::save(
-            &GpusNeeded {
-                title: format!(
-                    "GPUs needed: {} at {:.1} requests/s, {:.0}% of requests within SLO",
-                    a.trace.display(),
-                    results.first().map_or(0.0, |r| r.rate_rps),
-                    100.0 * attainment
-                ),
-                panels,
-            },
-            out,
-            "gpus-needed",
-        )?;
-        if !a.json {
-            println!("wrote {}/plan.json and gpus-needed.png/svg", out.display());
-        }
+        let title = format!(
+            "GPUs needed: {} at {:.1} requests/s, {:.0}% of requests within SLO",
+            a.trace.display(),
+            results.first().map_or(0.0, |r| r.rate_rps),
+            100.0 * attainment
+        );
+        write_plan(out, text, &a.gpus, title, a.json, || {
+            results
+                .iter()
+                .map(|r| (&r.gpu[..], &r.policy[..], r.gpus, r.max_gpus, false))
+        })?;
     }
     let unmet: Vec<&LlmPlanResult> = results.iter().filter(|r| r.gpus.is_none()).collect();
     for r in &unmet {
@@ -556,4 +511,41 @@ fn load_at_rate(
         trace.scale_rate(k)?;
     }
     Ok(trace)
+}
+
+/// Write `out/plan.json` (`text`) and the GPUs-needed plot: one panel per GPU kind of `kinds`,
+/// one bar per result of that kind (`bars` yields gpu kind, policy, GPUs needed, the bound, and
+/// whether no count can meet the SLA), in result order.
+fn write_plan<'r, I: Iterator<Item = (&'r str, &'r str, Option<usize>, usize, bool)>>(
+    out: &std::path::Path,
+    text: String,
+    kinds: &[String],
+    title: String,
+    quiet: bool,
+    bars: impl Fn() -> I,
+) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    write_atomic(&out.join("plan.json"), text.as_bytes())?;
+    let panels = kinds
+        .iter()
+        .map(|g| {
+            let bars = bars()
+                .filter(|b| b.0 == g)
+                .enumerate()
+                .map(|(k, (_, policy, gpus, max_gpus, unreachable))| NeededBar {
+                    policy: policy.to_string(),
+                    color: k,
+                    gpus,
+                    max_gpus,
+                    unreachable,
+                })
+                .collect();
+            (g.clone(), bars)
+        })
+        .collect();
+    plot::save(&GpusNeeded { title, panels }, out, "gpus-needed")?;
+    if !quiet {
+        println!("wrote {}/plan.json and gpus-needed.png/svg", out.display());
+    }
+    Ok(())
 }
